@@ -1,0 +1,162 @@
+"""Competition configuration: one TOML file per competition, read by the CLI and the leaderboard service.
+
+Every key is documented where it is defined (the ``help`` metadata); unknown keys raise ``ConfigError``.
+Relative paths in the file are resolved against the file's own directory.
+
+Example ``competition.toml``::
+
+    title = "HW8 Anomaly Detection"
+    answers = "answers/solution.csv"
+    opens_at = 2026-11-01T00:00:00Z
+    closes_at = 2026-11-22T15:59:59Z
+    daily_limit = 5
+    final_selections = 2
+
+    [baselines.simple]
+    public = 0.535
+    private = 0.535
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+
+from grader.errors import ConfigError
+
+#: Order in which baselines are listed on boards and in gradebooks.
+BASELINE_NAMES = ("simple", "medium", "strong", "boss")
+
+#: The course's own 2023 public thresholds, used until `python -m solutions calibrate` writes the kit's.
+COURSE_2023_BASELINES = {"simple": 0.535, "medium": 0.719, "strong": 0.790, "boss": 0.822}
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A threshold a student must beat, on each split (the course gives points per baseline per split)."""
+    name: str
+    public: float
+    private: float
+
+
+def _default_baselines() -> dict[str, Baseline]:
+    return {n: Baseline(n, v, v) for n, v in COURSE_2023_BASELINES.items()}
+
+
+@dataclass
+class CompetitionConfig:
+    title: str = field(default="Anomaly Detection", metadata={"help": "Shown at the top of every page."})
+    answers: Path = field(default=Path("solution.csv"),
+                          metadata={"help": "TA-only answer key: CSV with columns ID,label,Usage,kind."})
+    opens_at: datetime | None = field(default=None, metadata={"help": "UTC time uploads open (none: open now)."})
+    closes_at: datetime | None = field(
+        default=None, metadata={"help": "UTC deadline; the private board is revealed after it (none: never)."})
+    daily_limit: int = field(default=5, metadata={"help": "Scored uploads per student per UTC day."})
+    final_selections: int = field(default=2, metadata={"help": "Submissions a student may mark as final."})
+    public_fraction: float = field(default=0.3, metadata={"help": "Share of test rows on the public board "
+                                                                  "(informational: the answer key decides)."})
+    database_url: str = field(default="sqlite:///leaderboard.sqlite3",
+                              metadata={"help": "SQLAlchemy URL; a relative SQLite path is resolved against the "
+                                                "config file; use postgresql+psycopg://... for several servers."})
+    max_upload_bytes: int = field(default=8 * 1024 * 1024, metadata={"help": "Largest accepted upload."})
+    baselines: dict[str, Baseline] = field(default_factory=_default_baselines,
+                                           metadata={"help": "Thresholds per baseline: [baselines.NAME] "
+                                                             "public=..., private=..."})
+
+    def is_closed(self, now: datetime | None = None) -> bool:
+        """True once the deadline has passed: private scores may be shown from then on."""
+        if self.closes_at is None:
+            return False
+        now = now or datetime.now(timezone.utc)
+        return now >= self.closes_at
+
+    def is_open(self, now: datetime | None = None) -> bool:
+        now = now or datetime.now(timezone.utc)
+        return (self.opens_at is None or now >= self.opens_at) and not self.is_closed(now)
+
+
+def _as_utc(value, key: str) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as e:
+            raise ConfigError(f"{key}: not an ISO date-time: {value!r}") from e
+    if not isinstance(value, datetime):
+        raise ConfigError(f"{key}: expected a date-time, got {value!r}")
+    if value.tzinfo is None:  # TOML local date-times are taken as UTC
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def load_competition(path: str | Path) -> CompetitionConfig:
+    """Read a competition TOML file; raise ``ConfigError`` naming the file and key on any problem."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise ConfigError(f"{path}: competition config not found") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from e
+    return competition_from_dict(raw, base_dir=path.parent, source=str(path))
+
+
+def competition_from_dict(raw: dict, *, base_dir: Path = Path("."), source: str = "config") -> CompetitionConfig:
+    known = {f.name for f in fields(CompetitionConfig)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+    kw = dict(raw)
+    if "answers" in kw:
+        p = Path(kw["answers"])
+        kw["answers"] = p if p.is_absolute() else (base_dir / p)
+    else:
+        kw["answers"] = base_dir / "solution.csv"
+    db = kw.get("database_url", CompetitionConfig.database_url)
+    if db.startswith("sqlite:///") and not db.startswith("sqlite:////") and db != "sqlite:///:memory:":
+        kw["database_url"] = "sqlite:///" + str((base_dir / db[len("sqlite:///"):]).resolve())
+    else:
+        kw["database_url"] = db
+    for key in ("opens_at", "closes_at"):
+        kw[key] = _as_utc(kw.get(key), key)
+    if "baselines" in kw:
+        bl = {}
+        for name, v in kw["baselines"].items():
+            if isinstance(v, (int, float)):
+                v = {"public": v, "private": v}
+            extra = set(v) - {"public", "private"}
+            if extra or "public" not in v:
+                raise ConfigError(f"{source}: [baselines.{name}] needs public (and optionally private), "
+                                  f"got {sorted(v)}")
+            bl[name] = Baseline(name, float(v["public"]), float(v.get("private", v["public"])))
+        kw["baselines"] = bl
+    for key in ("daily_limit", "final_selections", "max_upload_bytes"):
+        if key in kw and (not isinstance(kw[key], int) or kw[key] < 0):
+            raise ConfigError(f"{source}: {key} must be a non-negative integer, got {kw[key]!r}")
+    cfg = CompetitionConfig(**kw)
+    if cfg.opens_at and cfg.closes_at and cfg.opens_at >= cfg.closes_at:
+        raise ConfigError(f"{source}: opens_at must be before closes_at")
+    return cfg
+
+
+def dump_competition(cfg: CompetitionConfig) -> str:
+    """TOML text for ``cfg`` (paths written as given). Used by `solutions calibrate` and `make demo`."""
+    def q(s: str) -> str:
+        return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    def t(d: datetime) -> str:
+        return d.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    lines = [f"title = {q(cfg.title)}", f"answers = {q(cfg.answers.as_posix())}"]
+    if cfg.opens_at:
+        lines.append(f"opens_at = {t(cfg.opens_at)}")
+    if cfg.closes_at:
+        lines.append(f"closes_at = {t(cfg.closes_at)}")
+    lines += [f"daily_limit = {cfg.daily_limit}", f"final_selections = {cfg.final_selections}",
+              f"public_fraction = {cfg.public_fraction}", f"database_url = {q(cfg.database_url)}",
+              f"max_upload_bytes = {cfg.max_upload_bytes}"]
+    for b in cfg.baselines.values():
+        lines += ["", f"[baselines.{b.name}]", f"public = {b.public!r}", f"private = {b.private!r}"]
+    return "\n".join(lines) + "\n"
