@@ -90,15 +90,108 @@ def write_directions(n: int, seed: int) -> int:
     return 0
 
 
+def separability(normal: np.ndarray, anomalous: np.ndarray) -> float:
+    """AUC of a score either way round (max(auc, 1-auc)): a student may threshold a statistic from either side."""
+    from sklearn.metrics import roc_auc_score
+    auc = roc_auc_score(np.r_[np.zeros(len(normal)), np.ones(len(anomalous))], np.r_[normal, anomalous])
+    return float(max(auc, 1 - auc))
+
+
+def _fcn_autoencoder():
+    """The course's fcn_autoencoder: 12288-128-64-12-3 and back, Tanh output on [-1,1] images."""
+    from torch import nn
+    dims = [64 * 64 * 3, 128, 64, 12, 3]
+    enc, dec = [], []
+    for a, b in zip(dims[:-1], dims[1:]):
+        enc += [nn.Linear(a, b), nn.ReLU()]
+    for a, b in zip(dims[::-1][:-1], dims[::-1][1:]):
+        dec += [nn.Linear(a, b), nn.ReLU()]
+    return nn.Sequential(*enc[:-1], *dec[:-1], nn.Tanh())
+
+
+def fcn_ae_scores(train: np.ndarray, tests: list[np.ndarray], epochs: int, seed: int) -> list[np.ndarray]:
+    """Train the fcn AE on uint8 train (n,64,64,3); return per-image reconstruction MSE for each test array.
+
+    Uses ``starter_code``'s fcn model and trainer when they exist, else the same architecture defined here."""
+    import torch
+    from tqdm import tqdm
+    torch.manual_seed(seed)
+    prep = lambda x: torch.from_numpy(x.reshape(len(x), -1).astype(np.float32) / 127.5 - 1)  # noqa: E731
+    net = _fcn_autoencoder()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    xt = prep(train)
+    g = torch.Generator().manual_seed(seed)
+    for _ in tqdm(range(epochs), desc="fcn AE", leave=False):
+        for idx in torch.randperm(len(xt), generator=g).split(128):
+            loss = ((net(xt[idx]) - xt[idx]) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    with torch.inference_mode():
+        return [((net(prep(x)) - prep(x)) ** 2).mean(1).numpy() for x in tests]
+
+
+def pca_mahalanobis_scores(train: np.ndarray, tests: list[np.ndarray], k: int = 100) -> list[np.ndarray]:
+    """A cheap stronger reference: Mahalanobis distance in the top-k PCA space of the training pixels."""
+    from sklearn.decomposition import PCA
+    k = min(k, len(train) - 1)
+    pca = PCA(k, random_state=0).fit(train.reshape(len(train), -1).astype(np.float32) / 255)
+    var = pca.explained_variance_
+    return [((pca.transform(x.reshape(len(x), -1).astype(np.float32) / 255) ** 2) / var).sum(1) for x in tests]
+
+
+def calibrate(n_train: int, n_normal: int, n_per_kind: int, epochs: int, seed: int) -> int:
+    import torch
+    from sklearn.metrics import roc_auc_score
+    from data_tools import anomalies as an
+    torch.set_num_threads(1)  # shared 2-core machine
+    faces = FaceGenerator()
+    rng = np.random.default_rng(seed)
+    t = time.time()
+    train = an._normal_faces(faces, n_train, rng)
+    normal = an._normal_faces(faces, n_normal, rng)
+    kinds = {name: kind.generate(faces, n_per_kind, rng) for name, kind in an.KINDS.items()}
+    print(f"generated {n_train} train / {n_normal} normal test / {n_per_kind} per kind in {time.time() - t:.0f}s")
+    t = time.time()
+    ae = fcn_ae_scores(train, [normal, *kinds.values()], epochs, seed)
+    print(f"fcn AE ({epochs} epochs) in {time.time() - t:.0f}s")
+    pm = pca_mahalanobis_scores(train, [normal, *kinds.values()])
+    trivial = {s: [f(x) for x in [normal, *kinds.values()]] for s, f in st.TRIVIAL_STATS.items()}
+    cols = [*(s.replace("mean_", "") for s in trivial), "fcn_ae", "pca_maha"]
+    print(f"\n{'kind':18s} {'dist':4s} {'share':>5s} " + " ".join(f"{c:>10s}" for c in cols))
+    weights = an.DEFAULT_MIXTURE
+    for i, (name, kind) in enumerate(an.KINDS.items(), start=1):
+        vals = [separability(v[0], v[i]) for v in trivial.values()]
+        # model scores are one-sided by contract (higher = more abnormal): plain AUC
+        vals += [roc_auc_score(np.r_[np.zeros(n_normal), np.ones(n_per_kind)], np.r_[m[0], m[i]]) for m in (ae, pm)]
+        print(f"{name:18s} {kind.distance:4s} {weights.get(name, 0):5.2f} " + " ".join(f"{v:10.3f}" for v in vals))
+    # Mixture AUC: every anomaly row weighted by its kind's share / n_per_kind, normals weighted 1/n_normal each,
+    # which is what the default mixture's test set would give in expectation.
+    names = list(an.KINDS)
+    y = np.r_[np.zeros(n_normal), np.ones(n_per_kind * len(names))]
+    for label, subset in (("default mixture", names), ("near only", [k for k in names if an.KINDS[k].distance == "near"])):
+        w = np.r_[np.full(n_normal, 1 / n_normal),
+                  np.concatenate([np.full(n_per_kind, weights.get(k, 0) * (k in subset) / n_per_kind) for k in names])]
+        row = [roc_auc_score(y, np.concatenate(v), sample_weight=w) for v in trivial.values()]
+        row = [max(a, 1 - a) for a in row]
+        row += [roc_auc_score(y, np.concatenate(m), sample_weight=w) for m in (ae, pm)]
+        print(f"{label:28s} " + " ".join(f"{v:10.3f}" for v in row))
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--write-directions", action="store_true", help="refit the latent directions and exit")
     p.add_argument("--n", type=int, default=3000, help="faces rendered to fit the directions")
     p.add_argument("--seed", type=int, default=20240426, help="seed of the fitting pool / of the calibration run")
+    p.add_argument("--n-train", type=int, default=5000, help="normal training faces for the quick models")
+    p.add_argument("--n-normal", type=int, default=1000, help="normal test faces")
+    p.add_argument("--n-per-kind", type=int, default=300, help="anomalies generated per kind")
+    p.add_argument("--epochs", type=int, default=15, help="fcn AE epochs")
     args = p.parse_args(argv)
     if args.write_directions:
         return write_directions(args.n, args.seed)
-    return 0
+    return calibrate(args.n_train, args.n_normal, args.n_per_kind, args.epochs, args.seed)
 
 
 if __name__ == "__main__":
