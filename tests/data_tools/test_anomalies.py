@@ -138,3 +138,12 @@ def test_calibrate_cli_in_process(capsys):
     assert main(["--n-train", "64", "--n-normal", "32", "--n-per-kind", "8", "--epochs", "1"]) == 0
     out = capsys.readouterr().out
     assert "default mixture" in out and all(k in out for k in an.KINDS)
+
+
+def test_baseline_cli_in_process(capsys):
+    from benchmarks.baseline_auc import main
+    assert main(["--n-train", "64", "--n-test", "60", "--epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "overall ROC-AUC" in out and "face_mask" in out
+    with pytest.raises(SystemExit):
+        main(["--data", "somewhere"])  # --answers missing
