@@ -1,0 +1,336 @@
+"""Build the face anomaly-detection data set from the seeded face generator and the anomaly kinds.
+
+``build_dataset(BuildConfig.from_preset("demo"), out="data", answers="answers")`` writes
+
+- ``out/trainingset.npy`` (N,64,64,3) uint8: normal faces only;
+- ``out/testingset.npy`` (M,64,64,3) uint8: normal faces and anomalies, rows shuffled (row index = ID);
+- ``out/README.md``: the student-facing description (no labels, no kinds);
+- ``answers/solution.csv``: ID,label,Usage,kind (``data_tools.answer_key``), Public/Private stratified by
+  label and kind;
+- ``answers/manifest.json``: seed, preset, config, mixture, versions, sha256 of every file, build time.
+
+Same config and seed -> byte-identical data files and answer key (on the same torch build and thread count:
+float rounding in the generator may differ between thread counts, so the manifest records them).
+Normal faces: ``anomalies.sample_normal_latents`` (held-out regions excluded in z, nothing rendered in vain),
+then ``anomalies.normal_image_mask`` (a post-render filter; its rejection is budgeted and recorded).
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from data_tools import anomalies
+from data_tools.answer_key import NORMAL_KIND, AnswerKey, write_answer_key
+from data_tools.faces import WEIGHTS_LICENCE, WEIGHTS_PACKAGE, FaceGenerator
+from data_tools.io import (README_FILE, DatasetError, DatasetPaths, NpyWriter, check_dirs, check_images,
+                           file_record, read_manifest, save_npy, write_json, write_text)
+from data_tools.splits import DEFAULT_PUBLIC_FRACTION, check_public_fraction, split_counts, stratified_usage, stream
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CACHE_ROOT = REPO_ROOT / ".cache" / "data"   # ignored by git
+MANIFEST_FORMAT = "hw8-faces/1"
+
+# Sizes per preset. demo: 24k faces at ~430 faces/s on 2 cores -> ~60 s; full: 120k -> ~4.7 min (the course's
+# sizes). tiny: the test suite's session fixture (~1-2 s). smoke: notebook smoke runs (~10 s).
+PRESETS: dict[str, dict] = {
+    "tiny": {"n_train": 256, "n_test_normal": 64, "n_test_anomalous": 64},
+    "smoke": {"n_train": 2_000, "n_test_normal": 250, "n_test_anomalous": 250},
+    "demo": {"n_train": 20_000, "n_test_normal": 2_000, "n_test_anomalous": 2_000},
+    "full": {"n_train": 100_000, "n_test_normal": 10_000, "n_test_anomalous": 10_000},
+}
+
+NORMAL_CHUNK = 2_000    # faces rendered per step for the normal sets (progress granularity, ~25 MB of images)
+ANOMALY_CHUNK = 1_000   # rows per generate() call; fixed so the rng's consumption (hence the bytes) is too
+# Post-render rejection budget: normal_image_mask drops ~2% (anomalies.py); more than this means a broken filter
+# and a slow build, so fail loudly rather than render on.
+MAX_IMAGE_REJECTION = 0.25
+
+
+def _help(text: str) -> dict:
+    return {"help": text}
+
+
+@dataclass
+class BuildConfig:
+    """How to build a data set. Defaults are the ``demo`` preset; ``from_preset`` fills another preset's sizes."""
+    preset: str = field(default="demo", metadata=_help(
+        f"name of the size preset ({', '.join(PRESETS)}); sizes given explicitly override it"))
+    n_train: int = field(default=PRESETS["demo"]["n_train"], metadata=_help(
+        "training images (normal faces only)"))
+    n_test_normal: int = field(default=PRESETS["demo"]["n_test_normal"], metadata=_help(
+        "normal faces in the test set (label 0)"))
+    n_test_anomalous: int = field(default=PRESETS["demo"]["n_test_anomalous"], metadata=_help(
+        "anomalies in the test set (label 1), split among the kinds by `mixture`"))
+    mixture: dict[str, float] = field(default_factory=lambda: dict(anomalies.DEFAULT_MIXTURE), metadata=_help(
+        "anomaly kind -> share of the anomalous test rows; shares sum to 1 (default: anomalies.DEFAULT_MIXTURE)"))
+    seed: int = field(default=0, metadata=_help(
+        "build seed: every random stream (train, test normals, each kind, shuffle, split) derives from it"))
+    public_fraction: float = field(default=DEFAULT_PUBLIC_FRACTION, metadata=_help(
+        "share of the test rows on the public leaderboard (stratified by label and kind)"))
+    batch_size: int = field(default=500, metadata=_help(
+        "generator batch size (500: ~430 faces/s on 2 cores, float32)"))
+    threads: int = field(default=0, metadata=_help(
+        "torch CPU threads while rendering; 0 = all cores. Recorded in the manifest: float rounding, hence "
+        "the bytes, may depend on it"))
+
+    def __post_init__(self):
+        if self.preset not in PRESETS:
+            raise DatasetError(f"unknown preset {self.preset!r}; valid presets: {', '.join(PRESETS)}")
+        for name in ("n_train", "n_test_normal", "n_test_anomalous", "batch_size"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise DatasetError(f"{name} must be a positive integer, got {v!r}")
+            setattr(self, name, int(v))
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+            raise DatasetError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if not isinstance(self.threads, (int, np.integer)) or self.threads < 0:
+            raise DatasetError(f"threads must be an integer >= 0, got {self.threads!r}")
+        self.public_fraction = check_public_fraction(self.public_fraction)
+        self.mixture = check_mixture(self.mixture)
+
+    @classmethod
+    def from_preset(cls, preset: str = "demo", **overrides) -> "BuildConfig":
+        """The preset's sizes, then ``overrides`` (any field; unknown names raise listing the valid ones)."""
+        if preset not in PRESETS:
+            raise DatasetError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
+        _check_keys(overrides, "build option")
+        return cls(**{"preset": preset, **PRESETS[preset], **overrides})
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "BuildConfig":
+        """Inverse of ``asdict`` (e.g. a manifest's ``config``); unknown keys raise."""
+        _check_keys(d, "config key")
+        return cls(**d)
+
+
+def _check_keys(d: dict, what: str) -> None:
+    valid = [f.name for f in fields(BuildConfig)]
+    unknown = sorted(set(d) - set(valid))
+    if unknown:
+        raise DatasetError(f"unknown {what}(s) {unknown}; valid: {', '.join(valid)}")
+
+
+def check_mixture(mixture: dict[str, float]) -> dict[str, float]:
+    """Validate kind -> share: known kinds, shares >= 0 summing to 1 (within 1e-6). Returns a float dict."""
+    if not isinstance(mixture, dict) or not mixture:
+        raise DatasetError(f"mixture must be a non-empty dict kind -> share, got {mixture!r}")
+    unknown = sorted(set(mixture) - set(anomalies.KINDS))
+    if unknown:
+        raise DatasetError(f"unknown anomaly kind(s) {unknown} in mixture; valid kinds: "
+                           f"{', '.join(sorted(anomalies.KINDS))}")
+    out = {}
+    for k, v in mixture.items():
+        try:
+            out[k] = float(v)
+        except (TypeError, ValueError):
+            raise DatasetError(f"mixture share for {k!r} must be a number, got {v!r}") from None
+        if not np.isfinite(out[k]) or out[k] < 0:
+            raise DatasetError(f"mixture share for {k!r} must be >= 0, got {v!r}")
+    total = sum(out.values())
+    if abs(total - 1.0) > 1e-6:
+        raise DatasetError(f"mixture shares must sum to 1, they sum to {total:.6g}: {out}")
+    return out
+
+
+def parse_mixture(text: str) -> dict[str, float]:
+    """``"glasses=0.5,inverted=0.5"`` -> ``{"glasses": 0.5, "inverted": 0.5}`` (validated)."""
+    mixture = {}
+    for i, part in enumerate(p.strip() for p in text.split(",")):
+        name, sep, share = part.partition("=")
+        if not sep or not name.strip():
+            raise DatasetError(f"mixture item {i + 1} {part!r}: expected kind=share, e.g. glasses=0.5")
+        try:
+            mixture[name.strip()] = float(share)
+        except ValueError:
+            raise DatasetError(f"mixture item {i + 1} {part!r}: share {share!r} is not a number") from None
+    return check_mixture(mixture)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    paths: DatasetPaths
+    manifest: dict
+
+
+def default_cache_dir(preset: str, seed: int) -> Path:
+    """``.cache/data/<preset>-<seed>/`` under the repository root (ignored by git)."""
+    return CACHE_ROOT / f"{preset}-{seed}"
+
+
+def cache_paths(preset: str, seed: int) -> DatasetPaths:
+    """The default ``data/`` and ``answers/`` directories of a cached build."""
+    root = default_cache_dir(preset, seed)
+    return DatasetPaths(root / "data", root / "answers")
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__}
+    for dist in ("gan-face-generate", "pillow", "dicebear-core", "dicebear-styles", "resvg-py", "scikit-image"):
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+class _Threads:
+    """Set torch's CPU thread count for the build and restore it afterwards."""
+
+    def __init__(self, n: int):
+        self.n = n or (os.cpu_count() or 1)
+
+    def __enter__(self):
+        self.prev = torch.get_num_threads()
+        torch.set_num_threads(self.n)
+        return self.n
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.prev)
+        return False
+
+
+def _fill_normal(faces: FaceGenerator, out: np.ndarray, rng: np.random.Generator, bar, where: str) -> dict:
+    """Fill ``out`` (n,64,64,3) uint8 with normal faces; returns the filter's counts."""
+    n, filled, rendered = len(out), 0, 0
+    while filled < n:
+        m = min(NORMAL_CHUNK, n - filled)
+        images = faces.render(anomalies.sample_normal_latents(faces, m, rng))
+        kept = images[anomalies.normal_image_mask(images)]
+        out[filled:filled + len(kept)] = kept
+        filled += len(kept)
+        rendered += m
+        bar.update(len(kept))
+        if rendered - filled > MAX_IMAGE_REJECTION * n + NORMAL_CHUNK * MAX_IMAGE_REJECTION:
+            raise DatasetError(f"{where}: normal_image_mask rejected {rendered - filled} of {rendered} rendered faces "
+                               f"(budget {MAX_IMAGE_REJECTION:.0%}); check data_tools/anomalies.py")
+    return {"rendered": rendered, "kept": filled, "image_rejection_rate": round(1 - filled / rendered, 5)}
+
+
+def _generate_kind(faces: FaceGenerator, name: str, n: int, rng: np.random.Generator, bar) -> np.ndarray:
+    kind = anomalies.get_kind(name)
+    out = np.empty((n, 64, 64, 3), np.uint8)
+    for i in range(0, n, ANOMALY_CHUNK):
+        m = min(ANOMALY_CHUNK, n - i)
+        images = kind.generate(faces, m, rng)
+        if not isinstance(images, np.ndarray) or images.shape != (m, 64, 64, 3):
+            raise DatasetError(f"anomaly kind {name!r} returned {getattr(images, 'shape', type(images))} "
+                               f"for n={m}, expected ({m}, 64, 64, 3)")
+        out[i:i + m] = check_images(images, f"anomaly kind {name!r}")
+        bar.update(m)
+    return out
+
+
+def _row_digests(images: np.ndarray) -> set[bytes]:
+    return {hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in images}
+
+
+def student_readme(n_train: int, n_test: int, extra: str = "") -> str:
+    """The data README handed to students: files, shapes, task, metric, licence. No labels, no kinds."""
+    return f"""# HW8 anomaly detection data
+
+| file | shape | dtype | content |
+|---|---|---|---|
+| `trainingset.npy` | ({n_train}, 64, 64, 3) | uint8 | normal human faces only |
+| `testingset.npy` | ({n_test}, 64, 64, 3) | uint8 | faces like the training set (label 0) and images from another distribution (label 1) |
+
+Images are RGB, channels last, pixel values 0..255. Load with `np.load("trainingset.npy")`.
+
+Task: train only on `trainingset.npy`, then give every test image an anomaly score (higher = more abnormal).
+The row index of `testingset.npy` is the image's `ID`; submit a CSV with columns `ID,score`, one row per test
+image. Submissions are ranked by ROC AUC; part of the test set is scored on the public leaderboard, the rest on
+the private one.
+
+Faces are rendered by a DCGAN generator ({WEIGHTS_PACKAGE}) trained on {WEIGHTS_LICENCE}.
+{extra}"""
+
+
+def build_dataset(config: BuildConfig, out: str | Path, answers: str | Path, progress: bool = True) -> BuildResult:
+    """Build the data set described by ``config`` into ``out`` (students) and ``answers`` (TAs).
+
+    Returns the paths and the manifest. Raises ``DatasetError`` (bad directories or config, broken filter)."""
+    t0 = time.perf_counter()
+    paths = check_dirs(out, answers)
+    paths.data.mkdir(parents=True, exist_ok=True)
+    paths.answers.mkdir(parents=True, exist_ok=True)
+    c = config
+    counts = {k: v for k, v in split_counts(c.n_test_anomalous, c.mixture).items() if v > 0}
+    total = c.n_train + c.n_test_normal + c.n_test_anomalous
+    with _Threads(c.threads) as threads, tqdm(total=total, unit="face", desc=f"build {c.preset}",
+                                              disable=not progress, file=sys.stderr) as bar:
+        faces = FaceGenerator(batch_size=c.batch_size)
+        with NpyWriter(paths.train, c.n_train) as train:
+            bar.set_postfix_str("train")
+            train_filter = _fill_normal(faces, train, stream(c.seed, "train"), bar, str(paths.train))
+            train_digests = _row_digests(train)
+        bar.set_postfix_str("test normal")
+        normal = np.empty((c.n_test_normal, 64, 64, 3), np.uint8)
+        test_filter = _fill_normal(faces, normal, stream(c.seed, "test_normal"), bar, str(paths.test))
+        parts, kinds = [normal], [np.full(c.n_test_normal, NORMAL_KIND, dtype=object)]
+        for name, n in counts.items():
+            bar.set_postfix_str(name)
+            parts.append(_generate_kind(faces, name, n, stream(c.seed, f"anomaly/{name}"), bar))
+            kinds.append(np.full(n, name, dtype=object))
+    images, kinds = np.concatenate(parts), np.concatenate(kinds).astype(str)
+    labels = (kinds != NORMAL_KIND).astype(np.int8)
+    # Shuffle from its own stream: the row index (= ID) carries no label signal.
+    order = stream(c.seed, "shuffle").permutation(len(images))
+    images, labels, kinds = images[order], labels[order], kinds[order]
+    usage = stratified_usage(labels, kinds, c.public_fraction, stream(c.seed, "split"))
+    # Train and test come from disjoint streams; an exact repeat would mean a broken stream or kind.
+    repeats = int(sum(d in train_digests for d in _row_digests(images)))
+    if repeats:
+        raise DatasetError(f"{repeats} test image(s) equal a training image; check the random streams")
+
+    save_npy(images, paths.test)
+    write_answer_key(AnswerKey(labels=labels, usage=usage, kinds=kinds), paths.solution)
+    write_text(student_readme(c.n_train, len(images)), paths.data / README_FILE)
+    elapsed = time.perf_counter() - t0
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "source": "generated",
+        "preset": c.preset,
+        "seed": c.seed,
+        "config": asdict(c),
+        "mixture": c.mixture,
+        "counts": {"train": c.n_train, "test": len(images), "test_normal": c.n_test_normal,
+                   "test_anomalous": c.n_test_anomalous, "kinds": counts,
+                   "public": int((usage == "Public").sum()), "private": int((usage == "Private").sum())},
+        "normal_filter": {"train": train_filter, "test_normal": test_filter},
+        "generator": {"weights": WEIGHTS_PACKAGE, "licence": WEIGHTS_LICENCE, "torch_threads": threads},
+        "versions": versions(),
+        "files": {"data": {p.name: file_record(p) for p in (paths.train, paths.test, paths.data / README_FILE)},
+                  "answers": {paths.solution.name: file_record(paths.solution)}},
+        "build_time_s": round(elapsed, 2),
+        "faces_per_s": round(total / elapsed, 1),
+    }
+    write_json(manifest, paths.manifest)  # last: its presence marks a complete build
+    return BuildResult(paths, manifest)
+
+
+def cached_dataset(preset: str = "demo", seed: int = 0, progress: bool = True, **overrides) -> DatasetPaths:
+    """The data set for ``preset``/``seed`` under ``.cache/data/<preset>-<seed>/``, built only if missing or if
+    its manifest records another config (or files of other sizes). Returns its paths."""
+    config = BuildConfig.from_preset(preset, seed=seed, **overrides)
+    paths = cache_paths(preset, seed)
+    if paths.manifest.is_file():
+        try:
+            manifest = read_manifest(paths.manifest)
+            same = manifest.get("config") == asdict(config) and all(
+                (base / name).is_file() and (base / name).stat().st_size == rec["bytes"]
+                for group, base in (("data", paths.data), ("answers", paths.answers))
+                for name, rec in manifest["files"][group].items())
+        except (DatasetError, KeyError, TypeError):
+            same = False
+        if same:
+            return paths
+    return build_dataset(config, paths.data, paths.answers, progress=progress).paths
