@@ -1,0 +1,75 @@
+"""Score a submission against the answer key: public and private ROC-AUC, and AUC per anomaly kind for reports.
+
+Score contract (also in the students' starter code): ``scores[i]`` is the anomaly score of test image ``i``,
+**the higher, the more abnormal**; only the order of the scores matters.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from data_tools.answer_key import NORMAL_KIND, AnswerKey
+from grader.metrics import roc_auc
+from grader.validate import MAX_SUBMISSION_BYTES, read_submission
+
+
+@dataclass(frozen=True)
+class Scores:
+    """ROC-AUC on the public and the private rows of the answer key (NaN for a split with no rows)."""
+    public: float
+    private: float
+
+
+def score_scores(scores: np.ndarray, key: AnswerKey) -> Scores:
+    """AUC of ``scores`` (M,) float, indexed by ID, on each split of ``key`` (M rows).
+
+    Raises ``ValueError`` if the lengths differ or a score is not finite (``read_submission`` has already
+    rejected both for files, with a student-facing message).
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape != (len(key),):
+        raise ValueError(f"scores must have shape ({len(key)},) to match the answer key, got {scores.shape}")
+    return Scores(public=_split_auc(scores, key, key.public), private=_split_auc(scores, key, key.private))
+
+
+def _split_auc(scores: np.ndarray, key: AnswerKey, mask: np.ndarray) -> float:
+    if not mask.any():
+        return float("nan")
+    return roc_auc(key.labels[mask], scores[mask])
+
+
+def score_file(source, key: AnswerKey, *, max_bytes: int = MAX_SUBMISSION_BYTES) -> Scores:
+    """Validate the submission at ``source`` (path or bytes) and score it. Raises ``SubmissionError``."""
+    return score_scores(read_submission(source, len(key), max_bytes=max_bytes), key)
+
+
+def auc_by_kind(scores: np.ndarray, key: AnswerKey, usage: str | None = None) -> dict[str, float]:
+    """AUC of each anomaly kind against all normal rows, for reports ("which anomalies does my model miss?").
+
+    Args:
+        scores: (M,) float, indexed by ID.
+        key: the answer key (M rows).
+        usage: ``"Public"`` or ``"Private"`` to restrict to one split; ``None`` for all rows.
+
+    Returns:
+        ``{kind: auc}`` in sorted kind order, for every anomaly kind with at least one row in the selection.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape != (len(key),):
+        raise ValueError(f"scores must have shape ({len(key)},) to match the answer key, got {scores.shape}")
+    if usage is None:
+        sel = np.ones(len(key), dtype=bool)
+    elif usage in ("Public", "Private"):
+        sel = key.usage == usage
+    else:
+        raise ValueError(f"usage must be 'Public', 'Private' or None, got {usage!r}")
+    normal = sel & (key.labels == 0)
+    if not normal.any():
+        raise ValueError(f"no normal rows in the {usage or 'whole'} split: per-kind AUC is undefined")
+    out = {}
+    for kind in sorted(set(key.kinds[sel & (key.labels == 1)].tolist())):
+        rows = normal | (sel & (key.kinds == kind))
+        out[kind] = roc_auc(key.labels[rows], scores[rows])
+    out.pop(NORMAL_KIND, None)
+    return out
