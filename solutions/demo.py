@@ -1,0 +1,137 @@
+"""`make demo`: the whole loop on the embedded default data, as a TA would run it.
+
+    data (demo preset) -> train the course's sample models -> prediction CSVs -> public/private ROC-AUC
+    -> leaderboard with the baseline rows -> figures
+
+Everything lands under ``--workdir`` (default ``.cache/demo``, ignored by git); the data set itself is cached under
+``.cache/data/<preset>-<seed>/`` and reused when its manifest matches. The models trained here are the course's
+sample code (``starter_code``): the conv VAE the sample code ships with (the simple baseline) and its fully
+connected autoencoder. Epochs default to fewer than the course's 50 so that the demo stays within ~10 minutes on
+2 CPU cores; ``--epochs 50`` reproduces the course's schedule.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+#: What the demo trains: (submission name, model_type, epochs). Measured on 2 CPU cores, demo preset
+#: (20,000 faces): see README.md for the figures.
+DEMO_MODELS = (("sample_vae", "vae"), ("sample_fcn", "fcn"))
+
+
+@dataclass
+class DemoConfig:
+    workdir: Path = field(default=Path(".cache/demo"), metadata={"help": "where submissions, figures and the "
+                                                                         "competition config are written"})
+    preset: str = field(default="demo", metadata={"help": "data preset (demo: 20,000 train / 4,000 test)"})
+    seed: int = field(default=0, metadata={"help": "data build seed"})
+    epochs: int = field(default=10, metadata={"help": "training epochs per model (the course uses 50)"})
+    models: tuple[str, ...] = field(default=tuple(m for _, m in DEMO_MODELS),
+                                    metadata={"help": "model types to train (starter_code.models)"})
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = DemoConfig()
+    parser.add_argument("--workdir", type=Path, default=d.workdir, help=DemoConfig.__dataclass_fields__["workdir"]
+                        .metadata["help"])
+    parser.add_argument("--preset", default=d.preset, help=DemoConfig.__dataclass_fields__["preset"].metadata["help"])
+    parser.add_argument("--seed", type=int, default=d.seed, help="data build seed")
+    parser.add_argument("--epochs", type=int, default=d.epochs,
+                        help=DemoConfig.__dataclass_fields__["epochs"].metadata["help"])
+    parser.add_argument("--models", nargs="+", default=list(d.models),
+                        help="model types to train, e.g. vae fcn cnn")
+
+
+def run(args) -> int:
+    cfg = DemoConfig(workdir=args.workdir, preset=args.preset, seed=args.seed, epochs=args.epochs,
+                     models=tuple(args.models))
+    run_demo(cfg)
+    return 0
+
+
+def _step(n: int, total: int, text: str) -> None:
+    print(f"\n[{n}/{total}] {text}", flush=True)
+
+
+def run_demo(cfg: DemoConfig, progress: bool = True) -> dict:
+    """Run the demo; return a summary dict (also written to ``workdir/summary.json``)."""
+    from data_tools.answer_key import load_answer_key
+    from data_tools.build import cached_dataset
+    from data_tools.preview import contact_sheet
+    from grader.cli import main as grader_main
+    from grader.competition import CompetitionConfig, dump_competition
+    from grader.scoring import auc_by_kind, score_file
+    from starter_code import (TrainConfig, anomaly_scores, build_and_fit, load_images, plot_loss,
+                              plot_reconstructions, plot_score_histogram, reconstruct, write_submission)
+
+    t_start = time.perf_counter()
+    work = Path(cfg.workdir)
+    subs, figs = work / "submissions", work / "figures"
+    subs.mkdir(parents=True, exist_ok=True)
+    figs.mkdir(parents=True, exist_ok=True)
+    total = 5
+
+    _step(1, total, f"Data: the '{cfg.preset}' preset (seed {cfg.seed}), built once and cached")
+    t0 = time.perf_counter()
+    paths = cached_dataset(cfg.preset, seed=cfg.seed, progress=progress)
+    train, test = load_images(paths.train), load_images(paths.test)
+    key = load_answer_key(paths.solution)
+    print(f"  students get {paths.data}/ : trainingset.npy {train.shape}, testingset.npy {test.shape}")
+    print(f"  TAs keep     {paths.answers}/ : solution.csv (labels, Public/Private split, kind), manifest.json")
+    print(f"  ({time.perf_counter() - t0:.1f} s)")
+
+    _step(2, total, f"Train the course's sample models ({', '.join(cfg.models)}), {cfg.epochs} epochs each")
+    results = {}
+    for model_type in cfg.models:
+        tcfg = TrainConfig(model_type=model_type, epochs=cfg.epochs, output_dir=str(work / "runs" / model_type))
+        model, history = build_and_fit(train, tcfg, progress=progress)
+        scores = anomaly_scores(model, test, batch_size=tcfg.eval_batch_size)
+        sub = write_submission(scores, subs / f"sample_{model_type}.csv")
+        plot_loss(history, path=figs / f"loss_{model_type}.png", title=f"{model_type}: training loss")
+        plot_score_histogram(scores, labels=key.labels, path=figs / f"scores_{model_type}.png")
+        plot_reconstructions(test, reconstruct(model, test), scores, k=4, path=figs / f"recon_{model_type}.png")
+        results[model_type] = {"submission": str(sub), "scores": scores, "train_seconds": round(history.seconds, 1),
+                               "final_loss": history.losses[-1] if history.losses else None}
+        print(f"  {model_type}: {history.seconds:.0f} s, {history.images_per_second:.0f} images/s, "
+              f"wrote {sub}")
+
+    # One broken file, as students will upload them: the board lists it with its error instead of ranking it.
+    broken = subs / "broken_example.csv"
+    rows = ["ID,score"] + [f"{i},{0.5}" for i in range(len(test) - 1)] + [f"{len(test) - 1},nan"]
+    broken.write_text("\n".join(rows) + "\n")
+
+    _step(3, total, "Score: public and private ROC-AUC against the hidden answer key")
+    for model_type, r in results.items():
+        s = score_file(r["submission"], key)
+        r.update(public=s.public, private=s.private, by_kind=auc_by_kind(r.pop("scores"), key))
+        print(f"  sample_{model_type}: public {s.public:.4f}   private {s.private:.4f}")
+        print("    per kind (all rows): " + "  ".join(f"{k} {v:.2f}" for k, v in r["by_kind"].items()))
+
+    _step(4, total, "Leaderboard (the baselines are rows too; the broken file is listed, never ranked)")
+    comp_path = work / "competition.toml"
+    if not comp_path.is_file():
+        comp = CompetitionConfig(title=f"HW8 anomaly detection ({cfg.preset} data)",
+                                 answers=paths.solution.resolve())
+        comp_path.write_text(dump_competition(comp))
+    grader_main(["leaderboard", str(subs), "--competition", str(comp_path), "--reveal"])
+
+    _step(5, total, "Figures")
+    contact_sheet(paths.data, paths.answers, figs / "contact_sheet.png")
+    for p in sorted(figs.glob("*.png")):
+        print(f"  {p}")
+
+    summary = {"preset": cfg.preset, "seed": cfg.seed, "epochs": cfg.epochs, "models": results,
+               "seconds": round(time.perf_counter() - t_start, 1)}
+    (work / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    print(f"\nDone in {summary['seconds']:.0f} s. Summary: {work / 'summary.json'}")
+    print("Same scoring from the shell:")
+    print(f"  .venv/bin/python -m grader score {subs / 'sample_fcn.csv'} --answers {paths.solution} --reveal")
+    print(f"  .venv/bin/python -m grader leaderboard {subs} --competition {comp_path} --reveal")
+    print("Run the leaderboard web app on this competition:")
+    print(f"  .venv/bin/python -m grader serve --competition {comp_path}")
+    return summary
