@@ -197,7 +197,7 @@ def _parse(text: str, n_rows: int) -> np.ndarray:
     except csv.Error as e:
         raise SubmissionError(f"cannot read the CSV here: {e} (an unclosed double quote?)",
                               line=reader.line_num) from None
-    ids = _parse_ids(ids_text, lines)
+    ids = _parse_ids(ids_text, lines, n_rows)
     scores = _parse_scores(scores_text, lines, ids)
     return _by_id(ids, scores, lines, n_rows)
 
@@ -246,7 +246,7 @@ def _header_columns(header: list[str], line: int) -> tuple[int, int]:
     return folded.index(ID_COLUMN.casefold()), folded.index(SCORE_COLUMN.casefold())
 
 
-def _parse_ids(ids_text: list[str], lines: list[int]) -> np.ndarray:
+def _parse_ids(ids_text: list[str], lines: list[int], n_rows: int) -> np.ndarray:
     """(k,) int64 IDs. Fast path: all plain integers; otherwise a per-row pass that finds the first bad one."""
     try:
         return np.array([int(t) for t in ids_text], dtype=np.int64)
@@ -256,20 +256,23 @@ def _parse_ids(ids_text: list[str], lines: list[int]) -> np.ndarray:
     for i, t in enumerate(ids_text):
         s = t.strip()
         try:
-            ids[i] = int(s)
-            continue
-        except (ValueError, OverflowError):
-            pass
-        if not s:
-            raise SubmissionError("the ID is empty", line=lines[i], column=ID_COLUMN)
-        try:
-            f = float(s)
+            v = int(s)
         except ValueError:
-            raise SubmissionError(f"{_show(t)} is not a whole number", line=lines[i], column=ID_COLUMN) from None
-        if not math.isfinite(f) or f != int(f):
-            raise SubmissionError(f"{_show(t)} is not a whole number (IDs are 0, 1, 2, ...)",
+            if not s:
+                raise SubmissionError("the ID is empty", line=lines[i], column=ID_COLUMN) from None
+            try:
+                f = float(s)
+            except ValueError:
+                raise SubmissionError(f"{_show(t)} is not a whole number", line=lines[i],
+                                      column=ID_COLUMN) from None
+            if not math.isfinite(f) or f != int(f):
+                raise SubmissionError(f"{_show(t)} is not a whole number (IDs are 0, 1, 2, ...)",
+                                      line=lines[i], column=ID_COLUMN) from None
+            v = int(f)
+        if not -2**63 <= v < 2**63:  # far outside any test set; int64 cannot hold it
+            raise SubmissionError(f"{_show(t)} is not a test image ID (IDs go from 0 to {n_rows - 1})",
                                   line=lines[i], column=ID_COLUMN)
-        ids[i] = int(f)
+        ids[i] = v
     return ids
 
 
