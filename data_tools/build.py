@@ -234,8 +234,12 @@ def _row_digests(images: np.ndarray) -> set[bytes]:
     return {hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in images}
 
 
-def student_readme(n_train: int, n_test: int, extra: str = "") -> str:
-    """The data README handed to students: files, shapes, task, metric, licence. No labels, no kinds."""
+def student_readme(n_train: int, n_test: int, origin: str | None = None) -> str:
+    """The data README handed to students: files, shapes, task, metric, origin/licence. No labels, no kinds.
+
+    ``origin``: a closing paragraph; default: the face generator and its licence (generated data)."""
+    if origin is None:
+        origin = f"Faces are rendered by a DCGAN generator ({WEIGHTS_PACKAGE}) trained on {WEIGHTS_LICENCE}.\n"
     return f"""# HW8 anomaly detection data
 
 | file | shape | dtype | content |
@@ -250,8 +254,7 @@ The row index of `testingset.npy` is the image's `ID`; submit a CSV with columns
 image. Submissions are ranked by ROC AUC; part of the test set is scored on the public leaderboard, the rest on
 the private one.
 
-Faces are rendered by a DCGAN generator ({WEIGHTS_PACKAGE}) trained on {WEIGHTS_LICENCE}.
-{extra}"""
+{origin}"""
 
 
 def build_dataset(config: BuildConfig, out: str | Path, answers: str | Path, progress: bool = True) -> BuildResult:

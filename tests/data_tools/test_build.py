@@ -1,0 +1,224 @@
+"""data_tools.build on the tiny preset: shapes, determinism, disjoint streams, shuffling, split, manifest."""
+from __future__ import annotations
+
+import hashlib
+import shutil
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from data_tools import anomalies, build
+from data_tools.answer_key import NORMAL_KIND, load_answer_key
+from data_tools.build import PRESETS, BuildConfig, build_dataset, cached_dataset, check_mixture, parse_mixture
+from data_tools.io import DatasetError, DatasetPaths, read_manifest, sha256_file, verify_manifest
+
+DATA_FILES = ("trainingset.npy", "testingset.npy", "README.md")
+
+
+@pytest.fixture(scope="module")
+def rebuilt(tmp_path_factory):
+    """The tiny preset built a second time with the same seed, into other directories."""
+    root = tmp_path_factory.mktemp("rebuilt")
+    return build_dataset(BuildConfig.from_preset("tiny", seed=0), root / "data", root / "answers", progress=False)
+
+
+def _digests(images):
+    return {hashlib.sha256(r.tobytes()).hexdigest() for r in images}
+
+
+# -- shapes and counts ---------------------------------------------------------------------------------------
+def test_tiny_preset_shapes_and_dtypes(tiny_dataset):
+    p = PRESETS["tiny"]
+    assert tiny_dataset.train.shape == (p["n_train"], 64, 64, 3) and tiny_dataset.train.dtype == np.uint8
+    n_test = p["n_test_normal"] + p["n_test_anomalous"]
+    assert tiny_dataset.test.shape == (n_test, 64, 64, 3) and tiny_dataset.test.dtype == np.uint8
+    key = tiny_dataset.key
+    assert len(key) == n_test
+    assert (key.labels == 0).sum() == p["n_test_normal"] and (key.labels == 1).sum() == p["n_test_anomalous"]
+    # not blank images: faces have spread in every file
+    assert tiny_dataset.train.std() > 20 and tiny_dataset.test.std() > 20
+
+
+def test_every_default_kind_appears_with_its_share(tiny_dataset):
+    key = tiny_dataset.key
+    counts = {k: int((key.kinds == k).sum()) for k in anomalies.DEFAULT_MIXTURE}
+    assert sum(counts.values()) == PRESETS["tiny"]["n_test_anomalous"]
+    assert counts == tiny_dataset.manifest["counts"]["kinds"]
+    for k, share in anomalies.DEFAULT_MIXTURE.items():
+        assert abs(counts[k] - share * PRESETS["tiny"]["n_test_anomalous"]) < 1, k
+    assert set(key.kinds[key.labels == 0]) == {NORMAL_KIND}
+
+
+def test_presets_sizes_match_the_issue():
+    assert PRESETS["demo"] == {"n_train": 20_000, "n_test_normal": 2_000, "n_test_anomalous": 2_000}
+    assert PRESETS["full"] == {"n_train": 100_000, "n_test_normal": 10_000, "n_test_anomalous": 10_000}
+    assert BuildConfig().n_train == PRESETS["demo"]["n_train"]
+    c = BuildConfig.from_preset("smoke", seed=3)
+    assert (c.preset, c.n_train, c.seed) == ("smoke", PRESETS["smoke"]["n_train"], 3)
+
+
+def test_normal_sets_pass_the_normal_filter(tiny_dataset):
+    key = tiny_dataset.key
+    assert anomalies.normal_image_mask(np.asarray(tiny_dataset.train)).all()
+    assert anomalies.normal_image_mask(np.asarray(tiny_dataset.test[key.labels == 0])).all()
+    f = tiny_dataset.manifest["normal_filter"]["train"]
+    assert f["kept"] == PRESETS["tiny"]["n_train"] and f["rendered"] >= f["kept"]
+    assert f["image_rejection_rate"] < build.MAX_IMAGE_REJECTION
+
+
+# -- randomness -----------------------------------------------------------------------------------------------
+def test_same_seed_gives_byte_identical_files(tiny_dataset, rebuilt):
+    for name in DATA_FILES:
+        assert sha256_file(tiny_dataset.paths.data / name) == sha256_file(rebuilt.paths.data / name), name
+    assert sha256_file(tiny_dataset.paths.solution) == sha256_file(rebuilt.paths.solution)
+
+
+def test_other_seed_gives_other_data(tmp_path, tiny_dataset):
+    c = BuildConfig.from_preset("tiny", seed=1, n_train=16, n_test_normal=8, n_test_anomalous=8,
+                                mixture={"inverted": 0.5, "face_mask": 0.5})
+    r = build_dataset(c, tmp_path / "d", tmp_path / "a", progress=False)
+    train = np.load(r.paths.train)
+    assert not (_digests(train) & _digests(tiny_dataset.train))
+
+
+def test_no_test_image_equals_a_training_image(tiny_dataset):
+    assert not (_digests(tiny_dataset.train) & _digests(tiny_dataset.test))
+    assert len(_digests(tiny_dataset.train)) == len(tiny_dataset.train)  # no repeats within train either
+
+
+def test_train_stream_does_not_depend_on_the_mixture(tmp_path, tiny_dataset):
+    # Streams are keyed by name: another mixture and test size must leave the training set unchanged.
+    c = BuildConfig.from_preset("tiny", seed=0, n_test_normal=4, n_test_anomalous=4, mixture={"inverted": 1.0})
+    r = build_dataset(c, tmp_path / "d", tmp_path / "a", progress=False)
+    assert sha256_file(r.paths.train) == sha256_file(tiny_dataset.paths.train)
+
+
+def test_id_order_carries_no_label_signal(tiny_dataset):
+    key = tiny_dataset.key
+    ids = np.arange(len(key))
+    # 64 vs 64 rows: AUC's sd under no signal is ~0.05; an unshuffled set (normals first) would give 1.0
+    assert abs(roc_auc_score(key.labels, ids) - 0.5) < 0.2
+    # normals and anomalies are interleaved, not in blocks
+    assert (np.diff(key.labels) != 0).sum() > len(key) // 4
+
+
+# -- Public/Private split ---------------------------------------------------------------------------------------
+def test_split_is_stratified_by_label_and_kind(tiny_dataset):
+    key = tiny_dataset.key
+    f = tiny_dataset.manifest["config"]["public_fraction"]
+    assert f == 0.3
+    for kind in np.unique(key.kinds):
+        in_kind = key.kinds == kind
+        g = in_kind.sum()
+        assert (key.public & in_kind).sum() == int(np.floor(f * g + 0.5)), kind
+    assert abs(key.public.mean() - f) < 0.05
+    assert set(np.unique(key.usage)) == {"Public", "Private"}
+
+
+def test_public_fraction_is_configurable(tmp_path):
+    c = BuildConfig.from_preset("tiny", public_fraction=0.5, n_train=8, n_test_normal=20, n_test_anomalous=20,
+                                mixture={"inverted": 0.5, "corrupted": 0.5})
+    r = build_dataset(c, tmp_path / "d", tmp_path / "a", progress=False)
+    key = load_answer_key(r.paths.solution)
+    assert key.public.sum() == 20
+    assert {k: int(key.public[key.kinds == k].sum()) for k in ("normal", "inverted", "corrupted")} == \
+        {"normal": 10, "inverted": 5, "corrupted": 5}
+
+
+# -- files ----------------------------------------------------------------------------------------------------
+def test_manifest_hashes_match_the_files(tiny_dataset):
+    m = read_manifest(tiny_dataset.paths.manifest)
+    assert set(m["files"]["data"]) == set(DATA_FILES)
+    for name, rec in m["files"]["data"].items():
+        assert sha256_file(tiny_dataset.paths.data / name) == rec["sha256"]
+    assert sha256_file(tiny_dataset.paths.solution) == m["files"]["answers"]["solution.csv"]["sha256"]
+    assert verify_manifest(tiny_dataset.paths) == []
+    assert m["seed"] == 0 and m["preset"] == "tiny" and m["mixture"] == anomalies.DEFAULT_MIXTURE
+    for pkg in ("numpy", "torch", "gan-face-generate"):
+        assert m["versions"][pkg]
+    assert m["build_time_s"] > 0
+    assert BuildConfig.from_dict(m["config"]) == BuildConfig.from_preset("tiny")
+
+
+def test_verify_manifest_detects_a_changed_file(tmp_path, tiny_dataset):
+    data, answers = tmp_path / "data", tmp_path / "answers"
+    shutil.copytree(tiny_dataset.paths.data, data)
+    shutil.copytree(tiny_dataset.paths.answers, answers)
+    test = np.load(data / "testingset.npy")
+    test[0, 0, 0, 0] ^= 1
+    np.save(data / "testingset.npy", test)
+    (answers / "solution.csv").unlink()
+    problems = verify_manifest(DatasetPaths(data, answers))
+    assert len(problems) == 2
+    assert any("testingset.npy" in p and "sha256" in p for p in problems)
+    assert any("solution.csv" in p and "missing" in p for p in problems)
+
+
+def test_answers_never_in_the_student_directory(tiny_dataset, tmp_path):
+    assert sorted(p.name for p in tiny_dataset.paths.data.iterdir()) == sorted(DATA_FILES)
+    readme = (tiny_dataset.paths.data / "README.md").read_text()
+    for kind in anomalies.KINDS:
+        assert kind not in readme
+    assert "solution" not in readme and "Usage" not in readme
+    c = BuildConfig.from_preset("tiny")
+    with pytest.raises(DatasetError, match="inside --out"):
+        build_dataset(c, tmp_path / "x", tmp_path / "x" / "answers", progress=False)
+    with pytest.raises(DatasetError, match="inside --out"):
+        build_dataset(c, tmp_path / "x", tmp_path / "x", progress=False)
+    with pytest.raises(DatasetError, match="inside --answers"):
+        build_dataset(c, tmp_path / "y" / "data", tmp_path / "y", progress=False)
+    assert not (tmp_path / "x").exists()  # refused before anything is written
+
+
+# -- config errors --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kwargs, match", [
+    ({"n_trian": 5}, "unknown build option.*n_trian.*valid: preset, n_train"),
+    ({"preset": "huge"}, "unknown preset 'huge'; valid presets: tiny, smoke, demo, full"),
+    ({"mixture": {"hats": 1.0}}, "unknown anomaly kind.*hats.*valid kinds: .*glasses"),
+    ({"mixture": {"glasses": 0.5}}, "sum to 1"),
+    ({"mixture": {"glasses": 1.5, "inverted": -0.5}}, ">= 0"),
+    ({"public_fraction": 1.0}, "strictly between 0 and 1"),
+    ({"n_train": 0}, "n_train must be a positive integer"),
+    ({"n_test_normal": 2.5}, "n_test_normal must be a positive integer"),
+    ({"seed": -1}, "seed must be a non-negative integer"),
+])
+def test_bad_config_raises_with_the_valid_values(kwargs, match):
+    preset = kwargs.pop("preset", "tiny")
+    with pytest.raises(DatasetError, match=match):
+        BuildConfig.from_preset(preset, **kwargs)
+
+
+def test_from_dict_rejects_unknown_keys():
+    d = asdict(BuildConfig.from_preset("tiny"))
+    d["colour"] = "blue"
+    with pytest.raises(DatasetError, match="unknown config key.*colour"):
+        BuildConfig.from_dict(d)
+
+
+def test_parse_mixture():
+    assert parse_mixture("glasses=0.25, inverted=0.75") == {"glasses": 0.25, "inverted": 0.75}
+    with pytest.raises(DatasetError, match="item 2 'inverted': expected kind=share"):
+        parse_mixture("glasses=0.5,inverted")
+    with pytest.raises(DatasetError, match="share 'x' is not a number"):
+        parse_mixture("glasses=x")
+    assert check_mixture(dict(anomalies.DEFAULT_MIXTURE)) == anomalies.DEFAULT_MIXTURE
+
+
+# -- cache ----------------------------------------------------------------------------------------------------
+def test_cached_dataset_reuses_a_matching_build(tmp_path, monkeypatch, tiny_dataset):
+    monkeypatch.setattr(build, "CACHE_ROOT", tmp_path)
+    root = tmp_path / "tiny-0"
+    shutil.copytree(tiny_dataset.paths.data, root / "data")
+    shutil.copytree(tiny_dataset.paths.answers, root / "answers")
+    calls = []
+    monkeypatch.setattr(build, "build_dataset",
+                        lambda config, out, answers, progress: calls.append(config) or
+                        build.BuildResult(DatasetPaths(out, answers), {}))
+    assert cached_dataset("tiny", 0, progress=False) == DatasetPaths(root / "data", root / "answers")
+    assert calls == []
+    cached_dataset("tiny", 0, progress=False, public_fraction=0.5)   # other config: rebuilt
+    (root / "data" / "testingset.npy").write_bytes(b"truncated")      # damaged file: rebuilt
+    cached_dataset("tiny", 0, progress=False)
+    assert [c.public_fraction for c in calls] == [0.5, 0.3]
