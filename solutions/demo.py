@@ -33,6 +33,9 @@ class DemoConfig:
     epochs: int = field(default=10, metadata={"help": "training epochs per model (the course uses 50)"})
     models: tuple[str, ...] = field(default=tuple(m for _, m in DEMO_MODELS),
                                     metadata={"help": "model types to train (starter_code.models)"})
+    data: Path | None = field(default=None, metadata={"help": "use this built or imported data folder instead "
+                                                              "of building the preset (needs --answers)"})
+    answers: Path | None = field(default=None, metadata={"help": "the TA folder holding solution.csv for --data"})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,11 +48,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=DemoConfig.__dataclass_fields__["epochs"].metadata["help"])
     parser.add_argument("--models", nargs="+", default=list(d.models),
                         help="model types to train, e.g. vae fcn cnn")
+    parser.add_argument("--data", type=Path, help=DemoConfig.__dataclass_fields__["data"].metadata["help"])
+    parser.add_argument("--answers", type=Path, help=DemoConfig.__dataclass_fields__["answers"].metadata["help"])
 
 
 def run(args) -> int:
     cfg = DemoConfig(workdir=args.workdir, preset=args.preset, seed=args.seed, epochs=args.epochs,
-                     models=tuple(args.models))
+                     models=tuple(args.models), data=args.data, answers=args.answers)
+    if (cfg.data is None) != (cfg.answers is None):
+        print("error: --data and --answers go together")
+        return 1
     run_demo(cfg)
     return 0
 
@@ -62,6 +70,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict:
     """Run the demo; return a summary dict (also written to ``workdir/summary.json``)."""
     from data_tools.answer_key import load_answer_key
     from data_tools.build import cached_dataset
+    from data_tools.io import DatasetPaths
     from data_tools.preview import contact_sheet
     from grader.cli import main as grader_main
     from grader.competition import CompetitionConfig, dump_competition
@@ -76,9 +85,13 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict:
     figs.mkdir(parents=True, exist_ok=True)
     total = 5
 
-    _step(1, total, f"Data: the '{cfg.preset}' preset (seed {cfg.seed}), built once and cached")
     t0 = time.perf_counter()
-    paths = cached_dataset(cfg.preset, seed=cfg.seed, progress=progress)
+    if cfg.data is not None:
+        _step(1, total, f"Data: {cfg.data} (answers in {cfg.answers})")
+        paths = DatasetPaths(Path(cfg.data), Path(cfg.answers))
+    else:
+        _step(1, total, f"Data: the '{cfg.preset}' preset (seed {cfg.seed}), built once and cached")
+        paths = cached_dataset(cfg.preset, seed=cfg.seed, progress=progress)
     train, test = load_images(paths.train), load_images(paths.test)
     key = load_answer_key(paths.solution)
     print(f"  students get {paths.data}/ : trainingset.npy {train.shape}, testingset.npy {test.shape}")
@@ -115,7 +128,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict:
     _step(4, total, "Leaderboard (the baselines are rows too; the broken file is listed, never ranked)")
     comp_path = work / "competition.toml"
     if not comp_path.is_file():
-        comp = CompetitionConfig(title=f"HW8 anomaly detection ({cfg.preset} data)",
+        comp = CompetitionConfig(title=f"HW8 anomaly detection ({cfg.data or cfg.preset} data)",
                                  answers=paths.solution.resolve())
         comp_path.write_text(dump_competition(comp))
     grader_main(["leaderboard", str(subs), "--competition", str(comp_path), "--reveal"])
