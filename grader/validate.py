@@ -286,6 +286,9 @@ def _parse_scores(scores_text: list[str], lines: list[int], ids: np.ndarray) -> 
                 float(t)
             except ValueError:
                 what = "the score is empty" if not t.strip() else f"{_show(t)} is not a number"
+                if t.strip().startswith(("np.", "tensor(", "[")):
+                    # repr() of a numpy scalar (NumPy 2), a torch tensor or a 1-element array
+                    what += " (write plain numbers: float(x), or df.to_csv('submission.csv', index=False))"
                 raise SubmissionError(what, line=lines[i], column=SCORE_COLUMN, id=int(ids[i])) from None
         raise  # unreachable: some entry failed above
     bad = np.flatnonzero(~np.isfinite(scores))

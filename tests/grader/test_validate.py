@@ -205,6 +205,14 @@ def test_not_a_number_names_line_column_id():
     assert str(e) == "line 5, column 'score', ID 3: 'abc' is not a number"
 
 
+@pytest.mark.parametrize("bad", ["np.float64(0.25)", "tensor(0.2500)"])
+def test_repr_of_numpy_or_torch_scalars_gets_a_hint(bad):
+    rows = [(i, 0.5) for i in range(N)]
+    rows[0] = (0, bad)
+    e = reject(csv_bytes(rows))
+    assert (e.line, e.id) == (2, 0) and "is not a number" in e.message and "float(x)" in e.message
+
+
 @pytest.mark.parametrize("bad", ["nan", "NaN", "inf", "-inf", "Infinity", "1e400"])
 def test_nan_and_inf_are_rejected(bad):
     rows = [(i, 0.5) for i in range(N)]
