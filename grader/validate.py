@@ -195,8 +195,8 @@ def _parse(text: str, n_rows: int) -> np.ndarray:
                     + (" (a trailing comma?)" if len(row) == width + 1 and not row[-1].strip() else ""),
                     line=reader.line_num)
     except csv.Error as e:
-        raise SubmissionError(f"cannot read the CSV here: {e} (an unclosed double quote?)",
-                              line=reader.line_num) from None
+        hint = " (an unclosed double quote?)" if "quote" in str(e) or "end of data" in str(e) else ""
+        raise SubmissionError(f"cannot read the CSV here: {e}{hint}", line=reader.line_num) from None
     ids = _parse_ids(ids_text, lines, n_rows)
     scores = _parse_scores(scores_text, lines, ids)
     return _by_id(ids, scores, lines, n_rows)

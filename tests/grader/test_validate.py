@@ -254,6 +254,14 @@ def test_unclosed_quote():
     assert "unclosed double quote" in e.message
 
 
+def test_nul_byte_late_in_the_file():
+    # Past the binary sniffing window: the row itself is reported, control character made visible.
+    data = b"ID,score\n" + b"".join(f"{i},0.5\n".encode() for i in range(999)) + b"999,0.\x005\n"
+    e = reject(data, n=1000)
+    assert (e.line, e.column, e.id) == (1001, "score", 999)
+    assert "'0.\\x005' is not a number" in e.message
+
+
 def test_duplicate_ids_name_both_lines():
     rows = [(0, 0.1), (1, 0.2), (2, 0.3), (1, 0.4), (3, 0.5)]
     e = reject(csv_bytes(rows))
