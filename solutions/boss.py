@@ -1,0 +1,247 @@
+"""Boss baseline: add random noise and an extra classifier (the slides' boss hint).
+
+Two detectors, combined:
+
+1. the strong stage's multi-encoder autoencoder (reconstruction error), and
+2. a small CNN classifier trained to tell normal training faces from *self-made* anomalies: the same faces with
+   random noise, CutPaste-style pasted patches, soft-edged drawn blobs and stripes, blurred or recoloured regions
+   and dark bands (``corrupt``). This is outlier exposure with synthetic outliers (CutPaste, DRAEM): the
+   classifier learns what "locally not like a face from this set" looks like, with no extra data and nothing
+   pretrained (the course's rules; kNN on pretrained features / PatchCore are ruled out for the same reason).
+
+Each score is standardised on held-out normal training faces (median / IQR) and the two are summed with weights
+``w_ae`` and ``w_cls``. Higher = more anomalous.
+
+    from solutions import boss
+    result = boss.run(train_images, test_images)       # result.parts: {'reconstruction': ..., 'classifier': ...}
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from solutions import strong
+from solutions.stages import StageResult, reconstruction_scores, resolve_config, standardise, train_model
+from starter_code.data import FaceDataset, make_loader
+
+#: Corruptions ``corrupt`` draws from (one per anomalous image, uniformly).
+CORRUPTIONS = ("noise", "cutpaste", "blob", "stripes", "blur", "recolour", "band")
+
+
+def _soft_box(b: int, h: torch.Tensor, w: torch.Tensor, cy: torch.Tensor, cx: torch.Tensor, ellipse: torch.Tensor,
+              soft: float, device) -> torch.Tensor:
+    """``(b, 1, 64, 64)`` masks in [0, 1]: an axis-aligned box or ellipse per image with soft edges."""
+    yy = torch.arange(64, device=device, dtype=torch.float32).view(1, 64, 1)
+    xx = torch.arange(64, device=device, dtype=torch.float32).view(1, 1, 64)
+    dy = (yy - cy.view(b, 1, 1)) / (h.view(b, 1, 1) / 2)
+    dx = (xx - cx.view(b, 1, 1)) / (w.view(b, 1, 1) / 2)
+    d = torch.where(ellipse.view(b, 1, 1), (dy ** 2 + dx ** 2).sqrt(), torch.maximum(dy.abs(), dx.abs()))
+    edge = soft / (torch.minimum(h, w).view(b, 1, 1) / 2)
+    return ((1 - d) / edge.clamp_min(1e-3)).clamp(0, 1).unsqueeze(1)
+
+
+def corrupt(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Self-made anomalies: ``x`` ``(B, 3, 64, 64)`` in [-1, 1] -> corrupted copy, same shape, in [-1, 1].
+
+    Each image gets one corruption from ``CORRUPTIONS``, drawn with ``generator`` (on the CPU) for repeatability:
+    'noise' (Gaussian noise, whole image or a region: the slides' "random noise"), 'cutpaste' (a patch of another
+    face pasted elsewhere, colour-jittered), 'blob' (a soft-edged box/ellipse of a flat colour shaded by the face's
+    brightness), 'stripes' (thin coloured bars), 'blur' (a region smoothed), 'recolour' (a region's saturation /
+    hue shifted) and 'band' (a darkened horizontal band).
+    """
+    g = generator
+    b, dev = x.shape[0], x.device
+
+    def u(lo, hi, n=b):
+        return (torch.rand(n, generator=g) * (hi - lo) + lo).to(dev)
+
+    kind = torch.randint(len(CORRUPTIONS), (b,), generator=g).to(dev)
+    out = x.clone()
+    # region shared by the local corruptions
+    h, w = u(8, 36), u(8, 36)
+    cy, cx = u(10, 54), u(10, 54)
+    ellipse = (torch.rand(b, generator=g) < 0.5).to(dev)
+    region = _soft_box(b, h, w, cy, cx, ellipse, soft=2.0, device=dev)
+    bright = x.mean(1, keepdim=True)
+    colour = (torch.rand(b, 3, 1, 1, generator=g) * 2 - 1).to(dev)
+
+    # noise: whole image half the time, else the region
+    sigma = u(0.05, 0.35).view(b, 1, 1, 1)
+    whole = (torch.rand(b, 1, 1, 1, generator=g) < 0.5).to(dev).float()
+    noise_mask = whole + (1 - whole) * region
+    noisy = x + sigma * torch.randn(x.shape, generator=g).to(dev) * noise_mask
+    # cutpaste: a patch of a (rolled) other face, jittered, pasted in the region
+    other = torch.roll(x, shifts=1, dims=0)
+    shift = (int(torch.randint(-20, 21, (1,), generator=g)), int(torch.randint(-20, 21, (1,), generator=g)))
+    other = torch.roll(other, shifts=shift, dims=(2, 3))
+    jitter = u(-0.3, 0.3).view(b, 1, 1, 1) + (torch.rand(b, 3, 1, 1, generator=g).to(dev) - 0.5) * 0.3
+    pasted = x * (1 - region) + (other + jitter) * region
+    # blob: flat colour shaded by the face's own brightness (like a worn item)
+    shade = (bright + 1) / 2 + 0.5
+    blob = x * (1 - region * 0.95) + (colour * shade).clamp(-1, 1) * region * 0.95
+    # stripes: thin bars of a colour inside the region
+    yy = torch.arange(64, device=dev, dtype=torch.float32).view(1, 1, 64, 1)
+    period = u(4, 10).view(b, 1, 1, 1)
+    phase = u(0, 10).view(b, 1, 1, 1)
+    bars = ((torch.sin(2 * math.pi * (yy + phase) / period) > 0.3).float()) * region
+    stripes = x * (1 - bars * 0.9) + colour * bars * 0.9
+    # blur: a smoothed copy inside the region
+    k = 7
+    blurred = F.avg_pool2d(F.pad(x, (k // 2,) * 4, mode="replicate"), k, stride=1)
+    blur = x * (1 - region) + blurred * region
+    # recolour: push the region's pixels toward a colour (saturation / hue shift)
+    strength = u(0.3, 0.8).view(b, 1, 1, 1)
+    recolour = x * (1 - region * strength) + (colour + bright).clamp(-1, 1) * region * strength
+    # band: a dark horizontal band across the face
+    band_h, band_y = u(4, 10), u(20, 48)
+    band = _soft_box(b, band_h, u(30, 60), band_y, u(26, 38), torch.zeros(b, dtype=torch.bool, device=dev),
+                     soft=1.5, device=dev)
+    darkness = u(0.4, 0.9).view(b, 1, 1, 1)
+    banded = x * (1 - band * darkness) + (-1.0) * band * darkness
+
+    for i, candidate in enumerate((noisy, pasted, blob, stripes, blur, recolour, banded)):
+        sel = (kind == i).view(b, 1, 1, 1)
+        out = torch.where(sel, candidate, out)
+    return out.clamp(-1, 1)
+
+
+class AnomalyClassifier(nn.Module):
+    """Small CNN: ``(B, 3, 64, 64)`` in [-1, 1] -> logit ``(B,)``, higher = more anomalous.
+
+    Stride-2 3x3 convolutions with batch norm (64 -> 4 pixels), then global average and max pooling (max: a local
+    defect anywhere counts) and a linear layer."""
+
+    def __init__(self, channels: tuple[int, ...] = (16, 32, 64, 128)):
+        super().__init__()
+        layers: list[nn.Module] = []
+        chans = [3, *channels]
+        for a, c in zip(chans[:-1], chans[1:]):
+            layers += [nn.Conv2d(a, c, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU()]
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(2 * chans[-1], 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.features(x)
+        return self.head(torch.cat([h.mean((2, 3)), h.amax((2, 3))], 1)).squeeze(1)
+
+
+class SyntheticOutlierLoss:
+    """Loss for ``train_model``: each batch of normal faces plus its corrupted copy, binary cross-entropy
+    (normal = 0, corrupted = 1). Normal faces are also mirrored at random (a mirrored face is still normal)."""
+
+    def __init__(self, seed: int):
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __call__(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        flip = (torch.rand(x.shape[0], generator=self.generator) < 0.5).to(x.device).view(-1, 1, 1, 1)
+        x = torch.where(flip, x.flip(3), x)
+        bad = corrupt(x, self.generator)
+        logits = model(torch.cat([x, bad]))
+        target = torch.cat([torch.zeros(len(x)), torch.ones(len(bad))]).to(x.device)
+        return F.binary_cross_entropy_with_logits(logits, target)
+
+
+@torch.inference_mode()
+def classifier_scores(model: nn.Module, images, batch_size: int = 500) -> np.ndarray:
+    """float64 ``(M,)`` logits of uint8 ``images`` ``(M, 64, 64, 3)``, row order kept, higher = more anomalous."""
+    p = next(model.parameters())
+    was = model.training
+    model.eval()
+    out = []
+    try:
+        for x in make_loader(FaceDataset(images, "images to score"), batch_size, shuffle=False, device=p.device):
+            out.append(model(x).float().cpu())
+    finally:
+        model.train(was)
+    return torch.cat(out).numpy().astype(np.float64) if out else np.zeros(0)
+
+
+class BossDetector(nn.Module):
+    """The trained pair: ``ae`` (reconstruction, kit convention) and ``classifier`` (logits); ``reconstruct`` is
+    the autoencoder's so the kit's plots work on it. ``ref`` holds the standardisation statistics."""
+
+    def __init__(self, ae: nn.Module, classifier: nn.Module):
+        super().__init__()
+        self.ae, self.classifier = ae, classifier
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self.ae.reconstruct(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.ae(x)
+
+
+CLASSIFIER_KEYS = ("cls_channels",)
+#: Demo/full defaults. The autoencoder keys are the strong stage's (``ae_*`` overrides none: edit strong.CONFIG).
+CONFIG: dict = {
+    **{f"ae_{k}": v for k, v in strong.CONFIG.items() if k not in ("seed", "device")},
+    "cls_channels": (16, 32, 64, 128),
+    "cls_epochs": 6,
+    "cls_batch_size": 128,
+    "cls_lr": 2e-3,
+    "w_ae": 1.0,
+    "w_cls": 1.0,
+    "n_reference": 1000,
+    "seed": 48763,
+    "device": "auto",
+}
+SMOKE_CONFIG: dict = {
+    **{f"ae_{k}": v for k, v in strong.SMOKE_CONFIG.items()},
+    "cls_channels": (8, 16, 32), "cls_epochs": 1, "cls_batch_size": 64, "n_reference": 32,
+}
+
+
+def _ae_config(cfg: dict) -> dict:
+    return {**{k[3:]: v for k, v in cfg.items() if k.startswith("ae_")}, "seed": cfg["seed"], "device": cfg["device"]}
+
+
+def build_model(**overrides) -> nn.Module:
+    """An untrained ``BossDetector`` (the strong stage's autoencoder and an ``AnomalyClassifier``)."""
+    cfg = resolve_config("boss", CONFIG, SMOKE_CONFIG, False, overrides)
+    ae = strong.build_model(**{k: v for k, v in _ae_config(cfg).items() if k in strong.MODEL_KEYS})
+    return BossDetector(ae, AnomalyClassifier(tuple(cfg["cls_channels"])))
+
+
+def train_classifier(train_images: np.ndarray, cfg: dict, progress: bool = True):
+    """Train an ``AnomalyClassifier`` on normal ``train_images`` vs their ``corrupt`` copies; -> (model, history)."""
+    torch.manual_seed(cfg["seed"])
+    model = AnomalyClassifier(tuple(cfg["cls_channels"]))
+    history = train_model(model, train_images, epochs=cfg["cls_epochs"], batch_size=cfg["cls_batch_size"],
+                          lr=cfg["cls_lr"], schedule="cosine", seed=cfg["seed"] + 1, device=cfg["device"],
+                          loss_fn=SyntheticOutlierLoss(cfg["seed"]), progress=progress,
+                          desc="boss classifier", model_type="anomaly_classifier")
+    return model, history
+
+
+def run(train_images: np.ndarray, test_images: np.ndarray, *, smoke: bool = False, progress: bool = True,
+        **overrides) -> StageResult:
+    """Train both detectors on uint8 ``train_images`` ``(N, 64, 64, 3)`` (less ``n_reference`` held-out faces used
+    to standardise the scores) and score ``test_images`` ``(M, 64, 64, 3)``.
+
+    Returns a ``StageResult`` with ``scores`` float64 ``(M,)`` (higher = more anomalous) and ``parts``
+    ``{'reconstruction', 'classifier'}`` (each standardised, ``(M,)``).
+    """
+    t0 = time.perf_counter()
+    cfg = resolve_config("boss", CONFIG, SMOKE_CONFIG, smoke, overrides)
+    n_ref = min(int(cfg["n_reference"]), len(train_images) // 5)
+    perm = np.random.default_rng(cfg["seed"]).permutation(len(train_images))
+    ref, fit_images = train_images[np.sort(perm[:n_ref])], train_images[np.sort(perm[n_ref:])]
+    ae, ae_history = strong.train(fit_images, _ae_config(cfg), progress)
+    cls, cls_history = train_classifier(fit_images, cfg, progress)
+    rec = reconstruction_scores(ae, test_images, score=cfg["ae_score"], patch=cfg["ae_patch"])
+    rec_ref = reconstruction_scores(ae, ref, score=cfg["ae_score"], patch=cfg["ae_patch"])
+    logit, logit_ref = classifier_scores(cls, test_images), classifier_scores(cls, ref)
+    parts = {"reconstruction": standardise(rec, rec_ref), "classifier": standardise(logit, logit_ref)}
+    scores = cfg["w_ae"] * parts["reconstruction"] + cfg["w_cls"] * parts["classifier"]
+    return StageResult(scores=scores, history=ae_history, model=BossDetector(ae, cls).eval(),
+                       seconds=time.perf_counter() - t0, config=cfg, parts=parts,
+                       extra_histories={"classifier": cls_history})
+
+
+__all__ = ["CONFIG", "SMOKE_CONFIG", "build_model", "run", "corrupt", "AnomalyClassifier", "BossDetector",
+           "classifier_scores", "train_classifier"]
