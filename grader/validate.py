@@ -32,10 +32,10 @@ from pathlib import Path
 import numpy as np
 
 from grader.errors import SubmissionError
+from starter_code.submission import SUBMISSION_COLUMNS
 
-#: The submission's columns, exactly as the course's sample file writes them.
-ID_COLUMN = "ID"
-SCORE_COLUMN = "score"
+#: The submission's columns, defined once where students write them (``starter_code.submission``).
+ID_COLUMN, SCORE_COLUMN = SUBMISSION_COLUMNS
 HEADER = f"{ID_COLUMN},{SCORE_COLUMN}"
 
 #: Default size cap. A 20,000-row submission written by pandas at full float64 precision is ~0.5 MB; 8 MiB matches
