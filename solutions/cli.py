@@ -11,6 +11,9 @@ import importlib
 #: (command name, module path, one-line help)
 COMMANDS = [
     ("demo", "solutions.demo", "the whole loop on the embedded demo data: build, train, submit, score, leaderboard"),
+    ("run", "solutions.run", "train one reference stage (simple, medium, strong, boss) and write its submission"),
+    ("ladder", "solutions.ladder", "run the reference stages in order: public/private AUC, per kind, wall time"),
+    ("calibrate", "solutions.calibrate", "write the reference scores as the competition config's baselines"),
 ]
 
 
