@@ -7,6 +7,7 @@ are gathered by index and normalised on the fly, a whole batch at a time, with e
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Iterator
 
@@ -58,18 +59,24 @@ def load_images(path: str | Path, mmap: bool = False) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: image file not found" + (" (it is a directory)" if path.is_dir() else ""))
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic[:4] == b"PK\x03\x04":
+        raise ImageFileError(f"{path}: is an .npz archive (or another zip file); expected a single .npy array "
+                             f"saved with np.save")
+    if magic != b"\x93NUMPY":
+        raise ImageFileError(f"{path}: not a .npy file (it does not start with the NumPy magic bytes)")
     try:
         arr = np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
     except ValueError as e:
         if "allow_pickle" not in str(e):
             raise ImageFileError(f"{path}: not a readable .npy file: {e}") from e
-        arr = np.load(path, allow_pickle=True)
+        try:
+            arr = np.load(path, allow_pickle=True)  # an object array: the course's allow_pickle=True case
+        except Exception as e2:
+            raise ImageFileError(f"{path}: holds a pickled object array that cannot be read: {e2}") from e2
     except (OSError, EOFError) as e:
         raise ImageFileError(f"{path}: not a readable .npy file: {e}") from e
-    if isinstance(arr, np.lib.npyio.NpzFile):
-        keys = list(arr.keys())
-        arr.close()
-        raise ImageFileError(f"{path}: is an .npz archive (keys {keys}); expected a single .npy array")
     if arr.dtype == object:
         try:
             arr = np.stack([np.asarray(a) for a in arr.reshape(-1)]) if arr.size else np.empty((0,) + IMAGE_SHAPE,
@@ -92,7 +99,9 @@ def to_model_input(batch_uint8, device: torch.device | str | None = None) -> tor
         raise ImageFileError(f"to_model_input: expected uint8 (B, 64, 64, 3), got {x.dtype} {tuple(x.shape)}")
     if device is not None:
         x = x.to(device, non_blocking=True)
-    x = x.permute(0, 3, 1, 2).to(torch.float32, memory_format=torch.contiguous_format)
+    # Transpose while still uint8 (a quarter of the bytes), then convert contiguous memory: measured ~1.1-1.6x
+    # faster on 2 CPU cores than converting through the permuted view.
+    x = x.permute(0, 3, 1, 2).contiguous().to(torch.float32)
     return x.mul_(2.0).div_(255.0).sub_(1.0)
 
 
@@ -118,8 +127,11 @@ class FaceDataset(torch.utils.data.Dataset):
 
     def __init__(self, images, name: str = "images"):
         self.images = check_images(images, name)
-        self._tensor = torch.from_numpy(self.images) if self.images.flags.writeable else \
-            torch.from_numpy(np.array(self.images))  # read-only (mmap) arrays cannot back a tensor
+        with warnings.catch_warnings():
+            # Read-only arrays (np.load mmap, frozen fixtures) are shared rather than copied: the kit never writes
+            # through this tensor, which is all torch's "not writable" warning is about.
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            self._tensor = torch.from_numpy(self.images)
         self.name = name
 
     def __len__(self) -> int:

@@ -1,0 +1,168 @@
+"""What a homework notebook needs from its surroundings: where the data is, smoke mode, where to write.
+
+Every notebook's first cell does
+
+    env = NotebookEnv.from_environ()      # reads the HW8_* environment variables below
+    train, test = env.load_train(), env.load_test()
+
+Environment variables (all optional; any other ``HW8_*`` name raises, so a typo is not silently ignored):
+
+============== ==========================================================================================
+HW8_DATA_DIR   folder holding ``trainingset.npy`` and ``testingset.npy``; default: the first of ``./data``,
+               ``../data``, ``../../data`` (seen from the notebook's folder) that holds ``trainingset.npy``
+HW8_SMOKE      ``1``/``true``/``yes``/``on``: smoke mode (a few hundred images, three short epochs, small models),
+               to check that a notebook runs end to end in seconds; ``0``/``false``/``no``/``off``/empty: a real run
+HW8_OUTPUT_DIR where ``prediction.csv`` and the figures go; default: the current folder (the notebook's)
+============== ==========================================================================================
+
+Smoke-mode submissions cover only the first ``smoke_test`` test images: they are for checking, not for upload
+(the grader rejects them for their row count, with a message saying so).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from starter_code.config import ConfigKeyError, TrainConfig
+from starter_code.data import load_images
+
+TRAIN_FILE = "trainingset.npy"
+TEST_FILE = "testingset.npy"
+#: Where ``from_environ`` looks for the data when ``HW8_DATA_DIR`` is not set, relative to the working directory.
+DEFAULT_DATA_DIRS = ("data", "../data", "../../data")
+#: The environment variables ``from_environ`` reads; any other ``HW8_*`` variable is reported as unknown.
+ENV_VARS = ("HW8_DATA_DIR", "HW8_SMOKE", "HW8_OUTPUT_DIR")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+#: The course's seed (its ``same_seeds(48763)``).
+DEFAULT_SEED = 48763
+
+
+class NotebookSetupError(ValueError):
+    """The notebook's surroundings are wrong (bad environment variable, data not found); the message says which."""
+
+
+@dataclass(frozen=True)
+class NotebookEnv:
+    data_dir: Path = field(metadata={"help": "Folder holding trainingset.npy and testingset.npy (HW8_DATA_DIR)."})
+    smoke: bool = field(default=False, metadata={
+        "help": "Smoke mode (HW8_SMOKE): few images, short training; checks that the notebook runs."})
+    output_dir: Path = field(default=Path("."), metadata={
+        "help": "Where prediction.csv and figures are written (HW8_OUTPUT_DIR)."})
+    seed: int = field(default=DEFAULT_SEED, metadata={"help": "Seed for the notebook's first cell."})
+    smoke_train: int = field(default=512, metadata={"help": "Training images kept in smoke mode (the first ones)."})
+    smoke_test: int = field(default=256, metadata={"help": "Test images kept in smoke mode (the first ones)."})
+    # 3 epochs of 32 (24 steps on 256 faces) is about the least after which every kit model ranks noise and
+    # colour-inverted faces above normal faces; 1 epoch of 64 (4 steps) is not (measured on the tiny preset).
+    smoke_epochs: int = field(default=3, metadata={"help": "Epochs in smoke mode (train_config, smoke_training)."})
+    smoke_batch_size: int = field(default=32, metadata={"help": "Batch size in smoke mode."})
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None, cwd: str | Path | None = None,
+                     **overrides) -> "NotebookEnv":
+        """Read ``HW8_DATA_DIR``, ``HW8_SMOKE`` and ``HW8_OUTPUT_DIR`` from ``environ`` (default ``os.environ``).
+
+        ``cwd`` (default: the working directory) anchors the relative default data folders. ``overrides`` set
+        fields directly (e.g. ``seed=0``); unknown field names raise ``ConfigKeyError``. Raises
+        ``NotebookSetupError`` for an unknown ``HW8_*`` variable, an unreadable ``HW8_SMOKE`` or a data folder
+        that does not exist.
+        """
+        env = os.environ if environ is None else environ
+        known = {f.name for f in fields(cls)}
+        bad = sorted(set(overrides) - known)
+        if bad:
+            raise ConfigKeyError(f"NotebookEnv: unknown key(s) {', '.join(bad)}; known keys: {', '.join(sorted(known))}")
+        unknown = sorted(k for k in env if k.startswith("HW8_") and k not in ENV_VARS)
+        if unknown:
+            raise NotebookSetupError(f"unknown environment variable(s) {', '.join(unknown)}; "
+                                     f"known: {', '.join(ENV_VARS)}")
+        base = Path(cwd) if cwd is not None else Path.cwd()
+        smoke_text = env.get("HW8_SMOKE", "").strip().lower()
+        if smoke_text not in _TRUE + _FALSE:
+            raise NotebookSetupError(f"HW8_SMOKE={env['HW8_SMOKE']!r}: use one of "
+                                     f"{', '.join(repr(v) for v in _TRUE + _FALSE if v)} (or leave it empty)")
+        if env.get("HW8_DATA_DIR"):
+            data_dir = base / Path(env["HW8_DATA_DIR"]).expanduser()
+            if not data_dir.is_dir():
+                raise NotebookSetupError(f"HW8_DATA_DIR={env['HW8_DATA_DIR']!r}: folder {data_dir} does not exist")
+        else:
+            data_dir = _find_data_dir(base)
+        output_dir = base / Path(env.get("HW8_OUTPUT_DIR") or ".").expanduser()
+        values = {"data_dir": data_dir, "smoke": smoke_text in _TRUE, "output_dir": output_dir, **overrides}
+        return cls(**values)
+
+    # -- data ---------------------------------------------------------------------------------------------------
+    @property
+    def train_path(self) -> Path:
+        return Path(self.data_dir) / TRAIN_FILE
+
+    @property
+    def test_path(self) -> Path:
+        return Path(self.data_dir) / TEST_FILE
+
+    def load_train(self) -> np.ndarray:
+        """uint8 ``(N, 64, 64, 3)`` training faces (the first ``smoke_train`` in smoke mode)."""
+        return self._load(self.train_path, self.smoke_train)
+
+    def load_test(self) -> np.ndarray:
+        """uint8 ``(M, 64, 64, 3)`` test images, row i = ID i (the first ``smoke_test`` in smoke mode)."""
+        return self._load(self.test_path, self.smoke_test)
+
+    def _load(self, path: Path, smoke_rows: int) -> np.ndarray:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: not found; put the course's .npy files in {Path(self.data_dir)} "
+                                    f"or set HW8_DATA_DIR to the folder that holds them")
+        images = load_images(path)
+        # A copy, so that later in-place edits in a notebook cannot reach a memory-mapped or shared array.
+        return np.array(images[:smoke_rows]) if self.smoke else images
+
+    # -- config and outputs ---------------------------------------------------------------------------------------
+    def train_config(self, cfg: TrainConfig | None = None, **changes) -> TrainConfig:
+        """``cfg`` (default ``TrainConfig(seed=self.seed)``) with ``changes``; in smoke mode, also
+        ``smoke_epochs`` epochs and ``smoke_batch_size`` batches (``smoke_training()``). Unknown keys raise
+        ``ConfigKeyError``."""
+        base = cfg if cfg is not None else TrainConfig(seed=self.seed)
+        return TrainConfig.from_dict({**base.to_dict(), **changes, **self.smoke_training()})
+
+    def smoke_training(self, *prefixes: str) -> dict:
+        """Training-length overrides for smoke mode, ``{}`` otherwise.
+
+        ``{"epochs": smoke_epochs, "batch_size": smoke_batch_size}``, or with ``prefixes`` one pair per prefix
+        (``smoke_training("ae_", "cls_")`` -> ``{"ae_epochs": .., "ae_batch_size": .., "cls_epochs": .., ...}``),
+        for functions whose config names its parts that way.
+        """
+        if not self.smoke:
+            return {}
+        out = {}
+        for prefix in prefixes or ("",):
+            out[f"{prefix}epochs"] = self.smoke_epochs
+            out[f"{prefix}batch_size"] = self.smoke_batch_size
+        return out
+
+    def path(self, name: str) -> Path:
+        """``output_dir / name``, with ``output_dir`` created if needed (for ``prediction.csv`` and figures)."""
+        out = Path(self.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        return out / name
+
+    def __str__(self) -> str:
+        mode = (f"SMOKE mode (first {self.smoke_train} train / {self.smoke_test} test images; not for upload)"
+                if self.smoke else "full run")
+        return f"data: {Path(self.data_dir)} | outputs: {Path(self.output_dir)} | seed {self.seed} | {mode}"
+
+
+def _find_data_dir(base: Path) -> Path:
+    for rel in DEFAULT_DATA_DIRS:
+        candidate = base / rel
+        if (candidate / TRAIN_FILE).is_file():
+            return candidate.resolve()
+    tried = ", ".join(str((base / rel).resolve()) for rel in DEFAULT_DATA_DIRS)
+    raise NotebookSetupError(f"{TRAIN_FILE} not found in any of {tried}; set HW8_DATA_DIR to the folder that holds "
+                             f"{TRAIN_FILE} and {TEST_FILE}")
+
+
+__all__ = ["NotebookEnv", "NotebookSetupError", "ENV_VARS", "DEFAULT_DATA_DIRS", "DEFAULT_SEED"]
