@@ -22,6 +22,9 @@ from grader.errors import GraderError, SubmissionError
 COMMANDS: list[tuple[str, str]] = [
     ("score", "grader.cli:ScoreCommand"),
     ("leaderboard", "grader.cli:LeaderboardCommand"),
+    ("release", "grader.autograde.release"),
+    ("autograde", "grader.autograde.run"),
+    ("serve", "grader.leaderboard.serve"),
 ]
 
 EXIT_OK, EXIT_ERROR, EXIT_INVALID = 0, 1, 2

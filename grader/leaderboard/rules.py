@@ -1,0 +1,209 @@
+"""Leaderboard rules as pure functions: no database, no clock, no HTTP. Every rule of the issue lives here once.
+
+- Day boundary: UTC midnight. A student's scored uploads with ``utc_day(submitted_at) == utc_day(now)`` count
+  against ``daily_limit``; invalid uploads are never stored, so they never count.
+- Final selection: a student may mark up to ``final_selections`` submissions; if none is marked, the best public
+  ones are auto-selected (ties: earlier first). Final score = best private among the selected (ties: earlier first).
+- Ordering: ``grader.ranking.rank_entries`` (higher score first, ties → earlier submission first; a student tied
+  with a baseline is listed above it). Baselines pass when ``score >= threshold``, consistent with that order.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Iterable, Mapping, Sequence
+
+from grader.errors import GraderError
+from grader.ranking import rank_entries
+
+class RuleViolation(GraderError):
+    """An upload or selection breaks a competition rule (HTTP 403/409/429 at the edge)."""
+
+
+class NotOpen(RuleViolation):
+    """Uploads before ``opens_at`` or after ``closes_at``."""
+
+
+class LimitReached(RuleViolation):
+    """The student has used today's uploads; ``resets_at`` says when the next one is allowed."""
+
+    def __init__(self, message: str, resets_at: datetime):
+        self.resets_at = resets_at
+        super().__init__(message)
+
+
+class SelectionError(RuleViolation):
+    """A final selection names too many submissions or someone else's."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One scored upload as the rules see it. ``private`` is always computed; whether it is *shown* is not decided
+    here but in :mod:`.service`, which blanks it before the close time."""
+    id: int
+    student_id: int
+    submitted_at: datetime
+    public: float
+    private: float
+    selected: bool = False
+    filename: str = ""
+
+
+@dataclass(frozen=True)
+class BoardRow:
+    """A line of a board. ``rank`` is 1-based among students (None for baseline rows, which carry a badge)."""
+    rank: int | None
+    name: str
+    score: float
+    submitted_at: datetime | None
+    n_submissions: int
+    baseline: bool = False
+    student_id: int | None = None
+    submission_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ProbeFlag:
+    """A student whose public best climbed by ``tiny_steps`` improvements each no larger than ``tiny``."""
+    student_id: int
+    tiny_steps: int
+    total_gain: float
+    n_submissions: int
+
+
+# --------------------------------------------------------------------------------------------------- daily limit
+def utc_day(t: datetime) -> date:
+    """The UTC calendar day of ``t`` (naive times are taken as UTC)."""
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=timezone.utc)
+    return t.astimezone(timezone.utc).date()
+
+
+def next_reset(now: datetime) -> datetime:
+    """The next UTC midnight after ``now``: when the daily limit resets."""
+    return datetime.combine(utc_day(now) + timedelta(days=1), time(0), tzinfo=timezone.utc)
+
+
+def used_today(times: Iterable[datetime], now: datetime) -> int:
+    """How many of the scored uploads at ``times`` fall on ``now``'s UTC day."""
+    today = utc_day(now)
+    return sum(1 for t in times if utc_day(t) == today)
+
+
+def uploads_left(used: int, limit: int) -> int:
+    return max(0, limit - used)
+
+
+def check_upload_allowed(*, now: datetime, used: int, limit: int, opens_at: datetime | None,
+                         closes_at: datetime | None) -> None:
+    """Raise :class:`NotOpen` or :class:`LimitReached` if one more scored upload at ``now`` breaks a rule."""
+    if opens_at is not None and now < opens_at:
+        raise NotOpen(f"The competition opens at {opens_at:%Y-%m-%d %H:%M} UTC.")
+    if closes_at is not None and now >= closes_at:
+        raise NotOpen(f"The competition closed at {closes_at:%Y-%m-%d %H:%M} UTC; uploads are no longer scored.")
+    if used >= limit:
+        reset = next_reset(now)
+        raise LimitReached(f"Daily limit reached: {limit} scored upload(s) per UTC day. "
+                           f"The limit resets at {reset:%Y-%m-%d %H:%M} UTC.", reset)
+
+
+# --------------------------------------------------------------------------------------------- final selection
+def _entries(subs: Iterable[Submission]) -> list[dict]:
+    return [{"public": s.public, "private": s.private, "submitted_at": s.submitted_at, "sub": s} for s in subs]
+
+
+def best(subs: Sequence[Submission], by: str = "public") -> Submission | None:
+    """Highest ``by`` score, ties → earlier submission; None when there are none."""
+    ranked = rank_entries(_entries(subs), by=by)
+    return ranked[0].entry["sub"] if ranked else None
+
+
+def effective_selection(subs: Sequence[Submission], max_selected: int) -> list[Submission]:
+    """The submissions that count for the final score: the marked ones, else the ``max_selected`` best public."""
+    marked = [s for s in subs if s.selected]
+    if marked:
+        return sorted(marked, key=lambda s: (s.submitted_at, s.id))[:max_selected]
+    return [r.entry["sub"] for r in rank_entries(_entries(subs), by="public")[:max_selected]]
+
+
+def final_submission(subs: Sequence[Submission], max_selected: int) -> Submission | None:
+    """Best private among the effective selection (ties → earlier); None for a student with no submission."""
+    return best(effective_selection(subs, max_selected), by="private")
+
+
+def check_selection(requested: Iterable[int], owned: Iterable[int], max_selected: int) -> list[int]:
+    """Validate a student's final selection; return the ids sorted. Raise :class:`SelectionError` naming the id."""
+    req = sorted(set(int(i) for i in requested))
+    own = set(owned)
+    for i in req:
+        if i not in own:
+            raise SelectionError(f"Submission {i} is not one of yours.")
+    if len(req) > max_selected:
+        raise SelectionError(f"You may select at most {max_selected} submission(s); you selected {len(req)}.")
+    return req
+
+
+# ------------------------------------------------------------------------------------------------------ boards
+def group_by_student(subs: Iterable[Submission]) -> dict[int, list[Submission]]:
+    out: dict[int, list[Submission]] = {}
+    for s in subs:
+        out.setdefault(s.student_id, []).append(s)
+    return out
+
+
+def build_board(names: Mapping[int, str], subs: Iterable[Submission], baselines: Mapping[str, object], *,
+                split: str, max_selected: int) -> list[BoardRow]:
+    """Rank students and baseline rows on ``split`` ('public' or 'private').
+
+    Public board: each student's best public submission. Private board: each student's final submission
+    (best private among the effective selection). Students without submissions are not listed.
+    """
+    if split not in ("public", "private"):
+        raise ValueError(f"split must be 'public' or 'private', got {split!r}")
+    entries = []
+    for sid, mine in group_by_student(subs).items():
+        chosen = best(mine, "public") if split == "public" else final_submission(mine, max_selected)
+        if chosen is None:
+            continue
+        entries.append({split: getattr(chosen, split), "submitted_at": chosen.submitted_at, "baseline": False,
+                        "sub": chosen, "n": len(mine), "name": names.get(sid, f"student {sid}")})
+    for b in baselines.values():
+        entries.append({split: getattr(b, split), "submitted_at": None, "baseline": True, "sub": None,
+                        "n": 0, "name": b.name})
+    rows = []
+    for rank, e in rank_entries(entries, by=split):
+        if e["baseline"]:
+            rows.append(BoardRow(None, e["name"], e[split], None, 0, baseline=True))
+            continue
+        s = e["sub"]
+        rows.append(BoardRow(rank, e["name"], e[split], s.submitted_at, e["n"], student_id=s.student_id,
+                             submission_id=s.id))
+    return rows
+
+
+def baselines_passed(score: float | None, baselines: Mapping[str, object], split: str) -> dict[str, bool]:
+    """``{baseline name: score >= threshold}`` on ``split``; all False for a student with no score."""
+    return {name: score is not None and score >= getattr(b, split) for name, b in baselines.items()}
+
+
+# ----------------------------------------------------------------------------------------------------- probing
+def probing_flags(subs: Iterable[Submission], *, tiny: float = 0.002, min_steps: int = 5) -> list[ProbeFlag]:
+    """Flag accounts whose public best climbs by many tiny steps (public-split probing).
+
+    For each student, in upload order, every upload that raises their best public score by ``0 < gain <= tiny``
+    is a tiny step; ``min_steps`` or more of them flag the account. Genuine model changes move the AUC by
+    more than that; flipping a few rows to learn their labels moves it by about ``1/(n_pos*n_neg)`` per pair.
+    """
+    flags = []
+    for sid, mine in sorted(group_by_student(subs).items()):
+        mine = sorted(mine, key=lambda s: (s.submitted_at, s.id))
+        best_so_far, steps, gain = None, 0, 0.0
+        for s in mine:
+            if best_so_far is not None and 0 < s.public - best_so_far <= tiny:
+                steps += 1
+                gain += s.public - best_so_far
+            if best_so_far is None or s.public > best_so_far:
+                best_so_far = s.public
+        if steps >= min_steps:
+            flags.append(ProbeFlag(sid, steps, gain, len(mine)))
+    return flags

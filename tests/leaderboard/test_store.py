@@ -1,0 +1,217 @@
+"""Store and service rules, each run on SQLite and on a throwaway PostgreSQL cluster (``db_url`` is parametrised)."""
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import numpy as np
+import pytest
+
+from grader.errors import SubmissionError
+from grader.leaderboard import rules
+from grader.leaderboard.roster import RosterError
+from grader.leaderboard.service import NotFound, NotRevealed
+from grader.leaderboard.store import Store, StoreError, hash_token
+from grader.scoring import score_scores
+
+from .conftest import CLOSES, csv_bytes, noisy_scores
+
+
+def test_tokens_are_stored_hashed(lb):
+    tok = lb.tokens["alice"]
+    assert lb.authenticate(tok).login == "alice"
+    assert lb.authenticate(tok + "x") is None and lb.authenticate("") is None and lb.authenticate(None) is None
+    with lb.store.transaction() as c:
+        stored = [r[0] for r in c.exec_driver_sql("SELECT token_hash FROM students")]
+    assert tok not in stored and hash_token(tok) in stored
+
+
+def test_roster_import_is_all_or_nothing_and_skips_known(lb):
+    with pytest.raises(RosterError, match="line 3, column 'name'"):
+        lb.import_roster(b"login,name\ndave,Dave\nerin,\n")
+    assert "dave" not in lb.store.logins()
+    issued, skipped = lb.import_roster("\ufefflogin,name\r\nalice,Alice again\r\ndave,Dave D\r\n".encode())
+    assert [i.login for i in issued] == ["dave"] and skipped == ["alice"]
+    assert lb.authenticate(lb.tokens["alice"]).name == "Alice A"   # existing token unchanged
+    with pytest.raises(RosterError, match="also on line 2"):
+        lb.import_roster(b"login,name\nx,X\nx,Y\n")
+    with pytest.raises(RosterError, match="unknown column"):
+        lb.import_roster(b"login,name,grade\nx,X,A\n")
+
+
+def test_store_rolls_back_a_failed_transaction(lb):
+    before = lb.store.logins()
+    with pytest.raises(StoreError, match="duplicate"):
+        lb.store.add_students([("zed", "Zed", "", hash_token("t1")), ("alice", "dup", "", hash_token("t2"))])
+    assert lb.store.logins() == before                      # zed was not kept
+    with pytest.raises(RuntimeError):
+        with lb.store.transaction(write=True) as c:
+            c.exec_driver_sql("DELETE FROM students")
+            raise RuntimeError("boom")
+    assert lb.store.logins() == before
+
+
+def test_upload_scores_and_stores_the_exact_file(lb, key):
+    alice = lb.users["alice"]
+    scores = noisy_scores(key, 0.5, seed=1)
+    data = csv_bytes(scores)
+    v = lb.submit(alice, "pred.csv", data)
+    expected = score_scores(scores, key)
+    assert v.public == pytest.approx(expected.public, abs=1e-12)
+    assert v.private is None                               # before close
+    assert lb.download(alice, v.id) == ("pred.csv", data)
+    stored = lb.store.submission(v.id)
+    assert stored.private == pytest.approx(expected.private, abs=1e-12)
+    assert lb.store.integrity_problems() == []
+
+
+def test_invalid_upload_is_not_stored_and_not_counted(lb, key):
+    alice = lb.users["alice"]
+    bad = b"ID,score\n0,0.5\n1,abc\n"
+    with pytest.raises(SubmissionError) as e:
+        lb.submit(alice, "bad.csv", bad)
+    assert e.value.line == 3 and e.value.column == "score"
+    assert lb.store.submissions(alice.id) == []
+    assert lb.page(alice).left_today == 5
+
+
+def test_daily_limit_counts_scored_uploads_per_utc_day(lb, key, clock):
+    alice = lb.users["alice"]
+    data = csv_bytes(noisy_scores(key, 1.0, seed=2))
+    clock.set(clock().replace(hour=23, minute=50))
+    for i in range(5):
+        lb.submit(alice, f"{i}.csv", data)
+    with pytest.raises(rules.LimitReached) as e:
+        lb.submit(alice, "6.csv", data)
+    assert e.value.resets_at == (clock() + timedelta(minutes=10))
+    page = lb.page(alice)
+    assert (page.used_today, page.left_today) == (5, 0)
+    lb.submit(lb.users["bob"], "b.csv", data)              # the limit is per student
+    clock.advance(minutes=10)                              # UTC midnight: a new day
+    assert lb.page(alice).left_today == 5
+    lb.submit(alice, "7.csv", data)
+    assert len(lb.store.submissions(alice.id)) == 6
+
+
+def test_fifty_concurrent_uploads_at_the_limit_never_exceed_it(lb, key):
+    """50 threads race one student's uploads (the store's lock, not the service's early check, must hold)."""
+    alice = lb.users["alice"]
+    lb.submit(alice, "first.csv", csv_bytes(noisy_scores(key, 1.0, seed=3)))   # 4 left
+    data = csv_bytes(noisy_scores(key, 1.0, seed=4))
+
+    def one(i):
+        try:
+            return lb.submit(alice, f"{i}.csv", data).id
+        except rules.LimitReached:
+            return None
+
+    with ThreadPoolExecutor(50) as ex:
+        results = list(ex.map(one, range(50)))
+    assert sum(r is not None for r in results) == 4
+    assert len(lb.store.submissions(alice.id)) == 5
+    assert lb.store.integrity_problems() == []
+
+
+def test_store_lock_alone_enforces_the_limit(lb):
+    """Bypass the service's early check: add_submission itself refuses the sixth of the day."""
+    bob = lb.users["bob"]
+    kw = dict(now=lb.now(), daily_limit=2, opens_at=None, closes_at=None, data=b"x", public=0.5, private=0.5)
+    lb.store.add_submission(bob.id, filename="a", **kw)
+    lb.store.add_submission(bob.id, filename="b", **kw)
+    with pytest.raises(rules.LimitReached):
+        lb.store.add_submission(bob.id, filename="c", **kw)
+    with pytest.raises(StoreError):
+        lb.store.add_submission(999999, filename="x", **kw)
+
+
+def test_closed_competition_refuses_uploads_and_freezes_selection(lb, key, clock):
+    alice = lb.users["alice"]
+    v = lb.submit(alice, "a.csv", csv_bytes(noisy_scores(key, 1.0, seed=5)))
+    clock.set(CLOSES)
+    with pytest.raises(rules.NotOpen, match="closed"):
+        lb.submit(alice, "late.csv", csv_bytes(noisy_scores(key, 1.0, seed=6)))
+    with pytest.raises(rules.SelectionError, match="frozen"):
+        lb.select(alice, [v.id])
+
+
+def test_selection_and_final_score(lb, key, clock):
+    alice, bob = lb.users["alice"], lb.users["bob"]
+    ids = [lb.submit(alice, f"{n}.csv", csv_bytes(noisy_scores(key, n, seed=10 + i))).id
+           for i, n in enumerate([0.3, 0.6, 2.0])]
+    bob_id = lb.submit(bob, "b.csv", csv_bytes(noisy_scores(key, 0.4, seed=20))).id
+    with pytest.raises(rules.SelectionError, match="not one of yours"):
+        lb.select(alice, [bob_id])
+    with pytest.raises(rules.SelectionError, match="at most 2"):
+        lb.select(alice, ids)
+    assert lb.select(alice, [ids[2]]) == [ids[2]]
+    page = lb.page(alice)
+    assert [v.id for v in page.submissions if v.counts] == [ids[2]] and page.final_private is None
+    clock.set(CLOSES + timedelta(seconds=1))
+    page = lb.page(alice)
+    assert page.final_private == pytest.approx(lb.store.submission(ids[2]).private)
+    row = next(r for r in lb.board("private") if r.name == "Alice A")
+    assert row.submission_id == ids[2]
+
+
+def test_other_students_files_are_not_found(lb, key):
+    alice, bob = lb.users["alice"], lb.users["bob"]
+    v = lb.submit(alice, "a.csv", csv_bytes(noisy_scores(key, 1.0, seed=7)))
+    for fn in (lb.download, lb.view, lb.roc_png, lb.intervals):
+        with pytest.raises(NotFound):
+            fn(bob, v.id)
+        with pytest.raises(NotFound):
+            fn(bob, v.id + 1000)
+
+
+def test_private_board_only_after_close_and_reveal_intervals(lb, key, clock):
+    alice = lb.users["alice"]
+    v = lb.submit(alice, "a.csv", csv_bytes(noisy_scores(key, 0.5, seed=8)))
+    with pytest.raises(NotRevealed):
+        lb.board("private")
+    assert lb.intervals(alice, v.id) is None
+    assert [r.name for r in lb.board("public") if not r.baseline] == ["Alice A"]
+    clock.set(CLOSES)
+    board = lb.board("private")
+    assert len(board) == 5 and sum(r.baseline for r in board) == 4
+    iv = lb.intervals(alice, v.id, n_boot=50)
+    stored = lb.store.submission(v.id)
+    for split in ("public", "private"):
+        lo, hi = iv[split]
+        assert lo <= getattr(stored, split) <= hi and hi - lo < 0.5
+
+
+def test_exports_and_probing(lb, key):
+    alice, bob = lb.users["alice"], lb.users["bob"]
+    lb.cfg.daily_limit = 100
+    # Bob probes: each upload swaps one adjacent (anomaly below normal) pair of public rows: +1/(P*N) public AUC.
+    s = noisy_scores(key, 3.0, seed=9)
+    pub = np.flatnonzero(key.public)
+    for k in range(7):
+        lb.submit(bob, f"p{k}.csv", csv_bytes(s))
+        order = pub[np.argsort(s[pub])]
+        j = next(j for j in range(len(order) - 1) if key.labels[order[j]] == 1 and key.labels[order[j + 1]] == 0)
+        s[order[j]], s[order[j + 1]] = s[order[j + 1]], s[order[j]]
+    lb.submit(alice, "a.csv", csv_bytes(noisy_scores(key, 0.2, seed=1)))
+    flags = lb.probing(tiny=0.01, min_steps=3)
+    assert [st.login for st, f in flags] == ["bob"]
+    lines = lb.export_leaderboard_csv().splitlines()
+    assert lines[0].startswith("login,name,email,n_submissions,best_public")
+    rows = {ln.split(",")[0]: ln.split(",") for ln in lines[1:]}
+    assert rows["alice"][3] == "1" and rows["alice"][6] == "1" and rows["carol"][3] == "0"
+    bl = lb.export_baselines_csv().splitlines()
+    assert bl[0] == ("login,name,best_public,final_private,simple_public,medium_public,strong_public,boss_public,"
+                     "simple_private,medium_private,strong_private,boss_private")
+    alice_row = next(x for x in bl if x.startswith("alice,")).split(",")
+    best = float(alice_row[2])
+    assert alice_row[4:8] == [str(int(best >= t)) for t in (0.55, 0.70, 0.80, 0.90)]
+    assert next(x for x in bl if x.startswith("carol,")).endswith("0,0,0,0,0,0,0,0")
+
+
+def test_integrity_check_detects_a_corrupted_file(lb, key):
+    v = lb.submit(lb.users["alice"], "a.csv", csv_bytes(noisy_scores(key, 1.0, seed=11)))
+    with lb.store.transaction(write=True) as c:
+        c.exec_driver_sql(f"UPDATE submissions SET sha256 = 'x' WHERE id = {v.id}")
+    assert lb.store.integrity_problems() == [f"submission {v.id}: stored file does not match its sha256"]
+
+
+def test_store_is_a_context_manager(db_url):
+    with Store(db_url) as s:
+        assert s.students() == []
