@@ -80,14 +80,15 @@ def random_images() -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def fitted_fcn(train_images):
-    """(model, history): the course's fcn AE after one short seeded fit on ``train_images`` (~2-4 s on 2 cores).
+    """(model, history): the course's fcn AE after one short seeded fit on ``train_images`` (~2-3 s on 2 cores).
 
-    Shorter and hotter than the course's schedule (8 epochs of batch 64 at lr 3e-3) so the suite stays fast; on
-    this data it separates the two families (ROC-AUC ~0.98), while the untrained model scores ~0.35.
+    Shorter and hotter than the course's schedule (8 epochs of batch 32 at lr 2e-3) so the suite stays fast. On
+    this data it separates the two families with ROC-AUC 0.985-1.0 over seeds 0-4 (measured), while the
+    untrained model scores ~0.35; hotter settings (lr 3e-3, batch 64) gave 0.79 for some seeds.
     """
     from starter_code.config import TrainConfig
     from starter_code.train import build_and_fit
 
-    cfg = TrainConfig(model_type="fcn", epochs=8, batch_size=64, lr=3e-3, seed=0, device="cpu")
+    cfg = TrainConfig(model_type="fcn", epochs=8, batch_size=32, lr=2e-3, seed=0, device="cpu")
     with one_torch_thread():  # session fixtures are set up before the per-test autouse fixture
         return build_and_fit(train_images, cfg, progress=False)
