@@ -40,8 +40,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 CACHE_ROOT = REPO_ROOT / ".cache" / "data"   # ignored by git
 MANIFEST_FORMAT = "hw8-faces/1"
 
-# Sizes per preset. demo: 24k faces at ~430 faces/s on 2 cores -> ~60 s; full: 120k -> ~4.7 min (the course's
-# sizes). tiny: the test suite's session fixture (~1-2 s). smoke: notebook smoke runs (~10 s).
+# Sizes per preset. Rendering is ~94% of a build (measured: demo at 106 faces/s while the bare generator ran at
+# 113 faces/s on the same contended 2 cores), so at the generator's ~430 faces/s: demo (24k faces) ~60 s,
+# full (120k, the course's sizes) ~5 min. tiny: the test suite's session fixture (~3 s, plus ~2-5 s for the
+# first import of dicebear); smoke: notebook smoke runs (~10 s).
 PRESETS: dict[str, dict] = {
     "tiny": {"n_train": 256, "n_test_normal": 64, "n_test_anomalous": 64},
     "smoke": {"n_train": 2_000, "n_test_normal": 250, "n_test_anomalous": 250},
