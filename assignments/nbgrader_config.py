@@ -1,0 +1,21 @@
+"""nbgrader configuration for the HW8 course directory (this folder: ``source/<assignment>/`` holds the
+instructor notebooks written by ``build_notebooks.py``; nbgrader writes ``release/``, ``submitted/``,
+``autograded/``, ``feedback/`` and ``gradebook.db`` next to it, all ignored by git).
+
+    cd assignments && nbgrader generate_assignment 01_simple      # or: python -m assignments.build_notebooks
+"""
+c = get_config()  # noqa: F821 (injected by traitlets when nbgrader loads this file)
+
+c.CourseDirectory.course_id = "hw8-anomaly-detection"
+c.CourseDirectory.source_directory = "source"
+c.CourseDirectory.release_directory = "release"
+# Files a notebook run leaves behind must not be released (a smoke run's prediction.csv would leak scores).
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "prediction.csv", "*.png",
+                            "*.pt", "data"]
+
+# What students see in place of a solution region (the release then stops at the first NotImplementedError).
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Autograding runs the whole notebook: a training cell on the demo preset takes up to ~10 minutes on a CPU.
+c.Execute.timeout = 1200
