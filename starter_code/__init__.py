@@ -13,12 +13,14 @@ _EXPORTS = {
     "seed_everything": "utils", "select_device": "utils", "available_devices": "utils",
     "load_images": "data", "check_images": "data", "FaceDataset": "data", "FaceLoader": "data",
     "make_loader": "data", "to_model_input": "data", "from_model_output": "data", "ImageFileError": "data",
+    "ConfigKeyError": "config", "UnknownModelError": "models",
     "MODEL_NAMES": "models", "build_model": "models", "register_model": "models", "available_models": "models",
     "FCNAutoencoder": "models", "ConvAutoencoder": "models", "VAE": "models", "vae_loss": "models",
     "fit": "train", "build_and_fit": "train", "History": "train", "load_checkpoint": "train",
+    "training_loss": "train", "reconstruct_batch": "train", "checkpoint_path": "train",
     "anomaly_scores": "scoring", "reconstruct": "scoring",
     "SUBMISSION_COLUMNS": "submission", "write_submission": "submission", "read_submission_scores": "submission",
-    "SubmissionFormatError": "submission",
+    "SubmissionFormatError": "submission", "SUBMISSION_FILENAME": "submission",
     "plot_loss": "plots", "plot_score_histogram": "plots", "plot_reconstructions": "plots", "plot_images": "plots",
 }
 

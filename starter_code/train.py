@@ -114,6 +114,11 @@ def fit(model: nn.Module, images, cfg: TrainConfig | None = None, progress: bool
     out_dir = Path(cfg.output_dir) if cfg.output_dir else None
     if out_dir is not None:
         cfg.save(out_dir)
+    if device.type != "cpu":
+        try:  # keep the uint8 images on the accelerator: no host-to-device copy per batch
+            dataset = dataset.to_device(device)
+        except RuntimeError:  # out of device memory: gather on the host and copy each batch instead
+            pass
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     loader = make_loader(dataset, cfg.batch_size, shuffle=cfg.shuffle, device=device, seed=cfg.seed)
     history = History(model_type=cfg.model_type)

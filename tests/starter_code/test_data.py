@@ -141,3 +141,18 @@ def test_shuffled_loader_is_a_seeded_permutation(random_images):
 def test_loader_rejects_bad_batch_size(random_images):
     with pytest.raises(ValueError, match="batch_size"):
         make_loader(random_images, 0)
+
+
+def test_to_device_keeps_the_images(random_images):
+    ds = FaceDataset(random_images)
+    moved = ds.to_device("cpu")
+    assert moved.device == torch.device("cpu") and len(moved) == len(ds)
+    assert torch.equal(moved.batch(np.array([4, 2])), ds.batch(np.array([4, 2])))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_normalisation_on_cuda_is_bit_identical(random_images):
+    on_gpu = FaceDataset(random_images).to_device("cuda")
+    assert torch.equal(on_gpu.batch(torch.arange(10)).cpu(), to_model_input(random_images))
+    assert torch.equal(to_model_input(random_images, device="cuda").cpu(), to_model_input(random_images))

@@ -122,3 +122,13 @@ def test_progress_bar(small, capsys):
     fit(build_model("fcn"), small, tiny_cfg(epochs=1), progress=True)
     err = capsys.readouterr().err
     assert "train fcn" in err and "4/4" in err
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_fit_and_score_on_cuda(small):
+    model, history = build_and_fit(small, tiny_cfg(model_type="cnn", device="cuda"), progress=False)
+    assert next(model.parameters()).device.type == "cuda"
+    assert history.losses[-1] < history.losses[0]
+    scores = anomaly_scores(model, small[:8])
+    np.testing.assert_allclose(scores, anomaly_scores(model.cpu(), small[:8]), rtol=1e-3)
