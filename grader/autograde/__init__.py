@@ -1,0 +1,15 @@
+"""Notebook release, collection, autograding at class scale, the gradebook and a similarity report.
+
+Commands (``python -m grader <command>``): ``release``, ``collect``, ``autograde``, ``gradebook``, ``similarity``.
+Every module here imports only the standard library at import time (nbgrader, dask and pandas are imported where they
+are used), so ``python -m grader score`` stays fast, and nothing here ever imports torch.
+
+Course directory (nbgrader's layout; default ``.cache/course``)::
+
+    gradebook.db                       nbgrader's gradebook (or PostgreSQL by --db-url)
+    release/<assignment>/              nbgrader's student version
+    student_release/                   what students get: notebooks, starter_code/, data/README.md
+    submitted/<student>/<assignment>/  written by ``collect``
+    autograded/<student>/<assignment>/ and feedback/<student>/<assignment>/*.html
+    autograde_results.csv              one row per (student, assignment): status, score, tampering
+"""

@@ -1,0 +1,121 @@
+"""Where a course lives (``CourseConfig``) and the nbgrader configuration and API built from it."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from grader.errors import ConfigError
+
+#: Repository root (holds ``assignments/`` and ``starter_code/``).
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class CourseConfig:
+    """The TA's course: nbgrader source notebooks, a working directory and a gradebook."""
+    source: Path = field(default=REPO_ROOT / "assignments", metadata={
+        "help": "Folder with nbgrader_config.py (optional) and source/<assignment>/*.ipynb."})
+    course_dir: Path = field(default=Path(".cache/course"), metadata={
+        "help": "nbgrader course root: release/, submitted/, autograded/, feedback/, gradebook.db."})
+    db_url: str | None = field(default=None, metadata={
+        "help": "Gradebook URL (nbgrader's db_url): default sqlite:///COURSE_DIR/gradebook.db; "
+                "postgresql+psycopg://... when workers live on several machines."})
+    course_id: str = field(default="hw8", metadata={"help": "nbgrader course id stored in the gradebook."})
+
+    def __post_init__(self):
+        self.source = Path(self.source)
+        self.course_dir = Path(self.course_dir)
+
+    @property
+    def source_dir(self) -> Path:
+        """``<source>/source``: one folder per assignment."""
+        return self.source / "source"
+
+    @property
+    def url(self) -> str:
+        # timeout: several workers share one SQLite file; wait for a lock instead of failing a submission.
+        return self.db_url or f"sqlite:///{(self.course_dir / 'gradebook.db').resolve()}?timeout=60"
+
+    def assignments(self) -> list[str]:
+        """Assignment ids (folders of ``source_dir`` holding at least one notebook), sorted."""
+        if not self.source_dir.is_dir():
+            raise ConfigError(f"{self.source_dir}: no nbgrader source folder (expected source/<assignment>/*.ipynb)")
+        return sorted(p.name for p in self.source_dir.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
+
+    def notebooks(self, assignment: str) -> list[str]:
+        """Notebook names (without .ipynb) of one assignment, sorted."""
+        return sorted(p.stem for p in (self.source_dir / assignment).glob("*.ipynb"))
+
+    def to_dict(self) -> dict:
+        return {"source": str(self.source), "course_dir": str(self.course_dir), "db_url": self.db_url,
+                "course_id": self.course_id}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CourseConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown course key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**d)
+
+
+def add_course_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--source``, ``--course`` and ``--db-url``, with defaults and help from :class:`CourseConfig`."""
+    f = {x.name: x for x in fields(CourseConfig)}
+    parser.add_argument("--source", type=Path, default=CourseConfig.source,
+                        help=f["source"].metadata["help"] + " (default: the kit's assignments/)")
+    parser.add_argument("--course", type=Path, default=CourseConfig.course_dir,
+                        help=f["course_dir"].metadata["help"] + f" (default: {CourseConfig.course_dir})")
+    parser.add_argument("--db-url", default=None, help=f["db_url"].metadata["help"])
+
+
+def course_from_args(args) -> CourseConfig:
+    return CourseConfig(source=args.source, course_dir=args.course, db_url=args.db_url)
+
+
+def nbgrader_config(course: CourseConfig, **extra):
+    """A traitlets ``Config``: the course's ``nbgrader_config.py`` (if any), then our paths, then ``extra``.
+
+    ``extra`` maps ``"Class.trait"`` to a value, e.g. ``{"Execute.timeout": 10}``.
+    """
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+    c = Config()
+    cfg_file = course.source / "nbgrader_config.py"
+    if cfg_file.is_file():
+        c.merge(PyFileConfigLoader(cfg_file.name, path=str(cfg_file.parent)).load_config())
+    c.CourseDirectory.root = str(course.course_dir.resolve())
+    # An absolute step name makes nbgrader's os.path.join ignore the root: the sources stay where they are.
+    c.CourseDirectory.source_directory = str(course.source_dir.resolve())
+    c.CourseDirectory.db_url = course.url
+    c.CourseDirectory.course_id = course.course_id
+    for key, value in extra.items():
+        cls, _, trait = key.partition(".")
+        setattr(c[cls], trait, value)
+    return c
+
+
+def make_api(course: CourseConfig, **extra):
+    """An ``NbGraderAPI`` on ``course`` (the venv's bin put on PATH first: nbgrader runs ``alembic``)."""
+    from grader.autograde.env import ensure_tool_path
+    ensure_tool_path()
+    course.course_dir.mkdir(parents=True, exist_ok=True)
+    import logging
+    from nbgrader.apps.api import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    config = nbgrader_config(course, **extra)
+    coursedir = CourseDirectory(config=config)
+    api = NbGraderAPI(coursedir=coursedir, config=config)
+    api.log.setLevel(logging.WARNING)
+    return api
+
+
+def open_gradebook(course: CourseConfig):
+    """nbgrader's ``Gradebook`` on the course's database (a context manager)."""
+    from grader.autograde.env import ensure_tool_path
+    ensure_tool_path()
+    from nbgrader.api import Gradebook
+    return Gradebook(course.url, course.course_id)
+
+

@@ -1,0 +1,125 @@
+"""A long-lived autograding worker: ``python -m grader.autograde.worker`` (started by ``run.WorkerProcess``).
+
+Protocol, one JSON object per line: the first line on stdin is the init message (``course``: CourseConfig dict,
+``nbgrader``: extra config entries, ``feedback``: bool); the worker answers ``{"ready": true}``. Then each line is a
+task ``{"assignment", "student"}`` answered by a result dict. The worker writes its answers to a private copy of
+stdout and points fd 1 at stderr, so anything a kernel or nbgrader prints cannot corrupt the protocol.
+
+nbgrader is imported and ``NbGraderAPI`` built once per worker (start-up ~2 s); each task then costs one kernel
+start plus the notebook itself.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+
+
+def _cell_timeouts(course_dir, student: str, assignment: str) -> list[str]:
+    """Grade ids (or cell numbers) of cells whose execution hit the per-cell timeout."""
+    import nbformat
+    from pathlib import Path
+    hits = []
+    for path in sorted((Path(course_dir) / "autograded" / student / assignment).glob("*.ipynb")):
+        nb = nbformat.read(str(path), as_version=4)
+        for i, cell in enumerate(nb.cells):
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "error" and out.get("ename") in ("CellTimeoutError", "TimeoutError",
+                                                                                "DeadKernelError"):
+                    gid = cell.metadata.get("nbgrader", {}).get("grade_id", f"cell {i}")
+                    hits.append(f"{path.stem}:{gid}:{out.get('ename')}")
+    return hits
+
+
+class Grader:
+    """Holds one NbGraderAPI; :meth:`grade` autogrades one (student, assignment) and reads the gradebook back."""
+
+    def __init__(self, init: dict):
+        from grader.autograde.course import CourseConfig, make_api
+        from grader.autograde.feedback import feedback_config
+        self.course = CourseConfig.from_dict(init["course"])
+        extra = dict(init.get("nbgrader") or {})
+        self.feedback = bool(init.get("feedback", True))
+        if self.feedback:
+            extra.update(feedback_config())
+        self.api = make_api(self.course, **extra)
+
+    def grade(self, task: dict) -> dict:
+        from grader.autograde.course import open_gradebook
+        from grader.autograde.env import ensure_tool_path
+        ensure_tool_path()  # a task may run in a process whose PATH was changed since start-up
+        a, s = task["assignment"], task["student"]
+        t0 = time.perf_counter()
+        for attempt in range(3):
+            res = self.api.autograde(a, s, force=True, create=True)
+            # A busy shared gradebook is worth a retry; anything else is the notebook's own outcome.
+            if res.get("success") or "database is locked" not in (res.get("log") or "") + (res.get("error") or ""):
+                break
+            time.sleep(1 + attempt)
+        out = {"assignment": a, "student": s, "status": "graded", "message": "", "worker_pid": os.getpid()}
+        if not res.get("success"):
+            print(res.get("log", ""), res.get("error", ""), sep="\n", file=sys.stderr, flush=True)
+            out.update(status="error", message=_last_error(res))
+            out["seconds"] = time.perf_counter() - t0
+            return out
+        timeouts = _cell_timeouts(self.course.course_dir, s, a)
+        if any(t.endswith("DeadKernelError") for t in timeouts):
+            out.update(status="error", message="the kernel died: " + ", ".join(timeouts))
+        elif timeouts:
+            out.update(status="timeout", message="cell timeout: " + ", ".join(timeouts))
+        with open_gradebook(self.course) as gb:
+            sub = gb.find_submission(a, s)
+            out.update(score=float(sub.score), max_score=float(sub.max_score), code_score=float(sub.code_score),
+                       written_score=float(sub.written_score), needs_manual_grade=bool(sub.needs_manual_grade),
+                       seconds_late=float(sub.total_seconds_late or 0.0))
+        if self.feedback:
+            fb = self.api.generate_feedback(a, s, force=True)
+            if not fb.get("success"):
+                out["message"] = (out["message"] + "; " if out["message"] else "") + \
+                    "feedback failed: " + _last_error(fb)
+        out["seconds"] = time.perf_counter() - t0
+        return out
+
+
+_EXC_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt))(?::\s*(.*))?$")
+
+
+def _last_error(res: dict) -> str:
+    """The root cause in nbgrader's captured log (the innermost exception line), else the API's own traceback."""
+    text = (res.get("log") or "") + "\n" + (res.get("error") or "")
+    causes = [m for m in map(_EXC_LINE.match, text.splitlines()) if m and "NbGraderException" not in m.group(1)]
+    if not causes:
+        tail = [ln for ln in text.strip().splitlines() if ln.strip()]
+        return tail[-1] if tail else "nbgrader failed without a message"
+    name, msg = causes[0].group(1), (causes[0].group(2) or "").strip()
+    if name.endswith("DeadKernelError"):
+        return "the kernel died (os._exit, a crash in native code, or killed for memory)"
+    return f"{name.rsplit('.', 1)[-1]}: {msg}" if msg else name.rsplit(".", 1)[-1]
+
+
+def main() -> int:
+    proto = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    from grader.autograde.env import ensure_tool_path
+    ensure_tool_path()
+    init = json.loads(sys.stdin.readline())
+    grader = Grader(init)
+    proto.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        task = json.loads(line)
+        try:
+            result = grader.grade(task)
+        except Exception as e:  # noqa: BLE001 - a failure is a value: the batch goes on
+            result = {"assignment": task.get("assignment"), "student": task.get("student"), "status": "error",
+                      "message": f"{type(e).__name__}: {e}", "worker_pid": os.getpid()}
+        proto.write(json.dumps(result) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
