@@ -1,21 +1,22 @@
 """HTTP rules through the FastAPI app (SQLite): login, upload, errors, limit, the private-score firewall, ownership,
 selection, admin pages and exports, and 50 concurrent uploads over real loopback HTTP."""
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import httpx
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 
 from grader.leaderboard.app import create_app
 from grader.leaderboard.service import Leaderboard
 from grader.leaderboard.store import Store
 
-from .conftest import CLOSES, LiveServer, csv_bytes, make_cfg, noisy_scores
+with warnings.catch_warnings():  # starlette warns about its own httpx backend at import: not ours to fix
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
 
-# starlette's TestClient warns about its httpx backend; not ours to fix.
-pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx`")
+from .conftest import CLOSES, LiveServer, csv_bytes, make_cfg, noisy_scores
 
 
 @pytest.fixture
