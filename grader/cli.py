@@ -24,6 +24,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("leaderboard", "grader.cli:LeaderboardCommand"),
     ("release", "grader.autograde.release"),
     ("autograde", "grader.autograde.run"),
+    ("collect", "grader.autograde.collect"),
     ("serve", "grader.leaderboard.serve"),
 ]
 
