@@ -100,8 +100,9 @@ def to_model_input(batch_uint8, device: torch.device | str | None = None) -> tor
         raise ImageFileError(f"to_model_input: expected uint8 (B, 64, 64, 3), got {x.dtype} {tuple(x.shape)}")
     if device is not None:
         x = x.to(device, non_blocking=True)
-    # Transpose while still uint8 (a quarter of the bytes), then convert contiguous memory: measured ~1.1-1.6x
-    # faster on 2 CPU cores than converting through the permuted view.
+    # Transpose while still uint8 (a quarter of the bytes), then convert contiguous memory: measured 1.1-1.4x
+    # faster than converting through the permuted view (2000 images: ~85 ms on one busy CPU core, against
+    # ~140 ms for the course's per-item transform + collate).
     x = x.permute(0, 3, 1, 2).contiguous().to(torch.float32)
     return x.mul_(2.0).div_(255.0).sub_(1.0)
 
