@@ -2,15 +2,19 @@
 
 Two detectors, combined:
 
-1. the strong stage's multi-encoder autoencoder (reconstruction error), and
+1. the strong stage's multi-encoder autoencoder (reconstruction error),
 2. a small CNN classifier trained to tell normal training faces from *self-made* anomalies: the same faces with
    random noise, CutPaste-style pasted patches, soft-edged drawn blobs and stripes, blurred or recoloured regions
    and dark bands (``corrupt``). This is outlier exposure with synthetic outliers (CutPaste, DRAEM): the
    classifier learns what "locally not like a face from this set" looks like, with no extra data and nothing
-   pretrained (the course's rules; kNN on pretrained features / PatchCore are ruled out for the same reason).
+   pretrained (the course's rules; kNN on pretrained features / PatchCore are ruled out for the same reason);
+   its logit is one score, and
+3. the Mahalanobis distance of the classifier's pooled features to a Gaussian fitted on normal training faces
+   (Deep-SVDD-like: a compact description of normal features; catches what differs from normal faces in ways
+   the synthetic anomalies did not cover).
 
-Each score is standardised on held-out normal training faces (median / IQR) and the two are summed with weights
-``w_ae`` and ``w_cls``. Higher = more anomalous.
+Each score is standardised on held-out normal training faces (median / IQR) and they are summed with weights
+``w_ae``, ``w_cls`` and ``w_feat``. Higher = more anomalous.
 
     from solutions import boss
     result = boss.run(train_images, test_images)       # result.parts: {'reconstruction': ..., 'classifier': ...}
@@ -26,11 +30,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from solutions import strong
-from solutions.stages import StageResult, reconstruction_scores, resolve_config, standardise, train_model
+from solutions.stages import (Gaussian, StageResult, reconstruction_scores, resolve_config, standardise, subsample,
+                              train_model)
 from starter_code.data import FaceDataset, make_loader
 
 #: Corruptions ``corrupt`` draws from (one per anomalous image, uniformly).
-CORRUPTIONS = ("noise", "cutpaste", "blob", "stripes", "blur", "recolour", "band")
+CORRUPTIONS = ("noise", "cutpaste", "blob", "stripes", "blur", "recolour", "band", "colour")
 
 
 def _soft_box(b: int, h: torch.Tensor, w: torch.Tensor, cy: torch.Tensor, cx: torch.Tensor, ellipse: torch.Tensor,
@@ -52,7 +57,8 @@ def corrupt(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.
     'noise' (Gaussian noise, whole image or a region: the slides' "random noise"), 'cutpaste' (a patch of another
     face pasted elsewhere, colour-jittered), 'blob' (a soft-edged box/ellipse of a flat colour shaded by the face's
     brightness), 'stripes' (thin coloured bars), 'blur' (a region smoothed), 'recolour' (a region's saturation /
-    hue shifted) and 'band' (a darkened horizontal band).
+    hue shifted), 'band' (a darkened horizontal band) and 'colour' (inverted, channels permuted, or per-channel
+    gain and offset). Noise and blur cover the whole image half the time.
     """
     g = generator
     b, dev = x.shape[0], x.device
@@ -90,10 +96,12 @@ def corrupt(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.
     phase = u(0, 10).view(b, 1, 1, 1)
     bars = ((torch.sin(2 * math.pi * (yy + phase) / period) > 0.3).float()) * region
     stripes = x * (1 - bars * 0.9) + colour * bars * 0.9
-    # blur: a smoothed copy inside the region
-    k = 7
+    # blur: a smoothed copy, whole image half the time (a lost focus), else inside the region
+    k = int(torch.randint(1, 5, (1,), generator=g)) * 2 + 3  # 5..11 pixels, one size per batch
     blurred = F.avg_pool2d(F.pad(x, (k // 2,) * 4, mode="replicate"), k, stride=1)
-    blur = x * (1 - region) + blurred * region
+    whole_blur = (torch.rand(b, 1, 1, 1, generator=g) < 0.5).to(dev).float()
+    blur_mask = whole_blur + (1 - whole_blur) * region
+    blur = x * (1 - blur_mask) + blurred * blur_mask
     # recolour: push the region's pixels toward a colour (saturation / hue shift)
     strength = u(0.3, 0.8).view(b, 1, 1, 1)
     recolour = x * (1 - region * strength) + (colour + bright).clamp(-1, 1) * region * strength
@@ -104,7 +112,14 @@ def corrupt(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.
     darkness = u(0.4, 0.9).view(b, 1, 1, 1)
     banded = x * (1 - band * darkness) + (-1.0) * band * darkness
 
-    for i, candidate in enumerate((noisy, pasted, blob, stripes, blur, recolour, banded)):
+    # colour: a global colour transform (inverted, channels permuted, or per-channel gain and offset)
+    which = torch.randint(3, (b, 1, 1, 1), generator=g).to(dev)
+    perm = x[:, torch.randperm(3, generator=g).tolist()]
+    gain = (torch.rand(b, 3, 1, 1, generator=g) * 1.2 + 0.4).to(dev)
+    offset = ((torch.rand(b, 3, 1, 1, generator=g) - 0.5) * 0.8).to(dev)
+    recoloured = torch.where(which == 0, -x, torch.where(which == 1, perm, x * gain + offset))
+
+    for i, candidate in enumerate((noisy, pasted, blob, stripes, blur, recolour, banded, recoloured)):
         sel = (kind == i).view(b, 1, 1, 1)
         out = torch.where(sel, candidate, out)
     return out.clamp(-1, 1)
@@ -125,9 +140,13 @@ class AnomalyClassifier(nn.Module):
         self.features = nn.Sequential(*layers)
         self.head = nn.Linear(2 * chans[-1], 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, 64, 64)`` -> pooled features ``(B, 2 * channels[-1])`` (average, then max)."""
         h = self.features(x)
-        return self.head(torch.cat([h.mean((2, 3)), h.amax((2, 3))], 1)).squeeze(1)
+        return torch.cat([h.mean((2, 3)), h.amax((2, 3))], 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(x)).squeeze(1)
 
 
 class SyntheticOutlierLoss:
@@ -147,18 +166,28 @@ class SyntheticOutlierLoss:
 
 
 @torch.inference_mode()
-def classifier_scores(model: nn.Module, images, batch_size: int = 500) -> np.ndarray:
-    """float64 ``(M,)`` logits of uint8 ``images`` ``(M, 64, 64, 3)``, row order kept, higher = more anomalous."""
+def classifier_outputs(model: AnomalyClassifier, images, batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    """-> (logits float64 ``(M,)``, pooled features float64 ``(M, D)``) of uint8 ``images`` ``(M, 64, 64, 3)``,
+    row order kept; higher logit = more anomalous."""
     p = next(model.parameters())
     was = model.training
     model.eval()
-    out = []
+    logits, feats = [], []
     try:
         for x in make_loader(FaceDataset(images, "images to score"), batch_size, shuffle=False, device=p.device):
-            out.append(model(x).float().cpu())
+            f = model.embed(x)
+            feats.append(f.float().cpu())
+            logits.append(model.head(f).squeeze(1).float().cpu())
     finally:
         model.train(was)
-    return torch.cat(out).numpy().astype(np.float64) if out else np.zeros(0)
+    if not logits:
+        return np.zeros(0), np.zeros((0, 0))
+    return torch.cat(logits).numpy().astype(np.float64), torch.cat(feats).numpy().astype(np.float64)
+
+
+def classifier_scores(model: AnomalyClassifier, images, batch_size: int = 500) -> np.ndarray:
+    """float64 ``(M,)`` logits of uint8 ``images`` ``(M, 64, 64, 3)``, row order kept, higher = more anomalous."""
+    return classifier_outputs(model, images, batch_size)[0]
 
 
 class BossDetector(nn.Module):
@@ -186,13 +215,15 @@ CONFIG: dict = {
     "cls_lr": 2e-3,
     "w_ae": 1.0,
     "w_cls": 1.0,
+    "w_feat": 1.0,
     "n_reference": 1000,
+    "n_gauss": 5000,
     "seed": 48763,
     "device": "auto",
 }
 SMOKE_CONFIG: dict = {
     **{f"ae_{k}": v for k, v in strong.SMOKE_CONFIG.items()},
-    "cls_channels": (8, 16, 32), "cls_epochs": 1, "cls_batch_size": 64, "n_reference": 32,
+    "cls_channels": (8, 16, 32), "cls_epochs": 1, "cls_batch_size": 64, "n_reference": 32, "n_gauss": 200,
 }
 
 
@@ -224,7 +255,7 @@ def run(train_images: np.ndarray, test_images: np.ndarray, *, smoke: bool = Fals
     to standardise the scores) and score ``test_images`` ``(M, 64, 64, 3)``.
 
     Returns a ``StageResult`` with ``scores`` float64 ``(M,)`` (higher = more anomalous) and ``parts``
-    ``{'reconstruction', 'classifier'}`` (each standardised, ``(M,)``).
+    ``{'reconstruction', 'classifier', 'features'}`` (each standardised, ``(M,)``).
     """
     t0 = time.perf_counter()
     cfg = resolve_config("boss", CONFIG, SMOKE_CONFIG, smoke, overrides)
@@ -235,13 +266,19 @@ def run(train_images: np.ndarray, test_images: np.ndarray, *, smoke: bool = Fals
     cls, cls_history = train_classifier(fit_images, cfg, progress)
     rec = reconstruction_scores(ae, test_images, score=cfg["ae_score"], patch=cfg["ae_patch"])
     rec_ref = reconstruction_scores(ae, ref, score=cfg["ae_score"], patch=cfg["ae_patch"])
-    logit, logit_ref = classifier_scores(cls, test_images), classifier_scores(cls, ref)
-    parts = {"reconstruction": standardise(rec, rec_ref), "classifier": standardise(logit, logit_ref)}
-    scores = cfg["w_ae"] * parts["reconstruction"] + cfg["w_cls"] * parts["classifier"]
+    logit, feats = classifier_outputs(cls, test_images)
+    logit_ref, feats_ref = classifier_outputs(cls, ref)
+    # The classifier's pooled features of normal faces, as a Gaussian: faces whose local statistics are unusual
+    # in any direction (not only the corrupted ones the logit was trained on) lie far from it.
+    gauss = Gaussian.fit(classifier_outputs(cls, subsample(fit_images, cfg["n_gauss"], cfg["seed"]))[1])
+    parts = {"reconstruction": standardise(rec, rec_ref), "classifier": standardise(logit, logit_ref),
+             "features": standardise(gauss.distance(feats), gauss.distance(feats_ref))}
+    scores = cfg["w_ae"] * parts["reconstruction"] + cfg["w_cls"] * parts["classifier"] + \
+        cfg["w_feat"] * parts["features"]
     return StageResult(scores=scores, history=ae_history, model=BossDetector(ae, cls).eval(),
                        seconds=time.perf_counter() - t0, config=cfg, parts=parts,
                        extra_histories={"classifier": cls_history})
 
 
 __all__ = ["CONFIG", "SMOKE_CONFIG", "build_model", "run", "corrupt", "AnomalyClassifier", "BossDetector",
-           "classifier_scores", "train_classifier"]
+           "classifier_scores", "classifier_outputs", "train_classifier"]

@@ -209,3 +209,26 @@ def subsample(images: np.ndarray, n: int, seed: int) -> np.ndarray:
         return images
     idx = np.sort(np.random.default_rng(seed).choice(len(images), n, replace=False))
     return images[idx]
+
+
+# -- Gaussian density on features (Mahalanobis distance) ----------------------------------------------------------
+@dataclass
+class Gaussian:
+    """A Gaussian fitted to normal features ``(N, D)``: ``mean`` ``(D,)`` and ``precision`` ``(D, D)`` (inverse of
+    the covariance shrunk towards its average variance, so it stays invertible with few samples)."""
+    mean: np.ndarray
+    precision: np.ndarray
+
+    @classmethod
+    def fit(cls, features: np.ndarray, shrink: float = 0.01) -> "Gaussian":
+        f = np.asarray(features, np.float64)
+        if f.ndim != 2 or len(f) < 2:
+            raise ValueError(f"features must be (N >= 2, D), got {f.shape}")
+        cov = np.atleast_2d(np.cov(f, rowvar=False))
+        cov = (1 - shrink) * cov + shrink * (np.trace(cov) / len(cov)) * np.eye(len(cov))
+        return cls(f.mean(0), np.linalg.inv(cov))
+
+    def distance(self, features: np.ndarray) -> np.ndarray:
+        """Squared Mahalanobis distance ``(M,)`` of ``features`` ``(M, D)``: higher = less like the normal ones."""
+        d = np.asarray(features, np.float64) - self.mean
+        return np.einsum("ij,jk,ik->i", d, self.precision, d)
