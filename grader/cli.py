@@ -25,6 +25,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("release", "grader.autograde.release"),
     ("autograde", "grader.autograde.run"),
     ("collect", "grader.autograde.collect"),
+    ("gradebook", "grader.autograde.gradebook"),
     ("serve", "grader.leaderboard.serve"),
 ]
 

@@ -90,6 +90,8 @@ def nbgrader_config(course: CourseConfig, **extra):
     c.CourseDirectory.source_directory = str(course.source_dir.resolve())
     c.CourseDirectory.db_url = course.url
     c.CourseDirectory.course_id = course.course_id
+    # We never use nbgrader's exchange; a private root keeps NbGraderAPI from complaining about /usr/local/share.
+    c.Exchange.root = str((course.course_dir / ".exchange").resolve())
     for key, value in extra.items():
         cls, _, trait = key.partition(".")
         setattr(c[cls], trait, value)

@@ -54,7 +54,7 @@ def install_sandbox_kernelspec(jupyter_dir: Path, sandbox: SandboxConfig) -> Pat
     """
     kdir = Path(jupyter_dir) / "kernels" / SANDBOX_KERNEL
     kdir.mkdir(parents=True, exist_ok=True)
-    env = {"HW8_SANDBOX": json.dumps({k: v for k, v in asdict(sandbox).items() if k != "env"}),
+    env = {"GRADER_SANDBOX": json.dumps({k: v for k, v in asdict(sandbox).items() if k != "env"}),
            # One malloc arena per thread reserves 64 MiB of address space each: with RLIMIT_AS that alone can
            # exhaust the limit under torch's thread pool, so cap the arenas.
            "MALLOC_ARENA_MAX": "2",

@@ -32,8 +32,9 @@ def _meta(grade_id, *, grade=False, solution=False, locked=False, points=0):
     return {"nbgrader": md}
 
 
-def source_notebook(assignment: str = "ps1", *, test_points: int = 2, manual_points: int = 3):
-    """The instructor's version (nbformat NotebookNode) with solutions and hidden tests."""
+def source_notebook(assignment: str = "ps1", *, test_points: int = 2, manual_points: int = 3, manual: bool = True):
+    """The instructor's version (nbformat NotebookNode) with solutions and hidden tests (``manual``: with the
+    rubric and the manually graded answer)."""
     import nbformat
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
     cells = [
@@ -52,6 +53,8 @@ def source_notebook(assignment: str = "ps1", *, test_points: int = 2, manual_poi
         new_markdown_cell(MANUAL_ANSWER, metadata=_meta("vae_answer", grade=True, solution=True,
                                                         points=manual_points)),
     ]
+    if not manual:
+        cells = cells[:-2]
     nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                             "language": "python"}})
     nbformat.validate(nb)
@@ -103,7 +106,8 @@ def student_notebook(release_nb, kind: str):
     if kind == "deleted_test":
         i, _ = _find(nb, "test_squares")
         del nb.cells[i]
-    if kind in ("good", "partial"):
+    if kind in ("good", "partial") and any(c.metadata.get("nbgrader", {}).get("grade_id") == "vae_answer"
+                                           for c in nb.cells):
         _, ans = _find(nb, "vae_answer")
         ans.source = "A VAE maps images to a Gaussian; sampling is easy; samples are blurry."
     return nb
@@ -121,3 +125,19 @@ def write_submission(path: Path, release_nb, kind: str) -> Path:
     else:
         nbformat.write(student_notebook(release_nb, kind), str(path))
     return path
+
+
+def solved_submission(source_nb, release_nb):
+    """The released notebook with every solution cell replaced by the source's: a student who solved everything.
+
+    Locked and test cells stay as released, so the tamper report must come back empty for it.
+    """
+    nb = copy.deepcopy(release_nb)
+    solutions = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source_nb.cells
+                 if c.metadata.get("nbgrader", {}).get("solution")}
+    for c in nb.cells:
+        gid = c.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in solutions:
+            c.source = "\n".join(ln for ln in solutions[gid].split("\n")
+                                  if "### BEGIN SOLUTION" not in ln and "### END SOLUTION" not in ln)
+    return nb

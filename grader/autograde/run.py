@@ -50,7 +50,7 @@ RESULT_COLUMNS = ("student", "assignment", "status", "score", "max_score", "code
 class AutogradeConfig:
     """How submissions are executed. Defaults are what the CLI uses."""
     workers: int = field(default=2, metadata={"help": "Worker processes on this machine."})
-    cell_timeout: int = field(default=60, metadata={"help": "Seconds one cell may run (nbgrader Execute.timeout)."})
+    cell_timeout: int = field(default=120, metadata={"help": "Seconds one cell may run (nbgrader Execute.timeout)."})
     notebook_timeout: int = field(default=600, metadata={
         "help": "Seconds one submission may take in all; past it the worker and kernel are killed and replaced."})
     memory_mb: int = field(default=4096, metadata={"help": "Address-space limit of each kernel in MiB."})

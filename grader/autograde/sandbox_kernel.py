@@ -1,6 +1,6 @@
 """Kernel launcher for autograding: apply the sandbox, then start ipykernel (``python -m grader.autograde.sandbox_kernel``).
 
-What it does, from ``HW8_SANDBOX`` (JSON of :class:`grader.autograde.env.SandboxConfig`, set in the kernelspec):
+What it does, from ``GRADER_SANDBOX`` (JSON of :class:`grader.autograde.env.SandboxConfig`, set in the kernelspec):
 
 - memory: ``resource.setrlimit(RLIMIT_AS)`` on the kernel process, so a memory bomb gets ``MemoryError`` (or the
   kernel dies) instead of taking the grading machine down;
@@ -77,7 +77,7 @@ def apply_sandbox(settings: dict) -> None:
 
 
 def main() -> None:
-    apply_sandbox(json.loads(os.environ.get("HW8_SANDBOX") or "{}"))
+    apply_sandbox(json.loads(os.environ.get("GRADER_SANDBOX") or "{}"))
     from ipykernel.kernelapp import launch_new_instance
     launch_new_instance()
 

@@ -1,0 +1,433 @@
+"""``python -m grader gradebook``: one CSV per student from baselines, autograde, report and lateness; Canvas import.
+
+Inputs, joined by student id:
+
+- baselines passed on public and private: the leaderboard's TA export ``baselines.csv`` (columns ``login`` (or
+  ``id``), ``<baseline>_public``, ``<baseline>_private`` with 0/1; read tolerantly: a missing column counts as not
+  passed and is reported; without per-baseline columns, ``best_public``/``final_private`` are compared with the
+  competition config's thresholds);
+- code: nbgrader's gradebook (``autograde``), the code assignments' score over their maximum;
+- report: the report assignment's score (autograded plus manually graded cells) from nbgrader's gradebook. A TA
+  grades the report in nbgrader's formgrader, or fills the CSV written by ``--report-template`` (one column per
+  manually graded cell, with the rubric's points in the header) and loads it with ``--report-scores`` (stored as
+  nbgrader manual scores, all rows or none);
+- late penalty: days late (nbgrader's ``timestamp.txt`` against the assignment's due date, or ``--late CSV`` with
+  ``id,late_days``).
+
+Totals follow :class:`GradeScheme` (TOML file with ``--scheme``; unknown keys raise). Default: each baseline 0.5 public
++ 0.5 private, code 2 points, report 4 points, no late penalty.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from grader.autograde.course import CourseConfig, add_course_arguments, course_from_args, open_gradebook
+from grader.errors import ConfigError, GraderError
+
+HELP = "Join baselines, autograde, report and late penalty into grades.csv and a Canvas import CSV."
+BASELINES = ("simple", "medium", "strong", "boss")
+_ID_COLUMNS = ("id", "login", "student", "student_id")
+_TRUE = {"1", "1.0", "true", "yes", "y", "passed", "pass", "x"}
+_FALSE = {"0", "0.0", "false", "no", "n", "", "failed", "fail", "-"}
+
+
+class ScoreFileError(GraderError):
+    """A TA-side CSV (report scores, late days, leaderboard export) is malformed; names line, column and id."""
+
+
+@dataclass
+class GradeScheme:
+    """How the final grade is put together (points)."""
+    baselines: list[str] = field(default_factory=lambda: list(BASELINES), metadata={
+        "help": "Baselines that give points, in order."})
+    baseline_public: float = field(default=0.5, metadata={"help": "Points per baseline passed on the public board."})
+    baseline_private: float = field(default=0.5, metadata={"help": "Points per baseline passed on the private board."})
+    code_points: float = field(default=2.0, metadata={
+        "help": "Points for the code: code assignments' autograde score / their maximum, times this."})
+    report_points: float = field(default=4.0, metadata={
+        "help": "Points for the report: report assignments' score (auto + manual) / maximum, times this."})
+    code_assignments: list[str] = field(default_factory=list, metadata={
+        "help": "Assignments counted as code (empty: every assignment not in report_assignments)."})
+    report_assignments: list[str] = field(default_factory=lambda: ["05_report"], metadata={
+        "help": "Assignments counted as the report."})
+    late_penalty_per_day: float = field(default=0.0, metadata={
+        "help": "Share of the code and report points lost per started day late (0.1 = 10 %/day)."})
+    late_max_days: int = field(default=7, metadata={"help": "Later than this: no code or report points at all."})
+    canvas_column: str = field(default="HW8 Anomaly Detection", metadata={
+        "help": "Assignment column name in the Canvas import CSV (append ' (<canvas id>)' to update one)."})
+
+    @property
+    def max_total(self) -> float:
+        return len(self.baselines) * (self.baseline_public + self.baseline_private) + self.code_points + \
+            self.report_points
+
+
+def load_scheme(path: Path) -> GradeScheme:
+    """A :class:`GradeScheme` from TOML (top level or a ``[gradebook]`` table); unknown keys raise ``ConfigError``."""
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise ConfigError(f"{path}: grade scheme not found") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from e
+    raw = raw.get("gradebook", raw)
+    known = {f.name for f in fields(GradeScheme)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return GradeScheme(**raw)
+
+
+# --- reading the TA-side CSVs ---------------------------------------------------------------------------------------
+
+def _rows(path: Path, what: str) -> tuple[list[str], list[tuple[int, dict]]]:
+    try:
+        text = Path(path).read_bytes().decode("utf-8-sig")
+    except FileNotFoundError as e:
+        raise ScoreFileError(f"{path}: {what} not found") from e
+    except UnicodeDecodeError as e:
+        raise ScoreFileError(f"{path}: not UTF-8 text (byte {e.start})") from e
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    if not header:
+        raise ScoreFileError(f"{path}: empty {what}")
+    reader.fieldnames = header
+    return header, [(n, {k: (v or "").strip() for k, v in row.items() if k is not None})
+                    for n, row in enumerate(reader, start=2)]
+
+
+def _id_column(path, header) -> str:
+    for c in _ID_COLUMNS:
+        if c in header:
+            return c
+    raise ScoreFileError(f"{path}: line 1: no student id column (one of {', '.join(_ID_COLUMNS)}) in {header}")
+
+
+def read_baselines(path: Path, scheme: GradeScheme, thresholds: dict | None = None
+                   ) -> tuple[dict[str, dict[str, bool]], list[str]]:
+    """``{student: {"simple_public": bool, ...}}`` and warnings, from the leaderboard's baselines export."""
+    header, rows = _rows(path, "leaderboard export")
+    idc = _id_column(path, header)
+    warnings, out = [], {}
+    wanted = [f"{b}_{s}" for b in scheme.baselines for s in ("public", "private")]
+    absent = [c for c in wanted if c not in header]
+    derive = {}
+    for col in absent:
+        b, split = col.rsplit("_", 1)
+        src = "best_public" if split == "public" else "final_private"
+        if thresholds and b in thresholds and src in header:
+            derive[col] = (src, getattr(thresholds[b], split))
+        else:
+            warnings.append(f"{path}: no column {col}: counted as not passed")
+    for n, row in rows:
+        sid = row.get(idc, "")
+        if not sid:
+            raise ScoreFileError(f"{path}: line {n}, column '{idc}': empty student id")
+        passed = {}
+        for col in wanted:
+            if col in derive:
+                src, thr = derive[col]
+                raw = row.get(src, "")
+                try:
+                    passed[col] = raw != "" and float(raw) > thr
+                except ValueError:
+                    raise ScoreFileError(f"{path}: line {n}, column '{src}', id {sid}: {raw!r} is not a number")
+                continue
+            raw = row.get(col, "").lower()
+            if raw in _TRUE:
+                passed[col] = True
+            elif raw in _FALSE or col in absent:
+                passed[col] = False
+            else:
+                raise ScoreFileError(f"{path}: line {n}, column '{col}', id {sid}: {row.get(col)!r} is not 0/1")
+        out[sid] = passed
+    return out, warnings
+
+
+def read_late_days(path: Path) -> dict[str, float]:
+    header, rows = _rows(path, "late-days CSV")
+    idc = _id_column(path, header)
+    if "late_days" not in header:
+        raise ScoreFileError(f"{path}: line 1: no late_days column in {header}")
+    out = {}
+    for n, row in rows:
+        try:
+            days = float(row["late_days"] or 0)
+        except ValueError:
+            raise ScoreFileError(f"{path}: line {n}, column 'late_days', id {row[idc]}: "
+                                 f"{row['late_days']!r} is not a number") from None
+        if days < 0 or not math.isfinite(days):
+            raise ScoreFileError(f"{path}: line {n}, column 'late_days', id {row[idc]}: must be >= 0")
+        out[row[idc]] = days
+    return out
+
+
+# --- manual report scores through nbgrader ------------------------------------------------------------------------
+
+def manual_cells(course: CourseConfig, assignment: str) -> list[tuple[str, str, float]]:
+    """``(notebook, grade_id, max_score)`` of the manually graded cells (grade + solution) of ``assignment``."""
+    import nbformat
+    out = []
+    for name in course.notebooks(assignment):
+        nb = nbformat.read(str(course.source_dir / assignment / f"{name}.ipynb"), as_version=4)
+        for c in nb.cells:
+            md = c.metadata.get("nbgrader", {})
+            if md.get("grade") and md.get("solution"):
+                out.append((name, md["grade_id"], float(md.get("points", 0))))
+    return out
+
+
+def report_template(course: CourseConfig, assignment: str, students: list[str]) -> str:
+    """CSV text for the TA: ``id``, one column per manually graded cell (its grade id; the rubric and maximum are
+    in the notebook's rubric cell above it), and ``comment``; one row per student."""
+    cells = manual_cells(course, assignment)
+    if not cells:
+        raise GraderError(f"{assignment}: no manually graded cells")
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["id"] + [g for _, g, _ in cells] + ["comment"])
+    for s in students:
+        w.writerow([s] + [""] * len(cells) + [""])
+    return buf.getvalue()
+
+
+def import_report_scores(course: CourseConfig, assignment: str, path: Path) -> int:
+    """Store a filled report CSV as nbgrader manual scores; every row is checked first, then all written or none.
+
+    Blank cells are left ungraded. Returns the number of scores written.
+    """
+    header, rows = _rows(path, "report scores")
+    idc = _id_column(path, header)
+    cells = {g: (nb, mx) for nb, g, mx in manual_cells(course, assignment)}
+    unknown = [h for h in header if h not in cells and h not in (idc, "comment", "name")]
+    if unknown:
+        raise ScoreFileError(f"{path}: line 1: unknown column(s) {unknown}; manually graded cells of {assignment}: "
+                             f"{', '.join(cells)}")
+    from nbgrader.api import MissingEntry
+    writes = []
+    with open_gradebook(course) as gb:
+        try:
+            for n, row in rows:
+                sid = row[idc]
+                for gid, (nb, mx) in cells.items():
+                    raw = row.get(gid, "")
+                    if raw == "":
+                        continue
+                    try:
+                        v = float(raw)
+                    except ValueError:
+                        raise ScoreFileError(f"{path}: line {n}, column '{gid}', id {sid}: {raw!r} is not a number")
+                    if not (0 <= v <= mx):
+                        raise ScoreFileError(f"{path}: line {n}, column '{gid}', id {sid}: {v:g} is outside 0..{mx:g}")
+                    try:
+                        grade = gb.find_grade(gid, nb, assignment, sid)
+                    except MissingEntry:
+                        raise ScoreFileError(f"{path}: line {n}, column '{idc}', id {sid}: no autograded {assignment} "
+                                             f"submission in the gradebook (run autograde first)") from None
+                    writes.append((grade, v))
+            for grade, v in writes:
+                grade.manual_score = v
+                grade.needs_manual_grade = False
+            gb.db.commit()
+        except BaseException:
+            gb.db.rollback()
+            raise
+    return len(writes)
+
+
+# --- the join -----------------------------------------------------------------------------------------------------
+
+@dataclass
+class StudentGrade:
+    id: str
+    name: str = ""
+    lms_id: str = ""
+    email: str = ""
+    baselines: dict[str, bool] = field(default_factory=dict)
+    code_raw: float = 0.0
+    code_max: float = 0.0
+    report_raw: float = 0.0
+    report_max: float = 0.0
+    late_days: float = 0.0
+    statuses: dict[str, str] = field(default_factory=dict)
+    needs_manual_grade: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def compute(g: StudentGrade, scheme: GradeScheme) -> dict:
+    """The per-student row: points for each part, the late penalty and the total (rounded to 4 decimals)."""
+    base = sum(scheme.baseline_public * g.baselines.get(f"{b}_public", False)
+               + scheme.baseline_private * g.baselines.get(f"{b}_private", False) for b in scheme.baselines)
+    code = scheme.code_points * (g.code_raw / g.code_max) if g.code_max else 0.0
+    report = scheme.report_points * (g.report_raw / g.report_max) if g.report_max else 0.0
+    days = math.ceil(g.late_days - 1e-9) if g.late_days > 0 else 0
+    share = 1.0 if days > scheme.late_max_days else min(1.0, days * scheme.late_penalty_per_day)
+    penalty = share * (code + report)
+    row = {"id": g.id, "name": g.name}
+    for b in scheme.baselines:
+        row[f"{b}_public"] = int(g.baselines.get(f"{b}_public", False))
+        row[f"{b}_private"] = int(g.baselines.get(f"{b}_private", False))
+    row.update({"baseline_points": base, "code_raw": g.code_raw, "code_max": g.code_max, "code_points": code,
+                "report_raw": g.report_raw, "report_max": g.report_max, "report_points": report,
+                "late_days": days, "late_penalty": penalty, "total": base + code + report - penalty,
+                "max_total": scheme.max_total,
+                "status": " ".join(f"{a}:{s}" for a, s in sorted(g.statuses.items())),
+                "needs_manual_grade": int(g.needs_manual_grade), "notes": "; ".join(g.notes)})
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}
+
+
+def _roster(course: CourseConfig) -> dict[str, dict]:
+    path = course.course_dir / "roster.csv"
+    if not path.is_file():
+        return {}
+    from grader.autograde.collect import read_roster
+    return {s.id: {"name": s.name, "email": s.email, "lms_id": s.lms_id} for s in read_roster(path)}
+
+
+def build_gradebook(course: CourseConfig, scheme: GradeScheme | None = None, *, baselines_csv: Path | None = None,
+                    thresholds: dict | None = None, late_csv: Path | None = None
+                    ) -> tuple[list[dict], list[str]]:
+    """(rows, warnings): one row per student known to the roster, the gradebook or the leaderboard export."""
+    from nbgrader.api import MissingEntry
+    scheme = scheme or GradeScheme()
+    known = course.assignments()
+    bad = [a for a in scheme.code_assignments + scheme.report_assignments if a not in known]
+    warnings = [f"grade scheme names assignment {a!r}, not in {course.source_dir}" for a in bad]
+    report = [a for a in scheme.report_assignments if a in known]
+    code = [a for a in (scheme.code_assignments or [a for a in known if a not in report]) if a in known]
+    roster = _roster(course)
+    grades: dict[str, StudentGrade] = {}
+
+    def get(sid: str) -> StudentGrade:
+        if sid not in grades:
+            r = roster.get(sid, {})
+            grades[sid] = StudentGrade(sid, r.get("name", ""), r.get("lms_id", ""), r.get("email", ""))
+            if roster and sid not in roster:
+                grades[sid].notes.append("not on the roster")
+        return grades[sid]
+
+    for sid in roster:
+        get(sid)
+    with open_gradebook(course) as gb:
+        maxima = {}
+        for a in code + report:
+            try:
+                maxima[a] = float(gb.find_assignment(a).max_score)
+            except MissingEntry:
+                warnings.append(f"{a}: not in the gradebook (released?): counted as 0 of 0")
+                maxima[a] = 0.0
+        for s in gb.students:
+            get(s.id)
+        for sid, g in grades.items():
+            late = 0.0
+            for a in code + report:
+                try:
+                    sub = gb.find_submission(a, sid)
+                    score, late = float(sub.score), max(late, float(sub.total_seconds_late or 0) / 86400)
+                    if sub.needs_manual_grade:
+                        g.needs_manual_grade = True
+                except MissingEntry:
+                    score = 0.0
+                if a in report:
+                    g.report_raw += score
+                    g.report_max += maxima[a]
+                else:
+                    g.code_raw += score
+                    g.code_max += maxima[a]
+            g.late_days = late
+    from grader.autograde.run import read_results
+    for r in read_results(course.course_dir / "autograde_results.csv"):
+        if r["student"] in grades and r["assignment"] in code + report:
+            g = grades[r["student"]]
+            g.statuses[r["assignment"]] = r["status"]
+            if r.get("tampering"):
+                g.notes.append(f"{r['assignment']} tampering: {r['tampering']}")
+    if baselines_csv is not None:
+        passed, warn = read_baselines(baselines_csv, scheme, thresholds)
+        warnings += warn
+        for sid, p in passed.items():
+            get(sid).baselines = p
+    else:
+        warnings.append("no leaderboard export given: no baseline points")
+    if late_csv is not None:
+        for sid, days in read_late_days(late_csv).items():
+            get(sid).late_days = days
+    for g in grades.values():
+        if g.needs_manual_grade:
+            g.notes.append("report not fully graded yet")
+    return [compute(grades[s], scheme) for s in sorted(grades)], warnings
+
+
+def write_gradebook(rows: list[dict], out_dir: Path, scheme: GradeScheme, roster: dict | None = None
+                    ) -> tuple[Path, Path]:
+    """Write ``grades.csv`` (every column) and ``canvas_import.csv`` (Canvas gradebook import format)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    grades = out_dir / "grades.csv"
+    with open(grades, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["id"], lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    roster = roster or {}
+    canvas = out_dir / "canvas_import.csv"
+    with open(canvas, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", scheme.canvas_column])
+        w.writerow(["Points Possible", "", "", "", "", f"{scheme.max_total:g}"])
+        for r in rows:
+            info = roster.get(r["id"], {})
+            login = (info.get("email") or "").split("@")[0] or r["id"]
+            w.writerow([r["name"] or r["id"], info.get("lms_id", ""), r["id"], login, "", f"{r['total']:g}"])
+    return grades, canvas
+
+
+# --- CLI -------------------------------------------------------------------------------------------------------
+
+def add_arguments(parser) -> None:
+    add_course_arguments(parser)
+    parser.add_argument("--leaderboard", type=Path, default=None, metavar="CSV",
+                        help="the leaderboard's TA export of baselines passed (login, <baseline>_public/_private)")
+    parser.add_argument("--competition", type=Path, default=None,
+                        help="competition.toml: thresholds used when the export has only best_public/final_private")
+    parser.add_argument("--scheme", type=Path, default=None, help="grade scheme TOML (see GradeScheme)")
+    parser.add_argument("--report-scores", type=Path, default=None, metavar="CSV",
+                        help="filled report CSV (from --report-template) to store as nbgrader manual scores first")
+    parser.add_argument("--report-template", type=Path, default=None, metavar="CSV",
+                        help="write a blank report-scores CSV for the roster and exit")
+    parser.add_argument("--late", type=Path, default=None, metavar="CSV",
+                        help="id,late_days overriding nbgrader's lateness")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: COURSE/gradebook)")
+
+
+def run(args) -> int:
+    course = course_from_args(args)
+    scheme = load_scheme(args.scheme) if args.scheme else GradeScheme()
+    report = scheme.report_assignments[0] if scheme.report_assignments else None
+    if args.report_template:
+        if report is None:
+            raise ConfigError("the grade scheme has no report assignment")
+        from grader.autograde.run import roster_ids
+        args.report_template.write_text(report_template(course, report, roster_ids(course)), encoding="utf-8")
+        print(f"wrote {args.report_template}: fill one column per manually graded cell, then --report-scores")
+        return 0
+    if args.report_scores:
+        n = import_report_scores(course, report, args.report_scores)
+        print(f"stored {n} manual report score(s) in the gradebook")
+    thresholds = None
+    if args.competition:
+        from grader.competition import load_competition
+        thresholds = load_competition(args.competition).baselines
+    rows, warnings = build_gradebook(course, scheme, baselines_csv=args.leaderboard, thresholds=thresholds,
+                                     late_csv=args.late)
+    for w in warnings:
+        print(f"warning: {w}")
+    grades, canvas = write_gradebook(rows, args.out or course.course_dir / "gradebook", scheme, _roster(course))
+    pending = sum(r["needs_manual_grade"] for r in rows)
+    print(f"{len(rows)} students -> {grades} and {canvas}" + (f"; {pending} still need manual grading" if pending
+                                                              else ""))
+    return 0
