@@ -128,7 +128,8 @@ def fit(model: nn.Module, images, cfg: TrainConfig | None = None, progress: bool
         for epoch in range(cfg.epochs):
             start = time.perf_counter()
             # Accumulate on the device and read once per epoch: .item() per step would stall a GPU every step.
-            total = torch.zeros((), device=device)
+            # float64 like the course's np.mean of Python floats (MPS has no float64).
+            total = torch.zeros((), device=device, dtype=torch.float32 if device.type == "mps" else torch.float64)
             for x in loader:
                 loss = training_loss(model, x)
                 optimizer.zero_grad(set_to_none=True)
@@ -138,7 +139,7 @@ def fit(model: nn.Module, images, cfg: TrainConfig | None = None, progress: bool
                 bar.update(1)
             mean = total.item() / len(loader)
             history.seconds += time.perf_counter() - start
-            history.images_seen += len(dataset) if not loader.drop_last else len(loader) * cfg.batch_size
+            history.images_seen += len(dataset)
             if not math.isfinite(mean):
                 raise FloatingPointError(f"training loss became {mean} in epoch {epoch + 1}; try a lower lr "
                                          f"(currently {cfg.lr})")

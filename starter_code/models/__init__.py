@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-import torch
+import torch  # noqa: F401  (the docstring example uses it)
 from torch import nn
 
 from starter_code.models.conv import ConvAutoencoder
