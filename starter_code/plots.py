@@ -33,7 +33,8 @@ def plot_loss(history, path: str | Path | None = None, title: str | None = None)
         ax.set_yscale("log")  # VAE losses start orders of magnitude above where they end
     ax.set_xlabel("epoch")
     ax.set_ylabel("mean training loss")
-    ax.set_title(title or f"training loss{' (' + history.model_type + ')' if getattr(history, 'model_type', None) else ''}")
+    model_type = getattr(history, "model_type", None)
+    ax.set_title(title or (f"training loss ({model_type})" if model_type else "training loss"))
     ax.grid(alpha=0.3)
     return _save(fig, path)
 

@@ -78,7 +78,7 @@ def anomaly_scores(model: nn.Module, images, batch_size: int = 200, device=None,
 
 
 def reconstruct(model: nn.Module, images, batch_size: int = 200, device=None, seed: int | None = 0) -> np.ndarray:
-    """Reconstructions of uint8 ``images`` ``(M, 64, 64, 3)`` as uint8 ``(M, 64, 64, 3)`` (eval mode, row order kept)."""
+    """Reconstructions of uint8 ``images`` ``(M, 64, 64, 3)``: uint8 ``(M, 64, 64, 3)``, eval mode, row order kept."""
     device = _model_device(model, device)
     model.to(device)
     out = []
