@@ -26,6 +26,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("autograde", "grader.autograde.run"),
     ("collect", "grader.autograde.collect"),
     ("gradebook", "grader.autograde.gradebook"),
+    ("similarity", "grader.autograde.similarity"),
     ("serve", "grader.leaderboard.serve"),
 ]
 
