@@ -469,10 +469,9 @@ def boss() -> list[Cell]:
                 from solutions import boss
                 return from_model_output(boss.corrupt(to_model_input(faces), torch.Generator().manual_seed(seed)))
                 ### END SOLUTION
-        '''),
-        code("show_anomalies", """
+
             display(plot_images(make_anomalies(train[:8]), title="self-made anomalies"))
-        """),
+        '''),
         tests("test_anomalies", 2, """
             # Autograder test: make_anomalies keeps shape and dtype, changes every image, and repeats per seed.
             _faces = np.array(train[:16])

@@ -1,0 +1,88 @@
+"""``starter_code.notebook.NotebookEnv``: what a notebook's first cell reads from the environment."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from starter_code.config import ConfigKeyError, TrainConfig
+from starter_code.notebook import NotebookEnv, NotebookSetupError
+
+
+def _data_dir(root, n_train=5, n_test=3):
+    d = root / "data"
+    d.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    np.save(d / "trainingset.npy", rng.integers(0, 256, (n_train, 64, 64, 3), dtype=np.uint8))
+    np.save(d / "testingset.npy", rng.integers(0, 256, (n_test, 64, 64, 3), dtype=np.uint8))
+    return d
+
+
+def test_explicit_data_dir_and_full_mode(tmp_path):
+    d = _data_dir(tmp_path)
+    env = NotebookEnv.from_environ({"HW8_DATA_DIR": str(d)}, cwd=tmp_path / "elsewhere")
+    assert env.data_dir == d and env.smoke is False and env.output_dir == tmp_path / "elsewhere"
+    assert env.load_train().shape == (5, 64, 64, 3) and env.load_test().shape == (3, 64, 64, 3)
+    assert "full run" in str(env)
+    assert env.smoke_training() == {} and env.smoke_training("ae_") == {}
+
+
+def test_default_data_dir_is_found_from_a_subfolder(tmp_path):
+    d = _data_dir(tmp_path)
+    nb_dir = tmp_path / "source" / "01_simple"
+    nb_dir.mkdir(parents=True)
+    env = NotebookEnv.from_environ({}, cwd=nb_dir)
+    assert env.data_dir == d.resolve()  # ../../data from the notebook's folder
+
+
+def test_missing_data_names_every_place_tried(tmp_path):
+    with pytest.raises(NotebookSetupError, match="trainingset.npy not found in any of .*data.*HW8_DATA_DIR"):
+        NotebookEnv.from_environ({}, cwd=tmp_path)
+    with pytest.raises(NotebookSetupError, match="HW8_DATA_DIR='nowhere': folder .*nowhere does not exist"):
+        NotebookEnv.from_environ({"HW8_DATA_DIR": "nowhere"}, cwd=tmp_path)
+    (tmp_path / "empty").mkdir()
+    env = NotebookEnv.from_environ({"HW8_DATA_DIR": "empty"}, cwd=tmp_path)
+    with pytest.raises(FileNotFoundError, match="empty/trainingset.npy: not found.*HW8_DATA_DIR"):
+        env.load_train()
+
+
+@pytest.mark.parametrize("text, smoke", [("1", True), ("yes", True), (" ON ", True), ("0", False), ("", False),
+                                         ("false", False)])
+def test_smoke_values(tmp_path, text, smoke):
+    d = _data_dir(tmp_path)
+    assert NotebookEnv.from_environ({"HW8_DATA_DIR": str(d), "HW8_SMOKE": text}).smoke is smoke
+
+
+def test_bad_smoke_value_and_unknown_variable_are_refused(tmp_path):
+    d = _data_dir(tmp_path)
+    with pytest.raises(NotebookSetupError, match="HW8_SMOKE='maybe': use one of '1', 'true'"):
+        NotebookEnv.from_environ({"HW8_DATA_DIR": str(d), "HW8_SMOKE": "maybe"})
+    with pytest.raises(NotebookSetupError, match="unknown environment variable.*HW8_SMOK; known: HW8_DATA_DIR"):
+        NotebookEnv.from_environ({"HW8_DATA_DIR": str(d), "HW8_SMOK": "1"})
+    with pytest.raises(ConfigKeyError, match="unknown key.*sed"):
+        NotebookEnv.from_environ({"HW8_DATA_DIR": str(d)}, sed=1)
+
+
+def test_smoke_mode_trims_data_and_training(tmp_path):
+    d = _data_dir(tmp_path, n_train=10, n_test=6)
+    env = NotebookEnv.from_environ({"HW8_DATA_DIR": str(d), "HW8_SMOKE": "1", "HW8_OUTPUT_DIR": "out"},
+                                   cwd=tmp_path, smoke_train=4, smoke_test=2, seed=7)
+    train, test = env.load_train(), env.load_test()
+    assert train.shape[0] == 4 and test.shape[0] == 2
+    assert np.array_equal(train, np.load(d / "trainingset.npy")[:4])  # the first rows, in order
+    train[0] = 0  # a private copy: the file is untouched
+    assert np.load(d / "trainingset.npy")[0].any()
+    cfg = env.train_config(model_type="cnn", epochs=50, batch_size=2000)
+    assert (cfg.model_type, cfg.epochs, cfg.batch_size, cfg.seed) == ("cnn", 3, 32, 7)
+    assert env.smoke_training("ae_", "cls_") == {"ae_epochs": 3, "ae_batch_size": 32,
+                                                 "cls_epochs": 3, "cls_batch_size": 32}
+    assert "SMOKE mode" in str(env)
+    out = env.path("prediction.csv")
+    assert out == tmp_path / "out" / "prediction.csv" and out.parent.is_dir()
+
+
+def test_train_config_keeps_a_given_config_and_refuses_unknown_keys(tmp_path):
+    env = NotebookEnv(data_dir=tmp_path)
+    base = TrainConfig(model_type="fcn", epochs=9, lr=5e-4)
+    assert env.train_config(base, batch_size=100) == TrainConfig(model_type="fcn", epochs=9, lr=5e-4, batch_size=100)
+    with pytest.raises(ConfigKeyError, match="epoch"):
+        env.train_config(epoch=3)
