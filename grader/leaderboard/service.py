@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
@@ -82,6 +83,8 @@ class Leaderboard:
         self.key = key if key is not None else load_answer_key(cfg.answers)
         self.clock = clock
         self._admin_hash = hash_token(admin_token) if admin_token else None
+        self._boards: dict[int, dict[str, list[BoardRow]]] = {}
+        self._board_lock = threading.Lock()
 
     # --------------------------------------------------------------------------------------------------- time
     def now(self) -> datetime:
@@ -183,11 +186,26 @@ class Leaderboard:
 
     # ------------------------------------------------------------------------------------------------- boards
     def board(self, split: str = "public") -> list[BoardRow]:
+        """The ranked board. Cached per store version: a render costs one tiny query until something changes
+        (an upload, a selection, a roster import); then both boards are rebuilt once from one read."""
         if split == "private" and not self.closed():
             raise NotRevealed("The private leaderboard is revealed after the competition closes.")
-        names = {st.id: st.name for st in self.store.students()}
-        return rules.build_board(names, self.store.submissions(), self.cfg.baselines, split=split,
-                                 max_selected=self.cfg.final_selections)
+        version = self.store.version()
+        with self._board_lock:
+            cached = self._boards.get(version)
+            if cached is None:
+                names = {st.id: st.name for st in self.store.students()}
+                subs, counts = self.store.board_candidates(self.cfg.final_selections)
+                cached = {sp: rules.build_board(names, subs, self.cfg.baselines, split=sp,
+                                                max_selected=self.cfg.final_selections, counts=counts)
+                          for sp in ("public", "private")}
+                self._boards = {version: cached}
+        return cached[split]
+
+    def clear_cache(self) -> None:
+        """Forget the cached boards (benchmarks time the rebuild after a change with it)."""
+        with self._board_lock:
+            self._boards = {}
 
     # -------------------------------------------------------------------------------------------------- admin
     def import_roster(self, data: bytes) -> tuple[list[Issued], list[str]]:

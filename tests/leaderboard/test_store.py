@@ -215,3 +215,27 @@ def test_integrity_check_detects_a_corrupted_file(lb, key):
 def test_store_is_a_context_manager(db_url):
     with Store(db_url) as s:
         assert s.students() == []
+
+
+def test_board_candidates_give_the_same_boards_as_every_row(lb):
+    """The database's pre-selection (window functions) must not change any board: random scores with many ties,
+    random times and random marks, on both backends."""
+    rng = np.random.default_rng(3)
+    ids = [st.id for st in lb.store.students()]
+    t0 = lb.now()
+    rows = []
+    for sid in ids:
+        for k in range(int(rng.integers(1, 12))):
+            rows.append(dict(student_id=sid, submitted_at=t0 - timedelta(minutes=int(rng.integers(0, 50))),
+                             data=b"x", public=float(rng.integers(0, 6)) / 5, private=float(rng.integers(0, 6)) / 5,
+                             selected=bool(rng.random() < 0.15)))
+    lb.store.add_submissions_bulk(rows)
+    names = {st.id: st.name for st in lb.store.students()}
+    every = lb.store.submissions()
+    for max_sel in (1, 2, 3):
+        cand, counts = lb.store.board_candidates(max_sel)
+        assert len(cand) < len(every)
+        for split in ("public", "private"):
+            full = rules.build_board(names, every, {}, split=split, max_selected=max_sel)
+            fast = rules.build_board(names, cand, {}, split=split, max_selected=max_sel, counts=counts)
+            assert fast == full
