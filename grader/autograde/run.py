@@ -312,13 +312,22 @@ def _grade_local(tasks: list[dict], init: dict, env: dict, cfg: AutogradeConfig,
 _DASK_WORKERS: dict[str, WorkerProcess] = {}
 
 
-def dask_grade(task: dict, init: dict, env: dict, notebook_timeout: float, startup_timeout: float) -> dict:
-    """Run on a Dask worker: grade ``task`` in this Dask worker's long-lived grading process (started once)."""
+def dask_grade(task: dict, init: dict, sandbox: dict, notebook_timeout: float, startup_timeout: float) -> dict:
+    """Run on a Dask worker: grade ``task`` in this Dask worker's long-lived grading process (started once).
+
+    Everything machine-specific is set up here, on the worker: the venv's bin on PATH (this worker's interpreter),
+    the sandbox kernelspec in a local temp folder, the kit on PYTHONPATH. Only the course folder (``init``) must be
+    the same path on every machine (a shared file system), and the gradebook a server (``db_url``) when several
+    machines write to it.
+    """
+    import tempfile
     ensure_tool_path()
-    env = ensure_tool_path(dict(env))
-    key = json.dumps(init, sort_keys=True)
+    key = json.dumps([init, sandbox], sort_keys=True)
     w = _DASK_WORKERS.get(key)
     if w is None:
+        jdir = install_sandbox_kernelspec(Path(tempfile.gettempdir()) / f"hw8-grader-{os.getpid()}",
+                                          SandboxConfig(**sandbox))
+        env = kernel_env(jdir, dict(os.environ))
         log_dir = Path(init["course"]["course_dir"]) / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         w = _DASK_WORKERS[key] = WorkerProcess(init, env=env, log_path=log_dir / f"dask-{os.getpid()}.log",
@@ -329,20 +338,20 @@ def dask_grade(task: dict, init: dict, env: dict, notebook_timeout: float, start
         return {**task, "status": "error", "message": str(e)}
 
 
-def _grade_dask(tasks, init, env, cfg: AutogradeConfig, scheduler, progress) -> list[dict]:
+def _grade_dask(tasks, init, cfg: AutogradeConfig, scheduler, progress) -> list[dict]:
     from dask.distributed import Client, as_completed
     client = scheduler if hasattr(scheduler, "submit") else Client(scheduler)
+    sandbox = asdict(cfg.sandbox())
     try:
-        futures = [client.submit(dask_grade, t, init, env, cfg.notebook_timeout, cfg.startup_timeout, pure=False,
-                                 key=f"autograde-{t['student']}-{t['assignment']}-{time.time_ns()}")
-                   for t in tasks]
+        futures = {client.submit(dask_grade, t, init, sandbox, cfg.notebook_timeout, cfg.startup_timeout,
+                                 pure=False, key=f"autograde-{t['student']}-{t['assignment']}-{time.time_ns()}"): t
+                   for t in tasks}
         results = []
-        for fut in as_completed(futures):
+        for fut in as_completed(list(futures)):
             try:
                 r = fut.result()
             except Exception as e:  # noqa: BLE001 - a lost Dask worker is a failed task, not a failed batch
-                r = {"status": "error", "message": f"dask task failed: {e}"}
-                r.update(next(t for t, f in zip(tasks, futures) if f is fut))
+                r = {**futures[fut], "status": "error", "message": f"dask task failed: {e}"}
             results.append(r)
             progress(r)
         return results
@@ -399,7 +408,7 @@ def autograde(course: CourseConfig, cfg: AutogradeConfig | None = None, *, assig
 
     if tasks:
         init, env = _prepare(course, cfg)
-        raw = (_grade_dask(tasks, init, env, cfg, dask_scheduler, tick) if dask_scheduler is not None
+        raw = (_grade_dask(tasks, init, cfg, dask_scheduler, tick) if dask_scheduler is not None
                else _grade_local(tasks, init, env, cfg, log_dir, tick))
         for r in raw:
             key = (r["student"], r["assignment"])

@@ -1,0 +1,110 @@
+"""The same grading fanned out to a Dask cluster (LocalCluster, 2 worker processes), with SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+
+import pytest
+
+from grader.autograde.fixtures import write_submission
+from tests.autograde.conftest import fresh_copy, release_nb
+
+KINDS = {"d1": "good", "d2": "blank", "d3": "infinite_loop", "d4": "good"}
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    from dask.distributed import Client, LocalCluster
+    cluster = LocalCluster(processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None,
+                           host="127.0.0.1")
+    client = Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def _grade(course, client):
+    from grader.autograde.run import AutogradeConfig, autograde
+    rel = release_nb(course)
+    for sid, kind in KINDS.items():
+        write_submission(course.course_dir / "submitted" / sid / "ps1" / "ps1.ipynb", rel, kind)
+    cfg = AutogradeConfig(cell_timeout=5, notebook_timeout=120, feedback=False)
+    return {r.student: r for r in autograde(course, cfg, dask_scheduler=client, progress=False)}
+
+
+def _check(res):
+    assert {s: r.status for s, r in res.items()} == {"d1": "graded", "d2": "graded", "d3": "timeout",
+                                                      "d4": "graded"}
+    assert res["d1"].code_score == 2.0 and res["d4"].code_score == 2.0 and res["d2"].code_score == 0.0
+    # each Dask worker keeps one long-lived grading process
+    assert 1 <= len({r.worker_pid for r in res.values()}) <= 2
+
+
+def test_dask_local_cluster_sqlite(released_course, tmp_path, dask_client):
+    course = fresh_copy(released_course, tmp_path)
+    _check(_grade(course, dask_client))
+
+
+def _pg_bin():
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return os.path.dirname(found[-1]) if found else (os.path.dirname(shutil.which("initdb"))
+                                                     if shutil.which("initdb") else None)
+
+
+@pytest.fixture(scope="module")
+def pg_url():
+    """A throwaway PostgreSQL cluster (initdb/pg_ctl in a temp dir, as tests/leaderboard does) with one database."""
+    bindir = _pg_bin()
+    if bindir is None:
+        reason = "no PostgreSQL binaries (initdb) found; apt-get install postgresql"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} — CI must run the PostgreSQL tests")
+        print(f"SKIP postgres: {reason}")
+        pytest.skip(reason)
+    root = os.geteuid() == 0
+    tmp = tempfile.mkdtemp(prefix="ag_pg_")
+    data = os.path.join(tmp, "data")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    def as_pg(cmd):
+        # PostgreSQL refuses to run as root: run its tools as the postgres OS user then.
+        return subprocess.run((["runuser", "-u", "postgres", "--"] if root else []) + cmd, capture_output=True,
+                              text=True, timeout=120)
+
+    if root:
+        shutil.chown(tmp, "postgres", "postgres")
+    r = as_pg([f"{bindir}/initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"])
+    assert r.returncode == 0, r.stderr
+    r = as_pg([f"{bindir}/pg_ctl", "-D", data, "-l", os.path.join(tmp, "log"), "-w", "-t", "60", "-o",
+               f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off", "start"])
+    assert r.returncode == 0, r.stderr + r.stdout
+    try:
+        import psycopg
+        with psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres", autocommit=True) as c:
+            c.execute("CREATE DATABASE gradebook")
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/gradebook"
+    finally:
+        as_pg([f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"])
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.mark.postgres
+def test_dask_with_postgresql_gradebook(released_course, tmp_path, dask_client, pg_url, monkeypatch):
+    """Workers on several machines share a gradebook server: release and grade into PostgreSQL by URL."""
+    from grader.autograde.course import CourseConfig, open_gradebook
+    from grader.autograde.release import release
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")      # nbgrader's alembic must still be found for a new gradebook
+    course = CourseConfig(source=released_course.source, course_dir=tmp_path / "c", db_url=pg_url)
+    release(course)
+    res = _grade(course, dask_client)
+    _check(res)
+    with open_gradebook(course) as gb:
+        assert gb.find_submission("ps1", "d1").score == 2.0
+        assert {s.id for s in gb.students} == set(KINDS)
+    assert not (course.course_dir / "gradebook.db").exists()
