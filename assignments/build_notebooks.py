@@ -460,7 +460,7 @@ def boss() -> list[Cell]:
             ## 1. Self-made anomalies
 
             Complete `make_anomalies`: uint8 faces in, the same number of corrupted faces out (same shape and
-            dtype, every image visibly changed), repeatable for a given `seed`.
+            dtype, nearly every image visibly changed), repeatable for a given `seed` and different for another.
         """),
         solution("make_anomalies", '''
             def make_anomalies(faces, seed=0):
@@ -482,7 +482,9 @@ def boss() -> list[Cell]:
             ### BEGIN HIDDEN TESTS
             assert np.array_equal(_faces, np.array(train[:16])), "make_anomalies must not modify its input"
             _changed = np.abs(_bad.astype(int) - _faces.astype(int)).max(axis=(1, 2, 3)) > 20
-            assert _changed.all(), f"{int((~_changed).sum())} of 16 images were left (almost) unchanged"
+            # A mild corruption may land on a flat region (the reference blurs one now and then): most, not all.
+            assert _changed.mean() >= 0.75, f"{int((~_changed).sum())} of 16 images were left (almost) unchanged"
+            assert not np.array_equal(_bad, make_anomalies(_faces, seed=4)), "another seed must give other anomalies"
             ### END HIDDEN TESTS
         """),
         md("train_md", """
@@ -492,6 +494,11 @@ def boss() -> list[Cell]:
             `make_anomalies(...)` of them; set `model` (an `nn.Module` whose `reconstruct(x)` or `forward(x)` gives
             the autoencoder's reconstruction, for the plots) and `history`. Then complete `score_images` so it
             combines both scores.
+
+            `fit(module, train, cfg)` trains any module that has a `loss(x)` method (`x`: a batch of normal faces,
+            `(B, 3, 64, 64)` in [-1, 1]): give the classifier one that corrupts a copy of the batch (on tensors, or
+            via `from_model_output` / `to_model_input` and `make_anomalies`) and returns the binary cross-entropy
+            of "normal" vs "corrupted". Score the two parts on the same normal faces to put them on one scale.
         """),
         solution("train", """
             ### BEGIN SOLUTION

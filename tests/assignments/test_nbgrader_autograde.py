@@ -49,3 +49,34 @@ def test_unchanged_release_scores_zero_on_code(course, assignment):
     assert grade.code_score == 0, f"{assignment}: the unchanged release earned {grade.code_score} points"
     assert grade.written_score == 0
     assert grade.errors and grade.errors[0][1] == "NotImplementedError", grade.errors
+
+
+def _variant(course, tmp_path, assignment, old, new):
+    """The source notebook with one answer line changed (a student's mistake)."""
+    import nbformat
+
+    nb = nbformat.read(course.source_notebook(assignment), 4)
+    cell = next(c for c in nb.cells if c.get("id") == "score_images")
+    assert old in cell.source
+    cell.source = cell.source.replace(old, new)
+    path = tmp_path / f"{assignment}.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.slow
+def test_hidden_tests_are_restored_when_grading(course, tmp_path):
+    """Scores in the wrong row order pass every visible test, and lose the shape cell's point to its hidden part."""
+    answer = "anomaly_scores(model, images, batch_size=cfg.eval_batch_size)"
+    path = _variant(course, tmp_path, "01_simple", f"return {answer}", f"return np.sort({answer})")
+    grade = course.autograde("01_simple", "shuffler", path)
+    assert grade.errors == [("test_scores_shape", "AssertionError")], grade.errors
+    assert grade.code_score == grade.max_code_score - 1
+
+
+@pytest.mark.slow
+def test_flipped_score_loses_the_direction_points(course, tmp_path):
+    path = _variant(course, tmp_path, "01_simple", "return anomaly_scores(", "return -anomaly_scores(")
+    grade = course.autograde("01_simple", "flipper", path)
+    assert grade.errors == [("test_score_direction", "AssertionError")], grade.errors
+    assert grade.code_score == grade.max_code_score - 2
