@@ -7,7 +7,9 @@ login link or form) or by ``Authorization: Bearer <token>``; the TA by an admin 
 """
 from __future__ import annotations
 
+import asyncio
 import math
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -85,6 +87,14 @@ def create_app(lb: Leaderboard) -> FastAPI:
             return 409, {}
         return 403, {}
 
+    # Validation and scoring are CPU-bound under the GIL: more than a few at once only interleave them (each
+    # finishes later, none sooner) and pile up memory. Queued requests wait here, cheaply, instead.
+    scoring_slots = asyncio.Semaphore(max(2, os.cpu_count() or 2))
+
+    async def submit(student: Student, filename: str, data: bytes) -> SubmissionView:
+        async with scoring_slots:
+            return await run_in_threadpool(lb.submit, student, filename, data)
+
     async def read_upload(file: UploadFile) -> bytes:
         # One byte over the cap is enough for the validator to say "too large" without buffering a huge body.
         return await file.read(cfg.max_upload_bytes + 1)
@@ -138,7 +148,7 @@ def create_app(lb: Leaderboard) -> FastAPI:
             return to_login()
         data = await read_upload(file)
         try:
-            v = await run_in_threadpool(lb.submit, student, file.filename or "prediction.csv", data)
+            v = await submit(student, file.filename or "prediction.csv", data)
         except SubmissionError as e:
             return await run_in_threadpool(lambda: me_response(
                 request, student, status=422, error=f"{file.filename}: {e} — not scored, not counted."))
@@ -280,7 +290,7 @@ def create_app(lb: Leaderboard) -> FastAPI:
             return api_error(401, "missing or unknown token")
         data = await read_upload(file)
         try:
-            v = await run_in_threadpool(lb.submit, student, file.filename or "prediction.csv", data)
+            v = await submit(student, file.filename or "prediction.csv", data)
         except SubmissionError as e:
             return JSONResponse({"error": str(e), **e.to_dict()}, status_code=422)
         except rules.RuleViolation as e:
