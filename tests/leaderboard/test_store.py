@@ -239,3 +239,16 @@ def test_board_candidates_give_the_same_boards_as_every_row(lb):
             full = rules.build_board(names, every, {}, split=split, max_selected=max_sel)
             fast = rules.build_board(names, cand, {}, split=split, max_selected=max_sel, counts=counts)
             assert fast == full
+
+
+def test_roc_curve_shows_only_the_public_rows_before_close(lb, key, clock):
+    """The PNG is an image, so the text crawl in test_api cannot see into it: compare it with the figure drawn
+    from the public rows alone (Agg output is deterministic)."""
+    from grader.leaderboard import plots
+    alice = lb.users["alice"]
+    scores = noisy_scores(key, 0.8, seed=12)
+    v = lb.submit(alice, "a.csv", csv_bytes(scores))
+    public_only = plots.roc_png({"public": (key.labels[key.public], scores[key.public])}, title=f"Submission {v.id}")
+    assert lb.roc_png(alice, v.id) == public_only
+    clock.set(CLOSES)
+    assert lb.roc_png(alice, v.id) != public_only
