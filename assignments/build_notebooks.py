@@ -503,17 +503,21 @@ def boss() -> list[Cell]:
         solution("train", """
             ### BEGIN SOLUTION
             from solutions import boss
-            from solutions.stages import reconstruction_scores, standardise, subsample
+            from solutions.stages import Gaussian, reconstruction_scores, standardise, subsample
             result = boss.run(train, test, smoke=env.smoke, **env.smoke_training("ae_", "cls_"))
-            model, history = result.model, result.history
-            REFERENCE = subsample(train, result.config["n_reference"], result.config["seed"])  # normal faces: the scale
+            model, history, c = result.model, result.history, result.config
+            # boss.run keeps its standardisation statistics to itself; refit them on training faces to score any image.
+            def raw_parts(x):  # (reconstruction score, classifier logit, classifier features) of uint8 images x
+                return (reconstruction_scores(model.ae, x, score=c["ae_score"], patch=c["ae_patch"]),
+                        *boss.classifier_outputs(model.classifier, x))
+            REFERENCE = raw_parts(subsample(train, c["n_reference"], c["seed"]))
+            GAUSS = Gaussian.fit(raw_parts(subsample(train, c["n_gauss"], c["seed"] + 1))[2])
             ### END SOLUTION
             display(plot_loss(history, path=env.path("loss.png")))
         """),
-        score_function("""c = result.config
-            rec = lambda x: reconstruction_scores(model.ae, x, score=c["ae_score"], patch=c["ae_patch"])
-            cls = lambda x: boss.classifier_scores(model.classifier, x)
-            return c["w_ae"] * standardise(rec(images), rec(REFERENCE)) + c["w_cls"] * standardise(cls(images), cls(REFERENCE))"""),
+        score_function("""rec, logit, feats = raw_parts(images)
+            return (c["w_ae"] * standardise(rec, REFERENCE[0]) + c["w_cls"] * standardise(logit, REFERENCE[1])
+                    + c["w_feat"] * standardise(GAUSS.distance(feats), GAUSS.distance(REFERENCE[2])))"""),
         SCORE_TEST,
         TEST_SHAPES,
         TEST_DIRECTION,
