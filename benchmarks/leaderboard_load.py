@@ -174,13 +174,19 @@ def bench_board(args, tmp: Path) -> dict:
     setup = time.perf_counter() - t0
     client = TestClient(create_app(lb))
 
+    cpu = {}
+
     def timed(fn, n):
+        # Wall time, and this process's CPU time: on a shared machine the second shows what the render costs
+        # without waiting for a core (SQLite runs in-process, so its work is included).
         fn()  # warm-up (template compilation, first connection)
-        out = []
+        out, c = [], []
         for _ in range(n):
-            t = time.perf_counter()
+            t, p0 = time.perf_counter(), time.process_time()
             fn()
             out.append(time.perf_counter() - t)
+            c.append(time.process_time() - p0)
+        cpu[id(out)] = c
         return out
 
     def get_root():
@@ -200,6 +206,7 @@ def bench_board(args, tmp: Path) -> dict:
     now["t"] = closes + timedelta(hours=1)
     res["page_private_cold"] = timed(cold(get_root), args.repeats)
     res["page_private"] = timed(get_root, args.repeats)
+    res["cpu"] = {k: statistics.median(cpu[id(v)]) for k, v in res.items() if isinstance(v, list)}
     store.close()
     return res
 
@@ -233,7 +240,7 @@ def main(argv=None) -> int:
         if not args.skip_board:
             b = bench_board(args, tmp)
             print(f"\nboard: {b['students']} students × {args.per_student} = {b['submissions']} submissions "
-                  f"(setup {b['setup_s']:.1f} s); median / p95 over {args.repeats}")
+                  f"(setup {b['setup_s']:.1f} s); wall median / p95, CPU median, over {args.repeats}")
             for name, label in [
                     ("rebuild_open", "read rows + rank both boards (no HTML)"),
                     ("page_public_cold", "GET / before close, just after a change"),
@@ -241,9 +248,12 @@ def main(argv=None) -> int:
                     ("page_private_cold", "GET / after close, just after a change"),
                     ("page_private", "GET / after close, boards cached")]:
                 xs = b[name]
-                print(f"  {label:<44} {statistics.median(xs) * 1e3:7.1f} ms  {pct(xs, 95) * 1e3:7.1f} ms")
+                print(f"  {label:<44} {statistics.median(xs) * 1e3:7.1f} ms  {pct(xs, 95) * 1e3:7.1f} ms  "
+                      f"cpu {b['cpu'][name] * 1e3:6.1f} ms")
             worst = max(statistics.median(b[k]) for k in b if k.startswith("page_"))
-            print(f"  [target: board render < 100 ms: {'met' if worst < 0.1 else 'NOT met'}]")
+            worst_cpu = max(v for k, v in b["cpu"].items() if k.startswith("page_"))
+            print(f"  [target: board render < 100 ms: {'met' if worst < 0.1 else 'NOT met'} on wall time, "
+                  f"{'met' if worst_cpu < 0.1 else 'NOT met'} on CPU time]")
     return 0
 
 
