@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from solutions import strong
-from solutions.stages import (Gaussian, StageResult, reconstruction_scores, resolve_config, standardise, subsample,
+from solutions.stages import (Gaussian, StageResult, resolve_config, split_reference, standardise, subsample,
                               train_model)
 from starter_code.data import FaceDataset, make_loader
 
@@ -210,20 +210,19 @@ CLASSIFIER_KEYS = ("cls_channels",)
 CONFIG: dict = {
     **{f"ae_{k}": v for k, v in strong.CONFIG.items() if k not in ("seed", "device")},
     "cls_channels": (16, 32, 64, 128),
-    "cls_epochs": 6,
+    "cls_epochs": 3,
     "cls_batch_size": 128,
     "cls_lr": 2e-3,
     "w_ae": 1.0,
     "w_cls": 1.0,
     "w_feat": 1.0,
-    "n_reference": 1000,
     "n_gauss": 5000,
     "seed": 48763,
     "device": "auto",
 }
 SMOKE_CONFIG: dict = {
     **{f"ae_{k}": v for k, v in strong.SMOKE_CONFIG.items()},
-    "cls_channels": (8, 16, 32), "cls_epochs": 1, "cls_batch_size": 64, "n_reference": 32, "n_gauss": 200,
+    "cls_channels": (8, 16, 32), "cls_epochs": 1, "cls_batch_size": 64, "n_gauss": 200,
 }
 
 
@@ -251,21 +250,18 @@ def train_classifier(train_images: np.ndarray, cfg: dict, progress: bool = True)
 
 def run(train_images: np.ndarray, test_images: np.ndarray, *, smoke: bool = False, progress: bool = True,
         **overrides) -> StageResult:
-    """Train both detectors on uint8 ``train_images`` ``(N, 64, 64, 3)`` (less ``n_reference`` held-out faces used
-    to standardise the scores) and score ``test_images`` ``(M, 64, 64, 3)``.
+    """Train both detectors on uint8 ``train_images`` ``(N, 64, 64, 3)`` (less the held-out faces used
+    to standardise the scores: ``ae_n_reference``) and score ``test_images`` ``(M, 64, 64, 3)``.
 
     Returns a ``StageResult`` with ``scores`` float64 ``(M,)`` (higher = more anomalous) and ``parts``
     ``{'reconstruction', 'classifier', 'features'}`` (each standardised, ``(M,)``).
     """
     t0 = time.perf_counter()
     cfg = resolve_config("boss", CONFIG, SMOKE_CONFIG, smoke, overrides)
-    n_ref = min(int(cfg["n_reference"]), len(train_images) // 5)
-    perm = np.random.default_rng(cfg["seed"]).permutation(len(train_images))
-    ref, fit_images = train_images[np.sort(perm[:n_ref])], train_images[np.sort(perm[n_ref:])]
-    ae, ae_history = strong.train(fit_images, _ae_config(cfg), progress)
+    # The same held-out faces as the autoencoder's (same seed and size): no part has seen them.
+    ref, fit_images = split_reference(train_images, cfg["ae_n_reference"], cfg["seed"])
+    ae, ae_history, rec, rec_ref = strong.fit_and_score(train_images, test_images, _ae_config(cfg), progress)
     cls, cls_history = train_classifier(fit_images, cfg, progress)
-    rec = reconstruction_scores(ae, test_images, score=cfg["ae_score"], patch=cfg["ae_patch"])
-    rec_ref = reconstruction_scores(ae, ref, score=cfg["ae_score"], patch=cfg["ae_patch"])
     logit, feats = classifier_outputs(cls, test_images)
     logit_ref, feats_ref = classifier_outputs(cls, ref)
     # The classifier's pooled features of normal faces, as a Gaussian: faces whose local statistics are unusual

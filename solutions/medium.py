@@ -1,8 +1,8 @@
 """Medium baseline: adjust the model structure (the slides' "adjust model structure").
 
 Against the course's fcn autoencoder (12288 -> 128 -> 64 -> 12 -> 3): wider and deeper fully connected layers, a
-larger latent code, a cosine learning-rate schedule with more, smaller batches, and a score function that also looks
-at the worst local patch of the error (local anomalies such as masks or glasses are otherwise averaged away).
+larger latent code (16), and a cosine learning-rate schedule with more, smaller batches. The score stays the
+course's L2 reconstruction error (``score`` may be 'patch_max' etc.: see ``stages.error_scores``).
 ``encoder='conv'`` swaps in a small convolutional encoder/decoder with the same bottleneck.
 
     from solutions import medium
@@ -144,20 +144,21 @@ register_model("bottleneck_ae", BottleneckAE)
 
 MODEL_KEYS = ("latent_dim", "encoder", "decoder", "hidden", "channels", "loss")
 
-#: Demo/full defaults. Measured on the demo preset: see README.md (the ladder table).
+#: Demo/full defaults (measured on the demo preset: see README.md). Scored by the course's L2 error: on demo data
+#: (5,000 faces, 8 epochs) 'l2' gave 0.71 AUC, 'patch_max' 0.64, 'l2+patch_max' 0.68.
 CONFIG: dict = {
-    "latent_dim": 64,
+    "latent_dim": 16,
     "encoder": "fc",
     "decoder": "fc",
-    "hidden": (1024, 256),
+    "hidden": (512, 128),
     "channels": (16, 32, 64, 64),
     "loss": "mse",
-    "epochs": 30,
-    "batch_size": 256,
+    "epochs": 6,
+    "batch_size": 128,
     "lr": 1e-3,
     "weight_decay": 0.0,
     "schedule": "cosine",
-    "score": "l2+patch_max",
+    "score": "l2",
     "patch": 8,
     "seed": 48763,
     "device": "auto",

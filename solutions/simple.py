@@ -1,5 +1,5 @@
-"""Simple baseline: the course's sample code as it ships (``model_type='vae'``: its conv VAE, 50 epochs, batch 2000,
-Adam at 1e-3, score = L2 norm of the reconstruction error).
+"""Simple baseline: the course's sample code as it ships (``model_type='vae'``: its conv VAE, batch 2000, Adam at
+1e-3, score = L2 norm of the reconstruction error; fewer epochs than the course's 50, see ``CONFIG``).
 
     from solutions import simple
     result = simple.run(train_images, test_images)          # result.scores: (M,) float64, higher = more anomalous
@@ -17,10 +17,12 @@ from solutions.stages import StageResult, resolve_config
 from starter_code import TrainConfig, anomaly_scores, build_and_fit
 from starter_code.models import build_model as _build
 
-#: The course's sample code (HW8): conv VAE, 50 epochs, batch 2000, lr 1e-3, seed 48763, scoring batch 200.
+#: The course's sample code (HW8): conv VAE, batch 2000, lr 1e-3, seed 48763, scoring batch 200. The course trains
+#: 50 epochs (GPU); 8 here keep the stage within its CPU budget on the demo preset (pass epochs=50 for the
+#: course's schedule).
 CONFIG: dict = {
     "model_type": "vae",
-    "epochs": 50,
+    "epochs": 8,
     "batch_size": 2000,
     "lr": 1e-3,
     "seed": 48763,
