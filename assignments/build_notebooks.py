@@ -330,12 +330,13 @@ def medium() -> list[Cell]:
             1 = changes listed without effects or reasons; 0 = missing.
         """),
         answer("changes", 2, """
-            Reference answer (from `solutions/medium.py`): a wider and deeper fully connected autoencoder
-            (12288 -> 1024 -> 256 -> 64 instead of 128 -> 64 -> 12 -> 3): a 3-number code cannot hold a face, so
-            normal faces were reconstructed as blurry averages, almost as badly as anomalies. A cosine learning-rate
-            schedule over 30 epochs of batch 256 (about 8x more optimiser steps than batch 2000) lowers the
-            training loss further. The score adds the worst 8x8 patch's error to the whole-image error, because
-            local anomalies (a mask, face paint) change few pixels and are averaged away in the whole-image L2.
+            Reference answer (the changes in `solutions/medium.py`; the measured AUCs are in README.md's ladder
+            table): a wider and deeper fully connected autoencoder with a larger latent code (the sample fcn squeezes
+            a face into 3 numbers, so even normal faces come back as blurry averages and the error separates
+            little); a cosine learning-rate schedule and smaller batches (many more optimiser steps per epoch), which
+            lower the training loss; and a score that adds the worst local patch's error to the whole-image error,
+            because a local anomaly (a mask, face paint) changes few pixels and is averaged away in the whole-image
+            L2. A good answer reports the effect of each change it made, measured, not assumed.
         """),
     ]
 
@@ -417,13 +418,13 @@ def strong() -> list[Cell]:
             encoder and a reason; 1 = described without a comparison; 0 = missing.
         """),
         answer("encoders", 2, """
-            Reference answer (from `solutions/strong.py`): three encoders: fully connected (global layout),
-            convolutional with 4x4 kernels (local texture) and convolutional with dilated 3x3 kernels (a wider
-            receptive field at the same cost). Their 64-number codes are concatenated and fused by a linear layer
-            into one 64-number latent for a single fully connected decoder. Against the medium model (the fully
-            connected encoder alone) the convolutional codes describe local detail the fc code blurs, so normal
-            faces are reconstructed more sharply while anomalies still are not; the ladder table in README.md has
-            the measured AUCs.
+            Reference answer (the model in `solutions/strong.py`; measured AUCs in README.md's ladder table): three
+            encoders, fully connected (global layout), convolutional with small kernels (local texture) and
+            convolutional with dilated kernels (a wider receptive field at the same cost); their codes are
+            concatenated and fused by a linear layer into one latent for a single decoder. The comparison to make is
+            against the best single-encoder model (the medium stage): the convolutional codes can describe local
+            detail that a fully connected code blurs, so normal faces may be reconstructed more sharply while
+            anomalies still are not. A good answer says whether that happened, with numbers.
         """),
     ]
 
@@ -536,14 +537,15 @@ def boss() -> list[Cell]:
             globally different but clean image); 1 = method only; 0 = missing.
         """),
         answer("method", 2, """
-            Reference answer (from `solutions/boss.py`): anomalies are made by one random corruption per face
-            (Gaussian noise, a pasted and colour-jittered patch of another face, a soft blob of colour, stripes, a
-            blurred or recoloured region, a dark band). A small CNN with global average and max pooling learns
-            normal (0) vs corrupted (1); its logit and the multi-encoder autoencoder's reconstruction score are
-            each standardised on held-out normal faces (median and interquartile range) and added. The classifier
-            never sees a real anomaly, but it learns what "locally not like these faces" looks like, which covers
-            masks, paint and pasted objects; it can miss anomalies that look like no corruption, e.g. a clean face
-            of another style, which is why the reconstruction score stays in the sum.
+            Reference answer (the method in `solutions/boss.py`; its docstring lists the exact corruptions):
+            anomalies are made by one random corruption per face (noise, a pasted patch of another face, blobs,
+            stripes, blurred or recoloured regions, ...). A small CNN learns normal (0) vs corrupted (1); its logit,
+            the distance of its pooled features from their Gaussian fit on normal faces, and the multi-encoder
+            autoencoder's reconstruction score are each standardised on normal faces (median and interquartile
+            range) and added. The classifier never sees a real anomaly, but it learns what "locally not like these
+            faces" looks like, which transfers to masks, paint and pasted objects; it can miss anomalies that look
+            like no corruption (a clean image of another style), which is why the reconstruction score stays in the
+            sum.
         """),
     ]
 
@@ -678,13 +680,14 @@ def report() -> list[Cell]:
             elements act independently (entangled or not); 1 = effects described only in general terms; 0 = missing.
         """),
         answer("q2_differences", 2, """
-            Reference answer (depends on the trained model; from a demo run): with only three latent numbers the
-            plain reconstruction is a blurry face with the right overall colouring. Doubling z[0] brightened the
-            face and the background together and strengthened the hair colour; flipping the sign of z[1] turned
-            the face's lighting and hair tone to the opposite side of the average; setting z[2] to 0 moved the face
-            towards the average face (less pose and colour detail). No element controls a single property: each
-            change moves several attributes at once (the code is entangled), as expected from an autoencoder
-            trained only for reconstruction.
+            Reference answer (what a full answer contains; the effects themselves depend on the trained model, so
+            they must be read off the student's own figure): with the sample fcn's three latent numbers the plain
+            reconstruction is a blurry face that keeps the overall colouring and lighting of the original. For each
+            change, the answer names what moved in the image (e.g. overall brightness, skin or hair tone, the
+            background, the lighting side, the contrast of the features) and how strongly; setting an element to 0
+            shows what the decoder makes of the "average" value of that element. It then notes that a single
+            element changes several attributes at once (the code is entangled, since the autoencoder was trained
+            only to reconstruct), and that the same change acts similarly on every face in the figure, or not.
         """),
         md("submit_md", "## Submission from the report's autoencoder (optional upload)"),
         solution("score_images", '''
