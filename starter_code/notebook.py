@@ -9,7 +9,8 @@ Environment variables (all optional; any other ``HW8_*`` name raises, so a typo 
 
 ============== ==========================================================================================
 HW8_DATA_DIR   folder holding ``trainingset.npy`` and ``testingset.npy``; default: the first of ``./data``,
-               ``../data``, ``../../data`` (seen from the notebook's folder) that holds ``trainingset.npy``
+               ``../data``, ``../../data``, ``../../../data`` (seen from the notebook's folder; the last is the
+               kit's root from ``assignments/release/<assignment>/``) that holds ``trainingset.npy``
 HW8_SMOKE      ``1``/``true``/``yes``/``on``: smoke mode (a few hundred images, three short epochs, small models),
                to check that a notebook runs end to end in seconds; ``0``/``false``/``no``/``off``/empty: a real run
 HW8_OUTPUT_DIR where ``prediction.csv`` and the figures go; default: the current folder (the notebook's)
@@ -33,7 +34,7 @@ from starter_code.data import load_images
 TRAIN_FILE = "trainingset.npy"
 TEST_FILE = "testingset.npy"
 #: Where ``from_environ`` looks for the data when ``HW8_DATA_DIR`` is not set, relative to the working directory.
-DEFAULT_DATA_DIRS = ("data", "../data", "../../data")
+DEFAULT_DATA_DIRS = ("data", "../data", "../../data", "../../../data")
 #: The environment variables ``from_environ`` reads; any other ``HW8_*`` variable is reported as unknown.
 ENV_VARS = ("HW8_DATA_DIR", "HW8_SMOKE", "HW8_OUTPUT_DIR")
 _TRUE = ("1", "true", "yes", "on")

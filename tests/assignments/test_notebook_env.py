@@ -35,8 +35,10 @@ def test_default_data_dir_is_found_from_a_subfolder(tmp_path):
 
 
 def test_missing_data_names_every_place_tried(tmp_path):
+    deep = tmp_path / "a" / "b" / "c"  # so that every default candidate lies inside tmp_path
+    deep.mkdir(parents=True)
     with pytest.raises(NotebookSetupError, match="trainingset.npy not found in any of .*data.*HW8_DATA_DIR"):
-        NotebookEnv.from_environ({}, cwd=tmp_path)
+        NotebookEnv.from_environ({}, cwd=deep)
     with pytest.raises(NotebookSetupError, match="HW8_DATA_DIR='nowhere': folder .*nowhere does not exist"):
         NotebookEnv.from_environ({"HW8_DATA_DIR": "nowhere"}, cwd=tmp_path)
     (tmp_path / "empty").mkdir()
