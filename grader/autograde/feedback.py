@@ -39,3 +39,27 @@ def feedback_config() -> dict:
 
 def feedback_files(course_dir: Path, student: str, assignment: str) -> list[Path]:
     return sorted((Path(course_dir) / "feedback" / student / assignment).glob("*.html"))
+
+
+def regenerate_feedback(course, assignments: list[str] | None = None, students: list[str] | None = None
+                        ) -> tuple[list[Path], list[str]]:
+    """Rewrite the HTML feedback of every autograded submission (e.g. after manual grading); nothing is executed.
+
+    Returns (pages written, error messages). ``course`` is a ``CourseConfig``.
+    """
+    from grader.autograde.course import make_api
+    api = make_api(course, **feedback_config())
+    root = course.course_dir / "autograded"
+    pages, errors = [], []
+    for sdir in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+        if students and sdir.name not in students:
+            continue
+        for adir in sorted(p for p in sdir.iterdir() if p.is_dir()):
+            if assignments and adir.name not in assignments:
+                continue
+            res = api.generate_feedback(adir.name, sdir.name, force=True)
+            if res.get("success"):
+                pages += feedback_files(course.course_dir, sdir.name, adir.name)
+            else:
+                errors.append(f"{sdir.name}/{adir.name}: feedback failed")
+    return pages, errors

@@ -463,6 +463,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--data-dir", type=Path, default=None, help=f["data_dir"].metadata["help"])
     parser.add_argument("--full-data", action="store_true", help="do not set HW8_SMOKE=1 (slow: real training)")
     parser.add_argument("--no-feedback", action="store_true", help="skip the HTML feedback")
+    parser.add_argument("--feedback-only", action="store_true",
+                        help="only rewrite the feedback of graded submissions (after manual grading); runs nothing")
     parser.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
                         help="fan out to this Dask scheduler (e.g. tcp://10.0.0.5:8786) instead of local workers")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -470,6 +472,13 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     ensure_tool_path()
+    if args.feedback_only:
+        from grader.autograde.feedback import regenerate_feedback
+        pages, errors = regenerate_feedback(course_from_args(args), args.assignments, args.students)
+        for e in errors:
+            print(f"  {e}")
+        print(f"wrote {len(pages)} feedback page(s)")
+        return 1 if errors else 0
     cfg = AutogradeConfig(workers=args.workers, cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
                           memory_mb=args.memory_mb, data_dir=args.data_dir, smoke=not args.full_data,
                           feedback=not args.no_feedback)

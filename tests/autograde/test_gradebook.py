@@ -113,6 +113,12 @@ def test_report_scores_by_csv_are_checked_then_stored_all_or_nothing(course, tmp
     by = {r["id"]: r for r in build_gradebook(course, SCHEME)[0]}
     assert by["s1"]["report_raw"] == 5.0 and by["s1"]["report_points"] == 4.0 and by["s1"]["needs_manual_grade"] == 0
     assert by["s2"]["report_raw"] == 3.5
+    # feedback rewritten after manual grading shows the manual score (nothing is executed again)
+    from grader.autograde.feedback import regenerate_feedback
+    pages, errors = regenerate_feedback(course, ["report"], ["s1"])
+    assert errors == [] and [p.name for p in pages] == ["report.html"]
+    text = re.sub(r"<[^>]+>", " ", pages[0].read_text(encoding="utf-8"))
+    assert re.search(r"Score:\s*5\.0\s*/\s*5\.0", text), text[:2000]
 
 
 def test_leaderboard_export_read_tolerantly(tmp_path):

@@ -123,7 +123,7 @@ def test_notebook_timeout_kills_worker_and_kernel_and_the_batch_goes_on(released
     rel = release_nb(course)
     write_submission(course.course_dir / "submitted" / "a_loop" / "ps1" / "ps1.ipynb", rel, "infinite_loop")
     write_submission(course.course_dir / "submitted" / "b_good" / "ps1" / "ps1.ipynb", rel, "good")
-    cfg = AutogradeConfig(workers=1, cell_timeout=120, notebook_timeout=8, feedback=False)
+    cfg = AutogradeConfig(workers=1, cell_timeout=120, notebook_timeout=10, feedback=False)
     res = {r.student: r for r in autograde(course, cfg, progress=False)}
     assert res["a_loop"].status == "timeout" and "notebook timeout" in res["a_loop"].message
     assert res["b_good"].status == "graded" and res["b_good"].code_score == 2.0
@@ -216,3 +216,16 @@ def test_autograde_before_release_is_a_clear_error(tmp_path, capsys):
     write_fixture_source(tmp_path / "src", "ps1")
     assert main(["autograde", "--source", str(tmp_path / "src"), "--course", str(tmp_path / "c")]) == 1
     assert "not released" in capsys.readouterr().err
+
+
+def test_autograde_modules_import_neither_torch_nor_nbgrader():
+    """grader never imports torch at import time; nbgrader/dask/pandas load only where used."""
+    code = ("import sys, grader.cli\n"
+            "import grader.autograde.release, grader.autograde.collect, grader.autograde.run, "
+            "grader.autograde.gradebook, grader.autograde.similarity, grader.autograde.feedback, "
+            "grader.autograde.tamper, grader.autograde.worker, grader.autograde.sandbox_kernel\n"
+            "grader.cli.build_parser()\n"
+            "print(sorted(m for m in ('torch', 'nbgrader', 'dask', 'pandas') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
