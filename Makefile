@@ -11,8 +11,8 @@ DEMO_DIR ?= .cache/demo
 
 $(STAMP): requirements.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
-	$(BIN)/pip install --disable-pip-version-check -q --no-deps -r requirements-nodeps.txt
+	$(BIN)/pip install --disable-pip-version-check -qq -r requirements.txt
+	$(BIN)/pip install --disable-pip-version-check -qq --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
 
 venv: $(STAMP)

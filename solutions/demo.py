@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,9 +128,10 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict:
 
     _step(4, total, "Leaderboard (the baselines are rows too; the broken file is listed, never ranked)")
     comp_path = work / "competition.toml"
-    if not comp_path.is_file():
+    if not comp_path.is_file():  # open for two weeks from the first demo run; edit the file to change it
+        now = datetime.now(timezone.utc).replace(microsecond=0)
         comp = CompetitionConfig(title=f"HW8 anomaly detection ({cfg.data or cfg.preset} data)",
-                                 answers=paths.solution.resolve())
+                                 answers=paths.solution.resolve(), opens_at=now, closes_at=now + timedelta(days=14))
         comp_path.write_text(dump_competition(comp))
     grader_main(["leaderboard", str(subs), "--competition", str(comp_path), "--reveal"])
 
@@ -145,6 +147,10 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict:
     print("Same scoring from the shell:")
     print(f"  .venv/bin/python -m grader score {subs / 'sample_fcn.csv'} --answers {paths.solution} --reveal")
     print(f"  .venv/bin/python -m grader leaderboard {subs} --competition {comp_path} --reveal")
-    print("Run the leaderboard web app on this competition:")
-    print(f"  .venv/bin/python -m grader serve --competition {comp_path}")
+    roster = work / "roster.csv"
+    if not roster.is_file():  # three made-up students so the web app has someone to log in as
+        roster.write_text("login,name,email\nb11901001,Ada Lovelace,\nb11901002,Alan Turing,\n"
+                          "b11901003,Grace Hopper,\n")
+    print("Run the leaderboard web app on this competition (prints the TA token; login links go to tokens.csv):")
+    print(f"  .venv/bin/python -m grader serve --competition {comp_path} --roster {roster}")
     return summary
