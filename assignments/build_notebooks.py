@@ -17,9 +17,12 @@ Cell kinds (nbgrader's, schema version 3):
   ``### END HIDDEN TESTS`` are removed from the release and put back when grading;
 - ``answer``: a manually graded markdown answer worth ``points`` (the rubric is the read-only cell above it).
 
-Notebook contract shared by stages 1-4: the student's cells leave ``model`` (trained), ``history`` and a
-function ``score_images(images) -> scores`` (uint8 ``(M, 64, 64, 3)`` -> float ``(M,)``, row order kept,
-higher = more anomalous); a read-only cell computes ``scores = score_images(test)``.
+Notebook contract shared by stages 1-4: a read-only cell appends known probe images (training faces, noise,
+colour-inverted faces, copies of test rows; ``starter_code.notebook.make_probes``) to the test set as
+``images_to_score``; the student's cells leave ``model`` (trained), ``history`` and ``scores_all`` (float ``(len(
+images_to_score),)``, row order kept, higher = more anomalous). The tests check the probes' scores, so the
+reference solutions are single calls of ``solutions.<stage>.run(train, images_to_score)`` whatever state their
+scoring keeps, and nothing has to be trained or scored twice.
 """
 from __future__ import annotations
 
@@ -116,7 +119,7 @@ def setup_cell(config_line: str, extra_imports: str = "") -> Cell:
         from starter_code import (TrainConfig, anomaly_scores, build_and_fit, build_model, fit, plot_images, plot_loss,
                                   plot_reconstructions, plot_score_histogram, read_submission_scores, reconstruct,
                                   seed_everything, write_submission){imports}
-        from starter_code.notebook import NotebookEnv
+        from starter_code.notebook import PROBE_KINDS, NotebookEnv, make_probes
 
         env = NotebookEnv.from_environ()
         {config_line}
@@ -133,41 +136,48 @@ DATA = code("data", """
     display(plot_images(train[:8], title="training faces (all normal)"))
 """)
 
-SCORE_TEST = code("score_test", """
-    # Score the test set with your function (one float per test image, in ID order).
-    scores = score_images(test)
-    print(f"{len(scores)} scores: min {np.min(scores):.4g}, median {np.median(scores):.4g}, max {np.max(scores):.4g}")
+PROBES = code("probes", """
+    # Known images for the autograder, scored together with the test set: training faces, random noise,
+    # colour-inverted faces and copies of a few test rows. Score every row of images_to_score, in order; only the
+    # first len(test) scores go into the submission.
+    probes = make_probes(train, test)
+    images_to_score = np.concatenate([test, probes.images])
+    print(f"images_to_score: {len(test)} test images, then {len(probes)} probes ({', '.join(PROBE_KINDS)})")
+""")
+
+SPLIT_SCORES = code("split_scores", """
+    # The test set's scores (submitted) and the probes' scores (checked by the tests below).
+    scores, probe_scores = scores_all[:len(test)], scores_all[len(test):]
+    print(f"{len(scores)} test scores: min {np.min(scores):.4g}, median {np.median(scores):.4g}, "
+          f"max {np.max(scores):.4g}")
 """)
 
 TEST_SHAPES = tests("test_scores_shape", 1, """
-    # Autograder test: one finite score per test image, as a numpy array in ID order.
-    assert isinstance(scores, np.ndarray), f"score_images must return a numpy array, got {type(scores).__name__}"
-    assert scores.shape == (len(test),), f"expected {len(test)} scores (one per test image), got shape {scores.shape}"
-    assert np.isfinite(scores).all(), "every score must be a finite number"
+    # Autograder test: one finite score per row of images_to_score (the test set, then the probes), in row order.
+    assert isinstance(scores_all, np.ndarray), f"scores_all must be a numpy array, got {type(scores_all).__name__}"
+    assert scores_all.shape == (len(images_to_score),), (
+        f"expected {len(images_to_score)} scores (one per row of images_to_score), got shape {scores_all.shape}")
+    assert np.isfinite(scores_all).all(), "every score must be a finite number"
     ### BEGIN HIDDEN TESTS
-    # Row order: scoring a shuffled subset gives the same scores in the shuffled order (ranks, so that a model that
+    # Row order: a copy of a test image scores like its original row (compared by rank, so that a model that
     # samples, like the VAE, still passes).
-    _rows = np.random.default_rng(1).permutation(len(test))[:64]
-    _again = np.asarray(score_images(np.ascontiguousarray(test[_rows])), dtype=np.float64)
-    assert _again.shape == (64,), f"score_images on 64 images returned shape {_again.shape}"
+    _copies = probes.rows("copy")
     _ranks = lambda a: np.argsort(np.argsort(a))
-    assert np.corrcoef(_ranks(_again), _ranks(scores[_rows]))[0, 1] > 0.8, "scores do not follow the rows' order"
+    _agree = np.corrcoef(_ranks(probe_scores[_copies]), _ranks(scores[probes.source[_copies]]))[0, 1]
+    assert _agree > 0.8, f"copies of test images do not score like their rows (rank correlation {_agree:.2f})"
     ### END HIDDEN TESTS
 """)
 
 TEST_DIRECTION = tests("test_score_direction", 2, """
     # Autograder test: higher = more anomalous. Random noise is as far from a face as an image gets.
-    _rng = np.random.default_rng(8)
-    faces = np.array(train[_rng.choice(len(train), 32, replace=False)])
-    noise = _rng.integers(0, 256, size=(32, 64, 64, 3), dtype=np.uint8)
-    face_scores, noise_scores = np.asarray(score_images(faces)), np.asarray(score_images(noise))
+    face_scores = probe_scores[probes.rows("face")]
+    noise_scores = probe_scores[probes.rows("noise")]
     assert np.median(noise_scores) > np.median(face_scores), (
         "random noise scores lower than training faces: is the sign of your score flipped?")
     ### BEGIN HIDDEN TESTS
     assert np.mean(noise_scores > np.median(face_scores)) >= 0.9, "most noise images should outscore a typical face"
-    negatives = 255 - faces  # colour-inverted faces: right shape, wrong everything else
-    assert np.median(np.asarray(score_images(negatives))) > np.median(face_scores), (
-        "colour-inverted faces should score higher than the same faces")
+    _negative_scores = probe_scores[probes.rows("negative")]  # the same faces, colour-inverted
+    assert np.median(_negative_scores) > np.median(face_scores), "colour-inverted faces should score higher"
     ### END HIDDEN TESTS
 """)
 
@@ -193,17 +203,6 @@ TEST_SUBMISSION = tests("test_submission_file", 1, """
     assert np.array_equal(np.argsort(-submitted, kind="stable")[:10], _top), "the file reorders the scores"
     ### END HIDDEN TESTS
 """)
-
-
-def score_function(body: str, doc_extra: str = "") -> Cell:
-    extra = f"\n    {doc_extra}" if doc_extra else ""
-    return solution("score_images", f'''
-        def score_images(images):
-            """Anomaly scores of uint8 images (M, 64, 64, 3) -> float array (M,), in row order; higher = more anomalous.{extra}"""
-            ### BEGIN SOLUTION
-            {body}
-            ### END SOLUTION
-    '''.replace("\n        ", "\n"))
 
 
 def points_table(rows: list[tuple[str, str]]) -> str:
@@ -234,28 +233,26 @@ def simple() -> list[Cell]:
         setup_cell('cfg = env.train_config(model_type="vae", epochs=50, batch_size=2000, lr=1e-3)  '
                    '# the sample code; "fcn" / "cnn" / "vae"'),
         DATA,
+        PROBES,
         md("train_md", """
-            ## 1. Train the model
+            ## 1. Train the model and score the images
 
-            Set `model` (the trained `torch.nn.Module`) and `history` (its training history). One call does it:
-            `build_and_fit(train, cfg)` builds `cfg.model_type`, trains it with a progress bar and returns both.
+            Set `model` (the trained `torch.nn.Module`), `history` (its training history) and `scores_all`: one
+            anomaly score per row of `images_to_score` (a float numpy array, row order kept, higher = more
+            anomalous). Two calls do it: `build_and_fit(train, cfg)` builds `cfg.model_type` and trains it with a
+            progress bar; `anomaly_scores(model, images_to_score)` is the sample code's score, the reconstruction
+            error of each image.
         """),
         solution("train", """
             ### BEGIN SOLUTION
             from solutions import simple
-            result = simple.run(train, test, smoke=env.smoke, model_type=cfg.model_type, **env.smoke_training())
-            model, history = result.model, result.history
+            result = simple.run(train, images_to_score, smoke=env.smoke, model_type=cfg.model_type,
+                                **env.smoke_training())
+            model, history, scores_all = result.model, result.history, result.scores
             ### END SOLUTION
             display(plot_loss(history, path=env.path("loss.png")))
         """),
-        md("score_md", """
-            ## 2. Score images
-
-            Complete `score_images`: the reconstruction error of each image, as the sample code computes it
-            (`anomaly_scores(model, images)` does exactly that, in batches and in row order).
-        """),
-        score_function("return anomaly_scores(model, images, batch_size=cfg.eval_batch_size)"),
-        SCORE_TEST,
+        SPLIT_SCORES,
         TEST_SHAPES,
         TEST_DIRECTION,
         md("submit_md", "## 3. Submission"),
@@ -291,30 +288,25 @@ def medium() -> list[Cell]:
                    '                       model_kwargs={"hidden": (128, 64, 12), "latent_dim": 3})  '
                    '# the sample fcn: change it'),
         DATA,
+        PROBES,
         md("train_md", """
-            ## 1. Your model and its training
+            ## 1. Your model, its training and your score
 
-            Set `model` (trained) and `history`. Start from the sample fcn in the config cell and change it.
+            Set `model` (trained), `history` and `scores_all` (one score per row of `images_to_score`, row order
+            kept, higher = more anomalous). Start from the sample fcn in the config cell and change it.
+            `anomaly_scores(model, images)` is the sample code's score (whole-image L2 error); keep it or write a
+            better one.
         """),
         solution("train", """
             ### BEGIN SOLUTION
             from solutions import medium
-            from solutions.stages import reconstruction_scores
-            result = medium.run(train, test, smoke=env.smoke, **env.smoke_training())
-            model, history = result.model, result.history
+            result = medium.run(train, images_to_score, smoke=env.smoke, **env.smoke_training())
+            model, history, scores_all = result.model, result.history, result.scores
             ### END SOLUTION
             print(model)
             display(plot_loss(history, path=env.path("loss.png")))
         """),
-        md("score_md", """
-            ## 2. Your score function
-
-            `anomaly_scores(model, images)` is the sample code's score (whole-image L2 error). Keep it or write a
-            better one; it must keep the row order and give higher scores to more anomalous images.
-        """),
-        score_function('return reconstruction_scores(model, images, score=result.config["score"], '
-                       'patch=result.config["patch"])'),
-        SCORE_TEST,
+        SPLIT_SCORES,
         TEST_SHAPES,
         TEST_DIRECTION,
         md("submit_md", "## 3. Submission"),
@@ -361,27 +353,25 @@ def strong() -> list[Cell]:
         setup_cell('cfg = env.train_config(epochs=30, batch_size=256, lr=1e-3)  # your training settings',
                    "import torch\nfrom torch import nn"),
         DATA,
+        PROBES,
         md("train_md", """
             ## 1. The multi-encoder autoencoder
 
             Define the model (an `nn.Module` with `encoders`, a way to combine their codes, one decoder; input and
             output `(B, 3, 64, 64)` in [-1, 1]), train it on `train` (e.g. `fit(model, train, cfg)`), and set
-            `model` and `history`.
+            `model`, `history` and `scores_all` (one score per row of `images_to_score`, row order kept, higher =
+            more anomalous; e.g. `anomaly_scores(model, images_to_score)`).
         """),
         solution("train", """
             ### BEGIN SOLUTION
             from solutions import strong
-            from solutions.stages import reconstruction_scores
-            result = strong.run(train, test, smoke=env.smoke, **env.smoke_training())
-            model, history = result.model, result.history
+            result = strong.run(train, images_to_score, smoke=env.smoke, **env.smoke_training())
+            model, history, scores_all = result.model, result.history, result.scores
             ### END SOLUTION
             print(model)
             display(plot_loss(history, path=env.path("loss.png")))
         """),
-        md("score_md", "## 2. Your score function"),
-        score_function('return reconstruction_scores(model, images, score=result.config["score"], '
-                       'patch=result.config["patch"])'),
-        SCORE_TEST,
+        SPLIT_SCORES,
         TEST_SHAPES,
         TEST_DIRECTION,
         tests("test_encoders", 2, """
@@ -457,6 +447,7 @@ def boss() -> list[Cell]:
         setup_cell('cfg = env.train_config(epochs=30, batch_size=256, lr=1e-3)  # your training settings',
                    "import torch\nfrom torch import nn\nfrom starter_code.data import from_model_output, to_model_input"),
         DATA,
+        PROBES,
         md("anomalies_md", """
             ## 1. Self-made anomalies
 
@@ -493,8 +484,8 @@ def boss() -> list[Cell]:
 
             Train your autoencoder (e.g. the strong stage's) and a classifier on normal faces vs
             `make_anomalies(...)` of them; set `model` (an `nn.Module` whose `reconstruct(x)` or `forward(x)` gives
-            the autoencoder's reconstruction, for the plots) and `history`. Then complete `score_images` so it
-            combines both scores.
+            the autoencoder's reconstruction, for the plots), `history` and `scores_all`: the combined score of
+            every row of `images_to_score` (row order kept, higher = more anomalous).
 
             `fit(module, train, cfg)` trains any module that has a `loss(x)` method (`x`: a batch of normal faces,
             `(B, 3, 64, 64)` in [-1, 1]): give the classifier one that corrupts a copy of the batch (on tensors, or
@@ -504,22 +495,12 @@ def boss() -> list[Cell]:
         solution("train", """
             ### BEGIN SOLUTION
             from solutions import boss
-            from solutions.stages import Gaussian, reconstruction_scores, standardise, subsample
-            result = boss.run(train, test, smoke=env.smoke, **env.smoke_training("ae_", "cls_"))
-            model, history, c = result.model, result.history, result.config
-            # boss.run keeps its standardisation statistics to itself; refit them on training faces to score any image.
-            def raw_parts(x):  # (reconstruction score, classifier logit, classifier features) of uint8 images x
-                return (reconstruction_scores(model.ae, x, score=c["ae_score"], patch=c["ae_patch"]),
-                        *boss.classifier_outputs(model.classifier, x))
-            REFERENCE = raw_parts(subsample(train, c["n_reference"], c["seed"]))
-            GAUSS = Gaussian.fit(raw_parts(subsample(train, c["n_gauss"], c["seed"] + 1))[2])
+            result = boss.run(train, images_to_score, smoke=env.smoke, **env.smoke_training("ae_", "cls_"))
+            model, history, scores_all = result.model, result.history, result.scores
             ### END SOLUTION
             display(plot_loss(history, path=env.path("loss.png")))
         """),
-        score_function("""rec, logit, feats = raw_parts(images)
-            return (c["w_ae"] * standardise(rec, REFERENCE[0]) + c["w_cls"] * standardise(logit, REFERENCE[1])
-                    + c["w_feat"] * standardise(GAUSS.distance(feats), GAUSS.distance(REFERENCE[2])))"""),
-        SCORE_TEST,
+        SPLIT_SCORES,
         TEST_SHAPES,
         TEST_DIRECTION,
         md("submit_md", "## 3. Submission"),
@@ -690,14 +671,9 @@ def report() -> list[Cell]:
             only to reconstruct), and that the same change acts similarly on every face in the figure, or not.
         """),
         md("submit_md", "## Submission from the report's autoencoder (optional upload)"),
-        solution("score_images", '''
-            def score_images(images):
-                """Anomaly scores of uint8 images (M, 64, 64, 3) -> float array (M,), in row order; higher = more anomalous."""
-                ### BEGIN SOLUTION
-                return anomaly_scores(model, images)
-                ### END SOLUTION
-        '''),
-        SCORE_TEST,
+        code("score_test", """
+            scores = anomaly_scores(model, test)  # the sample code's score: reconstruction error, higher = more anomalous
+        """),
         submit_cell(),
     ]
 

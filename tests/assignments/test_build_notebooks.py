@@ -76,7 +76,10 @@ def test_points_table_matches_the_cells(assignment):
 def test_every_stage_notebook_has_the_shared_contract():
     for assignment in bn.ASSIGNMENTS:
         src = "\n".join(c.source for c in nbformat.read(bn.notebook_path(assignment), 4).cells)
-        assert "def score_images(images):" in src and "scores = score_images(test)" in src
+        if assignment != "05_report":
+            assert "images_to_score = np.concatenate([test, probes.images])" in src
+            assert "scores, probe_scores = scores_all[:len(test)], scores_all[len(test):]" in src
+            assert f"{assignment.split('_')[1]}.run(train, images_to_score, smoke=env.smoke" in src
         assert 'write_submission(scores, env.path("prediction.csv"), expected_rows=len(test))' in src
         assert "plot_score_histogram(" in src and "plot_reconstructions(" in src
     boss = "\n".join(c.source for c in nbformat.read(bn.notebook_path("04_boss"), 4).cells)

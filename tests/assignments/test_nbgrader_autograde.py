@@ -56,7 +56,7 @@ def _variant(course, tmp_path, assignment, old, new):
     import nbformat
 
     nb = nbformat.read(course.source_notebook(assignment), 4)
-    cell = next(c for c in nb.cells if c.get("id") == "score_images")
+    cell = next(c for c in nb.cells if c.get("id") == "train")
     assert old in cell.source
     cell.source = cell.source.replace(old, new)
     path = tmp_path / f"{assignment}.ipynb"
@@ -64,11 +64,15 @@ def _variant(course, tmp_path, assignment, old, new):
     return path
 
 
+ANSWER = "scores_all = result.model, result.history, result.scores"
+
+
 @pytest.mark.slow
 def test_hidden_tests_are_restored_when_grading(course, tmp_path):
-    """Scores in the wrong row order pass every visible test, and lose the shape cell's point to its hidden part."""
-    answer = "anomaly_scores(model, images, batch_size=cfg.eval_batch_size)"
-    path = _variant(course, tmp_path, "01_simple", f"return {answer}", f"return np.sort({answer})")
+    """Test scores in reverse row order pass every visible test, and lose the shape cell's point to its hidden
+    part (copies of test rows no longer score like their rows)."""
+    path = _variant(course, tmp_path, "01_simple", ANSWER,
+                    ANSWER + "\nscores_all = np.concatenate([scores_all[:len(test)][::-1], scores_all[len(test):]])")
     grade = course.autograde("01_simple", "shuffler", path)
     assert grade.errors == [("test_scores_shape", "AssertionError")], grade.errors
     assert grade.code_score == grade.max_code_score - 1
@@ -76,7 +80,7 @@ def test_hidden_tests_are_restored_when_grading(course, tmp_path):
 
 @pytest.mark.slow
 def test_flipped_score_loses_the_direction_points(course, tmp_path):
-    path = _variant(course, tmp_path, "01_simple", "return anomaly_scores(", "return -anomaly_scores(")
+    path = _variant(course, tmp_path, "01_simple", ANSWER, ANSWER.replace("result.scores", "-result.scores"))
     grade = course.autograde("01_simple", "flipper", path)
     assert grade.errors == [("test_score_direction", "AssertionError")], grade.errors
     assert grade.code_score == grade.max_code_score - 2
