@@ -42,6 +42,7 @@ def calibrate(competition: Path, ladder: dict, answers: Path | None = None) -> "
     from dataclasses import replace
 
     from grader.competition import CompetitionConfig, dump_competition, load_competition
+    baselines = baselines_from_ladder(ladder)  # validate before touching the file
     competition = Path(competition)
     if competition.is_file():
         cfg = load_competition(competition)
@@ -49,7 +50,7 @@ def calibrate(competition: Path, ladder: dict, answers: Path | None = None) -> "
         if answers is None:
             raise ValueError(f"{competition} does not exist: give --answers (or a preset) for its answer key")
         cfg = CompetitionConfig(title="HW8 Anomaly Detection", answers=Path(answers).resolve())
-    cfg = replace(cfg, baselines=baselines_from_ladder(ladder))
+    cfg = replace(cfg, baselines=baselines)
     competition.parent.mkdir(parents=True, exist_ok=True)
     competition.write_text(dump_competition(cfg), encoding="utf-8")
     return cfg

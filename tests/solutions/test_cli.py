@@ -1,0 +1,115 @@
+"""`python -m solutions run|ladder|calibrate`, in-process on the tiny data set (smoke configs, seconds)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from solutions.cli import main
+from solutions.ladder import check_ladder, format_table
+
+
+@pytest.fixture(scope="module")
+def ladder_json(tiny_dataset, tmp_path_factory):
+    path = tmp_path_factory.mktemp("ladder") / "ladder.json"
+    rc = main(["ladder", "--data", str(tiny_dataset.data_dir), "--answers", str(tiny_dataset.answers_dir),
+               "--smoke", "--no-progress", "--stages", "medium", "strong", "--json", str(path)])
+    assert rc == 0
+    return path
+
+
+def test_run_writes_a_valid_submission(tiny_dataset, tmp_path, capsys):
+    from grader.scoring import score_file
+    out = tmp_path / "medium"
+    rc = main(["run", "--stage", "medium", "--data", str(tiny_dataset.data_dir), "--answers",
+               str(tiny_dataset.answers_dir), "--smoke", "--no-progress", "--out", str(out), "--set", "epochs=2",
+               "--reveal"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    s = score_file(out / "prediction.csv", tiny_dataset.key)
+    assert f"public ROC-AUC {s.public:.4f}" in printed and f"private {s.private:.4f}" in printed
+    config = json.loads((out / "config.json").read_text())
+    assert config["stage"] == "medium" and config["epochs"] == 2
+    result = json.loads((out / "result.json").read_text())
+    assert len(result["losses"]) == 2 and result["public"] == pytest.approx(s.public)
+
+
+def test_run_errors_name_the_problem(tiny_dataset, tmp_path, capsys):
+    rc = main(["run", "--stage", "simple", "--data", str(tmp_path), "--smoke", "--no-progress"])
+    assert rc == 1
+    assert f"{tmp_path / 'trainingset.npy'}: image file not found" in capsys.readouterr().err
+    rc = main(["run", "--stage", "medium", "--data", str(tiny_dataset.data_dir), "--smoke", "--no-progress",
+               "--out", str(tmp_path / "o"), "--set", "epoch=2"])
+    assert rc == 1
+    assert "unknown config key(s) epoch" in capsys.readouterr().err
+    rc = main(["run", "--stage", "medium", "--data", str(tiny_dataset.data_dir), "--set", "epochs"])
+    assert rc == 1
+    assert "expected KEY=VALUE" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["run", "--stage", "legendary"])
+    assert e.value.code == 2
+
+
+def test_ladder_table_and_json(ladder_json, tiny_dataset):
+    ladder = json.loads(ladder_json.read_text())
+    assert list(ladder["stages"]) == ["medium", "strong"]
+    kinds = set(tiny_dataset.key.kinds) - {"normal"}
+    for row in ladder["stages"].values():
+        assert 0 <= row["public"] <= 1 and 0 <= row["private"] <= 1 and row["seconds"] >= 0
+        assert set(row["by_kind"]) == kinds
+    table = format_table(ladder)
+    assert table.splitlines()[0].startswith("| stage | public | private | seconds | cartoon")
+    assert len(table.splitlines()) == 2 + 2
+
+
+def test_check_ladder():
+    ladder = {"stages": {"simple": {"public": 0.55, "private": 0.56}, "medium": {"public": 0.60, "private": 0.58},
+                         "strong": {"public": 0.70, "private": 0.70}}}
+    problems = check_ladder(ladder, 0.03)
+    assert problems == ["medium beats simple by +0.0200 on private (needs >= 0.03)"]
+    assert check_ladder(ladder, 0.01) == []
+
+
+def test_ladder_check_flag_fails_a_non_strict_ladder(tiny_dataset, tmp_path, capsys):
+    # A step of 1.0 AUC is impossible: --check must turn that into exit code 1.
+    rc = main(["ladder", "--data", str(tiny_dataset.data_dir), "--answers", str(tiny_dataset.answers_dir),
+               "--smoke", "--no-progress", "--stages", "medium", "strong", "--json", str(tmp_path / "l.json"),
+               "--min-step", "1.0", "--check"])
+    assert rc == 1
+    assert "ladder strict (each step >= 1.00 on public and private): NO" in capsys.readouterr().out
+    rc = main(["ladder", "--data", str(tiny_dataset.data_dir), "--smoke", "--no-progress"])
+    assert rc == 1
+    assert "needs an answer key" in capsys.readouterr().err
+
+
+def test_calibrate_writes_baselines_from_a_saved_ladder(ladder_json, tiny_dataset, tmp_path):
+    from grader.competition import load_competition
+    comp = tmp_path / "competition.toml"
+    rc = main(["calibrate", "--competition", str(comp), "--ladder", str(ladder_json), "--answers",
+               str(tiny_dataset.answers_dir)])
+    assert rc == 0
+    ladder = json.loads(ladder_json.read_text())
+    cfg = load_competition(comp)
+    assert set(cfg.baselines) == {"medium", "strong"}
+    for name, b in cfg.baselines.items():
+        assert b.public == pytest.approx(ladder["stages"][name]["public"], abs=1e-4)
+        assert b.private == pytest.approx(ladder["stages"][name]["private"], abs=1e-4)
+    assert cfg.answers == (tiny_dataset.answers_dir / "solution.csv").resolve()
+    # Updating keeps every other setting.
+    comp.write_text(comp.read_text().replace("daily_limit = 5", "daily_limit = 3"))
+    assert main(["calibrate", "--competition", str(comp), "--ladder", str(ladder_json)]) == 0
+    assert load_competition(comp).daily_limit == 3
+
+
+def test_calibrate_errors(tmp_path, ladder_json, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert main(["calibrate", "--competition", str(tmp_path / "c.toml"), "--ladder", str(bad)]) == 1
+    assert "not valid JSON" in capsys.readouterr().err
+    assert main(["calibrate", "--competition", str(tmp_path / "c.toml"), "--ladder", str(ladder_json)]) == 1
+    assert "give --answers" in capsys.readouterr().err
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"stages": {}}))
+    assert main(["calibrate", "--competition", str(tmp_path / "c.toml"), "--ladder", str(empty)]) == 1
+    assert "no 'stages'" in capsys.readouterr().err
+    assert not (tmp_path / "c.toml").exists()
