@@ -84,7 +84,7 @@ def main(argv=None) -> int:
             cfg = AutogradeConfig(workers=kw.pop("workers", 2), cell_timeout=args.cell_timeout, data_dir=data,
                                   feedback=True)
             t0 = time.perf_counter()
-            res = autograde(course, cfg, progress=True, **kw)
+            res = autograde(course, cfg, assignments=[assignment], progress=True, **kw)
             dt = time.perf_counter() - t0
             rows.append((label, len(res), dt, 60 * len(res) / dt, summarize(res)))
 

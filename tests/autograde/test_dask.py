@@ -44,9 +44,18 @@ def _check(res):
     assert 1 <= len({r.worker_pid for r in res.values()}) <= 2
 
 
-def test_dask_local_cluster_sqlite(released_course, tmp_path, dask_client):
+def test_dask_local_cluster_sqlite(released_course, tmp_path, dask_client, capsys):
+    import csv
+
+    from grader.cli import main
     course = fresh_copy(released_course, tmp_path)
     _check(_grade(course, dask_client))
+    # the CLI reaches the same cluster by its scheduler address
+    rc = main(["autograde", "--source", str(course.source), "--course", str(course.course_dir), "--student", "d1",
+               "--dask-scheduler", dask_client.scheduler.address, "--no-progress", "--no-feedback"])
+    assert rc == 0 and "1 submissions" in capsys.readouterr().out
+    rows = {r["student"]: r for r in csv.DictReader(open(course.course_dir / "autograde_results.csv"))}
+    assert rows["d1"]["status"] == "graded" and float(rows["d1"]["code_score"]) == 2.0
 
 
 def _pg_bin():
