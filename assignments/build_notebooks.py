@@ -101,14 +101,15 @@ RULES = f"""
 and answers where a cell says *YOUR ANSWER HERE*. Read-only cells are restored before grading. Set the
 environment variable `HW8_SMOKE=1` to run the whole notebook in seconds on a few hundred images (a check that it
 runs, not a submission); unset it for the real run. `HW8_DATA_DIR` points at the folder with `trainingset.npy`
-and `testingset.npy` (default: `./data` or `../data`).
+and `testingset.npy` (default: the nearest `data/` folder, here or up to three levels above).
 """
 
 
 def setup_cell(config_line: str, extra_imports: str = "") -> Cell:
-    """The first code cell: find the kit, import, read the environment, set the config and the seed."""
-    imports = f"\n{extra_imports}" if extra_imports else ""
-    return editable("setup", f"""
+    """The first code cell: find the kit, import, read the environment, set the config and the seed.
+
+    ``config_line`` and ``extra_imports`` are inserted as written (no indentation to strip)."""
+    template = _text("""
         # Config and seed (edit the config line). The environment decides the data folder and smoke mode.
         %matplotlib inline
         import importlib.util, sys
@@ -118,15 +119,17 @@ def setup_cell(config_line: str, extra_imports: str = "") -> Cell:
         import numpy as np
         from starter_code import (TrainConfig, anomaly_scores, build_and_fit, build_model, fit, plot_images, plot_loss,
                                   plot_reconstructions, plot_score_histogram, read_submission_scores, reconstruct,
-                                  seed_everything, write_submission){imports}
-        from starter_code.notebook import PROBE_KINDS, NotebookEnv, make_probes
+                                  seed_everything, write_submission)
+        @IMPORTS@from starter_code.notebook import PROBE_KINDS, NotebookEnv, make_probes
 
         env = NotebookEnv.from_environ()
-        {config_line}
+        @CONFIG@
         seed_everything(cfg.seed)
         print(env)
         print(cfg)
-    """.replace("\n        ", "\n"))
+    """)
+    imports = f"{extra_imports}\n" if extra_imports else ""
+    return Cell("code", template.replace("@IMPORTS@", imports).replace("@CONFIG@", config_line), "editable", "setup")
 
 
 DATA = code("data", """
