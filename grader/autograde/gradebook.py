@@ -399,6 +399,9 @@ def add_arguments(parser) -> None:
                         help="filled report CSV (from --report-template) to store as nbgrader manual scores first")
     parser.add_argument("--report-template", type=Path, default=None, metavar="CSV",
                         help="write a blank report-scores CSV for the roster and exit")
+    parser.add_argument("--assignment", default=None,
+                        help="assignment of --report-template/--report-scores (default: the scheme's report "
+                             "assignment; code notebooks with written questions work the same way)")
     parser.add_argument("--late", type=Path, default=None, metavar="CSV",
                         help="id,late_days overriding nbgrader's lateness")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: COURSE/gradebook)")
@@ -407,13 +410,15 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     course = course_from_args(args)
     scheme = load_scheme(args.scheme) if args.scheme else GradeScheme()
-    report = scheme.report_assignments[0] if scheme.report_assignments else None
+    report = args.assignment or (scheme.report_assignments[0] if scheme.report_assignments else None)
+    if (args.report_template or args.report_scores) and report is None:
+        raise ConfigError("the grade scheme has no report assignment: pass --assignment")
     if args.report_template:
-        if report is None:
-            raise ConfigError("the grade scheme has no report assignment")
         from grader.autograde.run import roster_ids
         args.report_template.write_text(report_template(course, report, roster_ids(course)), encoding="utf-8")
-        print(f"wrote {args.report_template}: fill one column per manually graded cell, then --report-scores")
+        cols = ", ".join(f"{g} (0..{mx:g})" for _, g, mx in manual_cells(course, report))
+        print(f"wrote {args.report_template}: one column per manually graded cell of {report}: {cols}; "
+              f"the rubric is in the notebook above each answer. Load it with --report-scores.")
         return 0
     if args.report_scores:
         n = import_report_scores(course, report, args.report_scores)

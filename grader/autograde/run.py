@@ -35,7 +35,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from grader.autograde.course import CourseConfig, add_course_arguments, course_from_args
+from grader.autograde.course import REPO_ROOT, CourseConfig, add_course_arguments, course_from_args
 from grader.autograde.env import SANDBOX_KERNEL, SandboxConfig, ensure_tool_path, install_sandbox_kernelspec, \
     kernel_env
 from grader.errors import ConfigError, GraderError
@@ -362,6 +362,15 @@ def _grade_dask(tasks, init, cfg: AutogradeConfig, scheduler, progress) -> list[
 
 # --- the batch ------------------------------------------------------------------------------------------------------
 
+def check_released(course: CourseConfig, assignments: list[str] | None = None) -> list[str]:
+    """``assignments`` (default: all in the source folder), each checked to have been released."""
+    assignments = list(assignments or course.assignments())
+    for a in assignments:
+        if not (course.course_dir / "release" / a).is_dir():
+            raise GraderError(f"{a}: not released in {course.course_dir} (run `python -m grader release` first)")
+    return assignments
+
+
 def roster_ids(course: CourseConfig) -> list[str]:
     """Student ids: ``COURSE/roster.csv`` (written by ``collect``; column ``id``) plus every submitted folder."""
     ids = set()
@@ -382,10 +391,7 @@ def autograde(course: CourseConfig, cfg: AutogradeConfig | None = None, *, assig
     ``dask_scheduler``: an address (``tcp://host:8786``) or a ``dask.distributed.Client``; None grades locally.
     """
     cfg = cfg or AutogradeConfig()
-    assignments = list(assignments or course.assignments())
-    for a in assignments:
-        if not (course.course_dir / "release" / a).is_dir():
-            raise GraderError(f"{a}: not released in {course.course_dir} (run `python -m grader release` first)")
+    assignments = check_released(course, assignments)
     students = list(students or roster_ids(course))
     results: dict[tuple, Result] = {}
     tasks, findings = [], {}
@@ -460,7 +466,11 @@ def add_arguments(parser) -> None:
     for name in ("workers", "cell_timeout", "notebook_timeout", "memory_mb"):
         parser.add_argument("--" + name.replace("_", "-"), type=int, default=f[name].default,
                             help=f"{f[name].metadata['help']} (default: {f[name].default})")
-    parser.add_argument("--data-dir", type=Path, default=None, help=f["data_dir"].metadata["help"])
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help=f["data_dir"].metadata["help"] + " (default: the tiny preset in .cache/data/tiny-0/data, "
+                                                               "built on first use)")
+    parser.add_argument("--no-data", action="store_true", help="do not set HW8_DATA_DIR (notebooks find data "
+                                                                "themselves)")
     parser.add_argument("--full-data", action="store_true", help="do not set HW8_SMOKE=1 (slow: real training)")
     parser.add_argument("--no-feedback", action="store_true", help="skip the HTML feedback")
     parser.add_argument("--feedback-only", action="store_true",
@@ -468,6 +478,24 @@ def add_arguments(parser) -> None:
     parser.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
                         help="fan out to this Dask scheduler (e.g. tcp://10.0.0.5:8786) instead of local workers")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def ensure_grading_data(preset: str = "tiny", seed: int = 0, root: Path | None = None) -> Path:
+    """The data folder notebooks read while autograding: ``<root>/<preset>-<seed>/data``, built once if missing.
+
+    Built by ``python -m data_tools build`` in a subprocess (the grader never imports torch). ``root`` defaults to
+    the kit's ``.cache/data``.
+    """
+    base = (root or REPO_ROOT / ".cache" / "data") / f"{preset}-{seed}"
+    data = base / "data"
+    if not (data / "trainingset.npy").is_file() or not (data / "testingset.npy").is_file():
+        print(f"building the {preset} data preset for grading into {data} ...", flush=True)
+        proc = subprocess.run([sys.executable, "-m", "data_tools", "build", "--preset", preset, "--seed", str(seed),
+                               "--out", str(data), "--answers", str(base / "answers"), "--no-progress"],
+                              cwd=str(REPO_ROOT), capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise GraderError(f"could not build the {preset} data preset: {proc.stderr.strip()[-500:]}")
+    return data
 
 
 def run(args) -> int:
@@ -479,10 +507,14 @@ def run(args) -> int:
             print(f"  {e}")
         print(f"wrote {len(pages)} feedback page(s)")
         return 1 if errors else 0
-    cfg = AutogradeConfig(workers=args.workers, cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
-                          memory_mb=args.memory_mb, data_dir=args.data_dir, smoke=not args.full_data,
-                          feedback=not args.no_feedback)
     course = course_from_args(args)
+    check_released(course, args.assignments)       # before building any data
+    data_dir = args.data_dir
+    if data_dir is None and not args.no_data:
+        data_dir = ensure_grading_data()
+    cfg = AutogradeConfig(workers=args.workers, cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
+                          memory_mb=args.memory_mb, data_dir=data_dir, smoke=not args.full_data,
+                          feedback=not args.no_feedback)
     t0 = time.perf_counter()
     results = autograde(course, cfg, assignments=args.assignments, students=args.students,
                         dask_scheduler=args.dask_scheduler, progress=not args.no_progress)

@@ -52,7 +52,7 @@ def test_dask_local_cluster_sqlite(released_course, tmp_path, dask_client, capsy
     _check(_grade(course, dask_client))
     # the CLI reaches the same cluster by its scheduler address
     rc = main(["autograde", "--source", str(course.source), "--course", str(course.course_dir), "--student", "d1",
-               "--dask-scheduler", dask_client.scheduler.address, "--no-progress", "--no-feedback"])
+               "--dask-scheduler", dask_client.scheduler.address, "--no-progress", "--no-feedback", "--no-data"])
     assert rc == 0 and "1 submissions" in capsys.readouterr().out
     rows = {r["student"]: r for r in csv.DictReader(open(course.course_dir / "autograde_results.csv"))}
     assert rows["d1"]["status"] == "graded" and float(rows["d1"]["code_score"]) == 2.0

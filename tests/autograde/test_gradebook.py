@@ -166,6 +166,7 @@ def test_gradebook_cli(course, tmp_path, capsys):
     scheme.write_text("code_assignments = ['code1']\nreport_assignments = ['report']\n")
     common = ["--source", str(course.source), "--course", str(course.course_dir), "--scheme", str(scheme)]
     assert main(["gradebook", *common, "--report-template", str(tmp_path / "t.csv")]) == 0
+    assert "vae_answer (0..3)" in capsys.readouterr().out
     assert (tmp_path / "t.csv").read_text().startswith("id,vae_answer,comment\ns1,,")
     out_dir = tmp_path / "out"
     assert main(["gradebook", *common, "--leaderboard", str(_lb(tmp_path, LB)), "--out", str(out_dir)]) == 0

@@ -203,7 +203,7 @@ def test_autograde_cli_in_process(graded_batch, capsys):
     from grader.cli import main
     course, _ = graded_batch
     rc = main(["autograde", "--source", str(course.source), "--course", str(course.course_dir), "--student", "s01",
-               "--student", "s10", "--workers", "1", "--cell-timeout", "20", "--no-progress", "--no-feedback"])
+               "--student", "s10", "--workers", "1", "--cell-timeout", "20", "--no-progress", "--no-feedback", "--no-data"])
     out = capsys.readouterr().out
     assert rc == 0
     assert "2 submissions" in out and "1 graded" in out and "1 error" in out
@@ -229,3 +229,13 @@ def test_autograde_modules_import_neither_torch_nor_nbgrader():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_grading_data_is_reused_when_present(tmp_path, tiny_dataset):
+    """The CLI's default data (the tiny preset) is built once; an existing folder is used as is."""
+    import shutil
+
+    from grader.autograde.run import ensure_grading_data
+    target = tmp_path / "tiny-0" / "data"
+    shutil.copytree(tiny_dataset.data_dir, target)
+    assert ensure_grading_data(root=tmp_path) == target
