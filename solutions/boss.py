@@ -8,7 +8,7 @@ Two detectors, combined:
    and dark bands (``corrupt``). This is outlier exposure with synthetic outliers (CutPaste, DRAEM): the
    classifier learns what "locally not like a face from this set" looks like, with no extra data and nothing
    pretrained (the course's rules; kNN on pretrained features / PatchCore are ruled out for the same reason);
-   its logit is one score, and
+   its logit (clipped below at the normal median: only evidence *for* an anomaly counts) is one score, and
 3. the Mahalanobis distance of the classifier's pooled features to a Gaussian fitted on normal training faces
    (Deep-SVDD-like: a compact description of normal features; catches what differs from normal faces in ways
    the synthetic anomalies did not cover).
@@ -215,7 +215,7 @@ CONFIG: dict = {
     "cls_lr": 2e-3,
     "w_ae": 1.0,
     "w_cls": 1.0,
-    "w_feat": 1.0,
+    "w_feat": 0.5,
     "n_gauss": 5000,
     "seed": 48763,
     "device": "auto",
@@ -267,7 +267,12 @@ def run(train_images: np.ndarray, test_images: np.ndarray, *, smoke: bool = Fals
     # The classifier's pooled features of normal faces, as a Gaussian: faces whose local statistics are unusual
     # in any direction (not only the corrupted ones the logit was trained on) lie far from it.
     gauss = Gaussian.fit(classifier_outputs(cls, subsample(fit_images, cfg["n_gauss"], cfg["seed"]))[1])
-    parts = {"reconstruction": standardise(rec, rec_ref), "classifier": standardise(logit, logit_ref),
+    # The classifier's logit counts one-sidedly: it was trained to spot corruptions, and a face it finds "cleaner
+    # than usual" is no evidence of normality (measured on demo data, 5,000 faces: glasses and open mouths get
+    # *lower* logits than normal faces, AUC 0.34 / 0.42; clipping at the normal median lifts the sum with the
+    # autoencoder from 0.775 to 0.792 public).
+    parts = {"reconstruction": standardise(rec, rec_ref),
+             "classifier": np.maximum(standardise(logit, logit_ref), 0.0),
              "features": standardise(gauss.distance(feats), gauss.distance(feats_ref))}
     scores = cfg["w_ae"] * parts["reconstruction"] + cfg["w_cls"] * parts["classifier"] + \
         cfg["w_feat"] * parts["features"]
