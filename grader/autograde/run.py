@@ -362,6 +362,28 @@ def _grade_dask(tasks, init, cfg: AutogradeConfig, scheduler, progress) -> list[
 
 # --- the batch ------------------------------------------------------------------------------------------------------
 
+def clear_stale_scores(course: CourseConfig, student: str, assignment: str) -> bool:
+    """Set the autograded scores of a submission that could not be graded now to 0 (manual scores are kept).
+
+    Without this, a re-submission that crashes, times out or is not a notebook would keep the scores of the
+    previous, successful run in nbgrader's gradebook. Returns whether the gradebook held the submission.
+    """
+    from nbgrader.api import MissingEntry
+
+    from grader.autograde.course import open_gradebook
+    with open_gradebook(course) as gb:
+        try:
+            sub = gb.find_submission(assignment, student)
+        except MissingEntry:
+            return False
+        for nb in sub.notebooks:
+            for grade in nb.grades:
+                if grade.auto_score is not None:
+                    grade.auto_score = 0.0
+        gb.db.commit()
+    return True
+
+
 def check_released(course: CourseConfig, assignments: list[str] | None = None) -> list[str]:
     """``assignments`` (default: all in the source folder), each checked to have been released."""
     assignments = list(assignments or course.assignments())
@@ -422,6 +444,12 @@ def autograde(course: CourseConfig, cfg: AutogradeConfig | None = None, *, assig
             results[key] = Result(**{k: v for k, v in r.items() if k in known and k != "tampering"},
                                   tampering=findings.get(key, []))
     bar.close()
+    for (s, a), r in results.items():
+        # nbgrader did not grade this submission now (precheck verdicts have no worker): no old score may survive
+        if r.score is None or (r.status in ("error", "missing") and r.worker_pid is None):
+            clear_stale_scores(course, s, a)
+            if r.status != "missing":
+                r.score = 0.0
     out = [results[(s, a)] for s in students for a in assignments]
     write_results(course.course_dir / "autograde_results.csv", out)
     return out

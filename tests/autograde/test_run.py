@@ -239,3 +239,18 @@ def test_grading_data_is_reused_when_present(tmp_path, tiny_dataset):
     target = tmp_path / "tiny-0" / "data"
     shutil.copytree(tiny_dataset.data_dir, target)
     assert ensure_grading_data(root=tmp_path) == target
+
+
+def test_a_resubmission_that_cannot_be_graded_keeps_no_old_score(released_course, tmp_path):
+    from grader.autograde.course import open_gradebook
+    from grader.autograde.run import AutogradeConfig, autograde
+    course = fresh_copy(released_course, tmp_path)
+    path = course.course_dir / "submitted" / "r1" / "ps1" / "ps1.ipynb"
+    write_submission(path, release_nb(course), "good")
+    cfg = AutogradeConfig(workers=1, cell_timeout=20, feedback=False)
+    assert autograde(course, cfg, progress=False)[0].code_score == 2.0
+    write_submission(path, release_nb(course), "not_a_notebook")
+    (res,) = autograde(course, cfg, progress=False)
+    assert res.status == "error" and res.score == 0.0
+    with open_gradebook(course) as gb:
+        assert gb.find_submission("ps1", "r1").score == 0.0
