@@ -4,7 +4,8 @@
 and runs ``generate_assignment`` for every assignment once (nothing is executed: ~1 s each). Autograde runs
 are memoised per (assignment, student), so a submission is executed once however many tests look at it.
 
-Kernels started by nbclient and by nbgrader inherit ``os.environ``: the tiny data set (``HW8_DATA_DIR``), smoke
+Kernels started by nbclient and by nbgrader inherit ``os.environ``, which ``notebook_environ`` (used by the
+modules that execute notebooks) sets for the module: the tiny data set (``HW8_DATA_DIR``), smoke
 mode (``HW8_SMOKE=1``), the repository on ``PYTHONPATH`` (so ``starter_code`` and ``solutions`` import from a
 temp dir), the venv's ``bin`` on ``PATH`` (nbgrader runs ``alembic`` from there) and one torch thread
 (``OMP_NUM_THREADS=1``: on 2 shared cores two threads per kernel made smoke training 2-5x slower, measured).
@@ -26,9 +27,10 @@ ASSIGNMENTS_DIR = REPO / "assignments"
 CELL_TIMEOUT = 240
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def notebook_environ(tiny_dataset):
-    """``os.environ`` as notebook kernels need it during the session (restored afterwards)."""
+    """``os.environ`` as notebook kernels need it, for one test module (restored afterwards, so that other
+    packages' tests never see these variables)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HW8_DATA_DIR", str(tiny_dataset.data_dir))
         mp.setenv("HW8_SMOKE", "1")
@@ -97,7 +99,7 @@ class Course:
 
 
 @pytest.fixture(scope="session")
-def course(tmp_path_factory, notebook_environ) -> Course:
+def course(tmp_path_factory) -> Course:
     from traitlets.config.loader import PyFileConfigLoader
 
     from assignments.build_notebooks import ASSIGNMENTS
@@ -111,9 +113,11 @@ def course(tmp_path_factory, notebook_environ) -> Course:
     config.CourseDirectory.root = str(root)
     config.Execute.timeout = CELL_TIMEOUT
     c = Course(root=root, config=config)
-    api = c.api()
-    for assignment in ASSIGNMENTS:
-        result = api.generate_assignment(assignment)
+    with pytest.MonkeyPatch.context() as mp:  # the gradebook is created with `alembic` from the venv
+        mp.setenv("PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+        api = c.api()
+        results = {a: api.generate_assignment(a) for a in ASSIGNMENTS}
+    for assignment, result in results.items():
         assert result["success"], f"generate_assignment {assignment} failed:\n{result.get('log')}\n" \
                                   f"{result.get('error')}"
     return c

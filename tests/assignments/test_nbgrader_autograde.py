@@ -15,7 +15,8 @@ import pytest
 
 from assignments.build_notebooks import ASSIGNMENTS
 
-pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")  # nbgrader 0.9.6 internals
+pytestmark = [pytest.mark.usefixtures("notebook_environ"),
+              pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")]  # nbgrader 0.9.6 internals
 
 FAST_RELEASE = ("01_simple", "05_report")
 

@@ -11,6 +11,8 @@ from nbclient.exceptions import CellExecutionError
 
 from assignments.build_notebooks import ASSIGNMENTS
 
+pytestmark = pytest.mark.usefixtures("notebook_environ")
+
 SOLUTION = re.compile(r"^[ \t]*### BEGIN SOLUTION[ \t]*\n(.*?)^[ \t]*### END SOLUTION[ \t]*$", re.M | re.S)
 HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[ \t]*\n(.*?)^[ \t]*### END HIDDEN TESTS[ \t]*$", re.M | re.S)
 
