@@ -102,7 +102,7 @@ def make_api(course: CourseConfig, **extra):
     """An ``NbGraderAPI`` on ``course`` (the venv's bin put on PATH first: nbgrader runs ``alembic``)."""
     from grader.autograde.env import ensure_tool_path
     ensure_tool_path()
-    course.course_dir.mkdir(parents=True, exist_ok=True)
+    (course.course_dir / ".exchange").mkdir(parents=True, exist_ok=True)
     import logging
     from nbgrader.apps.api import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
