@@ -7,8 +7,11 @@ upgrade``. :func:`ensure_tool_path` is called by the CLI commands, by every work
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
+import shutil
+import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,8 +44,24 @@ class SandboxConfig:
         "help": "Refuse socket connect/sendto to anything but loopback and Unix sockets (Python-level audit hook)."})
     block_subprocess: bool = field(default=True, metadata={
         "help": "Refuse os.system, os.exec*, os.posix_spawn and subprocess.Popen in the kernel (audit hook)."})
+    net_namespace: bool = field(default=False, metadata={
+        "help": "Also start the kernel in an empty network namespace (`unshare --user --net`, kernel talks over "
+                "IPC sockets): no network even for C code or subprocesses. Needs unprivileged user namespaces."})
     env: dict = field(default_factory=dict, metadata={
         "help": "Extra environment for the kernel, e.g. HW8_SMOKE=1 and HW8_DATA_DIR (the tiny data preset)."})
+
+
+@functools.lru_cache(maxsize=1)
+def net_namespace_available() -> bool:
+    """Whether this machine lets an unprivileged process create a user + network namespace."""
+    exe = shutil.which("unshare")
+    if exe is None:
+        return False
+    try:
+        return subprocess.run([exe, "--user", "--map-root-user", "--net", "--", "true"], capture_output=True,
+                              timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
 
 
 def install_sandbox_kernelspec(jupyter_dir: Path, sandbox: SandboxConfig) -> Path:
@@ -62,7 +81,13 @@ def install_sandbox_kernelspec(jupyter_dir: Path, sandbox: SandboxConfig) -> Pat
            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
            "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"}
     env.update({str(k): str(v) for k, v in sandbox.env.items()})
-    spec = {"argv": [sys.executable, "-m", "grader.autograde.sandbox_kernel", "-f", "{connection_file}"],
+    argv = [sys.executable, "-m", "grader.autograde.sandbox_kernel", "-f", "{connection_file}"]
+    if sandbox.net_namespace:
+        if not net_namespace_available():
+            raise OSError("net_namespace: `unshare --user --map-root-user --net` does not work on this machine")
+        # unshare execs the kernel in place (same pid, same parent): timeouts and PR_SET_PDEATHSIG still apply.
+        argv = [shutil.which("unshare"), "--user", "--map-root-user", "--net", "--"] + argv
+    spec = {"argv": argv,
             "display_name": "HW8 autograder (sandboxed)", "language": "python", "env": env,
             "metadata": {"debugger": False}}
     (kdir / "kernel.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")

@@ -60,6 +60,8 @@ class AutogradeConfig:
     feedback: bool = field(default=True, metadata={"help": "Write per-student HTML feedback (hidden tests removed)."})
     block_network: bool = field(default=True, metadata={"help": "Refuse non-loopback sockets in the kernel."})
     block_subprocess: bool = field(default=True, metadata={"help": "Refuse os.system/subprocess in the kernel."})
+    net_namespace: bool = field(default=False, metadata={
+        "help": "Run each kernel in an empty network namespace too (unshare; IPC transport). Linux only."})
     startup_timeout: int = field(default=180, metadata={"help": "Seconds a worker may take to start."})
 
     def __post_init__(self):
@@ -74,11 +76,15 @@ class AutogradeConfig:
         if self.data_dir is not None:
             env["HW8_DATA_DIR"] = str(Path(self.data_dir).resolve())
         return SandboxConfig(memory_mb=self.memory_mb, block_network=self.block_network,
-                             block_subprocess=self.block_subprocess, env=env)
+                             block_subprocess=self.block_subprocess, net_namespace=self.net_namespace, env=env)
 
     def nbgrader_extra(self) -> dict:
-        return {"Execute.timeout": self.cell_timeout, "Execute.kernel_name": SANDBOX_KERNEL,
-                "Execute.startup_timeout": 120, "OverwriteCells.add_missing_cells": True}
+        extra = {"Execute.timeout": self.cell_timeout, "Execute.kernel_name": SANDBOX_KERNEL,
+                 "Execute.startup_timeout": 120, "OverwriteCells.add_missing_cells": True}
+        if self.net_namespace:
+            # A kernel in its own network namespace cannot reach the worker's loopback: talk over Unix sockets.
+            extra["KernelManager.transport"] = "ipc"
+        return extra
 
 
 @dataclass
@@ -503,6 +509,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-feedback", action="store_true", help="skip the HTML feedback")
     parser.add_argument("--feedback-only", action="store_true",
                         help="only rewrite the feedback of graded submissions (after manual grading); runs nothing")
+    parser.add_argument("--net-namespace", action="store_true", help=f["net_namespace"].metadata["help"])
     parser.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
                         help="fan out to this Dask scheduler (e.g. tcp://10.0.0.5:8786) instead of local workers")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -542,7 +549,7 @@ def run(args) -> int:
         data_dir = ensure_grading_data()
     cfg = AutogradeConfig(workers=args.workers, cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
                           memory_mb=args.memory_mb, data_dir=data_dir, smoke=not args.full_data,
-                          feedback=not args.no_feedback)
+                          feedback=not args.no_feedback, net_namespace=args.net_namespace)
     t0 = time.perf_counter()
     results = autograde(course, cfg, assignments=args.assignments, students=args.students,
                         dask_scheduler=args.dask_scheduler, progress=not args.no_progress)

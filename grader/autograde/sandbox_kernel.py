@@ -11,8 +11,8 @@ What it does, from ``GRADER_SANDBOX`` (JSON of :class:`grader.autograde.env.Sand
 - the kernel dies with its worker (``PR_SET_PDEATHSIG``), so a killed worker leaves no orphan kernel.
 
 Limits (documented, not hidden): the hooks only see what goes through Python; C code loaded with ``ctypes`` or an
-extension module can still open sockets or spawn processes, and ``os.fork`` is allowed. Where the machine allows it,
-run the graders in a network namespace or container without a route out for a hard guarantee.
+extension module can still open sockets or spawn processes, and ``os.fork`` is allowed. ``--net-namespace`` closes
+the network part at the OS level (the kernelspec starts this module through ``unshare --user --net``; see env.py).
 """
 from __future__ import annotations
 

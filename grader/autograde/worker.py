@@ -41,6 +41,11 @@ class Grader:
         from grader.autograde.feedback import feedback_config
         self.course = CourseConfig.from_dict(init["course"])
         extra = dict(init.get("nbgrader") or {})
+        if extra.get("KernelManager.transport") == "ipc":
+            # Unix socket paths must be absolute (the kernel runs in the notebook's folder, we do not) and
+            # private to this worker (two workers probing the same names would race).
+            import tempfile
+            extra["KernelManager.ip"] = os.path.join(tempfile.mkdtemp(prefix="hw8ipc-"), "k")
         self.feedback = bool(init.get("feedback", True))
         if self.feedback:
             extra.update(feedback_config())

@@ -254,3 +254,30 @@ def test_a_resubmission_that_cannot_be_graded_keeps_no_old_score(released_course
     assert res.status == "error" and res.score == 0.0
     with open_gradebook(course) as gb:
         assert gb.find_submission("ps1", "r1").score == 0.0
+
+
+def test_net_namespace_blocks_network_below_python(released_course, tmp_path):
+    """With --net-namespace even a subprocess (hooks off here) finds no network; grading still works over IPC."""
+    from grader.autograde.env import net_namespace_available
+    from grader.autograde.fixtures import student_notebook
+    from grader.autograde.run import AutogradeConfig, autograde
+    if not net_namespace_available():
+        print("SKIP net namespace: `unshare --user --map-root-user --net` is not allowed on this machine")
+        pytest.skip("unprivileged user/network namespaces are not available here")
+    course = fresh_copy(released_course, tmp_path)
+    nb = student_notebook(release_nb(course), "good")
+    probe = ("import subprocess, sys\n"
+             "NET = subprocess.run([sys.executable, '-c', \"import socket; socket.create_connection(('192.0.2.1', 80), "
+             "timeout=3)\"], capture_output=True, text=True).stderr.strip().splitlines()[-1]\nprint('NET', NET)\n")
+    for c in nb.cells:
+        if c.metadata.get("nbgrader", {}).get("grade_id") == "squares":
+            c.source = probe + c.source
+    path = course.course_dir / "submitted" / "n1" / "ps1" / "ps1.ipynb"
+    path.parent.mkdir(parents=True)
+    nbformat.write(nb, str(path))
+    cfg = AutogradeConfig(workers=1, cell_timeout=30, feedback=False, net_namespace=True, block_network=False,
+                          block_subprocess=False)
+    (res,) = autograde(course, cfg, progress=False)
+    assert res.status == "graded" and res.code_score == 2.0
+    out = [o.get("text", "") for c in _autograded(course, "n1").cells for o in c.get("outputs", [])]
+    assert any("NET OSError: [Errno 101] Network is unreachable" in t for t in out), out
