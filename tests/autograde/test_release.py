@@ -5,7 +5,7 @@ import sqlite3
 
 import pytest
 
-from grader.autograde.fixtures import HIDDEN_MARKER, MANUAL_ANSWER, SOLUTION_MARKER
+from grader.autograde.fixtures import HIDDEN_MARKER, SOLUTION_MARKER
 from grader.autograde.release import Block, ReleaseLeak, find_leaks, secret_blocks
 
 

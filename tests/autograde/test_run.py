@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from grader.autograde.fixtures import HIDDEN_MARKER, write_submission
-from tests.autograde.conftest import BATCH, fresh_copy, release_nb
+from tests.autograde.conftest import fresh_copy, release_nb
 
 
 def _autograded(course, sid):
