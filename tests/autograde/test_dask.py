@@ -1,12 +1,6 @@
 """The same grading fanned out to a Dask cluster (LocalCluster, 2 worker processes), with SQLite and PostgreSQL."""
 from __future__ import annotations
 
-import glob
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 
 import pytest
 
@@ -58,49 +52,10 @@ def test_dask_local_cluster_sqlite(released_course, tmp_path, dask_client, capsy
     assert rows["d1"]["status"] == "graded" and float(rows["d1"]["code_score"]) == 2.0
 
 
-def _pg_bin():
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    return os.path.dirname(found[-1]) if found else (os.path.dirname(shutil.which("initdb"))
-                                                     if shutil.which("initdb") else None)
-
-
 @pytest.fixture(scope="module")
-def pg_url():
-    """A throwaway PostgreSQL cluster (initdb/pg_ctl in a temp dir, as tests/leaderboard does) with one database."""
-    bindir = _pg_bin()
-    if bindir is None:
-        reason = "no PostgreSQL binaries (initdb) found; apt-get install postgresql"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} — CI must run the PostgreSQL tests")
-        print(f"SKIP postgres: {reason}")
-        pytest.skip(reason)
-    root = os.geteuid() == 0
-    tmp = tempfile.mkdtemp(prefix="ag_pg_")
-    data = os.path.join(tmp, "data")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-
-    def as_pg(cmd):
-        # PostgreSQL refuses to run as root: run its tools as the postgres OS user then.
-        return subprocess.run((["runuser", "-u", "postgres", "--"] if root else []) + cmd, capture_output=True,
-                              text=True, timeout=120)
-
-    if root:
-        shutil.chown(tmp, "postgres", "postgres")
-    r = as_pg([f"{bindir}/initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"])
-    assert r.returncode == 0, r.stderr
-    r = as_pg([f"{bindir}/pg_ctl", "-D", data, "-l", os.path.join(tmp, "log"), "-w", "-t", "60", "-o",
-               f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off", "start"])
-    assert r.returncode == 0, r.stderr + r.stdout
-    try:
-        import psycopg
-        with psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres", autocommit=True) as c:
-            c.execute("CREATE DATABASE gradebook")
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/gradebook"
-    finally:
-        as_pg([f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"])
-        shutil.rmtree(tmp, ignore_errors=True)
+def pg_url(pg_cluster):
+    """A fresh database in the session's throwaway PostgreSQL cluster (tests/conftest.py)."""
+    return pg_cluster.new_database()
 
 
 @pytest.mark.postgres

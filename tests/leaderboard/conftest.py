@@ -5,16 +5,9 @@ PostgreSQL tests skip with a printed reason only where no PostgreSQL binary exis
 """
 from __future__ import annotations
 
-import glob
-import itertools
-import os
-import shutil
 import socket
-import subprocess
-import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -96,71 +89,10 @@ def make_cfg(key_path: Path, db_url: str, **kw) -> CompetitionConfig:
     return CompetitionConfig(**base)
 
 
-# ------------------------------------------------------------------------------------------------ PostgreSQL
-def _pg_bin() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if found:
-        return Path(found[-1]).parent
-    w = shutil.which("initdb")
-    return Path(w).parent if w else None
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@dataclass
-class PgCluster:
-    port: int
-    counter = itertools.count()
-
-    def url(self, db: str) -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{db}"
-
-    def new_database(self) -> str:
-        """A fresh empty database in the cluster; returns its SQLAlchemy URL."""
-        import psycopg
-        name = f"t{os.getpid()}_{next(self.counter)}"
-        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres",
-                             autocommit=True) as c:
-            c.execute(f"CREATE DATABASE {name}")
-        return self.url(name)
-
-
-@pytest.fixture(scope="session")
-def pg_cluster():
-    """Start a throwaway cluster (trust auth, loopback only, fsync off: a test cluster) and stop it at the end."""
-    bindir = _pg_bin()
-    if bindir is None:
-        reason = "no PostgreSQL binaries (initdb) found; apt-get install postgresql"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} — CI must run the PostgreSQL tests")
-        print(f"SKIP postgres: {reason}")
-        pytest.skip(reason)
-    root = os.geteuid() == 0
-    tmp = tempfile.mkdtemp(prefix="lb_pg_")
-    data = os.path.join(tmp, "data")
-    port = free_port()
-
-    def as_pg(cmd: list[str]) -> subprocess.CompletedProcess:
-        # PostgreSQL refuses to run as root: run its tools as the postgres OS user then.
-        cmd = (["runuser", "-u", "postgres", "--"] + cmd) if root else cmd
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-
-    if root:
-        shutil.chown(tmp, "postgres", "postgres")
-    r = as_pg([str(bindir / "initdb"), "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"])
-    assert r.returncode == 0, r.stderr
-    r = as_pg([str(bindir / "pg_ctl"), "-D", data, "-l", os.path.join(tmp, "log"), "-w", "-t", "60", "-o",
-               f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", "start"])
-    assert r.returncode == 0, r.stderr + r.stdout
-    try:
-        yield PgCluster(port)
-    finally:
-        as_pg([str(bindir / "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"])
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
