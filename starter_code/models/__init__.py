@@ -14,7 +14,7 @@ torch.Size([2, 3, 64, 64])
 >>> build_model("transformer")
 Traceback (most recent call last):
 ...
-starter_code.models.UnknownModelError: unknown model 'transformer'; valid names: cnn, fcn, vae
+starter_code.models.UnknownModelError: unknown model 'transformer'; valid names: ...cnn, fcn...
 """
 from __future__ import annotations
 

@@ -61,11 +61,11 @@ def test_quality_floor_on_far_kinds(fitted, tiny_dataset):
     assert auc > floor, f"{name}: AUC {auc:.3f} on {FAR} vs normal, floor {floor}"
 
 
+# One stage is enough here: all reconstruction scorers share stages.reconstruction_scores.
+@pytest.mark.parametrize("fitted", ["medium"], indirect=True)
 def test_scores_follow_row_order(fitted, tiny_dataset):
     """Scoring a permuted test set permutes the scores (row i is ID i), for the stage's own scorer."""
     name, result, _ = fitted
-    if name != "medium":
-        pytest.skip("one stage is enough: all reconstruction scorers share stages.reconstruction_scores")
     from solutions.stages import reconstruction_scores
     test = np.array(tiny_dataset.test)
     perm = np.random.default_rng(0).permutation(len(test))
@@ -75,11 +75,10 @@ def test_scores_follow_row_order(fitted, tiny_dataset):
     assert np.allclose(s, result.scores, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("fitted", ["boss"], indirect=True)
 def test_boss_classifier_learned_its_task(fitted, tiny_dataset):
     """The boss's classifier tells held-out normal faces from their corrupted copies."""
     name, result, _ = fitted
-    if name != "boss":
-        pytest.skip("boss only")
     normal = np.array(tiny_dataset.test[tiny_dataset.key.labels == 0])
     x = torch.from_numpy(normal).permute(0, 3, 1, 2).float() / 127.5 - 1
     bad = boss.corrupt(x, torch.Generator().manual_seed(1))
