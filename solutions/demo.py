@@ -23,6 +23,8 @@ import numpy as np
 #: What the demo trains: (submission name, model_type, epochs). Measured on 2 CPU cores, demo preset
 #: (20,000 faces): see README.md for the figures.
 DEMO_MODELS = (("sample_vae", "vae"), ("sample_fcn", "fcn"))
+#: Calibrated baselines per preset (the reference ladder's scores); other data falls back to the course's values.
+BASELINES_DIR = Path(__file__).resolve().parent / "baselines"
 
 
 @dataclass
@@ -74,7 +76,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict:
     from data_tools.io import DatasetPaths
     from data_tools.preview import contact_sheet
     from grader.cli import main as grader_main
-    from grader.competition import CompetitionConfig, dump_competition
+    from grader.competition import CompetitionConfig, dump_competition, load_competition
     from grader.scoring import auc_by_kind, score_file
     from starter_code import (TrainConfig, anomaly_scores, build_and_fit, load_images, plot_loss,
                               plot_reconstructions, plot_score_histogram, reconstruct, write_submission)
@@ -132,6 +134,9 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict:
         now = datetime.now(timezone.utc).replace(microsecond=0)
         comp = CompetitionConfig(title=f"HW8 anomaly detection ({cfg.data or cfg.preset} data)",
                                  answers=paths.solution.resolve(), opens_at=now, closes_at=now + timedelta(days=14))
+        reference = BASELINES_DIR / f"{cfg.preset}.toml"
+        if cfg.data is None and reference.is_file():
+            comp.baselines = load_competition(reference).baselines
         comp_path.write_text(dump_competition(comp))
     grader_main(["leaderboard", str(subs), "--competition", str(comp_path), "--reveal"])
 
