@@ -18,7 +18,6 @@ from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 #: What the demo trains: (submission name, model_type, epochs). Measured on 2 CPU cores, demo preset
 #: (20,000 faces): see README.md for the figures.

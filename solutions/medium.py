@@ -98,7 +98,29 @@ class Decoder(nn.Module):
         return self.net(h)
 
 
-class BottleneckAE(nn.Module):
+class ReconstructionAE(nn.Module):
+    """Shared glue for the kit's autoencoders: subclasses define ``encode``/``decode`` and set ``loss_type``
+    ('mse' or 'l1'); this adds the starter_code model convention (``forward``, ``reconstruct``, ``loss``)."""
+    loss_type = "mse"
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self(x)
+
+    def loss(self, x: torch.Tensor) -> torch.Tensor:
+        r = self(x)
+        return F.mse_loss(r, x) if self.loss_type == "mse" else F.l1_loss(r, x)
+
+
+class BottleneckAE(ReconstructionAE):
     """An autoencoder with a vector bottleneck: ``(B, 3, 64, 64)`` -> ``z`` ``(B, latent_dim)`` -> ``(B, 3, 64, 64)``.
 
     ``encoder``/``decoder``: 'fc' or 'conv'. ``loss``: 'mse' (the course's) or 'l1'. Follows the kit's model
@@ -129,15 +151,6 @@ class BottleneckAE(nn.Module):
         """``(B, latent_dim)`` -> ``(B, 3, 64, 64)``."""
         return self.decoder(z)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(x))
-
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        return self(x)
-
-    def loss(self, x: torch.Tensor) -> torch.Tensor:
-        r = self(x)
-        return F.mse_loss(r, x) if self.loss_type == "mse" else F.l1_loss(r, x)
 
 
 register_model("bottleneck_ae", BottleneckAE)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from solutions.medium import ConvEncoder, Decoder, FCEncoder
+from solutions.medium import ConvEncoder, Decoder, FCEncoder, ReconstructionAE
 from solutions.stages import (StageResult, error_variance, reconstruction_scores, resolve_config, split_kwargs,
                               split_reference, train_model)
 from starter_code.models import register_model
@@ -32,7 +32,7 @@ ENCODER_SPECS: dict[str, dict] = {
 }
 
 
-class MultiEncoderAE(nn.Module):
+class MultiEncoderAE(ReconstructionAE):
     """Several encoders, one decoder.
 
     ``(B, 3, 64, 64)`` -> each encoder -> ``(B, code_dim)`` -> concatenated ``(B, code_dim * len(encoders))``
@@ -73,15 +73,6 @@ class MultiEncoderAE(nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(x))
-
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        return self(x)
-
-    def loss(self, x: torch.Tensor) -> torch.Tensor:
-        r = self(x)
-        return F.mse_loss(r, x) if self.loss_type == "mse" else F.l1_loss(r, x)
 
 
 register_model("multi_encoder_ae", MultiEncoderAE)
