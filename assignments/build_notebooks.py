@@ -92,6 +92,20 @@ def answer(grade_id: str, points: float, text: str) -> Cell:
 
 
 # -- pieces shared by the notebooks --------------------------------------------------------------------------------
+def reference_train_cell(stage: str) -> Cell:
+    """The solution cell of a stage whose reference is one ``solutions.<stage>.run`` call with the notebook's
+    smoke settings: the student sets ``model``, ``history`` and ``scores_all``."""
+    return solution("train", f"""
+        ### BEGIN SOLUTION
+        from solutions import {stage}
+        result = {stage}.run(train, images_to_score, smoke=env.smoke, **env.smoke_training())
+        model, history, scores_all = result.model, result.history, result.scores
+        ### END SOLUTION
+        print(model)
+        display(plot_loss(history, path=env.path("loss.png")))
+    """)
+
+
 RULES = f"""
 > **Course rules.** Train only on `trainingset.npy` (normal faces): no extra data, no pretrained models or
 > downloaded weights (the kit runs offline). At most **{DAILY_LIMIT} scored uploads per day**. The metric is ROC-AUC,
@@ -300,15 +314,7 @@ def medium() -> list[Cell]:
             `anomaly_scores(model, images)` is the sample code's score (whole-image L2 error); keep it or write a
             better one.
         """),
-        solution("train", """
-            ### BEGIN SOLUTION
-            from solutions import medium
-            result = medium.run(train, images_to_score, smoke=env.smoke, **env.smoke_training())
-            model, history, scores_all = result.model, result.history, result.scores
-            ### END SOLUTION
-            print(model)
-            display(plot_loss(history, path=env.path("loss.png")))
-        """),
+        reference_train_cell("medium"),
         SPLIT_SCORES,
         TEST_SHAPES,
         TEST_DIRECTION,
@@ -365,15 +371,7 @@ def strong() -> list[Cell]:
             `model`, `history` and `scores_all` (one score per row of `images_to_score`, row order kept, higher =
             more anomalous; e.g. `anomaly_scores(model, images_to_score)`).
         """),
-        solution("train", """
-            ### BEGIN SOLUTION
-            from solutions import strong
-            result = strong.run(train, images_to_score, smoke=env.smoke, **env.smoke_training())
-            model, history, scores_all = result.model, result.history, result.scores
-            ### END SOLUTION
-            print(model)
-            display(plot_loss(history, path=env.path("loss.png")))
-        """),
+        reference_train_cell("strong"),
         SPLIT_SCORES,
         TEST_SHAPES,
         TEST_DIRECTION,
