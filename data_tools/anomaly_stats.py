@@ -17,8 +17,9 @@ def _float(images: np.ndarray) -> np.ndarray:
 
 def _saturation(x: np.ndarray) -> np.ndarray:
     """HSV saturation of float images (n,64,64,3) in [0,1] -> (n,64,64)."""
-    v = x.max(-1)
-    return (v - x.min(-1)) / np.maximum(v, 1e-3)
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]  # elementwise over channels: same values as x.max(-1) / x.min(-1),
+    v = np.maximum(np.maximum(r, g), b)         # several times faster than numpy's reduction over a length-3 axis
+    return (v - np.minimum(np.minimum(r, g), b)) / np.maximum(v, 1e-3)
 
 
 # -- trivial global statistics: what a near anomaly must NOT be separable by (brief: AUC <= ~0.7) -------------
