@@ -65,6 +65,25 @@ def check_ladder(ladder: dict, min_step: float = MIN_STEP) -> list[str]:
     return problems
 
 
+def mixture_auc(by_kind: dict[str, float], mixture: dict[str, float]) -> float:
+    """The overall AUC (all rows) a stage would get if its anomalies came in the shares ``mixture``.
+
+    AUC is the mean, over anomalous rows, of the fraction of normal rows each one outscores, so over a fixed set of
+    normal rows the overall AUC is exactly the share-weighted mean of the per-kind AUCs. That is how the default
+    mixture (``data_tools.anomalies.DEFAULT_MIXTURE``) is calibrated from one ladder run without retraining:
+    ``benchmarks/ladder.py --from-json FILE --mixture kind=share ...``. Shares are renormalised over the kinds
+    given; a kind with a share but no AUC in ``by_kind`` raises ``KeyError``.
+    """
+    weights = {k: float(w) for k, w in mixture.items() if w > 0}
+    missing = sorted(set(weights) - set(by_kind))
+    if missing:
+        raise KeyError(f"no per-kind AUC for {', '.join(missing)} (kinds measured: {', '.join(sorted(by_kind))})")
+    total = sum(weights.values())
+    if total <= 0:
+        raise ValueError("mixture: no kind has a positive share")
+    return sum(w * by_kind[k] for k, w in weights.items()) / total
+
+
 def format_table(ladder: dict) -> str:
     """Markdown table: one row per stage (public, private, wall time, then AUC per kind), one column per kind."""
     stages = ladder["stages"]

@@ -158,8 +158,9 @@ register_model("bottleneck_ae", BottleneckAE)
 MODEL_KEYS = ("latent_dim", "encoder", "decoder", "hidden", "channels", "loss")
 
 #: Demo/full defaults. Scored by the course's L2 error: on demo data (5,000 faces, 8 epochs) 'l2' gave 0.71 AUC,
-#: 'patch_max' 0.64, 'l2+patch_max' 0.68. Measured on the demo preset (public / private AUC, 1 thread on 2 shared
-#: cores): batch 1000 0.708 / 0.720 (218 s); batch 512 0.728 / 0.736; 256 0.734 / 0.739; 128 0.742 / 0.748 (511 s).
+#: 'patch_max' 0.64, 'l2+patch_max' 0.68. Measured on the demo preset with the first anomaly mixture (public /
+#: private AUC, 1 thread on 2 shared cores; README.md has the current ladder): batch 1000 0.708 / 0.720 (218 s);
+#: batch 512 0.728 / 0.736; 256 0.734 / 0.739; 128 0.742 / 0.748 (511 s).
 #: Batch 1000 (close to the course's 2000) is the reference: the structural change alone, and it leaves the
 #: strong stage's ideas (several encoders, a better score) a clear step above it.
 CONFIG: dict = {

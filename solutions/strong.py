@@ -80,9 +80,10 @@ register_model("multi_encoder_ae", MultiEncoderAE)
 MODEL_KEYS = ("encoders", "code_dim", "latent_dim", "hidden", "channels", "decoder", "loss")
 
 #: Demo/full defaults. Three light encoders (fc 256 wide; two convolutional ones of 8-16-32-64 channels) keep the
-#: stage cheap on CPU. Measured on the demo preset (public / private AUC, 1 thread on 2 shared cores): 3 epochs
-#: 0.760 / 0.769 (164 s); 5 epochs 0.758 / 0.768; 8 epochs 0.751 / 0.762 (a longer-trained autoencoder also
-#: reconstructs the anomalies better); fc (512, 128) + latent 16, 6 epochs: 0.760 / 0.772 (556 s).
+#: stage cheap on CPU. Measured on the demo preset with the first anomaly mixture (public / private AUC, 1 thread
+#: on 2 shared cores; README.md has the current ladder): 3 epochs 0.760 / 0.769 (164 s); 5 epochs 0.758 / 0.768;
+#: 8 epochs 0.751 / 0.762 (a longer-trained autoencoder also reconstructs the anomalies better); fc (512, 128) +
+#: latent 16, 6 epochs: 0.760 / 0.772 (556 s).
 CONFIG: dict = {
     "encoders": ("fc", "conv", "conv_dilated"),
     "code_dim": 32,
