@@ -92,18 +92,19 @@ def answer(grade_id: str, points: float, text: str) -> Cell:
 
 
 # -- pieces shared by the notebooks --------------------------------------------------------------------------------
-def reference_train_cell(stage: str) -> Cell:
+def reference_train_cell(stage: str, run_args: str = "**env.smoke_training()", show_model: bool = True) -> Cell:
     """The solution cell of a stage whose reference is one ``solutions.<stage>.run`` call with the notebook's
-    smoke settings: the student sets ``model``, ``history`` and ``scores_all``."""
-    return solution("train", f"""
-        ### BEGIN SOLUTION
-        from solutions import {stage}
-        result = {stage}.run(train, images_to_score, smoke=env.smoke, **env.smoke_training())
-        model, history, scores_all = result.model, result.history, result.scores
-        ### END SOLUTION
-        print(model)
-        display(plot_loss(history, path=env.path("loss.png")))
-    """)
+    smoke settings (``run_args``): the student sets ``model``, ``history`` and ``scores_all``; then the model is
+    printed (``show_model``) and its loss curve plotted."""
+    return solution("train", "\n".join([
+        "### BEGIN SOLUTION",
+        f"from solutions import {stage}",
+        f"result = {stage}.run(train, images_to_score, smoke=env.smoke, {run_args})",
+        "model, history, scores_all = result.model, result.history, result.scores",
+        "### END SOLUTION",
+        *(["print(model)"] if show_model else []),
+        'display(plot_loss(history, path=env.path("loss.png")))',
+    ]))
 
 
 RULES = f"""
@@ -260,15 +261,7 @@ def simple() -> list[Cell]:
             progress bar; `anomaly_scores(model, images_to_score)` is the sample code's score, the reconstruction
             error of each image.
         """),
-        solution("train", """
-            ### BEGIN SOLUTION
-            from solutions import simple
-            result = simple.run(train, images_to_score, smoke=env.smoke, model_type=cfg.model_type,
-                                **env.smoke_training())
-            model, history, scores_all = result.model, result.history, result.scores
-            ### END SOLUTION
-            display(plot_loss(history, path=env.path("loss.png")))
-        """),
+        reference_train_cell("simple", "model_type=cfg.model_type, **env.smoke_training()", show_model=False),
         SPLIT_SCORES,
         TEST_SHAPES,
         TEST_DIRECTION,
@@ -493,14 +486,7 @@ def boss() -> list[Cell]:
             via `from_model_output` / `to_model_input` and `make_anomalies`) and returns the binary cross-entropy
             of "normal" vs "corrupted". Score the two parts on the same normal faces to put them on one scale.
         """),
-        solution("train", """
-            ### BEGIN SOLUTION
-            from solutions import boss
-            result = boss.run(train, images_to_score, smoke=env.smoke, **env.smoke_training("ae_", "cls_"))
-            model, history, scores_all = result.model, result.history, result.scores
-            ### END SOLUTION
-            display(plot_loss(history, path=env.path("loss.png")))
-        """),
+        reference_train_cell("boss", '**env.smoke_training("ae_", "cls_")', show_model=False),
         SPLIT_SCORES,
         TEST_SHAPES,
         TEST_DIRECTION,
