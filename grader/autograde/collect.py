@@ -312,6 +312,8 @@ def choose_notebooks(notebooks: list[Notebook], expected: list[str]) -> tuple[di
             used.add(id(cands[0]))
             notes += [f"{c.path}: an older notebook named like {nb_name}.ipynb, not used" for c in cands[1:]]
             used |= {id(c) for c in cands[1:]}
+    notes += [f"no notebook named like {nb_name}.ipynb: copied under their own names for the TA to choose"
+              for nb_name in expected if f"{nb_name}.ipynb" not in out]
     for n in newest:
         if id(n) not in used:
             target = _safe_name(n.path)

@@ -285,3 +285,14 @@ def test_collect_cli(course, tmp_path, capsys):
     assert main(["collect", str(src), "--assignment", "ps1", "--roster", str(tmp_path / "bad.csv"),
                  "--source", str(course.source), "--course", str(course.course_dir)]) == 1
     assert "line 2, column 'name': empty name for id 'b01'" in capsys.readouterr().err
+
+
+def test_no_notebook_named_like_the_assignment_is_reported(course, tmp_path):
+    src = tmp_path / "in"
+    (src / "b02").mkdir(parents=True)
+    (src / "b02" / "homework.ipynb").write_bytes(nb("a"))
+    (src / "b02" / "draft.ipynb").write_bytes(nb("b"))
+    rep = collect(src, course, "ps1", tmp_path / "roster.csv")
+    assert rep.placed == {"b02": ["draft.ipynb", "homework.ipynb"]}
+    assert rep.skipped == [("b02", "no notebook named like ps1.ipynb: copied under their own names for the TA to "
+                                   "choose")]
