@@ -24,16 +24,60 @@ def test_release_writes_notebook_starter_code_and_data_readme(released_course):
 def test_no_solution_or_hidden_test_text_in_any_released_file(released_course):
     blocks = secret_blocks(released_course.source_dir)
     kinds = sorted({b.kind for b in blocks})
-    assert kinds == ["hidden tests", "manual answer", "solution"]
+    assert kinds == ["hidden tests", "manual answer", "rubric", "solution"]
     for folder in (released_course.course_dir / "release", released_course.course_dir / "student_release"):
         assert find_leaks(blocks, folder) == []
         text = _all_text(folder)
-        for marker in (SOLUTION_MARKER, HIDDEN_MARKER, "reference_answer_marker"):
+        for marker in (SOLUTION_MARKER, HIDDEN_MARKER, "reference_answer_marker", "Rubric", "1 point for the"):
             assert marker not in text
     # The visible test and the stub survive: students can run them.
     nb_text = (released_course.course_dir / "release" / "ps1" / "ps1.ipynb").read_text()
     assert "assert squares(3) == [0, 1, 4]" in nb_text
     assert "NotImplementedError" in nb_text
+
+
+def test_rubrics_are_searched_piece_by_piece(released_course, tmp_path):
+    """One rubric criterion copied into any file (here a hint in a README, re-wrapped, without the emphasis) is a
+    leak: rubrics and model answers are searched as runs of words, not only whole."""
+    blocks = secret_blocks(released_course.source_dir)
+    rubric = [b.text for b in blocks if b.kind == "rubric"]
+    assert any("1 point for the encoder/decoder" in t for t in rubric) and not any("reference_answer" in t
+                                                                                   for t in rubric)
+    (tmp_path / "README.md").write_text("Hint: the graders give 1 point for the encoder/decoder as\n"
+                                        "distributions, 1 for an advantage over a vanilla autoencoder, 1 for a "
+                                        "problem (e.g. blurry samples).\n")
+    (tmp_path / "fine.md").write_text("Question (3 points): introduce the VAE, one advantage and one problem.\n")
+    leaks = find_leaks(blocks, tmp_path)
+    assert {lk.file.name for lk in leaks} == {"README.md"} and {lk.block.kind for lk in leaks} == {"rubric"}
+
+
+def test_graders_get_the_rubrics_outside_the_bundle(released_course):
+    sheets = sorted((released_course.course_dir / "rubrics").glob("*.md"))
+    assert [p.name for p in sheets] == ["ps1.md"]
+    text = sheets[0].read_text()
+    assert "*Answer cell `vae_answer` of `ps1.ipynb`, 3 points, graded by hand.*" in text
+    assert "**Question (3 points):**" in text
+    assert "1 point for the encoder/decoder" in text and "reference_answer_marker" in text
+    bundle = released_course.course_dir / "student_release"
+    assert "1 point for the encoder/decoder" not in _all_text(bundle)
+
+
+def test_a_rubric_in_a_read_only_cell_stops_the_release(tmp_path):
+    """The old layout (the rubric in a locked cell above the answer) would hand the key to students: nbgrader
+    releases locked cells as they are. The release is refused and names the cell."""
+    import nbformat
+
+    from grader.autograde.course import CourseConfig
+    from grader.autograde.fixtures import source_notebook
+    from grader.autograde.release import release
+    nb = source_notebook("ps2")
+    question = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "question")
+    question.source += "\n\n*Rubric:* 3 = all three parts correct, with reasons."
+    path = tmp_path / "src" / "source" / "ps2" / "ps2.ipynb"
+    path.parent.mkdir(parents=True)
+    nbformat.write(nb, str(path))
+    with pytest.raises(ReleaseLeak, match=r"ps2\.ipynb: contains the rubric of ps2/ps2\.ipynb cell 'question'"):
+        release(CourseConfig(source=tmp_path / "src", course_dir=tmp_path / "course"))
 
 
 def test_find_leaks_names_the_file_and_block(tmp_path):

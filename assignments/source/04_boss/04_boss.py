@@ -180,19 +180,20 @@ _top = np.argsort(-scores, kind="stable")[:10]
 assert np.array_equal(np.argsort(-submitted, kind="stable")[:10], _top), "the file reorders the scores"
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "method_rubric", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"grade": false, "grade_id": "method_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 4. Your method (2 points, graded by hand)
 #
 # Describe your synthetic anomalies, the classifier and how you combined its score with the
 # reconstruction score. Why does a classifier trained on *self-made* anomalies help on *real* ones it
 # never saw, and where would you expect it to fail?
-#
-# *Rubric:* 2 = method described, a sound reason it generalises (it learns what local departures from
-# the training faces look like) and a concrete failure case (anomalies unlike any corruption, e.g. a
-# globally different but clean image); 1 = method only; 0 = missing.
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "method", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
-# Reference answer (the method in `solutions/boss.py`; its docstring lists the exact corruptions):
+# **Rubric** (for graders; in the release nbgrader replaces this whole cell with *YOUR ANSWER HERE*):
+# 2 = method described, a sound reason it generalises (it learns what local departures from
+# the training faces look like) and a concrete failure case (anomalies unlike any corruption, e.g. a
+# globally different but clean image); 1 = method only; 0 = missing.
+#
+# **Reference answer** (the method in `solutions/boss.py`; its docstring lists the exact corruptions):
 # anomalies are made by one random corruption per face (noise, a pasted patch of another face, blobs,
 # stripes, blurred or recoloured regions, ...). A small CNN learns normal (0) vs corrupted (1); its logit,
 # the distance of its pooled features from their Gaussian fit on normal faces, and the multi-encoder
