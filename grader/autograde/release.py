@@ -3,7 +3,16 @@
 ``python -m grader release`` writes ``COURSE/release/<assignment>/`` (nbgrader's output: solutions replaced by
 stubs, hidden tests and mark schemes removed) and the bundle students get, ``COURSE/student_release/``::
 
-    <assignment>/*.ipynb     starter_code/     data/README.md
+    README.md  requirements.txt  pyproject.toml     how to set up (local venv, Colab), the data, smoke mode
+    starter_code/                                   the course's library (``pip install -e .`` installs it)
+    data/README.md                                  where the two data files go
+    <assignment>/<assignment>.ipynb                 one folder per released assignment
+
+and the same as zips in ``COURSE/student_zips/``: ``hw8-<assignment>.zip`` per assignment and ``hw8-all.zip``,
+each unpacking into one ``hw8/`` folder. The README, requirements and pyproject come from the bundle template
+(``<source>/student/``, default: the kit's ``assignments/student/``); nothing from the kit outside it and
+``starter_code`` is shipped, and markdown paragraphs that point into the kit (``benchmarks/...``) are left out of
+the bundled copies (:func:`student_markdown`), so that no bundled text names a file the student does not have.
 
 Before anything is reported as released, every released file is searched for the text of each solution block,
 hidden-test block and mark scheme, and for every run of ten words of the rubrics and model answers of the
@@ -15,6 +24,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -23,24 +33,20 @@ from pathlib import Path
 from grader.autograde.course import REPO_ROOT, CourseConfig, add_course_arguments, course_from_args, make_api
 from grader.errors import GraderError
 
-HELP = "Release the student notebooks (nbgrader generate_assignment) with starter_code and a data README."
+HELP = ("Release the student notebooks (nbgrader generate_assignment) as a bundle that sets itself up: README, "
+        "requirements, installable starter_code, zips; no solution, hidden test or rubric.")
 
 _DELIMS = (("### BEGIN SOLUTION", "### END SOLUTION", "solution"),
            ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS", "hidden tests"),
            ("=== BEGIN MARK SCHEME ===", "=== END MARK SCHEME ===", "mark scheme"))
 
-DATA_README = """# Data
-
-Put the course's two files here (from the course page; they are not part of this release):
-
-| file | shape | dtype | what |
-|---|---|---|---|
-| `trainingset.npy` | (N, 64, 64, 3) | uint8 | normal faces only: train on these |
-| `testingset.npy` | (M, 64, 64, 3) | uint8 | faces to score; row index = ID |
-
-The notebooks look for them in `HW8_DATA_DIR` (default: this folder). Your submission is `prediction.csv` with the
-header `ID,score`, one row per test image, IDs 0..M-1, higher score = more anomalous.
-"""
+#: The student bundle's own files (README, requirements, pyproject, data/README.md) when a course has none.
+STUDENT_TEMPLATE = REPO_ROOT / "assignments" / "student"
+#: The kit's packages a student receives (with the template's pyproject, ``pip install -e .`` installs them).
+STUDENT_PACKAGES = ("starter_code",)
+#: The folder every student zip unpacks into.
+BUNDLE_NAME = "hw8"
+_BUNDLE_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "*.egg-info")
 
 
 class ReleaseLeak(GraderError):
@@ -75,6 +81,9 @@ class ReleaseResult:
     files: list[Path] = field(default_factory=list)
     blocks_checked: int = 0
     rubrics: list[Path] = field(default_factory=list)
+    zips: list[Path] = field(default_factory=list)
+    #: bundled markdown paragraphs left out because they point into the kit: (file, first words)
+    omitted: list[tuple[str, str]] = field(default_factory=list)
 
 
 #: Text a block must have to be searched for: shorter pieces (``pass``) would match anywhere.
@@ -211,11 +220,86 @@ def find_leaks(blocks: list[Block], release_dir: Path) -> list[Leak]:
     return leaks
 
 
-def _copy_starter_code(dest: Path) -> None:
-    src = REPO_ROOT / "starter_code"
-    if not src.is_dir():
-        raise GraderError(f"{src}: starter_code package not found")
-    shutil.copytree(src, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"), dirs_exist_ok=True)
+def _kit_paths() -> re.Pattern:
+    """Relative paths into the kit's top-level folders (``benchmarks/x.py``, ``tests/``, ``solutions/``...)."""
+    tops = sorted(p.name for p in REPO_ROOT.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return re.compile(r"(?<![\w/.~$-])((?:" + "|".join(map(re.escape, tops)) + r")/[\w./-]*)")
+
+
+def dangling_references(text: str, here: Path, bundle: Path) -> list[str]:
+    """Paths into the kit's folders that ``text`` (a markdown file in folder ``here`` of ``bundle``) names but
+    the bundle does not hold (looked up from ``here`` and from the bundle's root)."""
+    missing = []
+    for ref in dict.fromkeys(m.group(1).rstrip(".") for m in _kit_paths().finditer(text)):
+        if not ((here / ref).exists() or (bundle / ref).exists()):
+            missing.append(ref)
+    return missing
+
+
+def student_markdown(text: str, here: Path, bundle: Path) -> tuple[str, list[str]]:
+    """A kit markdown file as students get it: HTML comments (notes for the kit's maintainers) dropped, every
+    paragraph that names a path the bundle lacks dropped, then headings left with nothing under them dropped.
+    Returns the text and the first words of each paragraph left out."""
+    text = re.sub(r"<!--.*?-->\n?", "", text, flags=re.S)
+    kept, omitted = [], []
+    for para in re.split(r"\n\s*\n", text):
+        if dangling_references(para, here, bundle):
+            omitted.append(" ".join(para.split()[:8]))
+        else:
+            kept.append(para)
+    level = lambda p: len(p) - len(p.lstrip("#")) if p.startswith("#") and "\n" not in p.strip() else 0  # noqa: E731
+    out = [p for i, p in enumerate(kept)
+           if not level(p) or (i + 1 < len(kept) and not 0 < level(kept[i + 1]) <= level(p))]
+    return "\n\n".join(p for p in out if p.strip()).rstrip() + "\n", omitted
+
+
+def _student_template(course: CourseConfig) -> Path:
+    own = course.source / "student"
+    return own if own.is_dir() else STUDENT_TEMPLATE
+
+
+def build_bundle(course: CourseConfig, assignments: list[str], out: Path) -> list[tuple[str, str]]:
+    """Write the student bundle into ``out`` (emptied first) from nbgrader's ``release/`` folder, the bundle
+    template and ``STUDENT_PACKAGES``; return the markdown paragraphs left out (file, first words)."""
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(_student_template(course), out, ignore=_BUNDLE_IGNORE)
+    for package in STUDENT_PACKAGES:
+        src = REPO_ROOT / package
+        if not src.is_dir():
+            raise GraderError(f"{src}: package {package} not found")
+        shutil.copytree(src, out / package, ignore=_BUNDLE_IGNORE, dirs_exist_ok=True)
+    for a in assignments:
+        shutil.copytree(course.course_dir / "release" / a, out / a, ignore=_BUNDLE_IGNORE)
+    omitted = []
+    for md in sorted(out.rglob("*.md")):
+        text, dropped = student_markdown(md.read_text(encoding="utf-8"), md.parent, out)
+        md.write_text(text, encoding="utf-8")
+        omitted += [(str(md.relative_to(out)), words) for words in dropped]
+    return omitted
+
+
+def write_zips(bundle: Path, assignments: list[str], dest: Path) -> list[Path]:
+    """``dest/hw8-<assignment>.zip`` per assignment (the bundle without the other assignments' folders) and
+    ``dest/hw8-all.zip``; each unpacks into one ``hw8/`` folder. Entries are sorted and dated 1980-01-01, so the
+    same bundle always gives the same bytes."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    files = sorted(p for p in bundle.rglob("*") if p.is_file())
+    written = []
+    for name, keep in [(a, {a}) for a in assignments] + [("all", set(assignments))]:
+        path = dest / f"{BUNDLE_NAME}-{name}.zip"
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+            for f in files:
+                rel = f.relative_to(bundle)
+                if rel.parts[0] in assignments and rel.parts[0] not in keep:
+                    continue
+                info = zipfile.ZipInfo(f"{BUNDLE_NAME}/{rel.as_posix()}", date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type, info.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
+                zf.writestr(info, f.read_bytes())
+        written.append(path)
+    return written
 
 
 def release(course: CourseConfig, assignments: list[str] | None = None, *, out: Path | None = None,
@@ -240,15 +324,11 @@ def release(course: CourseConfig, assignments: list[str] | None = None, *, out: 
             raise GraderError(f"nbgrader generate_assignment {a} failed:\n{res.get('error', '')}\n"
                               f"{res.get('log', '')}")
     out = Path(out) if out is not None else course.course_dir / "student_release"
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    for a in assignments:
-        shutil.copytree(course.course_dir / "release" / a, out / a,
-                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-    _copy_starter_code(out / "starter_code")
-    (out / "data").mkdir()
-    (out / "data" / "README.md").write_text(DATA_README, encoding="utf-8")
+    omitted = build_bundle(course, assignments, out)
+    dangling = [f"{md.relative_to(out)}: {ref}" for md in sorted(out.rglob("*.md"))
+                for ref in dangling_references(md.read_text(encoding="utf-8"), md.parent, out)]
+    if dangling:  # only a template's own README can get here: a kit file's paragraph would have been left out
+        raise GraderError("the student bundle names files it does not hold:\n  " + "\n  ".join(dangling))
     blocks = secret_blocks(course.source_dir, assignments)
     leaks = find_leaks(blocks, course.course_dir / "release") + find_leaks(blocks, out)
     if leaks:
@@ -256,8 +336,9 @@ def release(course: CourseConfig, assignments: list[str] | None = None, *, out: 
                           + "\nRubrics and model answers belong in the written answer cell, which nbgrader "
                             "replaces with YOUR ANSWER HERE (assignments/README.md).")
     rubrics = write_rubrics(course.source_dir, assignments, course.course_dir / "rubrics")
+    zips = write_zips(out, assignments, course.course_dir / "student_zips")
     files = sorted(p for p in out.rglob("*") if p.is_file())
-    return ReleaseResult(assignments, out, files, len(blocks), rubrics)
+    return ReleaseResult(assignments, out, files, len(blocks), rubrics, zips, omitted)
 
 
 # --- CLI -------------------------------------------------------------------------------------------------------
@@ -279,7 +360,10 @@ def run(args) -> int:
         except ValueError as e:
             raise GraderError(f"--duedate: not an ISO date-time: {args.duedate!r}") from e
     res = release(course_from_args(args), args.assignments or None, out=args.out, duedate=due)
-    print(f"released {', '.join(res.assignments)} -> {res.bundle} ({len(res.files)} files); "
+    for file, words in res.omitted:
+        print(f"left out of the bundle's {file} (it points into the kit): {words} ...")
+    print(f"released {', '.join(res.assignments)} -> {res.bundle} ({len(res.files)} files), "
+          f"zips in {res.zips[0].parent}/; "
           f"checked {res.blocks_checked} solution, hidden-test, rubric and model-answer pieces: no leak")
     if res.rubrics:
         print(f"graders' rubrics (not for students): {res.rubrics[0].parent}/")
