@@ -260,7 +260,8 @@ def _student_template(course: CourseConfig) -> Path:
 
 def build_bundle(course: CourseConfig, assignments: list[str], out: Path) -> list[tuple[str, str]]:
     """Write the student bundle into ``out`` (emptied first) from nbgrader's ``release/`` folder, the bundle
-    template and ``STUDENT_PACKAGES``; return the markdown paragraphs left out (file, first words)."""
+    template and ``STUDENT_PACKAGES``; return the paragraphs of the packages' markdown left out because they
+    point into the kit (file, first words)."""
     if out.exists():
         shutil.rmtree(out)
     shutil.copytree(_student_template(course), out, ignore=_BUNDLE_IGNORE)
@@ -271,8 +272,8 @@ def build_bundle(course: CourseConfig, assignments: list[str], out: Path) -> lis
         shutil.copytree(src, out / package, ignore=_BUNDLE_IGNORE, dirs_exist_ok=True)
     for a in assignments:
         shutil.copytree(course.course_dir / "release" / a, out / a, ignore=_BUNDLE_IGNORE)
-    omitted = []
-    for md in sorted(out.rglob("*.md")):
+    omitted = []  # the kit's own markdown is trimmed; the template's is the course's and must be right as it is
+    for md in sorted(p for package in STUDENT_PACKAGES for p in (out / package).rglob("*.md")):
         text, dropped = student_markdown(md.read_text(encoding="utf-8"), md.parent, out)
         md.write_text(text, encoding="utf-8")
         omitted += [(str(md.relative_to(out)), words) for words in dropped]
@@ -327,8 +328,9 @@ def release(course: CourseConfig, assignments: list[str] | None = None, *, out: 
     omitted = build_bundle(course, assignments, out)
     dangling = [f"{md.relative_to(out)}: {ref}" for md in sorted(out.rglob("*.md"))
                 for ref in dangling_references(md.read_text(encoding="utf-8"), md.parent, out)]
-    if dangling:  # only a template's own README can get here: a kit file's paragraph would have been left out
-        raise GraderError("the student bundle names files it does not hold:\n  " + "\n  ".join(dangling))
+    if dangling:  # the template's text (the packages' was trimmed above): the course must fix it
+        raise GraderError("the student bundle names files it does not hold:\n  " + "\n  ".join(dangling)
+                          + f"\n(edit {_student_template(course)})")
     blocks = secret_blocks(course.source_dir, assignments)
     leaks = find_leaks(blocks, course.course_dir / "release") + find_leaks(blocks, out)
     if leaks:

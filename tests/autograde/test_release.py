@@ -113,6 +113,23 @@ def test_bundled_markdown_names_only_files_the_bundle_holds(released_course):
         assert "benchmarks/" not in bundled
 
 
+def test_a_template_naming_a_missing_file_stops_the_release(tmp_path):
+    """The course's own bundle template is not trimmed: a README that sends students to a file they will not
+    have is the TA's to fix, and the release says which file and which path."""
+    import shutil
+
+    from grader.autograde.course import CourseConfig
+    from grader.autograde.fixtures import write_fixture_source
+    from grader.autograde.release import release
+    from grader.errors import GraderError
+    write_fixture_source(tmp_path / "src", "ps1")
+    shutil.copytree(STUDENT_TEMPLATE, tmp_path / "src" / "student")
+    readme = tmp_path / "src" / "student" / "README.md"
+    readme.write_text(readme.read_text() + "\nSpeed figures: `benchmarks/train_throughput.py`.\n")
+    with pytest.raises(GraderError, match=r"names files it does not hold:\n  README.md: benchmarks/train_throughpu"):
+        release(CourseConfig(source=tmp_path / "src", course_dir=tmp_path / "course"))
+
+
 def test_student_markdown_leaves_out_paragraphs_pointing_into_the_kit(tmp_path):
     (tmp_path / "starter_code").mkdir()
     text = ("# Title\n\nUse `starter_code/` here.\n\n## Speed\n\nRun `benchmarks/train_throughput.py`.\n\n"
