@@ -110,11 +110,37 @@ def lb(db_url, key, key_path, clock):
     from grader.leaderboard.store import Store
     store = Store(db_url)
     board = Leaderboard(make_cfg(key_path, db_url), store=store, key=key, clock=clock, admin_token="admin-secret")
-    issued, _ = board.import_roster(b"login,name,email\nalice,Alice A,a@x\nbob,Bob B,b@x\ncarol,Carol C,\n")
+    issued = board.import_roster(b"id,name,email\nalice,Alice A,a@x\nbob,Bob B,b@x\ncarol,Carol C,\n").issued
     board.tokens = {i.login: i.token for i in issued}
     board.users = {i.login: board.authenticate(i.token) for i in issued}
     yield board
     store.close()
+
+
+class Wall:
+    """Injectable wall clock (``time.time()`` stand-in) for the store's acknowledgement grace time."""
+
+    def __init__(self, t: float = 1_800_000_000.0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def page_csrf(text: str) -> str:
+    """The CSRF token a rendered page put in its forms."""
+    import re
+    m = re.search(r'name="csrftoken" value="([^"]+)"', text)
+    assert m, "no CSRF token in the page"
+    return m.group(1)
+
+
+def cookie_login(client, token: str) -> None:
+    """Log ``client`` in the way a browser does: open the login link, press the confirmation button."""
+    page = client.get(f"/login/{token}")
+    assert page.status_code == 200, page.text
+    r = client.post("/login", data={"csrftoken": page_csrf(page.text), "token": token})
+    assert r.status_code == 303, r.text
 
 
 # -------------------------------------------------------------------------------------------- live server

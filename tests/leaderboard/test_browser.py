@@ -49,8 +49,8 @@ def site(key, key_path, tmp_path_factory):
     store = Store(url)
     lb = Leaderboard(make_cfg(key_path, url), store=store, key=key, clock=clock, admin_token="admin-secret")
     names = ["Alice Chen", "Bo-Yu Lin", "Chiara Rossi", "Dmitri Volkov", "Emeka Obi", "Fatima Zahra"]
-    roster = "login,name\n" + "".join(f"s{i},{n}\n" for i, n in enumerate(names))
-    issued, _ = lb.import_roster(roster.encode())
+    roster = "id,name\n" + "".join(f"s{i},{n}\n" for i, n in enumerate(names))
+    issued = lb.import_roster(roster.encode()).issued
     tokens = {i.name: i.token for i in issued}
     for j, name in enumerate(names[1:]):
         st = lb.authenticate(tokens[name])
@@ -73,7 +73,8 @@ def test_student_journey_in_chromium(browser, site, key, tmp_path):
     ctx = browser.new_context(viewport={"width": 1100, "height": 800}, timezone_id="Asia/Taipei", locale="en-US")
     page = ctx.new_page()
     page.goto(f"{srv.url}/login/{token}")
-    assert page.url.endswith("/me")
+    page.click("#confirm-login")
+    page.wait_for_url(re.compile(r"/me$"))
     assert page.locator("#limit").inner_text().startswith("5 of 5 uploads left today")
     # UTC times are also shown in the browser's local time by the page's script.
     assert page.locator("#limit .local").inner_text().strip() == "(Nov 11, 2026, 8:00 AM your time)"
@@ -88,7 +89,7 @@ def test_student_journey_in_chromium(browser, site, key, tmp_path):
     shown = page.locator("#public-score").inner_text()
     assert shown == f"{lb.store.submission(sid).public:.5f}"
     assert page.locator("#private-score").count() == 0
-    assert page.locator("img[alt='ROC curve']").evaluate("img => img.complete && img.naturalWidth > 0")
+    assert page.locator("img.roc").evaluate("img => img.complete && img.naturalWidth > 0")
 
     bad = tmp_path / "broken.csv"
     bad.write_text("ID,score\n0,0.5\n1,abc\n2,0.1\n")

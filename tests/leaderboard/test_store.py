@@ -26,21 +26,24 @@ def test_tokens_are_stored_hashed(lb):
 
 def test_roster_import_is_all_or_nothing_and_skips_known(lb):
     with pytest.raises(RosterError, match="line 3, column 'name'"):
-        lb.import_roster(b"login,name\ndave,Dave\nerin,\n")
+        lb.import_roster(b"id,name\ndave,Dave\nerin,\n")
     assert "dave" not in lb.store.logins()
-    issued, skipped = lb.import_roster("\ufefflogin,name\r\nalice,Alice again\r\ndave,Dave D\r\n".encode())
-    assert [i.login for i in issued] == ["dave"] and skipped == ["alice"]
-    assert lb.authenticate(lb.tokens["alice"]).name == "Alice A"   # existing token unchanged
+    res = lb.import_roster("\ufeffid,name\r\nalice,Alice again\r\ndave,Dave D\r\n".encode())
+    assert [i.login for i in res.issued] == ["dave"] and res.skipped == ["alice"] and res.updated == ["alice"]
+    assert lb.authenticate(lb.tokens["alice"]).name == "Alice again"   # same token, roster's new name
     with pytest.raises(RosterError, match="also on line 2"):
-        lb.import_roster(b"login,name\nx,X\nx,Y\n")
-    with pytest.raises(RosterError, match="unknown column"):
-        lb.import_roster(b"login,name,grade\nx,X,A\n")
+        lb.import_roster(b"id,name\nx,X\nx,Y\n")
+    with pytest.raises(RosterError, match="'login' is now called 'id'"):
+        lb.import_roster(b"login,name\nx,X\n")
+    res = lb.import_roster(b"id,name,grade\nx,X,A\n")                 # extra columns: ignored, with a note
+    assert [i.login for i in res.issued] == ["x"] and "'grade'" in res.notes[0]
 
 
 def test_store_rolls_back_a_failed_transaction(lb):
     before = lb.store.logins()
     with pytest.raises(StoreError, match="duplicate"):
         lb.store.add_students([("zed", "Zed", "", hash_token("t1")), ("alice", "dup", "", hash_token("t2"))])
+    assert lb.store.logins() == before
     assert lb.store.logins() == before                      # zed was not kept
     with pytest.raises(RuntimeError):
         with lb.store.transaction(write=True) as c:
@@ -122,12 +125,16 @@ def test_store_lock_alone_enforces_the_limit(lb):
         lb.store.add_submission(999999, filename="x", **kw)
 
 
-def test_closed_competition_refuses_uploads_and_freezes_selection(lb, key, clock):
+def test_closed_competition_scores_late_or_refuses_and_freezes_selection(lb, key, clock):
     alice = lb.users["alice"]
     v = lb.submit(alice, "a.csv", csv_bytes(noisy_scores(key, 1.0, seed=5)))
     clock.set(CLOSES)
+    late = lb.submit(alice, "late.csv", csv_bytes(noisy_scores(key, 1.0, seed=6)))     # late_uploads: on
+    assert late.late and not late.counts and late.private is not None
+    lb.cfg.late_uploads = False
     with pytest.raises(rules.NotOpen, match="closed"):
-        lb.submit(alice, "late.csv", csv_bytes(noisy_scores(key, 1.0, seed=6)))
+        lb.submit(alice, "late2.csv", csv_bytes(noisy_scores(key, 1.0, seed=7)))
+    assert [s.late for s in lb.store.submissions(alice.id)] == [False, True]
     with pytest.raises(rules.SelectionError, match="frozen"):
         lb.select(alice, [v.id])
 
@@ -147,7 +154,7 @@ def test_selection_and_final_score(lb, key, clock):
     clock.set(CLOSES + timedelta(seconds=1))
     page = lb.page(alice)
     assert page.final_private == pytest.approx(lb.store.submission(ids[2]).private)
-    row = next(r for r in lb.board("private") if r.name == "Alice A")
+    row = next(r for r in lb.board("private") if r.student_id == alice.id)
     assert row.submission_id == ids[2]
 
 
@@ -167,7 +174,7 @@ def test_private_board_only_after_close_and_reveal_intervals(lb, key, clock):
     with pytest.raises(NotRevealed):
         lb.board("private")
     assert lb.intervals(alice, v.id) is None
-    assert [r.name for r in lb.board("public") if not r.baseline] == ["Alice A"]
+    assert [r.name for r in lb.board("public") if not r.baseline] == [lb.public_name(alice)]
     clock.set(CLOSES)
     board = lb.board("private")
     assert len(board) == 5 and sum(r.baseline for r in board) == 4
@@ -193,11 +200,12 @@ def test_exports_and_probing(lb, key):
     flags = lb.probing(tiny=0.01, min_steps=3)
     assert [st.login for st, f in flags] == ["bob"]
     lines = lb.export_leaderboard_csv().splitlines()
-    assert lines[0].startswith("login,name,email,n_submissions,best_public")
+    assert lines[0].startswith("id,name,email,lms_id,public_name,n_submissions,n_late,best_public")
     rows = {ln.split(",")[0]: ln.split(",") for ln in lines[1:]}
-    assert rows["alice"][3] == "1" and rows["alice"][6] == "1" and rows["carol"][3] == "0"
+    assert rows["alice"][5] == "1" and rows["alice"][9] == "1" and rows["carol"][5] == "0"
+    assert rows["bob"][-1] == "small-diff ×6" and rows["alice"][-1] == ""   # each upload: 2 rows swapped
     bl = lb.export_baselines_csv().splitlines()
-    assert bl[0] == ("login,name,best_public,final_private,simple_public,medium_public,strong_public,boss_public,"
+    assert bl[0] == ("id,name,best_public,final_private,simple_public,medium_public,strong_public,boss_public,"
                      "simple_private,medium_private,strong_private,boss_private")
     alice_row = next(x for x in bl if x.startswith("alice,")).split(",")
     best = float(alice_row[2])
