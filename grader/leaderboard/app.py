@@ -533,7 +533,7 @@ def create_app(lb: Leaderboard):
         return {"selected": chosen}
 
     guard = Guard(app, app, authenticate=authenticate, credentials=credentials, error=error_response,
-                  login_page={"student": url("/login"), "admin": url("/admin/login")}, origin=origin,
+                  login_page={"student": "/login", "admin": "/admin/login"}, origin=origin,
                   upload_limit=cfg.max_upload_bytes, rates=rates, secure=secure_cfg, csrf_secret=lb.secret,
                   csrf_cookie=csrf_cookie)
     guard.fastapi = app
