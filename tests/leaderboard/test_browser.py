@@ -4,41 +4,18 @@ Log in with the link, upload a valid file and see the score, upload a broken fil
 limit, and after the close time (the injected clock moves; nothing sleeps) see the private board. Screenshots go to
 ``.cache/screenshots/`` (``LEADERBOARD_SCREENSHOTS`` overrides) for the report.
 """
-import os
 import re
-import shutil
 from datetime import timedelta
-from pathlib import Path
 
-import numpy as np
 import pytest
 
 from grader.leaderboard.app import create_app
 from grader.leaderboard.service import Leaderboard
 from grader.leaderboard.store import Store
 
-from .conftest import CLOSES, Clock, LiveServer, csv_bytes, make_cfg, noisy_scores
+from .conftest import CLOSES, SHOTS, Clock, LiveServer, csv_bytes, make_cfg, noisy_scores
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-SHOTS = Path(os.environ.get("LEADERBOARD_SCREENSHOTS", Path(__file__).parents[2] / ".cache" / "screenshots"))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        reason = f"{CHROMIUM} not found; apt-get install -y chromium"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} — CI must run the browser tests")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
