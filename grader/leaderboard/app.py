@@ -504,8 +504,7 @@ def create_app(lb: Leaderboard):
         except rules.RuleViolation as e:
             status, headers = rule_status(e)
             return api_error(status, str(e), headers)
-        used = await run_in_threadpool(lb.store.used_today, student.id, lb.now())
-        body = {**sub_json(v), "used_today": used, "left_today": rules.uploads_left(used, lb.limit_for(student))}
+        body = {**sub_json(v), "used_today": v.used_today, "left_today": v.left_today}
         return JSONResponse(body, status_code=201, background=BackgroundTask(lb.ack, v.id))
 
     @app.get("/api/submissions/{sid}")

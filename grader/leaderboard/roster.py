@@ -45,8 +45,12 @@ class ImportResult:
 
 
 def new_token() -> str:
-    """32 random bytes, URL-safe (43 characters)."""
-    return secrets.token_urlsafe(32)
+    """32 random bytes, URL-safe (43 characters), never starting with '-' or '_' (a leading '-' would make a
+    spreadsheet read the token as a formula, and the CSV escaping then change it)."""
+    while True:
+        token = secrets.token_urlsafe(32)
+        if token[0].isalnum():
+            return token
 
 
 def login_url(public_url: str, token: str) -> str:
@@ -60,7 +64,7 @@ def issued_csv(issued: list[Issued], public_url: str = "") -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["id", "name", "email", "token", "login_url"])
     for i in issued:
-        w.writerow(csv_row([i.login, i.name, i.email, i.token]) + [login_url(public_url, i.token)])
+        w.writerow(csv_row([i.login, i.name, i.email]) + [i.token, login_url(public_url, i.token)])
     return buf.getvalue()
 
 

@@ -20,7 +20,7 @@ import hmac
 import io
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -63,6 +63,8 @@ class SubmissionView:
     selected: bool       # marked by the student
     counts: bool         # in the effective final selection (marked, or auto-selected best public)
     late: bool = False   # uploaded after the student's deadline: scored, never ranked on the main boards
+    used_today: int | None = None    # set by ``submit``: this student's counted uploads today, this one included
+    left_today: int | None = None
 
 
 @dataclass(frozen=True)
@@ -185,16 +187,20 @@ class Leaderboard:
         now = self.now()
         scores = read_submission(data, len(self.key), max_bytes=self.cfg.max_upload_bytes)
         # Cheap rule checks before the scoring, so a student at the limit is told without waiting; the store
-        # re-checks both under its lock.
+        # re-checks both under its lock. The same read gives the final selection afterwards.
         limit, deadline = self.limit_for(student), self.deadline_for(student)
-        rules.check_upload_allowed(now=now, used=self.store.used_today(student.id, now), limit=limit,
-                                   opens_at=self.cfg.opens_at, closes_at=deadline, late_ok=self.cfg.late_uploads)
+        mine = self.store.submissions(student.id)
+        used = rules.used_today((x.submitted_at for x in mine), now)
+        rules.check_upload_allowed(now=now, used=used, limit=limit, opens_at=self.cfg.opens_at,
+                                   closes_at=deadline, late_ok=self.cfg.late_uploads)
         s = score_scores(scores, self.key)
         sub = self.store.add_submission(student.id, now=now, daily_limit=limit, opens_at=self.cfg.opens_at,
                                         closes_at=deadline, late_ok=self.cfg.late_uploads,
                                         filename=filename or "prediction.csv", data=data, public=s.public,
                                         private=s.private, fingerprint=signals.fingerprint(scores))
-        return self.view(student, sub.id)
+        counting = {x.id for x in rules.effective_selection(mine + [sub], self.cfg.final_selections)}
+        return replace(self._view(student, sub, sub.id in counting), used_today=used + 1,
+                       left_today=rules.uploads_left(used + 1, limit))
 
     def ack(self, submission_id: int) -> None:
         self.store.ack(submission_id)
