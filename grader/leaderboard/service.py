@@ -290,8 +290,10 @@ class Leaderboard:
             c = self._cache
             if c.get("version") != version:
                 students = self.store.students()
+                # Most versions are uploads: the roster is unchanged, and so are the names (1,000 HMACs).
+                names = c["names"] if c.get("students") == students else public_names(students, self.secret)
                 c = {"version": version, "students": students, "by_id": {st.id: st for st in students},
-                     "names": public_names(students, self.secret), "boards": {}}
+                     "names": names, "boards": {}}
                 self._cache = c
             return c
 
@@ -305,23 +307,27 @@ class Leaderboard:
         if split == "late" and self.reveal(0.0, late=True) is None:
             raise NotRevealed("The late board is shown after the competition closes and every extension has ended.")
         c = self._versioned()
-        pending = frozenset(st.id for st in self.extensions_running())
-        key = (split, pending)
+        now = self.now()
+        pending = frozenset(st.id for st in c["students"] if st.deadline is not None and not self.closed_for(st, now))
+        key = ("late",) if split == "late" else ("main", pending, self.closed())
         with self._cache_lock:
             cached = c["boards"].get(key)
         if cached is None:
             names = c["names"]
             if split == "late":
-                cached = rules.build_late_board(names, [s for s in self.store.submissions() if s.late])
+                cached = {"late": rules.build_late_board(names, self.store.late_submissions())}
             else:
+                # One read serves both boards (a rebuild after an upload reads the candidates once).
                 subs, counts = self.store.board_candidates(self.cfg.final_selections)
-                if split == "private":
-                    subs = [s for s in subs if s.student_id not in pending]
-                cached = rules.build_board(names, subs, self.cfg.baselines, split=split,
-                                           max_selected=self.cfg.final_selections, counts=counts)
+                cached = {"public": rules.build_board(names, subs, self.cfg.baselines, split="public",
+                                                      max_selected=self.cfg.final_selections, counts=counts)}
+                if self.closed():
+                    cached["private"] = rules.build_board(
+                        names, [s for s in subs if s.student_id not in pending] if pending else subs,
+                        self.cfg.baselines, split="private", max_selected=self.cfg.final_selections, counts=counts)
             with self._cache_lock:
                 c["boards"][key] = cached
-        return cached
+        return cached[split]
 
     def clear_cache(self) -> None:
         """Forget the cached boards (benchmarks time the rebuild after a change with it)."""

@@ -81,11 +81,17 @@ submissions = Table(
     Column("n_distinct", Integer, nullable=True),
     Column("mode_share", Float, nullable=True),
     Column("sketch", LargeBinary, nullable=True),
-    # Last: SQLite reads every column before a 240 kB value without touching its overflow pages, and every board
-    # and page reads only those (placed before it, `late`/`acked` made reading a student's rows 15× slower).
+    Index("ix_submissions_student_day", "student_id", "day"),
+)
+
+#: The uploaded files, apart from their scores: a row of ``submissions`` stays ~200 bytes, so boards and pages
+#: scan a compact table (with a 240 kB file in the same row, SQLite walked its overflow pages to reach any column
+#: stored after it: reading one student's rows took 15× longer).
+files = Table(
+    "files", metadata,
+    Column("id", Integer, ForeignKey("submissions.id", ondelete="RESTRICT"), primary_key=True, autoincrement=False),
     # zlib level 1: a 20,000-row file 498 kB → 242 kB in 11 ms (level 6: 229 kB but 74 ms per upload).
     Column("content", LargeBinary, nullable=False),
-    Index("ix_submissions_student_day", "student_id", "day"),
 )
 
 #: Every change the TA makes to a student's deadline or daily limit: who, when, the new value, why.
@@ -110,7 +116,7 @@ meta = Table(
     Column("secret", String(64), nullable=True),
 )
 
-TABLES = (students, submissions, overrides, meta)
+TABLES = (students, submissions, files, overrides, meta)
 MAX_ID = 2**63 - 1
 #: Seconds an upload counts before it is acknowledged (the answer takes milliseconds; a crash leaves it longer).
 ACK_GRACE_S = 30.0
@@ -266,7 +272,8 @@ class Store:
                 pass  # another process created it first
 
     def _add_missing_columns(self) -> None:
-        """Bring a database made by an older version up to date: add the columns it lacks (each has a default)."""
+        """Bring a database made by an older version up to date: add the columns it lacks (each has a default),
+        and move file contents from ``submissions.content`` (the first layout) into ``files``."""
         insp = inspect(self.engine)
         with self.transaction(write=True) as c:
             for table in TABLES:
@@ -275,6 +282,9 @@ class Store:
                     if col.name not in have:
                         ddl = CreateColumn(col).compile(dialect=self.engine.dialect)
                         c.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {ddl}")
+                if table is submissions and "content" in have:
+                    c.exec_driver_sql("INSERT INTO files (id, content) SELECT id, content FROM submissions")
+                    c.exec_driver_sql("ALTER TABLE submissions DROP COLUMN content")
 
     def __enter__(self) -> "Store":
         return self
@@ -430,11 +440,12 @@ class Store:
                                               closes_at=closes_at, late_ok=late_ok)
             r = c.execute(submissions.insert().values(
                 student_id=student_id, submitted_at=_naive_utc(now), day=day, filename=filename[:256],
-                size=len(data), sha256=digest, content=blob, public=float(public), private=float(private),
+                size=len(data), sha256=digest, public=float(public), private=float(private),
                 selected=False, late=late, acked=acked, ack_by=None if acked else self.wall() + self.ack_grace,
                 rank_sha=fp and fp.rank_sha, n_distinct=fp and fp.n_distinct, mode_share=fp and fp.mode_share,
                 sketch=fp and fp.sketch))
             sid = r.inserted_primary_key[0]
+            c.execute(files.insert().values(id=sid, content=blob))
             self._bump(c)
         return Submission(sid, student_id, _aware(_naive_utc(now)), float(public), float(private), False,
                           filename[:256], late)
@@ -461,15 +472,19 @@ class Store:
                              connect_args={"options": "-c synchronous_commit=off"})
 
     def add_submissions_bulk(self, rows: Sequence[dict]) -> None:
-        """Insert pre-scored, acknowledged rows (benchmarks, imports): keys as the table's columns except
-        id/day/sha256/size."""
+        """Insert pre-scored, acknowledged rows (benchmarks, imports; no other writer at the same time): keys as
+        the table's columns except id/day/sha256/size, and ``data`` for the file."""
         with self.transaction(write=True) as c:
+            last = c.execute(select(func.coalesce(func.max(submissions.c.id), 0))).scalar_one()
             c.execute(submissions.insert(), [
                 dict(student_id=r["student_id"], submitted_at=_naive_utc(r["submitted_at"]),
                      day=rules.utc_day(r["submitted_at"]), filename=r.get("filename", "prediction.csv"),
-                     size=len(r["data"]), sha256=hashlib.sha256(r["data"]).hexdigest(),
-                     content=zlib.compress(r["data"], 1), public=r["public"], private=r["private"],
-                     selected=r.get("selected", False), late=r.get("late", False), acked=True) for r in rows])
+                     size=len(r["data"]), sha256=hashlib.sha256(r["data"]).hexdigest(), public=r["public"],
+                     private=r["private"], selected=r.get("selected", False), late=r.get("late", False), acked=True)
+                for r in rows])
+            ids = c.execute(select(submissions.c.id).where(submissions.c.id > last).order_by(submissions.c.id)
+                            ).scalars().all()
+            c.execute(files.insert(), [dict(id=i, content=zlib.compress(r["data"], 1)) for i, r in zip(ids, rows)])
             self._bump(c)
 
     _SUB_SQL = "SELECT id, student_id, submitted_at, public, private, selected, filename, late FROM submissions"
@@ -488,6 +503,13 @@ class Store:
         where = "(acked OR ack_by > :wall)" + (" AND student_id = :sid" if student_id is not None else "")
         sql, params = self._driver_sql(f"{self._SUB_SQL} WHERE {where} ORDER BY id", wall=self.wall(),
                                        sid=student_id)
+        with self.transaction() as c:
+            return self._rows(c.exec_driver_sql(sql, params).fetchall())
+
+    def late_submissions(self) -> list[Submission]:
+        """Every counted late submission (for the late board), oldest first."""
+        sql, params = self._driver_sql(f"{self._SUB_SQL} WHERE late AND (acked OR ack_by > :wall) ORDER BY id",
+                                       wall=self.wall())
         with self.transaction() as c:
             return self._rows(c.exec_driver_sql(sql, params).fetchall())
 
@@ -538,7 +560,7 @@ class Store:
     def content(self, submission_id: int) -> bytes:
         """The uploaded file exactly as received."""
         with self.transaction() as c:
-            blob = c.execute(select(submissions.c.content).where(submissions.c.id == submission_id)).scalar_one()
+            blob = c.execute(select(files.c.content).where(files.c.id == submission_id)).scalar_one()
         return zlib.decompress(blob)
 
     def used_today(self, student_id: int, now: datetime) -> int:
@@ -585,7 +607,12 @@ class Store:
                                      "WHERE t.id IS NULL")).scalar_one()
             if orphans:
                 problems.append(f"{orphans} submission(s) without a student")
-            for sid, digest, blob in c.execute(select(submissions.c.id, submissions.c.sha256, submissions.c.content)):
+            no_file = c.execute(text("SELECT count(*) FROM submissions s LEFT JOIN files f ON s.id = f.id "
+                                     "WHERE f.id IS NULL")).scalar_one()
+            if no_file:
+                problems.append(f"{no_file} submission(s) without their file")
+            for sid, digest, blob in c.execute(select(submissions.c.id, submissions.c.sha256, files.c.content)
+                                               .join(files, files.c.id == submissions.c.id)):
                 try:
                     ok = hashlib.sha256(zlib.decompress(blob)).hexdigest() == digest
                 except zlib.error:
@@ -619,7 +646,7 @@ class Store:
         counts = {}
         with self._snapshot() as src, dst.transaction(write=True) as out:
             out.execute(meta.delete())
-            for table in (meta, students, overrides, submissions):   # parents before children
+            for table in (meta, students, overrides, submissions, files):   # parents before children
                 n = 0
                 result = src.execute(select(table).order_by(table.c.id).execution_options(yield_per=batch))
                 for part in result.partitions(batch):
@@ -628,7 +655,7 @@ class Store:
                     if progress:
                         progress(len(part))
                 counts[table.name] = n
-            if not dst.is_sqlite:   # explicit ids do not move PostgreSQL's sequences
+            if not dst.is_sqlite:   # explicit ids do not move PostgreSQL's sequences (files.id is no sequence)
                 for table in (students, overrides, submissions):
                     out.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
                                         f"COALESCE((SELECT max(id) FROM {table.name}), 0) + 1, false)")

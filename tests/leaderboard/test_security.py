@@ -331,6 +331,15 @@ def test_spreadsheet_formulas_in_names_are_escaped_in_every_ta_file(app, lb, key
         assert not any(c.startswith("-") and not c[1:2].isdigit() for c in cells)   # numbers stay numbers
 
 
+def test_tokens_in_the_tokens_csv_work_as_written(lb):
+    """Cells starting with '-' are escaped for spreadsheets, so no token may start with one (1 in 32 would)."""
+    res = lb.import_roster(("id,name\n" + "".join(f"t{i},T{i}\n" for i in range(300))).encode())
+    rows = list(csv.DictReader(io.StringIO(res.csv_text)))
+    assert all(r["token"][0].isalnum() for r in rows)
+    assert [lb.authenticate(r["token"]).login for r in rows[:20]] == [f"t{i}" for i in range(20)]
+    assert all(r["login_url"].endswith("/login/" + r["token"]) for r in rows)
+
+
 # ---------------------------------------------------------------------------------------------- throttling
 def test_failed_logins_are_throttled_per_address(key, key_path, clock, tmp_path):
     lb = build(key, key_path, clock, tmp_path, rate_login="3/minute")

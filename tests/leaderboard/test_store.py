@@ -260,3 +260,35 @@ def test_roc_curve_shows_only_the_public_rows_before_close(lb, key, clock):
     assert lb.roc_png(alice, v.id) == public_only
     clock.set(CLOSES)
     assert lb.roc_png(alice, v.id) != public_only
+
+
+def test_a_database_of_the_first_layout_is_brought_up_to_date(tmp_path):
+    """The first release kept the file in ``submissions.content`` and had no roster, override or ack columns:
+    opening such a database adds the columns and moves the files, keeping every row."""
+    import sqlite3
+    import zlib
+    path = tmp_path / "old.sqlite3"
+    con = sqlite3.connect(path)
+    con.executescript("""
+        CREATE TABLE students (id INTEGER PRIMARY KEY, login VARCHAR(128) NOT NULL UNIQUE, name VARCHAR(256) NOT NULL,
+            email VARCHAR(256) NOT NULL, token_hash VARCHAR(64) NOT NULL UNIQUE, created_at DATETIME NOT NULL);
+        CREATE TABLE submissions (id INTEGER PRIMARY KEY, student_id INTEGER NOT NULL REFERENCES students (id),
+            submitted_at DATETIME NOT NULL, day DATE NOT NULL, filename VARCHAR(256) NOT NULL, size INTEGER NOT NULL,
+            sha256 VARCHAR(64) NOT NULL, content BLOB NOT NULL, public FLOAT NOT NULL, private FLOAT NOT NULL,
+            selected BOOLEAN NOT NULL);
+        CREATE TABLE meta (id INTEGER PRIMARY KEY, version INTEGER NOT NULL);
+        INSERT INTO meta VALUES (1, 7);
+    """)
+    data = b"ID,score\n0,0.5\n"
+    con.execute("INSERT INTO students VALUES (1, 'b01', 'Ann', '', ?, '2026-11-01 00:00:00')", (hash_token("tok"),))
+    con.execute("INSERT INTO submissions VALUES (1, 1, '2026-11-02 10:00:00', '2026-11-02', 'a.csv', ?, ?, ?, "
+                "0.7, 0.6, 1)", (len(data), __import__("hashlib").sha256(data).hexdigest(), zlib.compress(data)))
+    con.commit()
+    con.close()
+    with Store(f"sqlite:///{path}") as s:
+        assert s.content(1) == data and s.integrity_problems() == []
+        (sub,) = s.submissions()
+        assert (sub.public, sub.selected, sub.late) == (0.7, True, False)
+        st = s.student_by_token_hash(hash_token("tok"))
+        assert (st.login, st.nickname, st.deadline) == ("b01", "", None)
+        assert len(s.secret()) == 32 and s.version() == 7
