@@ -297,11 +297,11 @@ def create_app(lb: Leaderboard):
         try:
             v = await submit(student, name, data)
         except SubmissionError as e:
-            return await run_in_threadpool(lambda: me_response(
-                request, student, status=422, error=f"{name}: {e} — not scored, not counted."))
+            message = f"{name}: {e} — not scored, not counted."
+            return await run_in_threadpool(lambda: me_response(request, student, status=422, error=message))
         except rules.RuleViolation as e:
-            status, headers = rule_status(e)
-            return await run_in_threadpool(lambda: me_response(request, student, status=status, error=str(e),
+            (status, headers), message = rule_status(e), str(e)
+            return await run_in_threadpool(lambda: me_response(request, student, status=status, error=message,
                                                                headers=headers))
         return redirect(f"/submissions/{v.id}", background=BackgroundTask(lb.ack, v.id))
 
@@ -313,8 +313,8 @@ def create_app(lb: Leaderboard):
         try:
             await run_in_threadpool(lb.select, student, list(ids or []))
         except rules.RuleViolation as e:
-            return await run_in_threadpool(lambda: me_response(request, student, status=rule_status(e)[0],
-                                                               error=str(e)))
+            status, message = rule_status(e)[0], str(e)
+            return await run_in_threadpool(lambda: me_response(request, student, status=status, error=message))
         return redirect("/me")
 
     @app.get("/submissions/{sid}", response_class=HTMLResponse)

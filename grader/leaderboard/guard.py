@@ -46,7 +46,6 @@ from urllib.parse import parse_qsl
 
 from python_multipart.multipart import FormParser, MultipartParseError, parse_options_header
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import Response
 from starlette.routing import Match
 
 KB, MB = 1024, 1024 * 1024

@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         lb, app = build(args.competition, args.database_url, admin, public)
         public = lb.cfg.public_url or f"http://{args.host}:{args.port}"
         if lb.store.mode_fixed:
-            print(f"note: the database file was readable by other users; it is now mode 0600")
+            print("note: the database file was readable by other users; it is now mode 0600")
         if args.roster:
             out = args.tokens_out or args.roster.with_name("tokens.csv")
             result = lb.import_roster(args.roster.read_bytes(), public, tokens_path=out)

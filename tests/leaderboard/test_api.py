@@ -5,7 +5,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import httpx
-import numpy as np
 import pytest
 
 from grader.leaderboard.app import create_app

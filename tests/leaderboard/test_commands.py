@@ -32,7 +32,7 @@ def test_init_writes_a_commented_config_and_an_example_roster(tmp_path, capsys):
     cfg = load_competition(tmp_path / "hw8" / "competition.toml")
     assert cfg.title == "HW8 2026" and cfg.answers == tmp_path / "hw8" / "answers" / "solution.csv"
     for key in ("daily_limit", "late_uploads", "public_url", "rate_login", "max_upload_bytes"):
-        assert key in raw and f"\n# " in text.split(f"\n{key} =")[0][-300:]      # each key after its help
+        assert key in raw and "\n# " in text.split(f"\n{key} =")[0][-300:]      # each key after its help
     assert "# closes_at = " in text
     roster = read_roster(tmp_path / "hw8" / "roster.csv")
     assert [s.id for s in roster] == ["b11901001", "b11901002", "b11901003"] and roster.notes == []

@@ -117,7 +117,7 @@ def test_probing_and_copying_are_flagged_for_the_ta(lb, key):
     lb.submit(lb.users["s4"], "copy2.csv", csv_bytes(3 * base + 7))
     got = {(lb.store.student(s.student_id).login, s.kind): s.detail for s in lb.signals()}
     assert "near-constant" in "".join(k for _, k in got if _ == "s1")
-    assert got[("s1", "small-diff")] == f"differs from #3 in 2 row(s)"
+    assert got[("s1", "small-diff")] == "differs from #3 in 2 row(s)"
     assert got[("s2", "small-diff")] == "differs from #5 in 3 row(s)"
     assert got[("s3", "same-file")].startswith("the same file as #5")
     assert got[("s2", "same-file")].startswith("the same file as #7")

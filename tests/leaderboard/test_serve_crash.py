@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from grader.cli import main
 from grader.leaderboard.store import Store
@@ -21,7 +20,7 @@ REPO = Path(__file__).parents[2]
 
 
 def write_competition(tmp: Path, key_path: Path, db_url: str | None = None, **extra) -> Path:
-    lines = [f'title = "Crash test"', f'answers = "{key_path.as_posix()}"', "daily_limit = 1000",
+    lines = ['title = "Crash test"', f'answers = "{key_path.as_posix()}"', "daily_limit = 1000",
              f'database_url = "{db_url or "sqlite:///lb.sqlite3"}"']
     lines += [f"{k} = {v}" for k, v in extra.items()]
     p = tmp / "competition.toml"
