@@ -28,6 +28,10 @@ COMMANDS: list[tuple[str, str]] = [
     ("gradebook", "grader.autograde.gradebook"),
     ("similarity", "grader.autograde.similarity"),
     ("serve", "grader.leaderboard.serve"),
+    ("init", "grader.leaderboard.commands:InitCommand"),
+    ("tokens", "grader.leaderboard.commands:TokensCommand"),
+    ("backup", "grader.leaderboard.commands:BackupCommand"),
+    ("restore", "grader.leaderboard.commands:RestoreCommand"),
 ]
 
 EXIT_OK, EXIT_ERROR, EXIT_INVALID = 0, 1, 2
