@@ -153,8 +153,8 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict:
     print(f"  .venv/bin/python -m grader leaderboard {subs} --competition {comp_path} --reveal")
     roster = work / "roster.csv"
     if not roster.is_file():  # three made-up students so the web app has someone to log in as
-        roster.write_text("login,name,email\nb11901001,Ada Lovelace,\nb11901002,Alan Turing,\n"
+        roster.write_text("id,name,email\nb11901001,Ada Lovelace,\nb11901002,Alan Turing,\n"
                           "b11901003,Grace Hopper,\n")
-    print("Run the leaderboard web app on this competition (prints the TA token; login links go to tokens.csv):")
+    print("Run the leaderboard web app on this competition (the TA token is in the file it names; login links go to tokens.csv):")
     print(f"  .venv/bin/python -m grader serve --competition {comp_path} --roster {roster}")
     return summary

@@ -30,7 +30,7 @@ def test_demo_runs_whole_loop(tiny_dataset, tmp_path, capsys):
     # The printed `serve` command works on what the demo wrote (--check loads it all and imports the roster).
     from grader.cli import main as grader_main
     assert grader_main(["serve", "--competition", str(work / "competition.toml"), "--roster",
-                        str(work / "roster.csv"), "--admin-token", "t", "--check"]) == 0
+                        str(work / "roster.csv"), "--check"]) == 0
 
 
 def test_demo_cli_rejects_half_a_dataset(tmp_path, capsys):

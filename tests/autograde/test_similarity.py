@@ -119,10 +119,9 @@ def _board_export(tmp_path, scores: dict[str, list[float]]) -> str:
     url = f"sqlite:///{tmp_path / 'lb.sqlite3'}"
     with Store(url) as store:
         board = Leaderboard(make_cfg(key_path, url), store=store, key=key, clock=Clock())
-        # the leaderboard's roster format at the time of writing (login,name,email)
-        issued, _ = board.import_roster(("login,name,email\n" + "".join(f"{s},{s.upper()},\n" for s in scores))
-                                        .encode())
-        users = {i.login: board.authenticate(i.token) for i in issued}
+        from grader.roster import Student, roster_csv
+        result = board.import_roster(roster_csv([Student(s, s.upper()) for s in scores]).encode())
+        users = {i.login: board.authenticate(i.token) for i in result.issued}
         for s, vec in scores.items():
             board.submit(users[s], "prediction.csv", csv_bytes(np.asarray(vec)))
         return board.export_leaderboard_csv()
