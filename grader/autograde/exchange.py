@@ -14,15 +14,17 @@ list, tuple, set, frozenset, dict         the same containers (keys and items co
 numpy array or scalar (no object dtype)   the same (``.npy`` written and read with ``allow_pickle=False``)
 torch tensor                              a CPU tensor of the same values (through numpy)
 pathlib path                              ``pathlib.Path``
-module, function or class of a trusted    re-imported in the test kernel by name (``TRUSTED``: numpy, torch,
-package                                   starter_code, the standard library's maths, ...), never sent
-dataclass instance of a trusted package   rebuilt with its class's constructor from converted fields
+dataclass instance of ``starter_code``    rebuilt with its class's constructor from converted fields
+module, function or class                 never sent: if the release's own cells import that name
+                                          (``import numpy as np``, ``from starter_code import reconstruct``),
+                                          the test kernel imports the same itself; otherwise a placeholder
 anything else (a model, a student's       a placeholder that raises a clear error when a test uses it
 function, a generator, ...)
 a name the notebook had not set           not defined (the test gets Python's own NameError)
 ========================================  ==================================================================
 
-Nothing is ever unpickled, and the test kernel decides which names it reads: a manifest cannot add others. This
+Nothing is ever unpickled, the test kernel decides which names it reads (a manifest cannot add others), and no
+code is chosen by the student: not a module, not a function, not a class to construct outside ``starter_code``. This
 module imports only the standard library (numpy and torch where an array or tensor is converted).
 """
 from __future__ import annotations
@@ -39,10 +41,8 @@ import re
 import sys
 import types
 
-#: Packages whose modules, functions, classes and dataclasses the test kernel re-imports by name.
-TRUSTED = ("numpy", "torch", "starter_code", "matplotlib", "math", "cmath", "statistics", "pathlib", "json",
-           "re", "collections", "itertools", "functools", "operator", "random", "datetime", "time", "string",
-           "textwrap", "decimal", "fractions", "typing", "dataclasses", "builtins")
+#: Packages whose dataclasses the test kernel rebuilds from a student's fields (the course's own library).
+DATACLASS_PACKAGES = ("starter_code",)
 MAX_DEPTH = 40
 MAX_NODES = 500_000
 MAX_MANIFEST_BYTES = 64 << 20
@@ -83,7 +83,7 @@ def _type_name(obj) -> str:
 
 
 def _trusted(module: str) -> bool:
-    return isinstance(module, str) and bool(_DOTTED.match(module)) and module.split(".")[0] in TRUSTED
+    return isinstance(module, str) and bool(_DOTTED.match(module)) and module.split(".")[0] in DATACLASS_PACKAGES
 
 
 # --- the student's side ------------------------------------------------------------------------------------------
@@ -132,19 +132,15 @@ class _Encoder:
         if isinstance(x, dict):
             return {"t": "dict", "k": [self.encode(k, depth + 1) for k in x],
                     "v": [self.encode(v, depth + 1) for v in x.values()]}
-        if isinstance(x, types.ModuleType):
-            return {"t": "module", "name": x.__name__}
-        if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        if isinstance(x, (types.ModuleType, type)) or callable(x):
+            return {"t": "code", "type": _type_name(x)}
+        if dataclasses.is_dataclass(x):
             cls = type(x)
             if cls.__module__ == "__main__":
                 raise ValueError("a dataclass defined in the notebook")
             return {"t": "dataclass", "module": cls.__module__, "qualname": cls.__qualname__,
                     "fields": {f.name: self.encode(getattr(x, f.name), depth + 1)
                                for f in dataclasses.fields(x) if f.init}}
-        module, qualname = getattr(x, "__module__", None), getattr(x, "__qualname__", None)
-        if (isinstance(x, type) or callable(x)) and isinstance(module, str) and isinstance(qualname, str) \
-                and module != "__main__" and "<" not in qualname:
-            return {"t": "ref", "module": module, "qualname": qualname}
         raise ValueError("not plain data")
 
 
@@ -184,8 +180,8 @@ class _Decoder:
 
     def _resolve(self, module, qualname):
         if not _trusted(module) or not isinstance(qualname, str) or not _DOTTED.match(qualname) \
-                or any(p.startswith("__") for p in qualname.split(".")):
-            raise ValueError(f"{module}.{qualname} is not in a package the tests trust")
+                or any(p.startswith("_") for p in qualname.split(".")):
+            raise ValueError(f"{module}.{qualname} is not a dataclass of {', '.join(DATACLASS_PACKAGES)}")
         obj = importlib.import_module(module)
         for part in qualname.split("."):
             obj = getattr(obj, part)
@@ -227,13 +223,6 @@ class _Decoder:
             if not isinstance(keys, list) or not isinstance(values, list) or len(keys) != len(values):
                 raise ValueError("malformed dict")
             return {self.decode(k, depth + 1): self.decode(x, depth + 1) for k, x in zip(keys, values)}
-        if t == "module":
-            name = node.get("name")
-            if not _trusted(name):
-                raise ValueError(f"module {name!r} is not one the tests trust")
-            return importlib.import_module(name)
-        if t == "ref":
-            return self._resolve(node.get("module"), node.get("qualname"))
         if t == "dataclass":
             cls = self._resolve(node.get("module"), node.get("qualname"))
             fields = node.get("fields")
@@ -246,12 +235,15 @@ class _Decoder:
         raise ValueError(f"unknown kind {t!r}")
 
 
-def load(step: int, names, ns: dict | None = None, folder: str = "/hw8/export", workdir: str | None = None) -> None:
+def load(step: int, names, ns: dict | None = None, folder: str = "/hw8/export", workdir: str | None = None,
+         code: dict | None = None) -> None:
     """Set each of ``names`` in ``ns`` (default: the caller's globals) from the student's export for ``step``.
 
     A name the notebook had not set is removed from ``ns``; one that is not plain data becomes an
-    :class:`Unavailable`. ``workdir``: made the working directory (the notebook's folder, read-only here), after
-    making sure no folder the student could write is on ``sys.path``.
+    :class:`Unavailable`. ``code`` maps names the release's cells import to ``[module, attribute or None]``: where
+    the student's value was code, the test kernel imports that instead. ``workdir``: made the working directory
+    (the notebook's folder, read-only here), after making sure no folder the student could write is on
+    ``sys.path``.
     """
     ns = sys._getframe(1).f_globals if ns is None else ns
     if workdir:
@@ -273,14 +265,23 @@ def load(step: int, names, ns: dict | None = None, folder: str = "/hw8/export", 
     dec = _Decoder(step_dir)
     unset = []
     for name in names:
-        if not (isinstance(name, str) and name.isidentifier() and not keyword.iskeyword(name)):
+        if not (isinstance(name, str) and name.isidentifier() and not keyword.iskeyword(name)) \
+                or name.startswith("__"):
             continue
         node = manifest.get(name, {"t": "missing"})
         if not isinstance(node, dict) or node.get("t") == "missing":
             ns.pop(name, None)
             unset.append(name)
             continue
-        if node.get("t") == "unavailable":
+        if node.get("t") == "code" and name in (code or {}):
+            module, attr = code[name]
+            try:
+                obj = importlib.import_module(module)
+                ns[name] = getattr(obj, attr) if attr else obj
+            except Exception as e:  # noqa: BLE001 - the release's own import failing is the release's problem
+                ns[name] = Unavailable(name, "module", f"{module} does not import here: {e}")
+            continue
+        if node.get("t") in ("unavailable", "code"):
             ns[name] = Unavailable(name, str(node.get("type", "?"))[:200], str(node.get("why", ""))[:200])
             continue
         try:

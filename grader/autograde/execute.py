@@ -11,7 +11,7 @@ two of its steps are replaced, in the worker (``worker.py``) that never runs stu
 
   1. the **student's kernel** (a sandbox, ``sandbox.py``) runs the notebook as the student sees it: their cells,
      the release's read-only cells, and for each test cell first an export step (``exchange.export``: the names
-     that test reads, derived here from the test's full source by :func:`test_inputs`), then the release's
+     that test reads, derived here from the test's full source by :func:`inputs_of_tests`), then the release's
      (visible) version of the test. Hidden test source never enters this process, so neither an input transformer,
      an event hook nor a print can skip, change or leak it;
   2. that kernel is shut down: its pid namespace ends and every process it started is gone;
@@ -56,39 +56,106 @@ def _python(source: str) -> str:
         return source
 
 
-def _statement_names(stmt: ast.stmt) -> tuple[list[str], set[str]]:
-    """(names the statement reads from the module's namespace, names it binds there)."""
-    table = symtable.symtable(ast.unparse(stmt), "<test>", "exec")
-    reads = [s.get_name() for s in table.get_symbols() if s.is_referenced()]
-    if isinstance(stmt, (ast.For, ast.AsyncFor)):    # a loop target is bound before the body reads it
-        targets = {n.id for n in ast.walk(stmt.target) if isinstance(n, ast.Name)}
-        in_iter = {n.id for n in ast.walk(stmt.iter) if isinstance(n, ast.Name)}
-        reads = [n for n in reads if n not in targets or n in in_iter]
-    stack = list(table.get_children())
+class _TopLevelNames(ast.NodeVisitor):
+    """Name reads and binds of the notebook's top level, in evaluation order (nested scopes not entered)."""
+
+    def __init__(self):
+        self.events: list[tuple[str, bool]] = []      # (name, is_read)
+
+    def visit_Name(self, node):
+        self.events.append((node.id, not isinstance(node.ctx, ast.Store)))
+
+    def visit_Assign(self, node):
+        self.visit(node.value)
+        for t in node.targets:
+            self.visit(t)
+
+    def visit_AnnAssign(self, node):
+        if node.value is not None:
+            self.visit(node.value)
+        self.visit(node.target)
+
+    def visit_AugAssign(self, node):
+        if isinstance(node.target, ast.Name):
+            self.events.append((node.target.id, True))
+        self.visit(node.value)
+        self.visit(node.target)
+
+    def visit_NamedExpr(self, node):
+        self.visit(node.value)
+        self.visit(node.target)
+
+    def visit_For(self, node):
+        self.visit(node.iter)
+        self.visit(node.target)
+        for n in node.body + node.orelse:
+            self.visit(n)
+
+    visit_AsyncFor = visit_For
+
+    def visit_Import(self, node):
+        for a in node.names:
+            self.events.append(((a.asname or a.name).split(".")[0], False))
+
+    def visit_ImportFrom(self, node):
+        for a in node.names:
+            self.events.append((a.asname or a.name, False))
+
+    def visit_ExceptHandler(self, node):
+        if node.type is not None:
+            self.visit(node.type)
+        if node.name:
+            self.events.append((node.name, False))
+        for n in node.body:
+            self.visit(n)
+
+    def _scope(self, node):
+        """A function, class, lambda or comprehension: its own scope (read through symtable); def binds a name."""
+        for d in getattr(node, "decorator_list", []):
+            self.visit(d)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            self.events.append((node.name, False))
+        elif isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+            self.visit(node.generators[0].iter)     # evaluated in the enclosing scope
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = visit_Lambda = _scope
+    visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _scope
+
+
+def _nested_reads(code: str) -> set[str]:
+    """Names that functions, lambdas and comprehensions in ``code`` read from the module's namespace."""
+    out: set[str] = set()
+    stack = list(symtable.symtable(code, "<test>", "exec").get_children())
     while stack:
         t = stack.pop()
-        reads += [s.get_name() for s in t.get_symbols() if s.is_global() and s.is_referenced()]
+        out |= {s.get_name() for s in t.get_symbols() if s.is_global() and s.is_referenced()}
         stack += t.get_children()
-    binds = {s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()}
-    return reads, binds
+    return out
 
 
 def free_names(source: str) -> tuple[list[str], set[str]]:
     """(names ``source`` reads before binding them, in order; names it binds), at the notebook's top level."""
+    code = _python(source)
     try:
-        tree = ast.parse(_python(source))
+        tree = ast.parse(code)
+        nested = _nested_reads(code)
     except SyntaxError:
         return [], set()
+    v = _TopLevelNames()
+    for stmt in tree.body:
+        v.visit(stmt)
     bound: set[str] = set()
     free: list[str] = []
-    for stmt in tree.body:
-        reads, binds = _statement_names(stmt)
-        free += [n for n in reads if n not in bound and n not in free]
-        bound |= binds
+    for name, read in v.events:
+        if read and name not in bound and name not in free:
+            free.append(name)
+        elif not read:
+            bound.add(name)
+    free += sorted(n for n in nested if n not in bound and n not in free)
     return free, bound
 
 
-def test_inputs(sources: list[str]) -> list[list[str]]:
+def inputs_of_tests(sources: list[str]) -> list[list[str]]:
     """For each test cell (full source, in notebook order), the names to take from the student's kernel.
 
     Builtins and IPython's names are the test kernel's own; a name an earlier test cell binds is kept from that
@@ -98,8 +165,45 @@ def test_inputs(sources: list[str]) -> list[list[str]]:
     out, from_tests = [], set()
     for src in sources:
         free, binds = free_names(src)
-        out.append([n for n in free if n not in skip and n not in from_tests])
+        out.append([n for n in free if n not in skip and n not in from_tests and not n.startswith("__")])
         from_tests |= binds
+    return out
+
+
+def release_imports(release_nb) -> dict:
+    """Names the release's own code cells bind by import, at top level: name -> [module, attribute or None].
+
+    The test kernel takes modules, functions and classes from here, never from the student: a student who rebinds
+    ``np`` or ``read_submission_scores`` changes nothing for the tests.
+    """
+    out: dict = {}
+
+    def visit(body) -> None:
+        for stmt in body:
+            if isinstance(stmt, ast.Import):
+                for a in stmt.names:
+                    if a.asname:
+                        out[a.asname] = [a.name, None]
+                    else:
+                        top = a.name.split(".")[0]
+                        out[top] = [top, None]
+            elif isinstance(stmt, ast.ImportFrom) and stmt.module and not stmt.level:
+                for a in stmt.names:
+                    if a.name != "*":
+                        out[a.asname or a.name] = [stmt.module, a.name]
+            elif isinstance(stmt, (ast.If, ast.Try)):
+                visit(stmt.body)
+                visit(getattr(stmt, "orelse", []))
+                for h in getattr(stmt, "handlers", []):
+                    visit(h.body)
+
+    for cell in release_nb.cells:
+        if cell.cell_type != "code":
+            continue
+        try:
+            visit(ast.parse(_python(cell.source)).body)
+        except SyntaxError:
+            continue
     return out
 
 
@@ -227,7 +331,7 @@ def student_notebook(nb, release_nb, export_dir: str):
     from nbformat.v4 import new_code_cell
     released = {_grade_id(c): c for c in release_nb.cells if _grade_id(c)}
     tests = [i for i, c in enumerate(nb.cells) if _is_test(c)]
-    names = dict(zip(tests, test_inputs([nb.cells[i].source for i in tests])))
+    names = dict(zip(tests, inputs_of_tests([nb.cells[i].source for i in tests])))
     out = copy.deepcopy(nb)
     cells, index = [], []
     for i, cell in enumerate(nb.cells):
@@ -250,16 +354,19 @@ def student_notebook(nb, release_nb, export_dir: str):
     return out, index, names
 
 
-def tests_notebook(nb, names: dict, export_dir: str, work_dir: str):
-    """(notebook for the test kernel, [(kind, index in ``nb``)]): per test, the data import then the full test."""
+def tests_notebook(nb, names: dict, export_dir: str, work_dir: str, code: dict | None = None):
+    """(notebook for the test kernel, [(kind, index in ``nb``)]): per test, the data import then the full test.
+
+    ``code``: :func:`release_imports` of the release."""
     import copy
 
     from nbformat.v4 import new_code_cell
     out = copy.deepcopy(nb)
     cells, index = [], []
     for i, names_i in names.items():
+        code_i = {n: (code or {})[n] for n in names_i if n in (code or {})}
         cells.append(new_code_cell(f"__import__('hw8_exchange').load({i}, {names_i!r}, globals(), {export_dir!r}, "
-                                   f"workdir={work_dir!r})"))
+                                   f"workdir={work_dir!r}, code={code_i!r})"))
         index.append(("load", i))
         test = copy.deepcopy(nb.cells[i])
         test.outputs, test.execution_count = [], None
@@ -330,7 +437,7 @@ def _preprocessors():
                     if kind == "cell" and i not in names and cell.cell_type == "code":
                         nb.cells[i].outputs, nb.cells[i].execution_count = cell.outputs, cell.execution_count
                 if names:
-                    t_nb, t_index = tests_notebook(nb, names, export, work)
+                    t_nb, t_index = tests_notebook(nb, names, export, work, release_imports(release_nb))
                     self._run(t_nb, cfg, scratch, boot, data, tests=True)
                     loads = {}
                     for (kind, i), cell in zip(t_index, t_nb.cells):

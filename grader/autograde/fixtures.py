@@ -246,7 +246,7 @@ for f in glob.glob("/proc/[0-9]*/cmdline"):
         seen.append(open(f, "rb").read().decode(errors="replace"))
     except Exception:
         pass
-report["cmdline_token_seen"] = any({token!r} in c for c in seen)
+report["cmdline_tokens"] = sorted(w for c in seen for w in c.split("\\0") if w.startswith({token_prefix!r}))
 report["processes_visible"] = len(seen)
 for mod in ("solutions", "grader", "kit", "data_tools", "assignments"):
     try:
@@ -302,8 +302,8 @@ def attack_notebook(release_nb, kind: str, targets: dict):
     """A submission whose solution cell runs attack ``kind`` (see ``ATTACKS``) and computes a wrong answer.
 
     ``targets``: what the attacker aims at on the grading machine, as a student who read the kit would guess it:
-    ``course_dir``, ``gradebook``, ``paths`` (secret files), ``folders`` (secret folders), ``token`` (a secret on
-    some process's command line), ``port`` (a listener on the machine's loopback), ``comm`` and ``wait`` (the
+    ``course_dir``, ``gradebook``, ``paths`` (secret files), ``folders`` (secret folders), ``token_prefix`` (how
+    a secret on some process's command line starts: the attack looks for it in every /proc/*/cmdline), ``port`` (a listener on the machine's loopback), ``comm`` and ``wait`` (the
     survivor's process name and how long it waits).
     """
     if kind not in ATTACKS:
@@ -311,7 +311,7 @@ def attack_notebook(release_nb, kind: str, targets: dict):
     nb = copy.deepcopy(release_nb)
     _, sol = _find(nb, "squares")
     defaults = {"course_dir": "/nonexistent", "gradebook": "/nonexistent/gradebook.db", "paths": [], "folders": [],
-                "token": "no-token", "port": 9, "comm": "hw8survivor", "wait": 5}
+                "token_prefix": "tok-", "port": 9, "comm": "hw8survivor", "wait": 5}
     code = _ATTACK_CODE[kind].format(**{**defaults, **targets})
     sol.source = f"import json, os\nREPORT = {REPORT!r}\n" + code + _WRONG
     return nb

@@ -682,6 +682,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--feedback-only", action="store_true",
                         help="only rewrite the feedback of graded submissions (after manual grading); runs nothing")
     parser.add_argument("--regrade", action="store_true", help=f["regrade"].metadata["help"])
+    parser.add_argument("--scratch-dir", type=Path, default=None, help=f["scratch_dir"].metadata["help"])
     parser.add_argument("--unsafe-no-sandbox", action="store_true", help=f["unsafe_no_sandbox"].metadata["help"])
     parser.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
                         help="fan out to this Dask scheduler instead of local workers: tcp://127.0.0.1:8786 on this "
@@ -725,7 +726,7 @@ def run(args) -> int:
     cfg = AutogradeConfig(workers=args.workers, cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
                           memory_mb=args.memory_mb, max_processes=args.max_processes, max_file_mb=args.max_file_mb,
                           sandbox_user=args.sandbox_user, smoke=not args.full_data, feedback=not args.no_feedback,
-                          unsafe_no_sandbox=args.unsafe_no_sandbox, regrade=args.regrade)
+                          unsafe_no_sandbox=args.unsafe_no_sandbox, regrade=args.regrade, scratch_dir=args.scratch_dir)
     tls = DaskTLS(args.dask_tls_ca_file, args.dask_tls_cert, args.dask_tls_key)
     if args.dask_scheduler:
         check_scheduler_address(args.dask_scheduler, tls)

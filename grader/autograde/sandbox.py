@@ -380,11 +380,11 @@ def kernel_env(cfg: SandboxConfig, *, home: str, data: str | None, tests: bool, 
 
 
 def wrap(cmd: list[str], cfg: SandboxConfig, scratch: Scratch, boot: Boot, *, tests: bool,
-         data_dir: Path | None) -> list[str]:
+         data_dir: Path | None, venv: Path | None = None) -> list[str]:
     """``cmd`` (run inside, with ``/hw8`` paths) prefixed by the bwrap invocation of one kernel.
 
     ``tests``: the test kernel (work and export read-only, its own HOME). ``data_dir``: the grading data folder,
-    of which only :data:`DATA_FILES` are bound.
+    of which only :data:`DATA_FILES` are bound. ``venv``: default, this interpreter's.
     """
     home = scratch.home_tests if tests else scratch.home_student
     m = _system_binds(_Mounts())
@@ -393,7 +393,7 @@ def wrap(cmd: list[str], cfg: SandboxConfig, scratch: Scratch, boot: Boot, *, te
     m.add("--proc", None, "/proc").add("--dev", None, "/dev")
     m.args += ["--size", str(cfg.tmp_mb << 20)]
     m.add("--tmpfs", None, "/tmp", perms="1777")
-    _venv_binds(m, venv_dir())
+    _venv_binds(m, venv or venv_dir())
     m.add("--ro-bind", str(starter_code_dir()), f"{LIB}/starter_code").add("--ro-bind", str(boot.root), BOOT)
     m.add("--ro-bind" if tests else "--bind", str(scratch.work), WORK)
     m.add("--ro-bind" if tests else "--bind", str(scratch.export), EXPORT)

@@ -69,6 +69,15 @@ def _role(cell) -> str | None:
     return "solution" if md.get("solution") and not md.get("locked") else "fixed"
 
 
+def _longest_increasing(seq: list[int]) -> set[int]:
+    """The values of one longest increasing subsequence of ``seq``: the cells that kept their order."""
+    best: list[list[int]] = []
+    for x in seq:
+        chains = [c for c in best if c[-1] < x]
+        best.append((max(chains, key=len) if chains else []) + [x])
+    return set(max(best, key=len)) if best else set()
+
+
 def restore_layout(released_nb, submitted_nb):
     """(notebook to grade, findings): every graded, locked and task cell as released and in the release's order.
 
@@ -85,14 +94,11 @@ def restore_layout(released_nb, submitted_nb):
     first: dict = {}
     extra: dict = {None: []}
     findings: list[str] = []
-    anchor, furthest = None, -1
+    anchor = None
     for cell in submitted_nb.cells:
         gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         if gid in roles and gid not in first:
             first[gid] = cell
-            if roles[gid] == "fixed" and order[gid] < furthest:
-                findings.append(f"moved cell '{gid}'")
-            furthest = max(furthest, order[gid])
             anchor = gid
             continue
         if gid in roles and roles[gid] == "fixed":
@@ -103,6 +109,8 @@ def restore_layout(released_nb, submitted_nb):
         own = copy.deepcopy(cell)
         own.get("metadata", {}).pop("nbgrader", None)
         extra.setdefault(anchor, []).append(own)
+    in_order = _longest_increasing([order[g] for g in first])
+    findings += [f"moved cell '{g}'" for g in first if roles[g] == "fixed" and order[g] not in in_order]
     cells = list(extra[None])
     for rcell in rel_cells:
         gid = rcell.metadata["nbgrader"]["grade_id"]
