@@ -1,11 +1,14 @@
-"""Autograding throughput: notebooks/minute with 1 and 2 local workers and through a Dask LocalCluster.
+"""Autograding throughput, sandboxed vs not: notebooks/minute with 1 and 2 local workers and a Dask LocalCluster.
 
-    python benchmarks/autograde_throughput.py                       # fixture notebook, 12 submissions
+    python benchmarks/autograde_throughput.py                       # fixture notebook, 12 submissions per run
     python benchmarks/autograde_throughput.py --real 01_simple -n 6  # a real assignment, solved, on the tiny preset
 
-Every submission is really executed by nbgrader (kernel start included: that is most of the cost of the fixture
-notebook). Worker start-up (imports, ~2 s each) is included in the wall time, as a TA would see it; Dask cluster
-start-up is not (a course keeps its cluster running). Figures taken on a shared 2-core machine are noisy.
+Every submission is really executed: the student's cells in one kernel, the tests in a second (``execute.py``),
+nbgrader's gradebook and feedback. Each setup runs twice in this one process, back to back: in the bubblewrap
+sandbox (``bwrap`` + ``setpriv`` as root), and with ``--unsafe-no-sandbox`` (the same two kernels, unconfined), so
+the ratio is the cost of the sandbox alone on this machine at this moment (the machine's speed drifts: compare
+only figures of one run). The order alternates between setups. Worker start-up (imports, ~2 s each) is in the wall
+time, as a TA would see it; Dask cluster start-up is not (a course keeps its cluster running).
 """
 from __future__ import annotations
 
@@ -22,10 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from grader.autograde.course import REPO_ROOT, CourseConfig  # noqa: E402
 
 
-def _course(root: Path, real: str | None, n: int, data_dir: Path | None) -> tuple[CourseConfig, str]:
+def _course(root: Path, real: str | None, n: int) -> tuple[CourseConfig, str]:
     import nbformat
 
-    from grader.autograde.fixtures import solved_submission, write_fixture_source, write_submission
+    from grader.autograde.fixtures import STUDENT_ANSWERS, answered_submission, write_fixture_source, \
+        write_submission
     from grader.autograde.release import release
     if real:
         course = CourseConfig(source=REPO_ROOT / "assignments", course_dir=root / "course")
@@ -36,13 +40,12 @@ def _course(root: Path, real: str | None, n: int, data_dir: Path | None) -> tupl
         assignment = "ps1"
     release(course, [assignment])
     rel = nbformat.read(str(course.course_dir / "release" / assignment / f"{assignment}.ipynb"), as_version=4)
-    src = nbformat.read(str(course.source_dir / assignment / f"{assignment}.ipynb"), as_version=4)
     kinds = ["good", "partial", "blank"]
     for i in range(n):
         path = course.course_dir / "submitted" / f"s{i:03d}" / assignment / f"{assignment}.ipynb"
         if real:
             path.parent.mkdir(parents=True, exist_ok=True)
-            nbformat.write(solved_submission(src, rel) if i % 2 == 0 else rel, str(path))
+            nbformat.write(answered_submission(rel, STUDENT_ANSWERS[real]) if i % 2 == 0 else rel, str(path))
         else:
             write_submission(path, rel, kinds[i % 3])
     return course, assignment
@@ -58,16 +61,21 @@ def _fresh(course: CourseConfig, dest: Path) -> CourseConfig:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("-n", "--notebooks", type=int, default=12, help="submissions to grade per run (default: 12)")
-    p.add_argument("--real", metavar="ASSIGNMENT", default=None,
+    p.add_argument("--real", metavar="ASSIGNMENT", default=None, choices=["01_simple"],
                    help="grade a real assignment from assignments/ (half solved, half blank) instead of the fixture")
     p.add_argument("--data-dir", type=Path, default=None,
                    help="data for --real (default: build the tiny preset into a temp folder)")
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="local worker counts (default: 1 2)")
-    p.add_argument("--no-dask", action="store_true", help="skip the Dask LocalCluster run")
+    p.add_argument("--no-dask", action="store_true", help="skip the Dask LocalCluster runs")
     p.add_argument("--cell-timeout", type=int, default=300)
     args = p.parse_args(argv)
 
     from grader.autograde.run import AutogradeConfig, autograde, summarize
+    from grader.autograde.sandbox import unavailable_reason
+    reason = unavailable_reason()
+    if reason:
+        print(f"no sandbox on this machine ({reason}): nothing to compare", file=sys.stderr)
+        return 1
     root = Path(tempfile.mkdtemp(prefix="ag_bench_"))
     try:
         data = args.data_dir
@@ -76,36 +84,46 @@ def main(argv=None) -> int:
             subprocess.run([sys.executable, "-m", "data_tools", "build", "--preset", "tiny", "--out", str(data),
                             "--answers", str(root / "answers"), "--no-progress"], check=True, cwd=REPO_ROOT,
                            stdout=subprocess.DEVNULL)
-        base, assignment = _course(root, args.real, args.notebooks, data)
-        rows = []
+        base, assignment = _course(root, args.real, args.notebooks)
+        rows: list[tuple] = []
 
-        def measure(label, **kw):
+        def measure(label, sandboxed: bool, **kw):
             course = _fresh(base, root / f"run-{len(rows)}")
             cfg = AutogradeConfig(workers=kw.pop("workers", 2), cell_timeout=args.cell_timeout, data_dir=data,
-                                  feedback=True)
+                                  feedback=True, unsafe_no_sandbox=not sandboxed)
             t0 = time.perf_counter()
-            res = autograde(course, cfg, assignments=[assignment], progress=True, **kw)
+            res = autograde(course, cfg, assignments=[assignment], progress=False, **kw)
             dt = time.perf_counter() - t0
-            rows.append((label, len(res), dt, 60 * len(res) / dt, summarize(res)))
+            rows.append((label, "bwrap" if sandboxed else "none", len(res), dt, 60 * len(res) / dt, summarize(res)))
+            print(f"  {label:<16} {rows[-1][1]:<6} {dt:7.1f} s  {rows[-1][4]:6.2f} nb/min", flush=True)
 
-        for w in args.workers:
-            measure(f"{w} local worker{'s' if w > 1 else ''}", workers=w)
+        def pair(label, i, **kw):
+            for sandboxed in ((True, False) if i % 2 == 0 else (False, True)):
+                measure(label, sandboxed, **dict(kw))
+
+        for i, w in enumerate(args.workers):
+            pair(f"{w} local worker{'s' if w > 1 else ''}", i, workers=w)
         if not args.no_dask:
             from dask.distributed import Client, LocalCluster
             t0 = time.perf_counter()
-            cluster = LocalCluster(processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None)
+            cluster = LocalCluster(processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None,
+                                   host="127.0.0.1")
             client = Client(cluster)
             print(f"Dask LocalCluster (2 processes x 1 thread) started in {time.perf_counter() - t0:.1f} s")
             try:
-                measure("Dask, 2 workers", dask_scheduler=client)
+                pair("Dask, 2 workers", len(args.workers), dask_scheduler=client)
             finally:
                 client.close()
                 cluster.close()
         what = f"real assignment {assignment} (tiny preset, smoke mode)" if args.real else "fixture notebook"
-        print(f"\nAutograding throughput: {what}, nbgrader with feedback, workers started inside the timing")
-        print(f"{'setup':<18} {'notebooks':>9} {'wall s':>8} {'nb/min':>8}  statuses")
-        for label, n, dt, rate, summary in rows:
-            print(f"{label:<18} {n:>9} {dt:>8.1f} {rate:>8.1f}  {summary}")
+        print(f"\nAutograding throughput: {what}, two kernels per notebook, nbgrader with feedback, "
+              f"workers started inside the timing")
+        print(f"{'setup':<18} {'sandbox':<7} {'notebooks':>9} {'wall s':>8} {'nb/min':>8} {'s/nb':>6} "
+              f"{'sandbox cost':>12}  statuses")
+        for label, kind, n, dt, rate, summary in rows:
+            other = next(r for r in rows if r[0] == label and r[1] != kind)
+            cost = f"{100 * (dt / other[3] - 1):+.1f} %" if kind == "bwrap" else ""
+            print(f"{label:<18} {kind:<7} {n:>9} {dt:>8.1f} {rate:>8.2f} {dt / n:>6.2f} {cost:>12}  {summary}")
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return 0

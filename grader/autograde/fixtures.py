@@ -150,19 +150,28 @@ def write_submission(path: Path, release_nb, kind: str) -> Path:
     return path
 
 
-def solved_submission(source_nb, release_nb):
-    """The released notebook with every solution cell replaced by the source's: a student who solved everything.
+#: What a student who solved the kit's real assignments writes in place of each stub, with starter_code only (the
+#: reference solutions call the kit's ``solutions`` package, which no sandboxed notebook can import).
+STUDENT_ANSWERS = {
+    "01_simple": {"train": "model, history = build_and_fit(train, cfg)\n"
+                           "scores_all = anomaly_scores(model, images_to_score)"},
+}
+_STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
 
-    Locked and test cells stay as released, so the tamper report must come back empty for it.
-    """
+
+def answered_submission(release_nb, answers: dict):
+    """The released notebook with each stub of the solution cells named in ``answers`` (grade id -> code) replaced
+    by that code, indented like the stub: what a student hands in."""
     nb = copy.deepcopy(release_nb)
-    solutions = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source_nb.cells
-                 if c.metadata.get("nbgrader", {}).get("solution")}
-    for c in nb.cells:
-        gid = c.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in solutions:
-            c.source = "\n".join(ln for ln in solutions[gid].split("\n")
-                                  if "### BEGIN SOLUTION" not in ln and "### END SOLUTION" not in ln)
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid not in answers:
+            continue
+        lines = cell.source.split("\n")
+        i = next(k for k, ln in enumerate(lines) if ln.strip() == _STUB[0] and lines[k + 1].strip() == _STUB[1])
+        indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
+        lines[i:i + 2] = [indent + ln for ln in answers[gid].split("\n")]
+        cell.source = "\n".join(lines)
     return nb
 
 

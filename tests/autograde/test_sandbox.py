@@ -204,11 +204,15 @@ def test_the_bwrap_command_binds_nothing_secret(sandbox, tmp_path, tiny_dataset)
     scratch = Scratch(cfg, tmp_path)
     argv = wrap(["true"], cfg, scratch, Boot(tmp_path / "boot", cfg), tests=False, data_dir=tiny_dataset.data_dir)
     scratch.cleanup()
-    sources = [argv[i + 1] for i, a in enumerate(argv) if a in ("--bind", "--ro-bind")]
+    binds = [(argv[i + 1], argv[i + 2]) for i, a in enumerate(argv) if a in ("--bind", "--ro-bind")]
+    sources = [src for src, _ in binds]
     assert "/" not in sources and "/etc" not in sources and "/etc/shadow" not in sources and "/proc" not in sources
-    assert not any("answers" in s for s in sources)
-    assert [s for s in sources if s.startswith(str(tiny_dataset.data_dir))] == \
-        [str(tiny_dataset.data_dir / "trainingset.npy"), str(tiny_dataset.data_dir / "testingset.npy")]
+    assert not any(s.startswith(str(tiny_dataset.answers_dir)) for s in sources)
+    # the data's two files (a TA's 0600 files as a readable copy), nothing else of its folder
+    assert sorted(dest for _, dest in binds if dest.startswith("/hw8/data")) == \
+        ["/hw8/data/testingset.npy", "/hw8/data/trainingset.npy"]
+    assert [s for s in sources if s.startswith(str(tiny_dataset.data_dir))] in \
+        ([], [str(tiny_dataset.data_dir / "trainingset.npy"), str(tiny_dataset.data_dir / "testingset.npy")])
     under_kit = {s for s in sources if s.startswith(str(REPO_ROOT) + "/")}
     assert under_kit <= {str(REPO_ROOT / "starter_code"), str(Path(sys.prefix).resolve())}
     for flag in ("--unshare-pid", "--unshare-net", "--unshare-ipc", "--die-with-parent", "--new-session",
