@@ -59,8 +59,10 @@ class Unavailable:
     __slots__ = ("_hw8_message",)
 
     def __init__(self, name: str, type_name: str, why: str = ""):
-        msg = (f"`{name}` is a {type_name} object from your notebook. Tests run in a separate process that receives "
-               f"only plain data (numbers, strings, lists, dicts, numpy arrays, files your notebook wrote)")
+        msg = (f"`{name}` could not be read as plain data from your notebook's export" if type_name == "unreadable"
+               else f"`{name}` is a {type_name} object from your notebook. Tests run in a separate process that "
+                    f"receives only plain data (numbers, strings, lists, dicts, numpy arrays, files your notebook "
+                    f"wrote)")
         object.__setattr__(self, "_hw8_message", msg + (f": {why}" if why else ""))
 
     def _fail(self, *_a, **_k):
@@ -241,16 +243,14 @@ def load(step: int, names, ns: dict | None = None, folder: str = "/hw8/export", 
 
     A name the notebook had not set is removed from ``ns``; one that is not plain data becomes an
     :class:`Unavailable`. ``code`` maps names the release's cells import to ``[module, attribute or None]``: where
-    the student's value was code, the test kernel imports that instead. ``workdir``: made the working directory
-    (the notebook's folder, read-only here), after making sure no folder the student could write is on
-    ``sys.path``.
+    the student's value was code, the test kernel imports that instead. ``workdir``: the notebook's folder (the
+    student wrote it): made sure not to be on ``sys.path``, nor the working directory's ``''``.
     """
     ns = sys._getframe(1).f_globals if ns is None else ns
     if workdir:
         real = os.path.realpath(workdir)
         sys.path[:] = [p for p in sys.path if p and not os.path.realpath(p).startswith(real)]
         sys.path_importer_cache.clear()
-        os.chdir(workdir)
     step_dir = os.path.join(folder, str(int(step)))
     manifest_path = os.path.join(step_dir, "manifest.json")
     try:

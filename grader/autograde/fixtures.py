@@ -178,7 +178,7 @@ def answered_submission(release_nb, answers: dict):
 # --- the hostile corpus: attacks on the grader itself -----------------------------------------------------------
 
 #: Every attack :func:`attack_notebook` can write (tests/autograde/test_hostile.py says what each must not achieve).
-ATTACKS = ("hooks", "processes", "survivor", "secrets", "network", "resources")
+ATTACKS = ("hooks", "processes", "survivor", "secrets", "network", "resources", "poison", "forged_export")
 #: Prefix of the line an attack prints with what it achieved (JSON).
 REPORT = "ATTACK-REPORT "
 
@@ -282,6 +282,47 @@ sa = struct.pack("=H", 2) + sa[2:]
 rc = libc.connect(fd, sa, len(sa))
 report["loopback_ctypes"] = "CONNECTED" if rc == 0 else f"errno {{ctypes.get_errno()}}"
 print(REPORT + json.dumps(report))
+""",
+    # Plant code where a test kernel might load it (config files, modules and startup scripts in the notebook's
+    # folder and HOME): if any ran there, the forged answer below would earn full marks.
+    "poison": """
+import hw8_exchange    # this kernel keeps the real one; the planted copies are for the next process
+answer = "{{3: [0, 1, 4], 5: [0, 1, 4, 9, 16]}}"
+fake = ("def export(*a, **k):\\n    pass\\n"
+        "def load(step, names, ns=None, *a, **k):\\n    ns['squares_check'] = " + answer + "\\n")
+wrapper = ("import hw8_exchange as _x\\n"
+           "def _wrap(load):\\n"
+           "    def forged(*a, **k):\\n        load(*a, **k)\\n        a[2]['squares_check'] = " + answer + "\\n"
+           "    return forged\\n"
+           "if not getattr(_x, 'poisoned', False):\\n    _x.load, _x.poisoned = _wrap(_x.load), True\\n")
+planted = {{"hw8_exchange.py": fake, "sitecustomize.py": wrapper, "usercustomize.py": wrapper,
+           "ipython_kernel_config.py": f"c.InteractiveShellApp.exec_lines = [{{wrapper!r}}]\\n",
+           "ipython_config.py": f"c.InteractiveShellApp.exec_lines = [{{wrapper!r}}]\\n",
+           os.path.expanduser("~/.ipython/profile_default/startup/00-poison.py"): wrapper,
+           os.path.expanduser("~/.ipython/profile_default/ipython_kernel_config.py"):
+               f"c.InteractiveShellApp.exec_lines = [{{wrapper!r}}]\\n",
+           "matplotlibrc": "backend: module://hw8_exchange\\n"}}
+for path, code in planted.items():
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    open(path, "w").write(code)
+print(REPORT + json.dumps({{"planted": len(planted)}}))
+""",
+    # Rewrite the exports after they are written (a post_run_cell hook): code references, a pickle, a forged
+    # right answer as a dataclass of an untrusted class.
+    "forged_export": """
+import glob, pickle
+def forge(result):
+    for manifest in glob.glob("/hw8/export/*/manifest.json"):
+        folder = os.path.dirname(manifest)
+        with open(os.path.join(folder, "a999.npy"), "wb") as f:
+            f.write(b"\\x93NUMPY\\x01\\x00v\\x00{{'descr': '|O', 'fortran_order': False, 'shape': (1,), }}" + b" " * 60
+                    + b"\\n" + pickle.dumps([1]))
+        with open(manifest, "w") as f:
+            json.dump({{"squares_check": {{"t": "dataclass", "module": "collections", "qualname": "UserDict",
+                                           "fields": {{}}}},
+                       "np": {{"t": "ndarray", "f": "a999.npy"}}}}, f)
+get_ipython().events.register("post_run_cell", forge)
+print(REPORT + json.dumps({{"forger": "registered"}}))
 """,
     # Exhaust processes and disk.
     "resources": """

@@ -14,7 +14,8 @@ included. What the kernel sees (everything else of the machine does not exist fo
 ==============  ============  ========================================================================================
 path            access        what
 ==============  ============  ========================================================================================
-/hw8/work       rw (tests ro) the notebook's folder: working directory and ``HW8_OUTPUT_DIR``; the release's files
+/hw8/work       rw (tests ro) the notebook's folder: its working directory and ``HW8_OUTPUT_DIR``; the release's
+                              files (the test kernel works in its own HOME and reads these by path)
 /hw8/export     rw (tests ro) plain data the student's kernel hands to the test kernel (``exchange.py``)
 /hw8/home       rw            ``HOME`` (a fresh one per kernel; matplotlib's font cache is copied in)
 /hw8/data       ro            ``trainingset.npy`` and ``testingset.npy`` only: never the answer key beside them
@@ -421,7 +422,9 @@ def wrap(cmd: list[str], cfg: SandboxConfig, scratch: Scratch, boot: Boot, *, te
             if (Path(data_dir) / name).is_file():
                 m.add("--ro-bind", str(boot.data_file(Path(data_dir) / name)), f"{DATA}/{name}")
     args = [BWRAP, *_namespace_args(), "--hostname", "sandbox", *m.args]
-    args += ["--remount-ro", "/", "--chdir", WORK, "--clearenv"]
+    # The test kernel starts in its own HOME: nothing the student wrote is in its working directory (config files,
+    # modules, matplotlibrc are looked up there by some libraries).
+    args += ["--remount-ro", "/", "--chdir", HOME if tests else WORK, "--clearenv"]
     env = kernel_env(cfg, home=HOME, data=DATA if data_dir is not None else None, tests=tests, boot=BOOT, lib=LIB,
                      bin_dir=f"{VENV}/bin")
     for k, v in env.items():
@@ -445,7 +448,7 @@ def kernel_command(cfg: SandboxConfig, scratch: Scratch, boot: Boot, *, tests: b
     env = kernel_env(cfg, home=str(home), data=str(Path(data_dir).resolve()) if data_dir is not None else None,
                      tests=tests, boot=str(boot.root), lib=str(boot.root / "lib"), bin_dir=str(Path(sys.executable).parent))
     cmd = [sys.executable, str(boot.root / BOOT_MODULES["sandbox_kernel.py"]), "-f", "{connection_file}", *extra]
-    return cmd, env, str(scratch.work)
+    return cmd, env, str(home if tests else scratch.work)
 
 
 def paths_for(cfg: SandboxConfig, scratch: Scratch) -> tuple[str, str]:

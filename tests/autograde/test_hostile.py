@@ -135,7 +135,8 @@ def test_every_attack_is_graded_and_earns_nothing(attacked):
         assert res[sid].status == "graded", (sid, res[sid].message)
         assert res[sid].code_score == 0.0, sid
         # the test really ran, on the release's version, in the test kernel: it failed, it was not skipped
-        assert _test_errors(course, sid) == ["AssertionError"], (sid, _test_errors(course, sid))
+        expected = ["NotPlainData"] if sid == "forged_export" else ["AssertionError"]
+        assert _test_errors(course, sid) == expected, (sid, _test_errors(course, sid))
     with_hidden = [c for c in nbformat.read(str(course.course_dir / "autograded" / "hooks" / "ps1" / "ps1.ipynb"),
                                             as_version=4).cells
                    if c.metadata.get("nbgrader", {}).get("grade_id") == "test_squares"]
@@ -148,6 +149,24 @@ def test_hooks_that_change_cell_execution_change_nothing_and_leak_nothing(attack
     out = _outputs(course, "hooks")
     assert "CELL>>" in out                              # the print hook ran on the student's own cells ...
     assert HIDDEN_MARKER not in out and "BEGIN HIDDEN" not in out     # ... and never saw a hidden test
+
+
+def test_code_planted_for_the_test_kernel_never_runs_there(attacked):
+    """Config files, modules and startup scripts written into the notebook's folder and HOME: the test kernel
+    starts in its own HOME, with no folder the student wrote on its path, so the forged right answer never lands."""
+    course, res, *_ = attacked
+    assert _report(course, "poison") == {"planted": 8}
+    assert res["poison"].code_score == 0.0 and _test_errors(course, "poison") == ["AssertionError"]
+
+
+def test_a_forged_export_gives_the_tests_nothing(attacked):
+    """Exports rewritten after the fact (a pickle in an .npy, an untrusted class to construct): refused as data."""
+    course, res, *_ = attacked
+    assert _report(course, "forged_export") == {"forger": "registered"}
+    nb = nbformat.read(str(course.course_dir / "autograded" / "forged_export" / "ps1" / "ps1.ipynb"), as_version=4)
+    errors = [o.evalue for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_squares"
+              for o in c.outputs if o.output_type == "error"]
+    assert len(errors) == 1 and "`squares_check` could not be read as plain data" in errors[0], errors
 
 
 def test_private_process_apis_run_as_an_unprivileged_user_in_an_empty_world(attacked):
