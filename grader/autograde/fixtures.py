@@ -353,8 +353,9 @@ def attack_notebook(release_nb, kind: str, targets: dict):
 
     ``targets``: what the attacker aims at on the grading machine, as a student who read the kit would guess it:
     ``course_dir``, ``gradebook``, ``paths`` (secret files), ``folders`` (secret folders), ``token_prefix`` (how
-    a secret on some process's command line starts: the attack looks for it in every /proc/*/cmdline), ``port`` (a listener on the machine's loopback), ``comm`` and ``wait`` (the
-    survivor's process name and how long it waits).
+    a secret on some process's command line starts: the attack looks for it in every /proc/*/cmdline), ``port``
+    (a listener on the machine's loopback), ``comm`` and ``wait`` (the survivor's process name and how long it
+    waits).
     """
     if kind not in ATTACKS:
         raise ValueError(f"unknown attack {kind!r}; valid: {', '.join(ATTACKS)}")

@@ -430,9 +430,9 @@ def check_scheduler_address(address: str, tls: DaskTLS | None) -> None:
         return
     if scheme in ("tcp", "inproc") and _loopback(host):
         return
-    raise ConfigError(f"{address}: a Dask scheduler beyond this machine must use TLS (tls://{host}:{parts.port or 8786} "
-                      f"with --dask-tls-ca-file/--dask-tls-cert/--dask-tls-key): an unencrypted scheduler runs code "
-                      f"for anyone who reaches it")
+    raise ConfigError(f"{address}: a Dask scheduler beyond this machine must use TLS "
+                      f"(tls://{host}:{parts.port or 8786} with --dask-tls-ca-file/--dask-tls-cert/--dask-tls-key): "
+                      f"an unencrypted scheduler runs code for anyone who reaches it")
 
 
 def check_dask_workers(client, cfg: AutogradeConfig) -> None:
@@ -655,7 +655,8 @@ def score_distribution(results: list[Result], bins: int = 5) -> list[str]:
             counts[min(bins - 1, int(bins * max(0.0, x) / top))] += 1
         hist = "  ".join(f"{100 * i // bins}-{100 * (i + 1) // bins}%: {n}" for i, n in enumerate(counts))
         lines.append(f"{a}: score of {top:g} over {len(rows)} submission(s): min {min(scores):g}, median "
-                     f"{statistics.median(scores):g}, mean {statistics.fmean(scores):.2f}, max {max(scores):g} | {hist}")
+                     f"{statistics.median(scores):g}, mean {statistics.fmean(scores):.2f}, max {max(scores):g} "
+                     f"| {hist}")
     return lines
 
 

@@ -51,7 +51,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from grader.errors import ConfigError
@@ -102,11 +102,8 @@ class SandboxConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "SandboxConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"unknown sandbox key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**d)
+        from grader.autograde.course import strict_from_dict
+        return strict_from_dict(cls, d, "sandbox")
 
 
 def _is_root() -> bool:
@@ -446,7 +443,8 @@ def kernel_command(cfg: SandboxConfig, scratch: Scratch, boot: Boot, *, tests: b
     # --unsafe-no-sandbox: the same launcher, limits and hooks, as the grader's own user on the host's paths.
     home = scratch.home_tests if tests else scratch.home_student
     env = kernel_env(cfg, home=str(home), data=str(Path(data_dir).resolve()) if data_dir is not None else None,
-                     tests=tests, boot=str(boot.root), lib=str(boot.root / "lib"), bin_dir=str(Path(sys.executable).parent))
+                     tests=tests, boot=str(boot.root), lib=str(boot.root / "lib"),
+                     bin_dir=str(Path(sys.executable).parent))
     cmd = [sys.executable, str(boot.root / BOOT_MODULES["sandbox_kernel.py"]), "-f", "{connection_file}", *extra]
     return cmd, env, str(home if tests else scratch.work)
 

@@ -208,7 +208,8 @@ def test_autograde_cli_in_process(graded_batch, capsys):
     from grader.cli import main
     course, _ = graded_batch
     rc = main(["autograde", "--source", str(course.source), "--course", str(course.course_dir), "--student", "s01",
-               "--student", "s10", "--workers", "1", "--cell-timeout", "20", "--no-progress", "--no-feedback", "--no-data"])
+               "--student", "s10", "--workers", "1", "--cell-timeout", "20", "--no-progress", "--no-feedback",
+               "--no-data"])
     out = capsys.readouterr().out
     assert rc == 0
     assert "2 submissions" in out and "1 graded" in out and "1 error" in out

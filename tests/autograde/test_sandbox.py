@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -84,7 +83,8 @@ def test_a_forged_export_is_data_or_nothing(tmp_path):
     manifest = {
         "pickled": {"t": "ndarray", "f": "a0.npy"},
         "traversal": {"t": "ndarray", "f": "../../etc/passwd"},
-        "popen": {"t": "dataclass", "module": "subprocess", "qualname": "Popen", "fields": {"args": {"t": "v", "v": "id"}}},
+        "popen": {"t": "dataclass", "module": "subprocess", "qualname": "Popen",
+                  "fields": {"args": {"t": "v", "v": "id"}}},
         "os_system": {"t": "code", "type": "function"},
         "np": {"t": "code", "type": "module"},
         "bad_value": {"t": "v", "v": {"nested": "dict"}},
