@@ -285,28 +285,67 @@ def _on_executed(cell, cell_index, execute_reply):
                                    traceback=content.get("traceback") or [str(content.get("ename", "Error"))]))
 
 
-async def _run_cells(nb, *, argv, env, cwd, ids, ipc: Path, timeout: int, startup_timeout: int,
-                     max_output_bytes: int) -> None:
-    """Execute every code cell of ``nb`` in place in one kernel started by ``argv``; a dead kernel ends the run
-    with a ``DeadKernelError`` output on the cell it was running."""
-    from nbclient.exceptions import DeadKernelError
-    from nbformat.v4 import new_output
-    km = _kernel_manager_class()(argv=argv, env=env, ids=ids, transport="ipc", ip=str(ipc / "k"),
-                                 connection_file=str(ipc / "kernel.json"))
-    client = _client_class()(nb, km=km, timeout=timeout, startup_timeout=startup_timeout, allow_errors=True,
-                             interrupt_on_timeout=True, error_on_timeout=ERROR_ON_TIMEOUT,
-                             raise_on_iopub_timeout=False, record_timing=False, shutdown_kernel="immediate",
-                             on_cell_executed=_on_executed)
-    client.max_output_bytes = max_output_bytes
-    async with client.async_setup_kernel(cwd=cwd, env=env, cleanup_kc=True):
-        for i, cell in enumerate(nb.cells):
+class _Kernel:
+    """One kernel started by an exact command, and the notebook it executes (nbclient, cell by cell)."""
+
+    def __init__(self, nb, *, argv, env, cwd, ids, ipc: Path, timeout: int, startup_timeout: int,
+                 max_output_bytes: int):
+        self.nb, self.env, self.cwd = nb, env, cwd
+        self.km = _kernel_manager_class()(argv=argv, env=env, ids=ids, transport="ipc", ip=str(ipc / "k"),
+                                          connection_file=str(ipc / "kernel.json"))
+        self.client = _client_class()(nb, km=self.km, timeout=timeout, startup_timeout=startup_timeout,
+                                      allow_errors=True, interrupt_on_timeout=True, error_on_timeout=ERROR_ON_TIMEOUT,
+                                      raise_on_iopub_timeout=False, record_timing=False,
+                                      shutdown_kernel="immediate", on_cell_executed=_on_executed)
+        self.client.max_output_bytes = max_output_bytes
+
+    async def start(self) -> None:
+        await self.client.async_start_new_kernel(cwd=self.cwd, env=self.env)
+        await self.client.async_start_new_kernel_client()
+
+    async def run(self) -> None:
+        """Execute every code cell in place; a dead kernel ends the run with a ``DeadKernelError`` output on the
+        cell it was running."""
+        from nbclient.exceptions import DeadKernelError
+        from nbformat.v4 import new_output
+        for i, cell in enumerate(self.nb.cells):
             try:
-                await client.async_execute_cell(cell, i, execution_count=client.code_cells_executed + 1)
+                await self.client.async_execute_cell(cell, i, execution_count=self.client.code_cells_executed + 1)
             except DeadKernelError:
                 cell.outputs.append(new_output("error", ename="DeadKernelError", evalue="the kernel died",
                                                traceback=["DeadKernelError: the kernel died (killed for memory, "
                                                           "os._exit, or a crash in native code)"]))
                 break
+
+    async def stop(self) -> None:
+        """Kill the kernel (its sandbox's pid namespace ends with it) and close the channels."""
+        try:
+            if self.km.has_kernel:
+                await self.km.shutdown_kernel(now=True)
+        finally:
+            if self.client.kc is not None:
+                self.client.kc.stop_channels()
+
+
+async def _student_then_tests(student: _Kernel, tests: _Kernel | None) -> None:
+    """The student's kernel runs and is gone before the test kernel runs a cell; the test kernel starts meanwhile
+    (its sandbox shares nothing writable with the student's, and it reads nothing of theirs until it runs)."""
+    starting = asyncio.ensure_future(tests.start()) if tests is not None else None
+    try:
+        await student.start()
+        try:
+            await student.run()
+        finally:
+            await student.stop()
+        if tests is not None:
+            await starting
+            await tests.run()
+    finally:
+        if starting is not None:
+            if not starting.done():
+                starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
+            await tests.stop()
 
 
 # --- the plan of one notebook ----------------------------------------------------------------------------------
@@ -432,35 +471,32 @@ def _preprocessors():
                 boot.seed_home(scratch.home_student)
                 boot.seed_home(scratch.home_tests)
                 scratch.hand_over()
-                self._run(s_nb, cfg, scratch, boot, data, tests=False)
+                t_nb, t_index = tests_notebook(nb, names, export, work, release_imports(release_nb))
+                t0 = time.perf_counter()
+                asyncio.run(_student_then_tests(self._kernel(s_nb, cfg, scratch, boot, data, tests=False),
+                                                self._kernel(t_nb, cfg, scratch, boot, data, tests=True)
+                                                if names else None))
+                self.log.info("%s: both kernels %.2f s", name, time.perf_counter() - t0)
                 for (kind, i), cell in zip(s_index, s_nb.cells):
                     if kind == "cell" and i not in names and cell.cell_type == "code":
                         nb.cells[i].outputs, nb.cells[i].execution_count = cell.outputs, cell.execution_count
-                if names:
-                    t_nb, t_index = tests_notebook(nb, names, export, work, release_imports(release_nb))
-                    self._run(t_nb, cfg, scratch, boot, data, tests=True)
-                    loads = {}
-                    for (kind, i), cell in zip(t_index, t_nb.cells):
-                        if kind == "load":
-                            loads[i] = list(cell.outputs)
-                        else:
-                            nb.cells[i].outputs = loads.get(i, []) + list(cell.outputs)
-                            nb.cells[i].execution_count = cell.execution_count
+                loads = {}
+                for (kind, i), cell in zip(t_index, t_nb.cells):
+                    if kind == "load":
+                        loads[i] = list(cell.outputs)
+                    else:
+                        nb.cells[i].outputs = loads.get(i, []) + list(cell.outputs)
+                        nb.cells[i].execution_count = cell.execution_count
             finally:
                 scratch.cleanup()
             return nb, resources
 
-        def _run(self, nb, cfg, scratch, boot, data, *, tests: bool) -> None:
+        def _kernel(self, nb, cfg, scratch, boot, data, *, tests: bool) -> _Kernel:
             from grader.autograde import sandbox as sb
             argv, env, cwd = sb.kernel_command(cfg, scratch, boot, tests=tests, data_dir=data)
-            launch_env = env if not cfg.enabled else {"PATH": "/usr/bin:/bin"}
-            for f in scratch.ipc.iterdir():
-                f.unlink()
-            t0 = time.perf_counter()
-            asyncio.run(_run_cells(nb, argv=argv, env=launch_env, cwd=cwd, ids=scratch.ids, ipc=scratch.ipc,
-                                   timeout=self.timeout, startup_timeout=self.startup_timeout,
-                                   max_output_bytes=self.max_output_bytes))
-            self.log.info("%s kernel: %.2f s", "test" if tests else "student", time.perf_counter() - t0)
+            return _Kernel(nb, argv=argv, env=env if not cfg.enabled else {"PATH": "/usr/bin:/bin"}, cwd=cwd,
+                           ids=scratch.ids, ipc=scratch.ipc_for(tests), timeout=self.timeout,
+                           startup_timeout=self.startup_timeout, max_output_bytes=self.max_output_bytes)
 
     return RestoreLayout, TwoKernelExecute
 

@@ -350,23 +350,29 @@ class Scratch:
         self.home_student, self.home_tests = self.root / "home-s", self.root / "home-t"
         for d in (self.work, self.export, self.home_student, self.home_tests):
             d.mkdir()
-        # Unix socket paths are limited to ~107 bytes: the sockets live in a short folder of the system's temp.
-        self.ipc = Path(tempfile.mkdtemp(prefix="hw8-ipc-"))
+        # Unix socket paths are limited to ~107 bytes: the sockets live in short folders of the system's temp, one
+        # per kernel (each bound into its own sandbox only: a kernel's connection file holds its signing key).
+        self.ipc_student = Path(tempfile.mkdtemp(prefix="hw8-ipc-"))
+        self.ipc_tests = Path(tempfile.mkdtemp(prefix="hw8-ipc-"))
         self.ids = sandbox_ids(cfg) if cfg.enabled else None
         os.chmod(self.root, 0o711)
-        os.chmod(self.ipc, 0o711)
+        for d in (self.ipc_student, self.ipc_tests):
+            os.chmod(d, 0o711)
+
+    def ipc_for(self, tests: bool) -> Path:
+        return self.ipc_tests if tests else self.ipc_student
 
     def hand_over(self) -> None:
         """Give the kernel's uid its writable folders (the grader may be root; the kernel is not)."""
         if self.ids is None:
             return
-        for d in (self.work, self.export, self.ipc, self.home_student, self.home_tests):
+        for d in (self.work, self.export, self.ipc_student, self.ipc_tests, self.home_student, self.home_tests):
             for p in [d, *d.rglob("*")]:
                 os.chown(p, *self.ids, follow_symlinks=False)
 
     def cleanup(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
-        shutil.rmtree(self.ipc, ignore_errors=True)
+        for d in (self.root, self.ipc_student, self.ipc_tests):
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def kernel_env(cfg: SandboxConfig, *, home: str, data: str | None, tests: bool, boot: str, lib: str,
@@ -412,7 +418,8 @@ def wrap(cmd: list[str], cfg: SandboxConfig, scratch: Scratch, boot: Boot, *, te
     m.add("--ro-bind", str(starter_code_dir()), f"{LIB}/starter_code").add("--ro-bind", str(boot.root), BOOT)
     m.add("--ro-bind" if tests else "--bind", str(scratch.work), WORK)
     m.add("--ro-bind" if tests else "--bind", str(scratch.export), EXPORT)
-    m.add("--bind", str(home), HOME).add("--bind", str(scratch.ipc), str(scratch.ipc))
+    ipc = scratch.ipc_for(tests)
+    m.add("--bind", str(home), HOME).add("--bind", str(ipc), str(ipc))
     if data_dir is not None:
         m.add("--dir", None, DATA, perms="0755")
         for name in DATA_FILES:
