@@ -4,11 +4,13 @@
     python benchmarks/autograde_throughput.py --real 01_simple -n 6  # a real assignment, solved, on the tiny preset
 
 Every submission is really executed: the student's cells in one kernel, the tests in a second (``execute.py``),
-nbgrader's gradebook and feedback. Each setup runs twice in this one process, back to back: in the bubblewrap
-sandbox (``bwrap`` + ``setpriv`` as root), and with ``--unsafe-no-sandbox`` (the same two kernels, unconfined), so
-the ratio is the cost of the sandbox alone on this machine at this moment (the machine's speed drifts: compare
-only figures of one run). The order alternates between setups. Worker start-up (imports, ~2 s each) is in the wall
-time, as a TA would see it; Dask cluster start-up is not (a course keeps its cluster running).
+nbgrader's gradebook and feedback. Each setup is measured in this one process in the bubblewrap sandbox (``bwrap``
++ ``setpriv`` as root) and with ``--unsafe-no-sandbox`` (the same two kernels, unconfined), so the ratio is the cost
+of the sandbox alone on this machine at this moment (the machine's speed drifts: compare only figures of one run).
+Per setup: one unmeasured warm-up run (first imports, page cache, a Dask worker's first task), then the order
+sandboxed, unsandboxed, unsandboxed, sandboxed (ABBA: a linear drift of the machine's speed cancels); the table
+shows each mode's mean. Worker start-up (imports, ~2 s each) is in the wall time, as a TA would see it; Dask
+cluster start-up is not (a course keeps its cluster running).
 """
 from __future__ import annotations
 
@@ -98,7 +100,9 @@ def main(argv=None) -> int:
             print(f"  {label:<16} {rows[-1][1]:<6} {dt:7.1f} s  {rows[-1][4]:6.2f} nb/min", flush=True)
 
         def pair(label, i, **kw):
-            for sandboxed in ((True, False) if i % 2 == 0 else (False, True)):
+            measure("warm-up", False, **dict(kw))
+            rows.pop()
+            for sandboxed in (True, False, False, True):
                 measure(label, sandboxed, **dict(kw))
 
         for i, w in enumerate(args.workers):
@@ -118,12 +122,17 @@ def main(argv=None) -> int:
         what = f"real assignment {assignment} (tiny preset, smoke mode)" if args.real else "fixture notebook"
         print(f"\nAutograding throughput: {what}, two kernels per notebook, nbgrader with feedback, "
               f"workers started inside the timing")
-        print(f"{'setup':<18} {'sandbox':<7} {'notebooks':>9} {'wall s':>8} {'nb/min':>8} {'s/nb':>6} "
+        print(f"{'setup':<18} {'sandbox':<7} {'runs':>4} {'notebooks':>9} {'wall s':>8} {'nb/min':>8} {'s/nb':>6} "
               f"{'sandbox cost':>12}  statuses")
-        for label, kind, n, dt, rate, summary in rows:
-            other = next(r for r in rows if r[0] == label and r[1] != kind)
-            cost = f"{100 * (dt / other[3] - 1):+.1f} %" if kind == "bwrap" else ""
-            print(f"{label:<18} {kind:<7} {n:>9} {dt:>8.1f} {rate:>8.2f} {dt / n:>6.2f} {cost:>12}  {summary}")
+        for label in dict.fromkeys(r[0] for r in rows):
+            mean = {}
+            for kind in ("bwrap", "none"):
+                mine = [r for r in rows if r[0] == label and r[1] == kind]
+                n, dt = mine[0][2], sum(r[3] for r in mine) / len(mine)
+                mean[kind] = dt
+                print(f"{label:<18} {kind:<7} {len(mine):>4} {n:>9} {dt:>8.1f} {60 * n / dt:>8.2f} {dt / n:>6.2f} "
+                      f"{'':>12}  {mine[-1][5]}")
+            print(f"{'':<18} sandbox cost per notebook: {100 * (mean['bwrap'] / mean['none'] - 1):+.1f} %")
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return 0

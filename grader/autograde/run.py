@@ -389,6 +389,9 @@ def dask_grade(task: dict, init: dict, notebook_timeout: float, startup_timeout:
     key = json.dumps(init, sort_keys=True)
     w = _DASK_WORKERS.get(key)
     if w is None:
+        for old in _DASK_WORKERS.values():      # another course or configuration before: one grading process each
+            old.close()
+        _DASK_WORKERS.clear()
         log_dir = Path(init["course"]["course_dir"]) / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         w = _DASK_WORKERS[key] = WorkerProcess(init, env=worker_env(), log_path=log_dir / f"dask-{os.getpid()}.log",
