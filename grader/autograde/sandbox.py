@@ -363,10 +363,11 @@ class Scratch:
         return self.ipc_tests if tests else self.ipc_student
 
     def hand_over(self) -> None:
-        """Give the kernel's uid its writable folders (the grader may be root; the kernel is not)."""
-        if self.ids is None:
-            return
+        """Give the kernel's uid its folders, private to it (the grader may be root; the kernel is not)."""
         for d in (self.work, self.export, self.ipc_student, self.ipc_tests, self.home_student, self.home_tests):
+            os.chmod(d, 0o700)
+            if self.ids is None:
+                continue
             for p in [d, *d.rglob("*")]:
                 os.chown(p, *self.ids, follow_symlinks=False)
 
