@@ -472,7 +472,10 @@ def _grade_dask(tasks, init, cfg: AutogradeConfig, scheduler, done, tls: DaskTLS
             try:
                 r = fut.result()
             except Exception as e:  # noqa: BLE001 - a lost Dask worker is a failed task, not a failed batch
-                r = {**futures[fut], "status": "error", "message": f"dask task failed: {type(e).__name__}: {e}"}
+                hint = (" (a Dask worker that joined later cannot import the kit: start it from the kit's venv with "
+                        "the kit on PYTHONPATH)" if "deserializ" in str(e).lower() else "")
+                r = {**futures[fut], "status": "error",
+                     "message": f"dask task failed: {type(e).__name__}: {e}{hint}"}
             done(r)
     finally:
         if client is not scheduler:
