@@ -53,11 +53,16 @@ class CourseConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "CourseConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"unknown course key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**d)
+        return strict_from_dict(cls, d, "course")
+
+
+def strict_from_dict(cls, d: dict, what: str):
+    """``cls(**d)`` for a config dataclass; unknown keys raise ``ConfigError`` listing the known ones."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ConfigError(f"unknown {what} key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return cls(**d)
 
 
 def add_course_arguments(parser: argparse.ArgumentParser) -> None:

@@ -151,7 +151,7 @@ def test_no_solution_or_hidden_test_text_in_any_released_file(released_course):
             assert marker not in text
     # The visible test and the stub survive: students can run them.
     nb_text = (released_course.course_dir / "release" / "ps1" / "ps1.ipynb").read_text()
-    assert "assert squares(3) == [0, 1, 4]" in nb_text
+    assert "assert squares_check[3] == [0, 1, 4]" in nb_text
     assert "NotImplementedError" in nb_text
 
 

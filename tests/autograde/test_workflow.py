@@ -12,7 +12,7 @@ from grader.autograde.fixtures import student_notebook, write_fixture_source
 from grader.cli import main
 
 
-def test_release_collect_autograde_gradebook_similarity(tmp_path, capsys):
+def test_release_collect_autograde_gradebook_similarity(sandbox, tmp_path, capsys):
     write_fixture_source(tmp_path / "src", "ps1")
     common = ["--source", str(tmp_path / "src"), "--course", str(tmp_path / "course")]
     assert main(["release", *common]) == 0

@@ -116,25 +116,39 @@ _negative_scores = probe_scores[probes.rows("negative")]  # the same faces, colo
 assert np.median(_negative_scores) > np.median(face_scores), "colour-inverted faces should score higher"
 ### END HIDDEN TESTS
 
+# %% nbgrader={"grade": false, "grade_id": "encoders_check", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# What the test below checks about the model, computed here: the tests run in a separate process that gets your
+# notebook's results as data (arrays, numbers, files), not its objects. Per encoder of `model.encoders`: its
+# parameter count and its code for three training faces.
+_encoders = getattr(model, "encoders", None)
+encoders_check = {"container": ("ModuleList" if isinstance(_encoders, nn.ModuleList) else
+                                "ModuleDict" if isinstance(_encoders, nn.ModuleDict) else type(_encoders).__name__),
+                  "count": len(_encoders) if isinstance(_encoders, (nn.ModuleList, nn.ModuleDict)) else 0,
+                  "codes": []}
+if encoders_check["count"]:
+    from starter_code.data import to_model_input
+    _x = to_model_input(np.ascontiguousarray(train[:3]), next(model.parameters()).device)
+    _was = model.training
+    model.eval()
+    with torch.no_grad():
+        for _enc in (_encoders.values() if isinstance(_encoders, nn.ModuleDict) else _encoders):
+            _code = _enc(_x)
+            _code = _code[0] if isinstance(_code, (tuple, list)) else _code
+            encoders_check["codes"].append({"shape": list(_code.shape), "finite": bool(torch.isfinite(_code).all()),
+                                            "parameters": sum(p.numel() for p in _enc.parameters())})
+    model.train(_was)
+
 # %% nbgrader={"grade": true, "grade_id": "test_encoders", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # Autograder test: a multi-encoder model keeps at least two encoders in `model.encoders`.
-encoders = getattr(model, "encoders", None)
-assert isinstance(encoders, (nn.ModuleList, nn.ModuleDict)), (
+assert encoders_check["container"] in ("ModuleList", "ModuleDict"), (
     "keep the encoders in model.encoders (an nn.ModuleList or nn.ModuleDict)")
-assert len(encoders) >= 2, f"a multi-encoder autoencoder needs at least two encoders, found {len(encoders)}"
+assert encoders_check["count"] >= 2, (
+    f"a multi-encoder autoencoder needs at least two encoders, found {encoders_check['count']}")
 ### BEGIN HIDDEN TESTS
-from starter_code.data import to_model_input
-_device = next(model.parameters()).device
-_x = to_model_input(np.ascontiguousarray(train[:3]), _device)
-_was = model.training
-model.eval()
-with torch.no_grad():
-    for _enc in (encoders.values() if isinstance(encoders, nn.ModuleDict) else encoders):
-        _code = _enc(_x)
-        _code = _code[0] if isinstance(_code, (tuple, list)) else _code
-        assert _code.shape[0] == 3 and torch.isfinite(_code).all(), "an encoder gave no per-image code"
-        assert sum(p.numel() for p in _enc.parameters()) > 0, "an encoder without parameters"
-model.train(_was)
+assert len(encoders_check["codes"]) == encoders_check["count"], "an encoder failed on three training faces"
+for _code in encoders_check["codes"]:
+    assert _code["shape"][0] == 3 and _code["finite"], "an encoder gave no per-image code"
+    assert _code["parameters"] > 0, "an encoder without parameters"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "submit_md", "locked": true, "schema_version": 3, "solution": false, "task": false}

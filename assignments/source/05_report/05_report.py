@@ -129,6 +129,11 @@ figure = report.plot_latent_adjustments(adjusted, path=env.path("latent_adjustme
 ### END SOLUTION
 display(figure)
 
+# %% nbgrader={"grade": false, "grade_id": "q2_plain", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# For the test below: the plain reconstruction of `faces` by your model, computed here (the tests run in a
+# separate process that gets your notebook's results as data, not the model).
+plain_reconstruction = reconstruct(model, faces)
+
 # %% nbgrader={"grade": true, "grade_id": "test_latent_adjustments", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # Autograder test: at least two latent elements changed; original, reconstruction and one image set per change.
 assert isinstance(adjusted, dict), f"adjusted must be a dict, got {type(adjusted).__name__}"
@@ -141,7 +146,7 @@ for _name, _images in adjusted.items():
 assert np.array_equal(adjusted["original"], faces), "adjusted['original'] must be the faces themselves"
 ### BEGIN HIDDEN TESTS
 # The plain reconstruction is the same model's (within rounding), and every change changes the image.
-_plain = reconstruct(model, faces).astype(int)
+_plain = plain_reconstruction.astype(int)
 assert np.abs(_plain - adjusted["reconstruction"].astype(int)).max() <= 2, "the reconstruction is not decode(encode(x))"
 for _name in names[2:]:
     _diff = np.abs(adjusted[_name].astype(int) - adjusted["reconstruction"].astype(int)).mean()
