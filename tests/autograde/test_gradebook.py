@@ -22,7 +22,7 @@ DUE = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory):
+def course(tmp_path_factory, sandbox):
     """Assignments ``code1`` (2 test points) and ``report`` (2 test points + 3 manual), graded for s1..s3."""
     from grader.autograde.release import release
     from grader.autograde.run import AutogradeConfig, autograde
