@@ -1,7 +1,9 @@
 """Where a course lives (``CourseConfig``) and the nbgrader configuration and API built from it."""
 from __future__ import annotations
 
+
 import argparse
+import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -119,10 +121,23 @@ def make_api(course: CourseConfig, **extra):
 
 
 def open_gradebook(course: CourseConfig):
-    """nbgrader's ``Gradebook`` on the course's database (a context manager)."""
+    """nbgrader's ``Gradebook`` on the course's database (a context manager); a SQLite file is made private first."""
     from grader.autograde.env import ensure_tool_path
     ensure_tool_path()
     from nbgrader.api import Gradebook
-    return Gradebook(course.url, course.course_id)
+    gb = Gradebook(course.url, course.course_id)       # creates the SQLite file if it is new
+    protect_gradebook_db(course)
+    return gb
+
+
+def protect_gradebook_db(course: CourseConfig) -> None:
+    """``chmod 0600`` the SQLite gradebook (and its journal files) if the course uses one: grades are secrets."""
+    url = course.url
+    if not url.startswith("sqlite:///"):
+        return
+    db = Path(url[len("sqlite:///"):].split("?", 1)[0])
+    for p in (db, db.with_name(db.name + "-journal"), db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        if p.is_file():
+            os.chmod(p, 0o600)
 
 

@@ -33,7 +33,8 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from grader.autograde.course import CourseConfig, add_course_arguments, course_from_args, open_gradebook
+from grader.autograde.course import (CourseConfig, add_course_arguments, course_from_args, open_gradebook,
+                                     protect_gradebook_db)
 from grader.errors import ConfigError, GraderError
 from grader.roster import Student
 
@@ -54,17 +55,6 @@ def write_private(path: Path, text: str) -> Path:
     write_text(text, path)          # a mkstemp file (created 0600) renamed into place: never readable by others
     os.chmod(path, 0o600)
     return Path(path)
-
-
-def protect_gradebook_db(course: CourseConfig) -> None:
-    """``chmod 0600`` the SQLite gradebook (and its journal files) if the course uses one."""
-    url = course.url
-    if not url.startswith("sqlite:///"):
-        return
-    db = Path(url[len("sqlite:///"):].split("?", 1)[0])
-    for p in (db, db.with_name(db.name + "-journal"), db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
-        if p.is_file():
-            os.chmod(p, 0o600)
 
 
 @dataclass

@@ -637,6 +637,7 @@ def write_results(path: Path, results: list[Result]) -> Path:
             w.writerow({c: rows[k].get(c, "") for c in RESULT_COLUMNS})
         f.flush()
         os.fsync(f.fileno())
+    os.chmod(tmp, 0o600)                      # scores and statuses of every student: the TA's eyes only
     os.replace(tmp, path)
     return Path(path)
 

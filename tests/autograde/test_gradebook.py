@@ -246,6 +246,9 @@ def test_lms_late_mark_flows_from_collect_to_the_exported_grades(released_course
 def test_gradebook_files_are_private(course, tmp_path):
     from grader.autograde.gradebook import protect_gradebook_db, write_private
     db = course.course_dir / "gradebook.db"
+    # as release and autograde left them
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    assert stat.S_IMODE((course.course_dir / "autograde_results.csv").stat().st_mode) == 0o600
     db.chmod(0o644)
     rows, _ = build_gradebook(course, SCHEME)
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
