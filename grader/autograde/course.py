@@ -1,7 +1,6 @@
 """Where a course lives (``CourseConfig``) and the nbgrader configuration and API built from it."""
 from __future__ import annotations
 
-
 import argparse
 import os
 from dataclasses import dataclass, field, fields
