@@ -200,8 +200,8 @@ def manual_cells(course: CourseConfig, assignment: str) -> list[tuple[str, str, 
 
 
 def report_template(course: CourseConfig, assignment: str, students: list[str]) -> str:
-    """CSV text for the TA: ``id``, one column per manually graded cell (its grade id; the rubric and maximum are
-    in the notebook's rubric cell above it), and ``comment``; one row per student."""
+    """CSV text for the TA: ``id``, one column per manually graded cell (its grade id; the rubric is in
+    ``COURSE/rubrics/<assignment>.md``, written by ``release``), and ``comment``; one row per student."""
     cells = manual_cells(course, assignment)
     if not cells:
         raise GraderError(f"{assignment}: no manually graded cells")
@@ -450,7 +450,7 @@ def run(args) -> int:
         write_private(args.report_template, report_template(course, report, roster_ids(course)))
         cols = ", ".join(f"{g} (0..{mx:g})" for _, g, mx in manual_cells(course, report))
         print(f"wrote {args.report_template}: one column per manually graded cell of {report}: {cols}; "
-              f"the rubric is in the notebook above each answer. Load it with --report-scores.")
+              f"the rubrics are in {course.course_dir / 'rubrics' / (report + '.md')}. Load it with --report-scores.")
         return 0
     if args.report_scores:
         n = import_report_scores(course, report, args.report_scores)
