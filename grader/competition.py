@@ -24,11 +24,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from grader.errors import ConfigError
+from starter_code.formats import STAGES
 
-#: Order in which baselines are listed on boards and in gradebooks.
-BASELINE_NAMES = ("simple", "medium", "strong", "boss")
+#: Order in which baselines are listed on boards and in gradebooks: the stages'.
+BASELINE_NAMES = STAGES
 
-#: The course's own 2023 public thresholds, used until `python -m solutions calibrate` writes the kit's.
+#: The course's own 2023 public thresholds, used until `python -m kit calibrate` writes the kit's.
 COURSE_2023_BASELINES = {"simple": 0.535, "medium": 0.719, "strong": 0.790, "boss": 0.822}
 
 
