@@ -17,9 +17,6 @@ import tempfile
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 TARGET_S = {"tiny": None, "smoke": None, "demo": 90, "full": 300}
 
 

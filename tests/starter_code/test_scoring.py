@@ -144,3 +144,18 @@ def test_score_fn_replaces_the_l2_score(fitted_fcn, random_images):
     mse = anomaly_scores(model, random_images, score_fn=lambda err: err.mean(dim=(1, 2, 3)))
     l2 = anomaly_scores(model, random_images)
     np.testing.assert_allclose(mse * 3 * 64 * 64, l2 ** 2, rtol=1e-4)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_scores_on_cuda_match_the_cpu_and_a_seeded_vae_repeats(fitted_fcn, random_images):
+    model, _ = fitted_fcn
+    try:
+        cpu = anomaly_scores(model, random_images, device="cpu")
+        np.testing.assert_allclose(anomaly_scores(model, random_images, device="cuda"), cpu, rtol=1e-4)
+    finally:
+        model.to("cpu")
+    torch.manual_seed(0)
+    vae = build_model("vae")
+    a = anomaly_scores(vae, random_images, device="cuda", seed=3)
+    assert np.array_equal(a, anomaly_scores(vae, random_images, device="cuda", seed=3))
