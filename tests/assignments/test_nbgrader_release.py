@@ -9,7 +9,7 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from assignments.build_notebooks import ASSIGNMENTS
+from assignments import ASSIGNMENTS
 
 pytestmark = pytest.mark.usefixtures("notebook_environ")
 
