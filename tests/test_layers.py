@@ -84,3 +84,12 @@ def test_grader_leaderboard_and_torch_free_modules_import_without_torch():
             "print('ok')")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+
+
+def test_nothing_edits_sys_path():
+    """The kit is installed (`pip install -e .`): scripts, benchmarks, tests and notebooks import it as is."""
+    files = [p for d in ("starter_code", "data_tools", "solutions", "grader", "kit", "benchmarks", "tests",
+                         "assignments") for p in (ROOT / d).rglob("*") if p.suffix in (".py", ".ipynb")]
+    offenders = [str(p.relative_to(ROOT)) for p in files
+                 if p.name != "test_layers.py" and "sys.path" in p.read_text(encoding="utf-8")]
+    assert files and not offenders, offenders
