@@ -6,7 +6,7 @@
 
 Builds into a temporary directory (removed afterwards unless --keep DIR) and also times the bare generator
 (normal faces only) so the cost of the anomaly kinds and of writing files shows separately.
-Targets from the issue: demo <= 90 s, full <= 5 min on 2 cores.
+Targets: demo <= 90 s, full <= 5 min on 2 cores.
 """
 from __future__ import annotations
 

@@ -143,7 +143,7 @@ def competition_from_dict(raw: dict, *, base_dir: Path = Path("."), source: str 
 
 
 def dump_competition(cfg: CompetitionConfig) -> str:
-    """TOML text for ``cfg`` (paths written as given). Used by `solutions calibrate` and `make demo`."""
+    """TOML text for ``cfg`` (paths written as given). Used by `python -m kit calibrate` and `make demo`."""
     def q(s: str) -> str:
         return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
