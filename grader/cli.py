@@ -5,9 +5,10 @@ bad answer key or config, I/O errors), 2 a usage error, 3 an invalid submission 
 not the grader, is at fault).
 
 Adding a command is one line in ``COMMANDS``: ``(name, "package.module")`` or ``(name, "package.module:attr")``,
-where the target has ``add_arguments(parser)`` and ``run(args) -> int`` (help text: a ``HELP`` string or the first
-line of its docstring). Only the chosen command's module is imported, so keep heavy imports (fastapi, dask) at the
-top of your command module if you like: ``python -m grader score`` will not load them.
+where the target has ``add_arguments(parser)`` and ``run(args) -> int`` (help text: a ``HELP = "..."`` string literal
+or the first line of its docstring, read from the source so that ``--help`` imports nothing). Only the chosen
+command's module is imported, so keep heavy imports (fastapi, dask) at the top of your command module if you like:
+``python -m grader score`` will not load them.
 """
 from __future__ import annotations
 
