@@ -29,6 +29,10 @@ COMMANDS: list[tuple[str, str]] = [
     ("gradebook", "grader.autograde.gradebook"),
     ("similarity", "grader.autograde.similarity"),
     ("serve", "grader.leaderboard.serve"),
+    ("init", "grader.leaderboard.commands:InitCommand"),
+    ("tokens", "grader.leaderboard.commands:TokensCommand"),
+    ("backup", "grader.leaderboard.commands:BackupCommand"),
+    ("restore", "grader.leaderboard.commands:RestoreCommand"),
 ]
 
 #: Exit code of an invalid submission.

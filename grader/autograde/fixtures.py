@@ -2,8 +2,9 @@
 
 ``write_fixture_source(root, assignment)`` writes ``root/source/<assignment>/<assignment>.ipynb``: a locked setup
 cell, a solution cell, a test cell with a visible and a hidden part (``HIDDEN_MARKER`` appears only in the hidden
-part), a locked rubric and a manually graded markdown answer. ``student_notebook(release_nb, kind)`` turns the
-released notebook into one student's submission: ``good``, ``blank`` and the hostile kinds in ``HOSTILE_KINDS``.
+part), a locked question and a manually graded markdown answer (its source holds the rubric).
+``student_notebook(release_nb, kind)`` turns the released notebook into one student's submission: ``good``,
+``blank`` and the hostile kinds in ``HOSTILE_KINDS``.
 """
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ HIDDEN_MARKER = "hidden_check_5_squares"
 #: Text that appears only inside the solution regions.
 SOLUTION_MARKER = "reference_solution_marker"
 SOLUTION_CODE = f"    {SOLUTION_MARKER} = True\n    return [i * i for i in range(n)]"
-MANUAL_ANSWER = "A VAE encodes each image as a distribution; reference_answer_marker."
+MANUAL_ANSWER = ("**Rubric:** 1 point for the encoder/decoder as distributions, 1 for an advantage over a vanilla "
+                 "autoencoder, 1 for a problem (e.g. blurry samples).\n\n"
+                 "A VAE encodes each image as a distribution; reference_answer_marker.")
 
 #: Every kind of student submission :func:`student_notebook` can write.
 KINDS = ("good", "blank", "partial", "slow", "infinite_loop", "memory_bomb", "os_system", "network",
@@ -34,7 +37,7 @@ def _meta(grade_id, *, grade=False, solution=False, locked=False, points=0):
 
 def source_notebook(assignment: str = "ps1", *, test_points: int = 2, manual_points: int = 3, manual: bool = True):
     """The instructor's version (nbformat NotebookNode) with solutions and hidden tests (``manual``: with the
-    rubric and the manually graded answer)."""
+    question and the manually graded answer)."""
     import nbformat
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
     cells = [
@@ -47,9 +50,8 @@ def source_notebook(assignment: str = "ps1", *, test_points: int = 2, manual_poi
                       f"{HIDDEN_MARKER} = squares(5)\nassert {HIDDEN_MARKER} == [0, 1, 4, 9, 16]\n"
                       "### END HIDDEN TESTS",
                       metadata=_meta("test_squares", grade=True, locked=True, points=test_points)),
-        new_markdown_cell("**Rubric (3 points):** 1 point for the encoder/decoder as distributions, 1 for an "
-                          "advantage over a vanilla autoencoder, 1 for a problem (e.g. blurry samples).",
-                          metadata=_meta("rubric", locked=True)),
+        new_markdown_cell("**Question (3 points):** introduce the VAE, one advantage and one problem.",
+                          metadata=_meta("question", locked=True)),
         new_markdown_cell(MANUAL_ANSWER, metadata=_meta("vae_answer", grade=True, solution=True,
                                                         points=manual_points)),
     ]

@@ -106,6 +106,24 @@ def test_metadata_check_finds_broken_cells():
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_rubrics_live_only_in_answer_cells(assignment):
+    """Each written question: a read-only question cell stating its points, then the answer cell, whose source
+    (replaced whole by nbgrader in the release) holds the rubric and the model answer. No other cell mentions a
+    rubric: nbgrader would release it as it is."""
+    cells = _read(assignment).cells
+    for i, cell in enumerate(cells):
+        m = _meta(cell)
+        if m.get("solution") and cell.cell_type == "markdown":
+            assert cell.source.startswith("**Rubric**") and "**Reference answer" in cell.source, m["grade_id"]
+            question = cells[i - 1]
+            assert _meta(question).get("locked") and question.cell_type == "markdown", m["grade_id"]
+            stated = re.search(r"\((\d+) points?\b", question.source)
+            assert stated and int(stated.group(1)) == m["points"], f"{m['grade_id']}: the question states no points"
+        else:
+            assert not re.search(r"(?i)\brubric", cell.source), f"{m.get('grade_id', cell.id)} mentions a rubric"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_points_table_matches_the_cells(assignment):
     nb = _read(assignment)
     total = sum(_meta(c)["points"] for c in nb.cells if _meta(c).get("grade"))

@@ -27,7 +27,8 @@ def test_real_release_has_no_solution_or_hidden_test(real_course):
     bundle = real_course.course_dir / "student_release"
     assert find_leaks(blocks, bundle) == []
     names = sorted(p.name for p in bundle.iterdir())
-    assert names == sorted(real_course.assignments() + ["data", "starter_code"])
+    assert names == sorted(real_course.assignments() + ["README.md", "data", "pyproject.toml", "requirements.txt",
+                                                        "starter_code"])
     for a in real_course.assignments():
         text = (bundle / a / f"{a}.ipynb").read_text(encoding="utf-8")
         assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text

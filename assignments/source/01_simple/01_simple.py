@@ -14,10 +14,12 @@
 # > so only the *order* of your scores matters, and **a higher score must mean "more anomalous"**.
 #
 # **How to work.** Write code only where a cell says `# YOUR CODE HERE` (delete the `raise NotImplementedError()`),
-# and answers where a cell says *YOUR ANSWER HERE*. Read-only cells are restored before grading. Set the
-# environment variable `HW8_SMOKE=1` to run the whole notebook in seconds on a few hundred images (a check that it
-# runs, not a submission); unset it for the real run. `HW8_DATA_DIR` points at the folder with `trainingset.npy`
-# and `testingset.npy` (default: the nearest `data/` folder, here or up to three levels above).
+# and answers where a cell says *YOUR ANSWER HERE*. Read-only cells are restored before grading. **Smoke mode**
+# runs the whole notebook in seconds on a few hundred images, to check that it runs (not a submission): add a cell
+# with the line `%env HW8_SMOKE=1` *above* the config cell and run from there; for the real run delete that cell and
+# restart the kernel. The data (`trainingset.npy`, `testingset.npy`) goes in the `data/` folder next to the
+# notebook's folder, or set `HW8_DATA_DIR` the same way. Setup on your computer or on Colab: the bundle's
+# `README.md`.
 #
 # | part | points |
 # |---|---|

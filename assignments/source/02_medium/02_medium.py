@@ -22,10 +22,12 @@
 # > so only the *order* of your scores matters, and **a higher score must mean "more anomalous"**.
 #
 # **How to work.** Write code only where a cell says `# YOUR CODE HERE` (delete the `raise NotImplementedError()`),
-# and answers where a cell says *YOUR ANSWER HERE*. Read-only cells are restored before grading. Set the
-# environment variable `HW8_SMOKE=1` to run the whole notebook in seconds on a few hundred images (a check that it
-# runs, not a submission); unset it for the real run. `HW8_DATA_DIR` points at the folder with `trainingset.npy`
-# and `testingset.npy` (default: the nearest `data/` folder, here or up to three levels above).
+# and answers where a cell says *YOUR ANSWER HERE*. Read-only cells are restored before grading. **Smoke mode**
+# runs the whole notebook in seconds on a few hundred images, to check that it runs (not a submission): add a cell
+# with the line `%env HW8_SMOKE=1` *above* the config cell and run from there; for the real run delete that cell and
+# restart the kernel. The data (`trainingset.npy`, `testingset.npy`) goes in the `data/` folder next to the
+# notebook's folder, or set `HW8_DATA_DIR` the same way. Setup on your computer or on Colab: the bundle's
+# `README.md`.
 #
 # | part | points |
 # |---|---|
@@ -136,17 +138,18 @@ _top = np.argsort(-scores, kind="stable")[:10]
 assert np.array_equal(np.argsort(-submitted, kind="stable")[:10], _top), "the file reorders the scores"
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "changes_rubric", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"grade": false, "grade_id": "changes_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 4. What did you change? (2 points, graded by hand)
 #
 # List the changes you made to the sample code and, for each, its effect on your public score (or on
 # the training loss) and why you think it helped or did not.
-#
-# *Rubric:* 2 = at least two concrete changes, each with its measured effect and a plausible reason;
-# 1 = changes listed without effects or reasons; 0 = missing.
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "changes", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
-# Reference answer (the changes in `solutions/medium.py`; the measured AUCs are in README.md's ladder
+# **Rubric** (for graders; in the release nbgrader replaces this whole cell with *YOUR ANSWER HERE*):
+# 2 = at least two concrete changes, each with its measured effect and a plausible reason;
+# 1 = changes listed without effects or reasons; 0 = missing.
+#
+# **Reference answer** (the changes in `solutions/medium.py`; the measured AUCs are in README.md's ladder
 # table): a wider and deeper fully connected autoencoder with a larger latent code (the sample fcn squeezes
 # a face into 3 numbers, so even normal faces come back as blurry averages and the error separates
 # little); a cosine learning-rate schedule and smaller batches (many more optimiser steps per epoch), which

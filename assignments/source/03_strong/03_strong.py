@@ -15,10 +15,12 @@
 # > so only the *order* of your scores matters, and **a higher score must mean "more anomalous"**.
 #
 # **How to work.** Write code only where a cell says `# YOUR CODE HERE` (delete the `raise NotImplementedError()`),
-# and answers where a cell says *YOUR ANSWER HERE*. Read-only cells are restored before grading. Set the
-# environment variable `HW8_SMOKE=1` to run the whole notebook in seconds on a few hundred images (a check that it
-# runs, not a submission); unset it for the real run. `HW8_DATA_DIR` points at the folder with `trainingset.npy`
-# and `testingset.npy` (default: the nearest `data/` folder, here or up to three levels above).
+# and answers where a cell says *YOUR ANSWER HERE*. Read-only cells are restored before grading. **Smoke mode**
+# runs the whole notebook in seconds on a few hundred images, to check that it runs (not a submission): add a cell
+# with the line `%env HW8_SMOKE=1` *above* the config cell and run from there; for the real run delete that cell and
+# restart the kernel. The data (`trainingset.npy`, `testingset.npy`) goes in the `data/` folder next to the
+# notebook's folder, or set `HW8_DATA_DIR` the same way. Setup on your computer or on Colab: the bundle's
+# `README.md`.
 #
 # | part | points |
 # |---|---|
@@ -152,17 +154,18 @@ _top = np.argsort(-scores, kind="stable")[:10]
 assert np.array_equal(np.argsort(-submitted, kind="stable")[:10], _top), "the file reorders the scores"
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "encoders_rubric", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"grade": false, "grade_id": "encoders_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 4. Your encoders (2 points, graded by hand)
 #
 # Describe your encoders and how their codes are combined, and what the combination gained over your
 # best single-encoder model (public score or loss).
-#
-# *Rubric:* 2 = encoders and the combination described, with a measured comparison against a single
-# encoder and a reason; 1 = described without a comparison; 0 = missing.
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "encoders", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
-# Reference answer (the model in `solutions/strong.py`; measured AUCs in README.md's ladder table): three
+# **Rubric** (for graders; in the release nbgrader replaces this whole cell with *YOUR ANSWER HERE*):
+# 2 = encoders and the combination described, with a measured comparison against a single
+# encoder and a reason; 1 = described without a comparison; 0 = missing.
+#
+# **Reference answer** (the model in `solutions/strong.py`; measured AUCs in README.md's ladder table): three
 # encoders, fully connected (global layout), convolutional with small kernels (local texture) and
 # convolutional with dilated kernels (a wider receptive field at the same cost); their codes are
 # concatenated and fused by a linear layer into one latent for a single decoder. The comparison to make is

@@ -23,10 +23,12 @@
 # > so only the *order* of your scores matters, and **a higher score must mean "more anomalous"**.
 #
 # **How to work.** Write code only where a cell says `# YOUR CODE HERE` (delete the `raise NotImplementedError()`),
-# and answers where a cell says *YOUR ANSWER HERE*. Read-only cells are restored before grading. Set the
-# environment variable `HW8_SMOKE=1` to run the whole notebook in seconds on a few hundred images (a check that it
-# runs, not a submission); unset it for the real run. `HW8_DATA_DIR` points at the folder with `trainingset.npy`
-# and `testingset.npy` (default: the nearest `data/` folder, here or up to three levels above).
+# and answers where a cell says *YOUR ANSWER HERE*. Read-only cells are restored before grading. **Smoke mode**
+# runs the whole notebook in seconds on a few hundred images, to check that it runs (not a submission): add a cell
+# with the line `%env HW8_SMOKE=1` *above* the config cell and run from there; for the real run delete that cell and
+# restart the kernel. The data (`trainingset.npy`, `testingset.npy`) goes in the `data/` folder next to the
+# notebook's folder, or set `HW8_DATA_DIR` the same way. Setup on your computer or on Colab: the bundle's
+# `README.md`.
 #
 # | part | points |
 # |---|---|
@@ -177,19 +179,20 @@ _top = np.argsort(-scores, kind="stable")[:10]
 assert np.array_equal(np.argsort(-submitted, kind="stable")[:10], _top), "the file reorders the scores"
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "method_rubric", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"grade": false, "grade_id": "method_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 4. Your method (2 points, graded by hand)
 #
 # Describe your synthetic anomalies, the classifier and how you combined its score with the
 # reconstruction score. Why does a classifier trained on *self-made* anomalies help on *real* ones it
 # never saw, and where would you expect it to fail?
-#
-# *Rubric:* 2 = method described, a sound reason it generalises (it learns what local departures from
-# the training faces look like) and a concrete failure case (anomalies unlike any corruption, e.g. a
-# globally different but clean image); 1 = method only; 0 = missing.
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "method", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
-# Reference answer (the method in `solutions/boss.py`; its docstring lists the exact corruptions):
+# **Rubric** (for graders; in the release nbgrader replaces this whole cell with *YOUR ANSWER HERE*):
+# 2 = method described, a sound reason it generalises (it learns what local departures from
+# the training faces look like) and a concrete failure case (anomalies unlike any corruption, e.g. a
+# globally different but clean image); 1 = method only; 0 = missing.
+#
+# **Reference answer** (the method in `solutions/boss.py`; its docstring lists the exact corruptions):
 # anomalies are made by one random corruption per face (noise, a pasted patch of another face, blobs,
 # stripes, blurred or recoloured regions, ...). A small CNN learns normal (0) vs corrupted (1); its logit,
 # the distance of its pooled features from their Gaussian fit on normal faces, and the multi-encoder

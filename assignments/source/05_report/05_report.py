@@ -10,10 +10,12 @@
 # > so only the *order* of your scores matters, and **a higher score must mean "more anomalous"**.
 #
 # **How to work.** Write code only where a cell says `# YOUR CODE HERE` (delete the `raise NotImplementedError()`),
-# and answers where a cell says *YOUR ANSWER HERE*. Read-only cells are restored before grading. Set the
-# environment variable `HW8_SMOKE=1` to run the whole notebook in seconds on a few hundred images (a check that it
-# runs, not a submission); unset it for the real run. `HW8_DATA_DIR` points at the folder with `trainingset.npy`
-# and `testingset.npy` (default: the nearest `data/` folder, here or up to three levels above).
+# and answers where a cell says *YOUR ANSWER HERE*. Read-only cells are restored before grading. **Smoke mode**
+# runs the whole notebook in seconds on a few hundred images, to check that it runs (not a submission): add a cell
+# with the line `%env HW8_SMOKE=1` *above* the config cell and run from there; for the real run delete that cell and
+# restart the kernel. The data (`trainingset.npy`, `testingset.npy`) goes in the `data/` folder next to the
+# notebook's folder, or set `HW8_DATA_DIR` the same way. Setup on your computer or on Colab: the bundle's
+# `README.md`.
 #
 # | part | points |
 # |---|---|
@@ -25,42 +27,45 @@
 # | Q2 the differences (written) | 2 |
 # | **total** | **9** |
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "q1a_rubric", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"grade": false, "grade_id": "q1a_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Q1a. A brief introduction to the variational autoencoder (2 points)
-#
-# *Rubric:* 2 = the encoder outputs a distribution (mean and variance) rather than a point, the latent is
-# sampled from it with the reparameterisation trick, and the loss is reconstruction error plus the KL
-# divergence to a prior (a standard normal); 1 = two of these; 0 = fewer.
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q1a", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
-# A VAE is an autoencoder whose encoder outputs the parameters of a distribution over the latent code,
+# **Rubric** (for graders; in the release nbgrader replaces this whole cell with *YOUR ANSWER HERE*):
+# 2 = the encoder outputs a distribution (mean and variance) rather than a point, the latent is
+# sampled from it with the reparameterisation trick, and the loss is reconstruction error plus the KL
+# divergence to a prior (a standard normal); 1 = two of these; 0 = fewer.
+#
+# **Reference answer.** A VAE is an autoencoder whose encoder outputs the parameters of a distribution over the latent code,
 # a mean and a (log-)variance per dimension, instead of one point. A code is sampled as
 # z = mu + sigma * eps with eps ~ N(0, I) (the reparameterisation trick, so gradients flow through the
 # sampling), and the decoder reconstructs the input from z. The loss is the reconstruction error plus
 # the KL divergence between the encoder's distribution and a prior N(0, I); together they are the
 # negative evidence lower bound (ELBO) of the data's likelihood.
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "q1b_rubric", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"grade": false, "grade_id": "q1b_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Q1b. One advantage over a vanilla autoencoder (1 point)
-#
-# *Rubric:* 1 = a correct advantage with its reason (e.g. a smooth, continuous latent space from which new
-# samples can be generated, because the KL term packs the codes around the prior); 0 = otherwise.
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q1b", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
-# The latent space is regular: the KL term keeps codes close to N(0, I) and the sampling noise makes
+# **Rubric** (for graders; in the release nbgrader replaces this whole cell with *YOUR ANSWER HERE*):
+# 1 = a correct advantage with its reason (e.g. a smooth, continuous latent space from which new
+# samples can be generated, because the KL term packs the codes around the prior); 0 = otherwise.
+#
+# **Reference answer.** The latent space is regular: the KL term keeps codes close to N(0, I) and the sampling noise makes
 # nearby codes decode to similar images, so the space is smooth and has no holes. One can sample
 # z ~ N(0, I) and decode new, plausible faces, or interpolate between faces, which a vanilla autoencoder's
 # scattered codes do not allow.
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "q1c_rubric", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"grade": false, "grade_id": "q1c_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Q1c. One problem of the VAE (1 point)
-#
-# *Rubric:* 1 = a correct problem with its reason (e.g. blurry reconstructions from the pixel-wise
-# Gaussian likelihood averaging over possible outputs; posterior collapse where the decoder ignores z;
-# the balance between the KL and reconstruction terms); 0 = otherwise.
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q1c", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
-# Its reconstructions and samples are blurry: the pixel-wise squared error (a Gaussian likelihood)
+# **Rubric** (for graders; in the release nbgrader replaces this whole cell with *YOUR ANSWER HERE*):
+# 1 = a correct problem with its reason (e.g. blurry reconstructions from the pixel-wise
+# Gaussian likelihood averaging over possible outputs; posterior collapse where the decoder ignores z;
+# the balance between the KL and reconstruction terms); 0 = otherwise.
+#
+# **Reference answer.** Its reconstructions and samples are blurry: the pixel-wise squared error (a Gaussian likelihood)
 # rewards the average of all plausible outputs, and the noise in z makes the decoder hedge. The KL term
 # also competes with reconstruction: weighted too strongly (as in the course's sample loss, where the
 # summed KL dominates the mean MSE) the codes carry little information (posterior collapse).
@@ -150,17 +155,18 @@ _height, _width = matplotlib.image.imread(_png).shape[:2]
 assert _width >= 4 * 64 and _height >= 64, f"a {_width}x{_height} figure cannot show four faces side by side"
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "q2_rubric", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"grade": false, "grade_id": "q2_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Q2. Describe the differences (2 points)
 #
 # What did each change do to the face (brightness, colour, pose, hair, background, ...)? Is one latent
 # element tied to one visible property? Refer to your figure.
-#
-# *Rubric:* 2 = each change's visible effect described from the figure, and a remark on whether the
-# elements act independently (entangled or not); 1 = effects described only in general terms; 0 = missing.
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q2_differences", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
-# Reference answer (what a full answer contains; the effects themselves depend on the trained model, so
+# **Rubric** (for graders; in the release nbgrader replaces this whole cell with *YOUR ANSWER HERE*):
+# 2 = each change's visible effect described from the figure, and a remark on whether the
+# elements act independently (entangled or not); 1 = effects described only in general terms; 0 = missing.
+#
+# **Reference answer** (what a full answer contains; the effects themselves depend on the trained model, so
 # they must be read off the student's own figure): with the sample fcn's three latent numbers the plain
 # reconstruction is a blurry face that keeps the overall colouring and lighting of the original. For each
 # change, the answer names what moved in the image (e.g. overall brightness, skin or hair tone, the
