@@ -240,7 +240,7 @@ def competition_template(*, title: str = "HW8 Anomaly Detection", answers: str =
         lines.append("")
     lines += ["# " + x for x in textwrap.wrap(CompetitionConfig.__dataclass_fields__["baselines"].metadata["help"]
                                               + " A student passes a baseline with score >= threshold. "
-                                              "`python -m solutions calibrate` writes the kit's own.", 114)]
+                                              "`python -m kit calibrate` writes the kit's own.", 114)]
     for b in defaults.baselines.values():
         lines += [f"[baselines.{b.name}]", f"public = {b.public!r}", f"private = {b.private!r}", ""]
     return "\n".join(lines)
