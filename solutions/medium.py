@@ -157,7 +157,6 @@ class BottleneckAE(ReconstructionAE):
         return self.decoder(z)
 
 
-
 register_model("bottleneck_ae", BottleneckAE)
 
 

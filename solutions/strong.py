@@ -76,7 +76,6 @@ class MultiEncoderAE(ReconstructionAE):
         return self.decoder(z)
 
 
-
 register_model("multi_encoder_ae", MultiEncoderAE)
 
 
