@@ -26,9 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from grader.autograde.course import REPO_ROOT, CourseConfig  # noqa: E402
+from grader.autograde.course import REPO_ROOT, CourseConfig
 
 
 def _course(root: Path, real: str | None, n: int) -> tuple[CourseConfig, str]:

@@ -15,15 +15,12 @@ Two jobs:
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from data_tools import anomaly_stats as st  # noqa: E402
 from data_tools.faces import FaceGenerator  # noqa: E402

@@ -41,7 +41,6 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from data_tools.answer_key import AnswerKey, write_answer_key  # noqa: E402
 

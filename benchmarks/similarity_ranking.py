@@ -12,16 +12,26 @@ suggested lines removed as boilerplate:
 """
 from __future__ import annotations
 
+import importlib.util
 import itertools
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from grader.autograde.similarity import SimilarityConfig, _fingerprint, boilerplate_hashes, compare
 
-from grader.autograde.similarity import SimilarityConfig, _fingerprint, boilerplate_hashes, compare  # noqa: E402
-from tests.autograde.similarity_corpus import RELEASE_CELL, SUGGESTED, corpus  # noqa: E402
+
+def _load_corpus():
+    """tests/autograde/similarity_corpus.py, loaded from its file (tests/ is not an installed package)."""
+    path = Path(__file__).resolve().parents[1] / "tests" / "autograde" / "similarity_corpus.py"
+    spec = importlib.util.spec_from_file_location("similarity_corpus", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_corpus = _load_corpus()
+RELEASE_CELL, SUGGESTED, corpus = _corpus.RELEASE_CELL, _corpus.SUGGESTED, _corpus.corpus
 
 BOILER = [RELEASE_CELL, *SUGGESTED]
 

@@ -333,7 +333,7 @@ KINDS: dict[str, AnomalyKind] = {k.name: k for k in [
 
 # Most mass is near, as in the course (64%). Shares calibrated so the reference ladder reproduces the course's
 # (sample VAE lowest, a plain fc AE near 0.70, a good method >= 0.90): a stage's overall AUC is the share-weighted
-# mean of its per-kind AUCs, so `benchmarks/ladder.py --from-json FILE --mixture ...` predicts any mixture from one
+# mean of its per-kind AUCs, so `python -m kit ladder --from-json FILE --mixture ...` predicts any mixture from one
 # ladder run. Per-kind difficulty itself is measured by benchmarks/calibrate_anomalies.py.
 DEFAULT_MIXTURE: dict[str, float] = {
     "coloured_headwear": 0.10, "glasses": 0.08, "open_mouth": 0.04, "face_mask": 0.20, "face_paint": 0.22,

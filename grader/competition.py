@@ -28,11 +28,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from grader.errors import ConfigError
+from starter_code.formats import STAGES
 
-#: Order in which baselines are listed on boards and in gradebooks.
-BASELINE_NAMES = ("simple", "medium", "strong", "boss")
+#: Order in which baselines are listed on boards and in gradebooks: the stages'.
+BASELINE_NAMES = STAGES
 
-#: The course's own 2023 public thresholds, used until `python -m solutions calibrate` writes the kit's.
+#: The course's own 2023 public thresholds, used until `python -m kit calibrate` writes the kit's.
 COURSE_2023_BASELINES = {"simple": 0.535, "medium": 0.719, "strong": 0.790, "boss": 0.822}
 
 
@@ -193,7 +194,7 @@ def competition_from_dict(raw: dict, *, base_dir: Path = Path("."), source: str 
 
 
 def dump_competition(cfg: CompetitionConfig) -> str:
-    """TOML text for ``cfg`` (paths written as given). Used by `solutions calibrate` and `make demo`."""
+    """TOML text for ``cfg`` (paths written as given). Used by `python -m kit calibrate` and `make demo`."""
     def q(s: str) -> str:
         return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -239,7 +240,7 @@ def competition_template(*, title: str = "HW8 Anomaly Detection", answers: str =
         lines.append("")
     lines += ["# " + x for x in textwrap.wrap(CompetitionConfig.__dataclass_fields__["baselines"].metadata["help"]
                                               + " A student passes a baseline with score >= threshold. "
-                                              "`python -m solutions calibrate` writes the kit's own.", 114)]
+                                              "`python -m kit calibrate` writes the kit's own.", 114)]
     for b in defaults.baselines.values():
         lines += [f"[baselines.{b.name}]", f"public = {b.public!r}", f"private = {b.private!r}", ""]
     return "\n".join(lines)

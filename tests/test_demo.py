@@ -4,8 +4,8 @@ import json
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from solutions.cli import main
-from solutions.demo import DemoConfig, run_demo
+from kit.cli import main
+from kit.demo import DemoConfig, run_demo
 
 
 def test_demo_runs_whole_loop(tiny_dataset, tmp_path, capsys):
@@ -35,4 +35,4 @@ def test_demo_runs_whole_loop(tiny_dataset, tmp_path, capsys):
 
 def test_demo_cli_rejects_half_a_dataset(tmp_path, capsys):
     assert main(["demo", "--workdir", str(tmp_path), "--data", str(tmp_path)]) == 1
-    assert "--data and --answers go together" in capsys.readouterr().out
+    assert "error: --data and --answers go together" in capsys.readouterr().err

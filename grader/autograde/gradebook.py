@@ -37,9 +37,10 @@ from grader.autograde.course import (CourseConfig, add_course_arguments, course_
                                      protect_gradebook_db)
 from grader.errors import ConfigError, GraderError
 from grader.roster import Student
+from starter_code.formats import STAGES
 
 HELP = "Join baselines, autograde, report and late penalty into grades.csv and a Canvas import CSV."
-BASELINES = ("simple", "medium", "strong", "boss")
+BASELINES = STAGES
 _ID_COLUMNS = ("id", "login", "student", "student_id")
 _TRUE = {"1", "1.0", "true", "yes", "y", "passed", "pass", "x"}
 _FALSE = {"0", "0.0", "false", "no", "n", "", "failed", "fail", "-"}

@@ -6,15 +6,16 @@
 #
 # - **structure**: depth and width of the layers, the latent size (the sample fcn squeezes a face into 3
 #   numbers), fully connected vs convolutional encoder/decoder;
-# - **training**: the loss (MSE vs L1), the learning rate and a schedule (e.g. cosine decay), epochs,
-#   batch size (smaller batches = more steps per epoch);
+# - **training**: the loss (MSE vs L1), the learning rate and its schedule (`TrainConfig(schedule="cosine",
+#   warmup_steps=...)`), epochs, batch size (smaller batches = more steps per epoch);
 # - **the score function**: the whole-image error averages a small anomaly away; the error of the worst
-#   local patch does not.
+#   local patch does not (`anomaly_scores(model, images, score_fn=...)` takes any function of the squared
+#   error).
 #
 # `build_model("fcn", hidden=(...), latent_dim=...)` and `build_model("cnn", channels=(...))` change the
 # sample models' sizes; for anything else write your own `torch.nn.Module` (input and output
-# `(B, 3, 64, 64)` in [-1, 1]; give it a `loss(x)` method to change the loss) and train it with
-# `fit(model, train, cfg)`.
+# `(B, 3, 64, 64)` in [-1, 1]; give it a `loss(x)` method, or pass `loss_fn=`, to change the loss) and train
+# it with `fit(model, train, cfg)`.
 #
 # > **Course rules.** Train only on `trainingset.npy` (normal faces): no extra data, no pretrained models or
 # > downloaded weights (the kit runs offline). At most **5 scored uploads per day**. The metric is ROC-AUC,
@@ -39,10 +40,6 @@
 # %%
 # Config and seed (edit the config line). The environment decides the data folder and smoke mode.
 # %matplotlib inline
-import importlib.util, sys
-from pathlib import Path
-if importlib.util.find_spec("starter_code") is None:  # not installed: use the kit this notebook sits in
-    sys.path[:0] = [str(p) for p in Path.cwd().resolve().parents if (p / "starter_code").is_dir()][:1]
 import numpy as np
 from starter_code import (TrainConfig, anomaly_scores, build_and_fit, build_model, fit, plot_images, plot_loss,
                           plot_reconstructions, plot_score_histogram, read_submission_scores, reconstruct,
@@ -81,7 +78,7 @@ print(f"images_to_score: {len(test)} test images, then {len(probes)} probes ({',
 # %% nbgrader={"grade": false, "grade_id": "train", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
 from solutions import medium
-result = medium.run(train, images_to_score, smoke=env.smoke, **env.smoke_training())
+result = medium.run(train, images_to_score, smoke=env.smoke)
 model, history, scores_all = result.model, result.history, result.scores
 ### END SOLUTION
 print(model)

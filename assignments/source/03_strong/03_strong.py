@@ -34,10 +34,6 @@
 # %%
 # Config and seed (edit the config line). The environment decides the data folder and smoke mode.
 # %matplotlib inline
-import importlib.util, sys
-from pathlib import Path
-if importlib.util.find_spec("starter_code") is None:  # not installed: use the kit this notebook sits in
-    sys.path[:0] = [str(p) for p in Path.cwd().resolve().parents if (p / "starter_code").is_dir()][:1]
 import numpy as np
 from starter_code import (TrainConfig, anomaly_scores, build_and_fit, build_model, fit, plot_images, plot_loss,
                           plot_reconstructions, plot_score_histogram, read_submission_scores, reconstruct,
@@ -77,7 +73,7 @@ print(f"images_to_score: {len(test)} test images, then {len(probes)} probes ({',
 # %% nbgrader={"grade": false, "grade_id": "train", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
 from solutions import strong
-result = strong.run(train, images_to_score, smoke=env.smoke, **env.smoke_training())
+result = strong.run(train, images_to_score, smoke=env.smoke)
 model, history, scores_all = result.model, result.history, result.scores
 ### END SOLUTION
 print(model)

@@ -42,10 +42,6 @@
 # %%
 # Config and seed (edit the config line). The environment decides the data folder and smoke mode.
 # %matplotlib inline
-import importlib.util, sys
-from pathlib import Path
-if importlib.util.find_spec("starter_code") is None:  # not installed: use the kit this notebook sits in
-    sys.path[:0] = [str(p) for p in Path.cwd().resolve().parents if (p / "starter_code").is_dir()][:1]
 import numpy as np
 from starter_code import (TrainConfig, anomaly_scores, build_and_fit, build_model, fit, plot_images, plot_loss,
                           plot_reconstructions, plot_score_histogram, read_submission_scores, reconstruct,
@@ -122,15 +118,16 @@ assert not np.array_equal(_bad, anomalies_check["seed4"]), "another seed must gi
 # the autoencoder's reconstruction, for the plots), `history` and `scores_all`: the combined score of
 # every row of `images_to_score` (row order kept, higher = more anomalous).
 #
-# `fit(module, train, cfg)` trains any module that has a `loss(x)` method (`x`: a batch of normal faces,
-# `(B, 3, 64, 64)` in [-1, 1]): give the classifier one that corrupts a copy of the batch (on tensors, or
-# via `from_model_output` / `to_model_input` and `make_anomalies`) and returns the binary cross-entropy
-# of "normal" vs "corrupted". Score the two parts on the same normal faces to put them on one scale.
+# `fit(module, train, cfg, loss_fn=...)` trains any module on any loss: `loss_fn(module, x)` gets a batch
+# `x` of normal faces (`(B, 3, 64, 64)` in [-1, 1]). For the classifier, corrupt a copy of the batch (on
+# tensors, or via `from_model_output` / `to_model_input` and `make_anomalies`) and return the binary
+# cross-entropy of "normal" vs "corrupted". Score the two parts on the same normal faces to put them on one
+# scale.
 
 # %% nbgrader={"grade": false, "grade_id": "train", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
 from solutions import boss
-result = boss.run(train, images_to_score, smoke=env.smoke, **env.smoke_training("ae_", "cls_"))
+result = boss.run(train, images_to_score, smoke=env.smoke)
 model, history, scores_all = result.model, result.history, result.scores
 ### END SOLUTION
 display(plot_loss(history, path=env.path("loss.png")))
