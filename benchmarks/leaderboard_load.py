@@ -321,6 +321,8 @@ def main(argv=None) -> int:
             p.error(f"--configs: {c!r} is not DATABASE:WORKERS with DATABASE sqlite or postgres")
         configs.append((db, int(w)))
     cores = os.cpu_count() or 1
+    from grader.leaderboard.serve import tune_allocator
+    tune_allocator()    # the server's allocator settings, so that the floor below is measured under them too
     with tempfile.TemporaryDirectory(prefix="lb_load_") as d:
         tmp = Path(d)
         os.chmod(tmp, 0o755)         # PostgreSQL, run as its own user, needs to reach its folder

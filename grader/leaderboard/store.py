@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
 from sqlalchemy import (Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, MetaData,
-                        String, Table, create_engine, event, func, inspect, or_, select, text, true, update)
+                        String, Table, bindparam, create_engine, event, func, inspect, or_, select, text, true,
+                        update)
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.schema import CreateColumn
@@ -221,6 +222,22 @@ _SUB_COLS = (submissions.c.id, submissions.c.student_id, submissions.c.submitted
              submissions.c.private, submissions.c.selected, submissions.c.filename, submissions.c.late)
 
 
+#: An upload counts while acknowledged or inside its grace time (``:wall`` is the wall clock now).
+_COUNTED = or_(submissions.c.acked == true(), submissions.c.ack_by > bindparam("wall"))
+
+# The statements of the upload path, built once. Building a Core statement on each call (``where``, ``values``,
+# its cache key) cost more CPU than running it on SQLite; a prebuilt one is looked up in the compiled cache by
+# identity and keeps SQLAlchemy's type handling (the same stored formats as every other query here).
+_Q_STUDENT_BY_TOKEN = select(*_STUDENT_COLS).where(students.c.token_hash == bindparam("token_hash"))
+_Q_LOCK_STUDENT = select(students.c.id).where(students.c.id == bindparam("sid")).with_for_update()
+_Q_USED_ON = select(func.count()).select_from(submissions).where(
+    submissions.c.student_id == bindparam("sid"), submissions.c.day == bindparam("day"), _COUNTED)
+_INSERT_SUBMISSION = submissions.insert()
+_INSERT_FILE = files.insert()
+_BUMP = update(meta).where(meta.c.id == 1).values(version=meta.c.version + 1)
+_Q_VERSION = select(meta.c.version).where(meta.c.id == 1)
+
+
 def _student(r) -> Student:
     i, login, name, email, lms, nick, deadline, limit = r
     return Student(i, login, name, email, lms or "", nick or "", _aware(deadline), limit)
@@ -309,12 +326,12 @@ class Store:
     @staticmethod
     def _bump(c: Connection) -> None:
         # Last statement of a writing transaction, so the row lock on PostgreSQL is held only until the commit.
-        c.execute(update(meta).where(meta.c.id == 1).values(version=meta.c.version + 1))
+        c.execute(_BUMP)
 
     def version(self) -> int:
         """Changes whenever a board could change (uploads, selections, roster, overrides)."""
         with self.transaction() as c:
-            return c.execute(select(meta.c.version).where(meta.c.id == 1)).scalar_one()
+            return c.execute(_Q_VERSION).scalar_one()
 
     def secret(self) -> bytes:
         """The server secret (32 random bytes), made on first use and shared by every process on this database."""
@@ -374,7 +391,7 @@ class Store:
 
     def student_by_token_hash(self, token_hash: str) -> Student | None:
         with self.transaction() as c:
-            r = c.execute(select(*_STUDENT_COLS).where(students.c.token_hash == token_hash)).first()
+            r = c.execute(_Q_STUDENT_BY_TOKEN, {"token_hash": token_hash}).first()
         return _student(r) if r else None
 
     def student(self, student_id: int) -> Student | None:
@@ -431,21 +448,19 @@ class Store:
         fp = fingerprint
         with self.transaction(write=True) as c:
             # The per-student lock: concurrent uploads of one student queue here, so count+insert is atomic.
-            locked = c.execute(select(students.c.id).where(students.c.id == student_id).with_for_update()).first()
-            if locked is None:
+            if c.execute(_Q_LOCK_STUDENT, {"sid": student_id}).first() is None:
                 raise StoreError(f"no student with id {student_id}")
-            used = c.execute(select(func.count()).select_from(submissions).where(
-                submissions.c.student_id == student_id, submissions.c.day == day, self._counted())).scalar_one()
+            used = c.execute(_Q_USED_ON, {"sid": student_id, "day": day, "wall": self.wall()}).scalar_one()
             late = rules.check_upload_allowed(now=now, used=used, limit=daily_limit, opens_at=opens_at,
                                               closes_at=closes_at, late_ok=late_ok)
-            r = c.execute(submissions.insert().values(
+            r = c.execute(_INSERT_SUBMISSION, dict(
                 student_id=student_id, submitted_at=_naive_utc(now), day=day, filename=filename[:256],
                 size=len(data), sha256=digest, public=float(public), private=float(private),
                 selected=False, late=late, acked=acked, ack_by=None if acked else self.wall() + self.ack_grace,
                 rank_sha=fp and fp.rank_sha, n_distinct=fp and fp.n_distinct, mode_share=fp and fp.mode_share,
                 sketch=fp and fp.sketch))
             sid = r.inserted_primary_key[0]
-            c.execute(files.insert().values(id=sid, content=blob))
+            c.execute(_INSERT_FILE, {"id": sid, "content": blob})
             self._bump(c)
         return Submission(sid, student_id, _aware(_naive_utc(now)), float(public), float(private), False,
                           filename[:256], late)
