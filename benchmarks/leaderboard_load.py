@@ -88,8 +88,8 @@ def cpu_floor(key: AnswerKey, data: bytes, repeats: int) -> float:
     return statistics.median(times)
 
 
-def tree_cpu(root: int) -> tuple[float, float]:
-    """(user, system) CPU seconds of process ``root`` and all its live descendants (from /proc)."""
+def _tree(root: int) -> tuple[list[int], dict[int, list[str]]]:
+    """Process ``root`` and its live descendants, and every process's /proc stat fields."""
     children: dict[int, list[int]] = {}
     stats: dict[int, list[str]] = {}
     for d in glob.glob("/proc/[0-9]*/stat"):
@@ -101,15 +101,33 @@ def tree_cpu(root: int) -> tuple[float, float]:
         pid = int(d.split("/")[2])
         stats[pid] = fields
         children.setdefault(int(fields[1]), []).append(pid)
-    user = system = 0.0
-    todo = [root]
+    out, todo = [], [root]
     while todo:
         pid = todo.pop()
         if pid in stats:
-            f = stats[pid]
-            user, system = user + int(f[11]) / TICK, system + int(f[12]) / TICK     # utime, stime
+            out.append(pid)
         todo += children.get(pid, [])
-    return user, system
+    return out, stats
+
+
+def tree_cpu(root: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of process ``root`` and all its live descendants (from /proc)."""
+    pids, stats = _tree(root)
+    return (sum(int(stats[p][11]) for p in pids) / TICK,      # utime
+            sum(int(stats[p][12]) for p in pids) / TICK)      # stime
+
+
+def tree_peak_rss(root: int) -> float:
+    """Sum of the peak resident memory (VmHWM) of process ``root`` and its live descendants, in MB."""
+    total = 0
+    for pid in _tree(root)[0]:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
 
 
 # ----------------------------------------------------------------------------------------------- PostgreSQL
@@ -214,6 +232,7 @@ def bench_uploads(args, tmp: Path, db_url: str, workers: int, files: list[bytes]
         wall = asyncio.run(go(args.uploads, 0, bar))
         bar.close()
         cpu1, pg1 = tree_cpu(proc.pid), (tree_cpu(pg.pid) if pg else (0.0, 0.0))
+        rss = tree_peak_rss(proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -226,7 +245,7 @@ def bench_uploads(args, tmp: Path, db_url: str, workers: int, files: list[bytes]
             "p99": pct(lat, 99), "max": max(lat),
             "cpu_per_upload": (sum(cpu1) - sum(cpu0)) / args.uploads,
             "sys_per_upload": (cpu1[1] - cpu0[1]) / args.uploads,
-            "pg_cpu_per_upload": (sum(pg1) - sum(pg0)) / args.uploads}
+            "pg_cpu_per_upload": (sum(pg1) - sum(pg0)) / args.uploads, "peak_rss_mb": rss}
 
 
 # ------------------------------------------------------------------------------------------------------- board
@@ -336,31 +355,37 @@ def main(argv=None) -> int:
             try:
                 for db, workers in configs:
                     url = pg.new_database() if db == "postgres" else f"sqlite:///{tmp / f'load{len(results)}.sqlite3'}"
-                    results.append(bench_uploads(args, tmp, url, workers, files, key_path,
-                                                 pg if db == "postgres" else None))
+                    r = bench_uploads(args, tmp, url, workers, files, key_path, pg if db == "postgres" else None)
+                    floors.append(cpu_floor(key, files[0], args.floor_repeats))
+                    r["floor"] = (floors[-2] + floors[-1]) / 2     # measured just before and just after this run
+                    results.append(r)
             finally:
                 if pg:
                     pg.stop()
-        floors.append(cpu_floor(key, files[0], args.floor_repeats))
+        else:
+            floors.append(cpu_floor(key, files[0], args.floor_repeats))
         floor = statistics.mean(floors)
         print(f"\nper-upload CPU floor (parse + two AUCs + zlib, one {args.rows}-row file, "
-              f"{len(files[0]) / 1e6:.2f} MB): {floor * 1e3:.1f} ms "
-              f"(start {floors[0] * 1e3:.1f} ms, end {floors[1] * 1e3:.1f} ms); {cores} core(s)")
+              f"{len(files[0]) / 1e6:.2f} MB): {floor * 1e3:.1f} ms (mean of {len(floors)} measurements from "
+              f"{min(floors) * 1e3:.1f} to {max(floors) * 1e3:.1f} ms, one before and one after each "
+              f"configuration; each row is compared with the two around it); {cores} core(s)")
         if results:
             bound = args.uploads * floor / cores
             print(f"{args.uploads} uploads, {args.concurrency} in flight; on {cores} cores the last of "
                   f"{args.uploads} simultaneous uploads cannot finish before {bound:.2f} s (floor × n / cores)")
             print(f"  {'database':<10} {'procs':>5} {'uploads/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
-                  f"{'errors':>6}  {'server CPU/upload':>17} {'(system)':>9} {'× floor':>7}  {'+ PostgreSQL':>12}")
+                  f"{'errors':>6}  {'server CPU/upload':>17} {'(system)':>9} {'floor':>8} {'× floor':>7}  "
+                  f"{'+ PostgreSQL':>12} {'peak RSS':>9}")
             for r in results:
                 pg_part = f"{r['pg_cpu_per_upload'] * 1e3:9.1f} ms" if r["db"] == "postgresql" else ""
                 print(f"  {r['db']:<10} {r['workers']:>5} {r['throughput']:9.1f} {r['p50'] * 1e3:7.0f} "
                       f"{r['p99'] * 1e3:7.0f} {r['max'] * 1e3:7.0f} {r['errors']:>6}  "
                       f"{r['cpu_per_upload'] * 1e3:14.1f} ms {r['sys_per_upload'] * 1e3:6.1f} ms "
-                      f"{r['cpu_per_upload'] / floor:7.2f}  {pg_part:>12}")
+                      f"{r['floor'] * 1e3:5.1f} ms {r['cpu_per_upload'] / r['floor']:7.2f}  {pg_part:>12} "
+                      f"{r['peak_rss_mb']:6.0f} MB")
                 if r["errors"]:
                     print(f"     statuses: {r['codes']}")
-            worst = max(r["cpu_per_upload"] / floor for r in results)
+            worst = max(r["cpu_per_upload"] / r["floor"] for r in results)
             p99 = max(r["p99"] for r in results)
             print(f"  [goals: CPU/upload <= 1.5 × floor: {'met' if worst <= 1.5 else 'NOT met'} (worst "
                   f"{worst:.2f}×); p99 < 1000 ms: {'met' if p99 < 1 else 'NOT met'} (worst {p99 * 1e3:.0f} ms; "

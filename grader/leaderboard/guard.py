@@ -405,19 +405,23 @@ class Guard:
         if method in UNSAFE and pol.content and media not in pol.content:
             raise Reject(415, f"This address takes {' or '.join(pol.content)}, not {media or 'no content type'}.")
 
-        body = bytearray()
+        chunks, size = [], 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
                 return None, receive
-            body += message.get("body", b"")
-            if len(body) > limit:
+            chunk = message.get("body", b"")
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
                 raise Reject(413, self._too_large(None, limit, pol))
             if not message.get("more_body", False):
                 break
+        body = b"".join(chunks)      # the one copy of the body this layer keeps (until it is replayed)
+        del chunks
 
         if body and media == "application/json":
-            if json_depth(bytes(body), pol.json_depth) > pol.json_depth:
+            if json_depth(body, pol.json_depth) > pol.json_depth:
                 raise Reject(400, f"The JSON body is nested more than {pol.json_depth} levels deep.")
         if media == "multipart/form-data":
             boundary = options.get(b"boundary")
@@ -431,29 +435,30 @@ class Guard:
                                           for k, v in scope["headers"]]}
         elif media == "application/x-www-form-urlencoded":
             try:
-                bytes(body).decode("utf-8")
+                body.decode("utf-8")
             except UnicodeDecodeError:
                 raise Reject(400, "The form data is not UTF-8 text.") from None
 
         if method in UNSAFE and "authorization" not in headers:
             sent = headers.get("x-csrftoken")
             if sent is None and media == "application/x-www-form-urlencoded":
-                sent = next((v for k, v in parse_qsl(bytes(body).decode("utf-8")) if k == CSRF_FIELD), None)
+                sent = next((v for k, v in parse_qsl(body.decode("utf-8")) if k == CSRF_FIELD), None)
             elif sent is None and media == "multipart/form-data":
-                sent = _multipart_field(bytes(body), options[b"boundary"], CSRF_FIELD)
+                sent = _multipart_field(body, options[b"boundary"], CSRF_FIELD)
             cookie = csrf_state.get("cookie")
             if not cookie or not sent or not hmac.compare_digest(sent.encode("utf-8", "replace"),
                                                                  cookie.encode("utf-8")):
                 raise Reject(403, "This form has expired or was not sent from the leaderboard's own page: reload "
                                   "the page and send it again.")
 
-        replayed = False
+        # Handed on once, then forgotten here: a request waiting for its turn to be scored holds only the app's
+        # copy (200 uploads in flight held 2.5 MB each before, ~470 MB in all).
+        pending = [body]
+        del body
 
         async def replay():
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            if pending:
+                return {"type": "http.request", "body": pending.pop(), "more_body": False}
             return await receive()
 
         return scope, replay

@@ -16,8 +16,8 @@ blocks, so only pairs with a few differing blocks are read back and compared row
 from __future__ import annotations
 
 import hashlib
-from itertools import pairwise
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Callable, Sequence
 
 import numpy as np

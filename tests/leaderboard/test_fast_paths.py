@@ -94,3 +94,32 @@ def test_route_table_gives_the_matching_routes_policy(lb):
     assert fixed[("POST", "/login")] != fixed[("GET", "/login")]             # per method, not per path
     assert guard.policy_of({"type": "http", "method": "POST", "path": "/api/submissions",
                             "root_path": ""}).auth == "student"
+
+
+def _drop_connections(pg_cluster, url: str) -> int:
+    """Terminate every server connection to ``url``'s database, as a database restart would."""
+    import psycopg
+    db = url.rsplit("/", 1)[1]
+    with psycopg.connect(f"host=127.0.0.1 port={pg_cluster.port} user=postgres dbname=postgres",
+                         autocommit=True) as c:
+        return len(c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                             (db,)).fetchall())
+
+
+@pytest.mark.postgres
+def test_postgres_connection_dropped_while_idle_is_replaced_before_use(pg_cluster):
+    from sqlalchemy.exc import DBAPIError
+
+    from grader.leaderboard.store import Store
+
+    url = pg_cluster.new_database()
+    with Store(url, ping_idle=0.0) as store:           # every idle connection is checked before use
+        version = store.version()
+        assert _drop_connections(pg_cluster, url) >= 1
+        assert store.version() == version                # the dead one failed its check; a new one answered
+    with Store(url, ping_idle=3600.0) as store:        # connections in steady use are not checked ...
+        version = store.version()
+        assert _drop_connections(pg_cluster, url) >= 1
+        with pytest.raises(DBAPIError):                  # ... so one request fails on a dead one,
+            store.version()
+        assert store.version() == version                # and the renewed pool serves the next
