@@ -150,6 +150,15 @@ class Override:
 
 
 @dataclass(frozen=True)
+class Recorded:
+    """A stored upload (:meth:`Store.record_upload`), with the student's counted uploads today (it included) and
+    their counted submissions, oldest first, as the same transaction saw them."""
+    submission: Submission
+    used_today: int
+    mine: list[Submission]
+
+
+@dataclass(frozen=True)
 class Fingerprint:
     """Per-upload summary for the TA's signals (see :mod:`grader.leaderboard.signals`)."""
     rank_sha: str
@@ -474,6 +483,18 @@ class Store:
         After the deadline the upload is stored as late when ``late_ok``. Stored unacknowledged unless ``acked``
         (see :meth:`ack`). Raises ``rules.NotOpen`` / ``rules.LimitReached`` (nothing stored) or ``StoreError``.
         """
+        return self.record_upload(student_id, now=now, daily_limit=daily_limit, opens_at=opens_at,
+                                  closes_at=closes_at, filename=filename, data=data, public=public,
+                                  private=private, late_ok=late_ok, fingerprint=fingerprint,
+                                  acked=acked).submission
+
+    def record_upload(self, student_id: int, *, now: datetime, daily_limit: int, opens_at: datetime | None,
+                      closes_at: datetime | None, filename: str, data: bytes, public: float,
+                      private: float, late_ok: bool = False, fingerprint: Fingerprint | None = None,
+                      acked: bool = False) -> "Recorded":
+        """:meth:`add_submission`, also returning what the upload's answer needs from the same transaction: the
+        student's uploads counted today (this one included) and their counted submissions (an upload then costs
+        one transaction, not a read before it and a write)."""
         day = rules.utc_day(now)
         # Compress and hash before taking the lock: SQLite has one writer at a time (11 ms for a 20,000-row file).
         blob, digest = zlib.compress(data, 1), hashlib.sha256(data).hexdigest()
@@ -482,20 +503,24 @@ class Store:
             # The per-student lock: concurrent uploads of one student queue here, so count+insert is atomic.
             if c.execute(_Q_LOCK_STUDENT, {"sid": student_id}).first() is None:
                 raise StoreError(f"no student with id {student_id}")
-            used = c.execute(_Q_USED_ON, {"sid": student_id, "day": day, "wall": self.wall()}).scalar_one()
+            wall = self.wall()
+            used = c.execute(_Q_USED_ON, {"sid": student_id, "day": day, "wall": wall}).scalar_one()
             late = rules.check_upload_allowed(now=now, used=used, limit=daily_limit, opens_at=opens_at,
                                               closes_at=closes_at, late_ok=late_ok)
             r = c.execute(_INSERT_SUBMISSION, dict(
                 student_id=student_id, submitted_at=_naive_utc(now), day=day, filename=filename[:256],
                 size=len(data), sha256=digest, public=float(public), private=float(private),
-                selected=False, late=late, acked=acked, ack_by=None if acked else self.wall() + self.ack_grace,
+                selected=False, late=late, acked=acked, ack_by=None if acked else wall + self.ack_grace,
                 rank_sha=fp and fp.rank_sha, n_distinct=fp and fp.n_distinct, mode_share=fp and fp.mode_share,
                 sketch=fp and fp.sketch))
             sid = r.inserted_primary_key[0]
             c.execute(_INSERT_FILE, {"id": sid, "content": blob})
+            mine = self._rows(c.exec_driver_sql(*self._driver_sql(
+                f"{self._SUB_SQL} WHERE (acked OR ack_by > :wall) AND student_id = :sid ORDER BY id",
+                wall=wall, sid=student_id)).fetchall())
             self._bump(c)
-        return Submission(sid, student_id, _aware(_naive_utc(now)), float(public), float(private), False,
-                          filename[:256], late)
+        sub = next(x for x in mine if x.id == sid)
+        return Recorded(sub, used + 1, mine)
 
     def ack(self, submission_id: int) -> None:
         """Mark an upload acknowledged (its answer was sent): from now on it counts for good. Committed without
