@@ -328,11 +328,6 @@ class Leaderboard:
                 c["boards"][key] = cached
         return cached[split]
 
-    def clear_cache(self) -> None:
-        """Forget the cached boards (benchmarks time the rebuild after a change with it)."""
-        with self._cache_lock:
-            self._cache = {}
-
     # -------------------------------------------------------------------------------------------------- admin
     def import_roster(self, data, public_url: str = "", tokens_path=None) -> ImportResult:
         return import_roster(self.store, data, public_url or self.cfg.public_url, tokens_path)
