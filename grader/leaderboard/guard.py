@@ -36,9 +36,9 @@ import hmac
 import secrets
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
-from collections import deque
 from typing import Callable
 from urllib.parse import parse_qsl
 
