@@ -39,8 +39,12 @@ Floor 18.1 ms (15.3-20.1 ms quiet; 18.0-19.9 ms during the runs). Server CPU per
     board, 1,000 students × 20 submissions (CPU median):  cached 19 ms before close, 51 ms after;  just after an
     upload ~200 ms before close, ~240 ms after
 
-Before this work (main, the same benchmark at load 12-18): floor 18.9 ms; 2.06× (SQLite ×1), 2.32× (×2), 2.44×
-(PostgreSQL ×2, + 8.1 ms in PostgreSQL); p99 21-29 s.
+main's code with main's version of this script, run right after (same machine, load 8-9; its floor is measured
+at the start and end only, without the allocator settings): floor 21.1 ms; server CPU per upload 43.9 ms (2.08×,
+SQLite ×1), 40.9 ms (1.94×, ×2), 47.3 ms (2.24×, PostgreSQL ×2, + 8.1 ms in PostgreSQL), of which 6.7-7.5 ms
+system time (this branch: 2.2-3.2 ms); p99 20.8-33.9 s; board CPU 29 / 52 ms cached, 210 / 279 ms just after a
+change. Earlier, at load 12-18: floor 18.9 ms; 2.06×, 2.32×, 2.44×. So: 14-26% less server CPU per upload in
+adjacent runs; the ratios move ±15% from run to run here, so compare CPU per upload and system time first.
 
 **Goals.** CPU per upload within 1.5× of the floor: not met under 200 simultaneous uploads (1.7-2.4×; figures
 move ±15% between runs on this shared machine); one upload at a time the whole app costs 1.55× the floor, the
