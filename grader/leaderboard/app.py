@@ -190,8 +190,9 @@ def create_app(lb: Leaderboard):
     # finishes later, none sooner) and pile up memory. Queued requests wait here, cheaply, instead.
     scoring_slots = asyncio.Semaphore(max(2, os.cpu_count() or 2))
 
-    async def submit(student: Student, filename: str, data: bytes) -> SubmissionView:
+    async def submit(student: Student, filename: str, file: UploadFile) -> SubmissionView:
         async with scoring_slots:
+            data = await file.read()    # read only now: a waiting upload holds one copy of its file, not two
             return await run_in_threadpool(lb.submit, student, filename, data)
 
     def no_file(file: UploadFile | None) -> bool:
@@ -292,10 +293,9 @@ def create_app(lb: Leaderboard):
             return await run_in_threadpool(lambda: me_response(
                 request, student, status=400, error="No file was chosen: choose your prediction CSV, then press "
                                                     "Upload. Nothing was scored or counted."))
-        data = await file.read()
         name = clean(file.filename or "", 120) or "prediction.csv"
         try:
-            v = await submit(student, name, data)
+            v = await submit(student, name, file)
         except SubmissionError as e:
             message = f"{name}: {e} — not scored, not counted."
             return await run_in_threadpool(lambda: me_response(request, student, status=422, error=message))
@@ -496,9 +496,8 @@ def create_app(lb: Leaderboard):
         student = request.state.student
         if no_file(file):
             return api_error(400, "no file: send the prediction CSV as the multipart form field 'file'")
-        data = await file.read()
         try:
-            v = await submit(student, clean(file.filename or "", 120) or "prediction.csv", data)
+            v = await submit(student, clean(file.filename or "", 120) or "prediction.csv", file)
         except SubmissionError as e:
             return JSONResponse({"error": str(e), **e.to_dict()}, status_code=422)
         except rules.RuleViolation as e:

@@ -186,21 +186,20 @@ class Leaderboard:
         The stored upload is unacknowledged until :meth:`ack` (the web app calls it once its answer is sent)."""
         now = self.now()
         scores = read_submission(data, len(self.key), max_bytes=self.cfg.max_upload_bytes)
-        # Cheap rule checks before the scoring, so a student at the limit is told without waiting; the store
-        # re-checks both under its lock. The same read gives the final selection afterwards.
+        # The time rules before the scoring (no database needed); the store checks them again and the daily
+        # limit under its lock, in the one transaction that stores the upload and reads what the answer needs.
         limit, deadline = self.limit_for(student), self.deadline_for(student)
-        mine = self.store.submissions(student.id)
-        used = rules.used_today((x.submitted_at for x in mine), now)
-        rules.check_upload_allowed(now=now, used=used, limit=limit, opens_at=self.cfg.opens_at,
+        rules.check_upload_allowed(now=now, used=0, limit=limit, opens_at=self.cfg.opens_at,
                                    closes_at=deadline, late_ok=self.cfg.late_uploads)
         s = score_scores(scores, self.key)
-        sub = self.store.add_submission(student.id, now=now, daily_limit=limit, opens_at=self.cfg.opens_at,
-                                        closes_at=deadline, late_ok=self.cfg.late_uploads,
-                                        filename=filename or "prediction.csv", data=data, public=s.public,
-                                        private=s.private, fingerprint=signals.fingerprint(scores))
-        counting = {x.id for x in rules.effective_selection(mine + [sub], self.cfg.final_selections)}
-        return replace(self._view(student, sub, sub.id in counting), used_today=used + 1,
-                       left_today=rules.uploads_left(used + 1, limit))
+        rec = self.store.record_upload(student.id, now=now, daily_limit=limit, opens_at=self.cfg.opens_at,
+                                       closes_at=deadline, late_ok=self.cfg.late_uploads,
+                                       filename=filename or "prediction.csv", data=data, public=s.public,
+                                       private=s.private, fingerprint=signals.fingerprint(scores))
+        sub = rec.submission
+        counting = {x.id for x in rules.effective_selection(rec.mine, self.cfg.final_selections)}
+        return replace(self._view(student, sub, sub.id in counting), used_today=rec.used_today,
+                       left_today=rules.uploads_left(rec.used_today, limit))
 
     def ack(self, submission_id: int) -> None:
         self.store.ack(submission_id)
@@ -328,11 +327,6 @@ class Leaderboard:
             with self._cache_lock:
                 c["boards"][key] = cached
         return cached[split]
-
-    def clear_cache(self) -> None:
-        """Forget the cached boards (benchmarks time the rebuild after a change with it)."""
-        with self._cache_lock:
-            self._cache = {}
 
     # -------------------------------------------------------------------------------------------------- admin
     def import_roster(self, data, public_url: str = "", tokens_path=None) -> ImportResult:

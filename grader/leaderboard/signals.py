@@ -8,7 +8,7 @@ near-constant files, or files that differ from an earlier one of theirs in a han
 improve the score, so a detector that only watches improvements misses it. Copying shows as the same bytes, or the
 same ranking of the rows (any increasing transform of a file's scores gives the same AUC on every split).
 
-Each upload gets a :class:`~grader.leaderboard.store.Fingerprint` when it is stored (about 1.5 ms for 20,000
+Each upload gets a :class:`~grader.leaderboard.store.Fingerprint` when it is stored (about 1 ms for 20,000
 rows): a hash of its dense ranks, its number of distinct values, the share of its most common value, and a sketch
 (an 8-byte hash of each of 64 blocks of consecutive IDs). Two uploads differing in k rows differ in at most k
 blocks, so only pairs with a few differing blocks are read back and compared row by row.
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Callable, Sequence
 
 import numpy as np
@@ -31,13 +32,28 @@ MAX_BLOCKS = 4
 
 
 def fingerprint(scores: np.ndarray) -> Fingerprint:
-    """The fingerprint of one upload's (M,) scores (row = ID)."""
+    """The fingerprint of one upload's (M,) scores (row = ID).
+
+    The same values as ``np.unique(scores, return_inverse=True, return_counts=True)`` and a blake2b of each of
+    ``np.array_split(scores, BLOCKS)`` would give (a test checks), in half the time: one sort, and the blocks
+    hashed in place."""
     scores = np.ascontiguousarray(scores, dtype="<f8")
-    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
-    rank_sha = hashlib.sha256(inverse.astype("<i4").tobytes()).hexdigest()
-    sketch = b"".join(hashlib.blake2b(b.tobytes(), digest_size=8).digest()
-                      for b in np.array_split(scores, BLOCKS))
-    return Fingerprint(rank_sha, int(len(counts)), float(counts.max() / len(scores)), sketch)
+    n = len(scores)
+    order = np.argsort(scores)
+    ordered = scores[order]
+    first = np.empty(n, dtype=bool)          # the first of each run of equal values in sorted order
+    first[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    dense = np.empty(n, dtype="<i4")         # the dense rank of each row: np.unique's inverse
+    dense[order] = np.cumsum(first, dtype="<i4") - 1
+    starts = np.flatnonzero(first)
+    counts = np.diff(starts, append=n)
+    rank_sha = hashlib.sha256(dense.tobytes()).hexdigest()
+    raw = memoryview(scores).cast("B")
+    q, r = divmod(n, BLOCKS)                 # np.array_split's blocks: the first r hold one row more
+    bounds = [8 * (i * q + min(i, r)) for i in range(BLOCKS + 1)]
+    sketch = b"".join(hashlib.blake2b(raw[a:b], digest_size=8).digest() for a, b in pairwise(bounds))
+    return Fingerprint(rank_sha, int(len(starts)), float(counts.max() / n), sketch)
 
 
 def small_diff_threshold(n_rows: int) -> int:

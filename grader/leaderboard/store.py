@@ -34,9 +34,10 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
 from sqlalchemy import (Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, MetaData,
-                        String, Table, create_engine, event, func, inspect, or_, select, text, true, update)
+                        String, Table, bindparam, create_engine, event, func, inspect, or_, select, text, true,
+                        update)
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.schema import CreateColumn
 
 from grader.errors import GraderError
@@ -149,6 +150,15 @@ class Override:
 
 
 @dataclass(frozen=True)
+class Recorded:
+    """A stored upload (:meth:`Store.record_upload`), with the student's counted uploads today (it included) and
+    their counted submissions, oldest first, as the same transaction saw them."""
+    submission: Submission
+    used_today: int
+    mine: list[Submission]
+
+
+@dataclass(frozen=True)
 class Fingerprint:
     """Per-upload summary for the TA's signals (see :mod:`grader.leaderboard.signals`)."""
     rank_sha: str
@@ -206,6 +216,35 @@ def _sqlite_begin(conn: Connection):
     conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
 
 
+#: A pooled PostgreSQL connection unused for this long is checked (``SELECT 1``) before it is handed out.
+PING_IDLE_S = 5.0
+
+
+def _ping_when_idle(engine: Engine, idle_s: float) -> None:
+    """Check a pooled connection before use only when it sat idle longer than ``idle_s`` (a database restart or
+    a dropped idle connection is caught there; the pool then opens a new one). SQLAlchemy's ``pool_pre_ping``
+    checks on every checkout: a round trip per transaction, four per upload, ~2 ms of the server's CPU per
+    upload. A connection that fails while in steady use is still noticed: SQLAlchemy then renews the whole pool,
+    and that one request fails (an upload is then not stored, or never acknowledged: not counted)."""
+    def checked_in(_dbapi_conn, record):
+        record.info["idle_since"] = time.monotonic()
+
+    def checkout(dbapi_conn, record, _proxy):
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since <= idle_s:
+            return
+        try:
+            cur = dbapi_conn.cursor()
+            cur.execute("SELECT 1")
+            cur.close()
+            dbapi_conn.rollback()
+        except Exception as e:   # any failure: this connection is done; the pool tries a new one
+            raise DisconnectionError(f"pooled connection failed its check: {e}") from e
+
+    event.listen(engine, "checkin", checked_in)
+    event.listen(engine, "checkout", checkout)
+
+
 def sqlite_path(url: str) -> Path | None:
     """The file of a ``sqlite:///path`` URL (None for memory databases and other engines)."""
     if not url.startswith("sqlite:///") or url in ("sqlite:///", "sqlite:///:memory:"):
@@ -219,6 +258,22 @@ _STUDENT_COLS = (students.c.id, students.c.login, students.c.name, students.c.em
 
 _SUB_COLS = (submissions.c.id, submissions.c.student_id, submissions.c.submitted_at, submissions.c.public,
              submissions.c.private, submissions.c.selected, submissions.c.filename, submissions.c.late)
+
+
+#: An upload counts while acknowledged or inside its grace time (``:wall`` is the wall clock now).
+_COUNTED = or_(submissions.c.acked == true(), submissions.c.ack_by > bindparam("wall"))
+
+# The statements of the upload path, built once. Building a Core statement on each call (``where``, ``values``,
+# its cache key) cost more CPU than running it on SQLite; a prebuilt one is looked up in the compiled cache by
+# identity and keeps SQLAlchemy's type handling (the same stored formats as every other query here).
+_Q_STUDENT_BY_TOKEN = select(*_STUDENT_COLS).where(students.c.token_hash == bindparam("token_hash"))
+_Q_LOCK_STUDENT = select(students.c.id).where(students.c.id == bindparam("sid")).with_for_update()
+_Q_USED_ON = select(func.count()).select_from(submissions).where(
+    submissions.c.student_id == bindparam("sid"), submissions.c.day == bindparam("day"), _COUNTED)
+_INSERT_SUBMISSION = submissions.insert()
+_INSERT_FILE = files.insert()
+_BUMP = update(meta).where(meta.c.id == 1).values(version=meta.c.version + 1)
+_Q_VERSION = select(meta.c.version).where(meta.c.id == 1)
 
 
 def _student(r) -> Student:
@@ -235,13 +290,15 @@ class Store:
     Args:
         ack_grace: seconds an unacknowledged upload counts (see the module docstring).
         wall: wall clock for that grace time (tests move it; the competition's clock is the service's).
+        ping_idle: PostgreSQL: a pooled connection idle longer than this is checked before use (see
+            :func:`_ping_when_idle`).
     """
 
     def __init__(self, url: str, *, create: bool = True, ack_grace: float = ACK_GRACE_S,
-                 wall: Callable[[], float] = time.time):
+                 wall: Callable[[], float] = time.time, ping_idle: float = PING_IDLE_S):
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        self.ack_grace, self.wall = ack_grace, wall
+        self.ack_grace, self.wall, self.ping_idle = ack_grace, wall, ping_idle
         self.mode_fixed = False
         self._ack_engine: Engine | None = None
         if self.is_sqlite:
@@ -260,7 +317,8 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
         else:
-            self.engine = create_engine(url, pool_size=10, max_overflow=40, pool_pre_ping=True)
+            self.engine = create_engine(url, pool_size=10, max_overflow=40)
+            _ping_when_idle(self.engine, ping_idle)
         if create:
             metadata.create_all(self.engine)
             self._add_missing_columns()
@@ -309,12 +367,12 @@ class Store:
     @staticmethod
     def _bump(c: Connection) -> None:
         # Last statement of a writing transaction, so the row lock on PostgreSQL is held only until the commit.
-        c.execute(update(meta).where(meta.c.id == 1).values(version=meta.c.version + 1))
+        c.execute(_BUMP)
 
     def version(self) -> int:
         """Changes whenever a board could change (uploads, selections, roster, overrides)."""
         with self.transaction() as c:
-            return c.execute(select(meta.c.version).where(meta.c.id == 1)).scalar_one()
+            return c.execute(_Q_VERSION).scalar_one()
 
     def secret(self) -> bytes:
         """The server secret (32 random bytes), made on first use and shared by every process on this database."""
@@ -374,7 +432,7 @@ class Store:
 
     def student_by_token_hash(self, token_hash: str) -> Student | None:
         with self.transaction() as c:
-            r = c.execute(select(*_STUDENT_COLS).where(students.c.token_hash == token_hash)).first()
+            r = c.execute(_Q_STUDENT_BY_TOKEN, {"token_hash": token_hash}).first()
         return _student(r) if r else None
 
     def student(self, student_id: int) -> Student | None:
@@ -385,8 +443,11 @@ class Store:
         return _student(r) if r else None
 
     def students(self) -> list[Student]:
+        # Read on every board rebuild (to notice roster changes): the driver's rows, without per-value processing.
+        sql = ("SELECT id, login, name, email, lms_id, nickname, deadline, daily_limit FROM students "
+               "ORDER BY id")
         with self.transaction() as c:
-            return [_student(r) for r in c.execute(select(*_STUDENT_COLS).order_by(students.c.id))]
+            return [_student(r) for r in c.exec_driver_sql(sql).fetchall()]
 
     def logins(self) -> set[str]:
         with self.transaction() as c:
@@ -425,30 +486,44 @@ class Store:
         After the deadline the upload is stored as late when ``late_ok``. Stored unacknowledged unless ``acked``
         (see :meth:`ack`). Raises ``rules.NotOpen`` / ``rules.LimitReached`` (nothing stored) or ``StoreError``.
         """
+        return self.record_upload(student_id, now=now, daily_limit=daily_limit, opens_at=opens_at,
+                                  closes_at=closes_at, filename=filename, data=data, public=public,
+                                  private=private, late_ok=late_ok, fingerprint=fingerprint,
+                                  acked=acked).submission
+
+    def record_upload(self, student_id: int, *, now: datetime, daily_limit: int, opens_at: datetime | None,
+                      closes_at: datetime | None, filename: str, data: bytes, public: float,
+                      private: float, late_ok: bool = False, fingerprint: Fingerprint | None = None,
+                      acked: bool = False) -> "Recorded":
+        """:meth:`add_submission`, also returning what the upload's answer needs from the same transaction: the
+        student's uploads counted today (this one included) and their counted submissions (an upload then costs
+        one transaction, not a read before it and a write)."""
         day = rules.utc_day(now)
         # Compress and hash before taking the lock: SQLite has one writer at a time (11 ms for a 20,000-row file).
         blob, digest = zlib.compress(data, 1), hashlib.sha256(data).hexdigest()
         fp = fingerprint
         with self.transaction(write=True) as c:
             # The per-student lock: concurrent uploads of one student queue here, so count+insert is atomic.
-            locked = c.execute(select(students.c.id).where(students.c.id == student_id).with_for_update()).first()
-            if locked is None:
+            if c.execute(_Q_LOCK_STUDENT, {"sid": student_id}).first() is None:
                 raise StoreError(f"no student with id {student_id}")
-            used = c.execute(select(func.count()).select_from(submissions).where(
-                submissions.c.student_id == student_id, submissions.c.day == day, self._counted())).scalar_one()
+            wall = self.wall()
+            used = c.execute(_Q_USED_ON, {"sid": student_id, "day": day, "wall": wall}).scalar_one()
             late = rules.check_upload_allowed(now=now, used=used, limit=daily_limit, opens_at=opens_at,
                                               closes_at=closes_at, late_ok=late_ok)
-            r = c.execute(submissions.insert().values(
+            r = c.execute(_INSERT_SUBMISSION, dict(
                 student_id=student_id, submitted_at=_naive_utc(now), day=day, filename=filename[:256],
                 size=len(data), sha256=digest, public=float(public), private=float(private),
-                selected=False, late=late, acked=acked, ack_by=None if acked else self.wall() + self.ack_grace,
+                selected=False, late=late, acked=acked, ack_by=None if acked else wall + self.ack_grace,
                 rank_sha=fp and fp.rank_sha, n_distinct=fp and fp.n_distinct, mode_share=fp and fp.mode_share,
                 sketch=fp and fp.sketch))
             sid = r.inserted_primary_key[0]
-            c.execute(files.insert().values(id=sid, content=blob))
+            c.execute(_INSERT_FILE, {"id": sid, "content": blob})
+            mine = self._rows(c.exec_driver_sql(*self._driver_sql(
+                f"{self._SUB_SQL} WHERE (acked OR ack_by > :wall) AND student_id = :sid ORDER BY id",
+                wall=wall, sid=student_id)).fetchall())
             self._bump(c)
-        return Submission(sid, student_id, _aware(_naive_utc(now)), float(public), float(private), False,
-                          filename[:256], late)
+        sub = next(x for x in mine if x.id == sid)
+        return Recorded(sub, used + 1, mine)
 
     def ack(self, submission_id: int) -> None:
         """Mark an upload acknowledged (its answer was sent): from now on it counts for good. Committed without
@@ -468,8 +543,10 @@ class Store:
             event.listen(engine, "connect", _sqlite_pragmas_no_wait)
             event.listen(engine, "begin", _sqlite_begin)
             return engine
-        return create_engine(self.url, pool_size=2, max_overflow=20, pool_pre_ping=True,
-                             connect_args={"options": "-c synchronous_commit=off"})
+        engine = create_engine(self.url, pool_size=2, max_overflow=20,
+                               connect_args={"options": "-c synchronous_commit=off"})
+        _ping_when_idle(engine, self.ping_idle)
+        return engine
 
     def add_submissions_bulk(self, rows: Sequence[dict]) -> None:
         """Insert pre-scored, acknowledged rows (benchmarks, imports; no other writer at the same time): keys as
@@ -543,7 +620,8 @@ class Store:
         wall = self.wall()
         with self.transaction() as c:
             rows = c.exec_driver_sql(*self._driver_sql(q, k=max_selected, wall=wall)).fetchall()
-            counts = {s: (n, _aware(t)) for s, n, t in c.exec_driver_sql(*self._driver_sql(counts_q, wall=wall))}
+            counts = {s: (n, _aware(t))
+                      for s, n, t in c.exec_driver_sql(*self._driver_sql(counts_q, wall=wall)).fetchall()}
         return self._rows(rows), counts
 
     def submission(self, submission_id: int) -> Submission | None:
