@@ -16,12 +16,23 @@ Two jobs:
    in the named region; for the latent kinds also the label model's mean P(attribute) on anomalies and normal
    faces), and the ROC-AUC of two quick detectors (the course's fully connected AE; Mahalanobis in PCA space).
 
+3. ``--choose-mixture RESULTS.json``: choose ``DEFAULT_MIXTURE`` from per-kind AUCs measured on a calibration
+   build (``benchmarks/boss_methods.py`` JSON, or a ladder JSON from ``python -m solutions ladder``): a stage's
+   overall and per-family AUC under a mixture is exactly the share-weighted mean of its per-kind AUCs
+   (``solutions.ladder.mixture_auc``), so many mixtures are tried without training. Constraints: most mass
+   near (``--min-near``), each family and kind a minimum share, each step of ``--stages`` >= ``--min-step``
+   overall and >= ``--min-semantic-step`` on the semantic family, the last stage >= ``--top``; among the
+   mixtures that pass, the one with the largest smallest margin.
+
     .venv/bin/python benchmarks/calibrate_anomalies.py --n-train 5000 --n-per-kind 500 --epochs 15
+    .venv/bin/python benchmarks/calibrate_anomalies.py --choose-mixture .cache/calib/methods-demo-1.json \
+        --stages simple medium strong ensemble:...
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
 import time
 from pathlib import Path
@@ -240,6 +251,81 @@ def calibrate(n_train: int, n_normal: int, n_per_kind: int, epochs: int, seed: i
     return 0
 
 
+def _by_kind(results: dict, name: str) -> dict[str, float]:
+    """Per-kind AUCs of ``name`` in a boss_methods JSON ({name: {"by_kind"}}) or a ladder JSON ({"stages": ...})."""
+    table = results.get("stages", results)
+    if name not in table:
+        raise SystemExit(f"--stages: {name!r} is not in the results; there: {', '.join(table)}")
+    return table[name]["by_kind"]
+
+
+def mixture_figures(by_kind: dict[str, dict[str, float]], mixture: dict[str, float]) -> dict[str, dict[str, float]]:
+    """stage -> {"overall", <family>...}: AUCs predicted under ``mixture`` (exact over the same normal rows)."""
+    from data_tools import anomalies as an
+    from solutions.ladder import mixture_auc
+    out = {}
+    for stage, aucs in by_kind.items():
+        row = {"overall": mixture_auc(aucs, mixture)}
+        for f in an.FAMILIES:
+            part = {k: v for k, v in mixture.items() if an.KINDS[k].family == f}
+            row[f] = mixture_auc(aucs, part)
+        out[stage] = row
+    return out
+
+
+def choose_mixture(by_kind: dict[str, dict[str, float]], *, min_near=0.6, min_family=0.3, min_kind=0.03,
+                   min_step=0.03, min_semantic_step=0.02, top=0.90, n_samples=200_000, seed=0,
+                   around: dict[str, float] | None = None):
+    """Search mixtures (shares on a 0.01 grid) meeting the constraints; -> (mixture, figures, margin) of the one
+    whose smallest margin (each constraint's slack, steps and the top target scaled to their thresholds) is
+    largest, or (None, None, best margin) if none passes. ``around``: Dirichlet samples are centred on it."""
+    from data_tools import anomalies as an
+    kinds = sorted(set.intersection(*(set(v) for v in by_kind.values())))
+    stages = list(by_kind)
+    A = np.array([[by_kind[s][k] for k in kinds] for s in stages])            # (S, K)
+    fam = np.array([[an.KINDS[k].family == f for k in kinds] for f in an.FAMILIES], float)  # (F, K)
+    near = np.array([an.KINDS[k].distance == "near" for k in kinds], float)
+    rng = np.random.default_rng(seed)
+    alpha = np.array([(around or {}).get(k, 1 / len(kinds)) for k in kinds]) * 60 if around else np.ones(len(kinds))
+    W = rng.dirichlet(alpha, n_samples)
+    W = np.maximum(W, min_kind)
+    W = np.round(W / W.sum(1, keepdims=True), 2)
+    W[:, -1] += 1 - W.sum(1)                                                   # shares sum to exactly 1
+    ok = (W >= min_kind - 1e-9).all(1) & (W @ near >= min_near) & ((W @ fam.T) >= min_family).all(1)
+    W = W[ok]
+    overall = W @ A.T                                                          # (N, S)
+    sem = fam[list(an.FAMILIES).index("semantic")]
+    semantic = (W * sem) @ A.T / (W @ sem)[:, None]
+    margins = [np.diff(overall, axis=1) / min_step - 1, np.diff(semantic, axis=1) / min_semantic_step - 1,
+               (overall[:, -1:] - top) / 0.02]
+    margin = np.concatenate(margins, 1).min(1)
+    best = int(np.argmax(margin)) if len(margin) else None
+    if best is None or margin[best] < 0:
+        return None, None, float(margin[best]) if best is not None else float("nan")
+    mixture = {k: round(float(w), 2) for k, w in zip(kinds, W[best])}
+    return mixture, mixture_figures(by_kind, mixture), float(margin[best])
+
+
+def choose_mixture_cli(args) -> int:
+    from data_tools import anomalies as an
+    results = json.loads(Path(args.choose_mixture).read_text())
+    by_kind = {s: _by_kind(results, s) for s in args.stages}
+    mixture, figures, margin = choose_mixture(by_kind, min_near=args.min_near, min_step=args.min_step,
+                                              min_semantic_step=args.min_semantic_step, top=args.top,
+                                              around=an.DEFAULT_MIXTURE)
+    current = mixture_figures(by_kind, an.DEFAULT_MIXTURE)
+    print("current DEFAULT_MIXTURE:", an.DEFAULT_MIXTURE)
+    for s, row in current.items():
+        print(f"  {s:40s} " + "  ".join(f"{k} {v:.3f}" for k, v in row.items()))
+    if mixture is None:
+        print(f"no mixture meets the constraints (best smallest margin {margin:+.2f})")
+        return 1
+    print(f"chosen (smallest margin {margin:+.2f}):", mixture)
+    for s, row in figures.items():
+        print(f"  {s:40s} " + "  ".join(f"{k} {v:.3f}" for k, v in row.items()))
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--write-directions", action="store_true", help="refit the latent directions and exit")
@@ -249,7 +335,16 @@ def main(argv=None) -> int:
     p.add_argument("--n-normal", type=int, default=1000, help="normal test faces")
     p.add_argument("--n-per-kind", type=int, default=500, help="anomalies generated per kind")
     p.add_argument("--epochs", type=int, default=15, help="fcn AE epochs")
+    p.add_argument("--choose-mixture", metavar="RESULTS_JSON", help="choose DEFAULT_MIXTURE from per-kind AUCs")
+    p.add_argument("--stages", nargs="+", default=["simple", "medium", "strong", "boss"],
+                   help="ladder order of the methods in RESULTS_JSON (--choose-mixture)")
+    p.add_argument("--min-near", type=float, default=0.6, help="least share of near kinds (course: 0.64)")
+    p.add_argument("--min-step", type=float, default=0.03, help="least overall step between stages")
+    p.add_argument("--min-semantic-step", type=float, default=0.02, help="least semantic-family step")
+    p.add_argument("--top", type=float, default=0.90, help="least overall AUC of the last stage")
     args = p.parse_args(argv)
+    if args.choose_mixture:
+        return choose_mixture_cli(args)
     if args.write_directions:
         return write_directions(args.n, args.seed)
     return calibrate(args.n_train, args.n_normal, args.n_per_kind, args.epochs, args.seed)

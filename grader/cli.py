@@ -121,11 +121,11 @@ class ScoreCommand:
         parser.add_argument("submission", type=Path, help="the student's CSV with columns ID,score")
         _add_answer_options(parser)
         parser.add_argument("--by-kind", action="store_true",
-                            help="also print the AUC of each anomaly kind against all normals")
+                            help="also print the AUC of each anomaly kind and family against all normals")
 
     @staticmethod
     def run(args) -> int:
-        from grader.scoring import auc_by_kind, score_scores
+        from grader.scoring import auc_by_family, auc_by_kind, score_scores
         from grader.validate import read_submission
         cfg, key = _config_and_key(args)
         scores = read_submission(args.submission, len(key), max_bytes=cfg.max_upload_bytes)
@@ -139,6 +139,8 @@ class ScoreCommand:
             width = max(map(len, kinds), default=0)
             for kind, auc in kinds.items():
                 print(f"  {kind:<{width}}  {auc:.5f}")
+            families = auc_by_family(scores, key, usage=None if args.reveal else "Public")
+            print("AUC per anomaly family: " + "  ".join(f"{f} {auc:.5f}" for f, auc in families.items()))
         return EXIT_OK
 
 

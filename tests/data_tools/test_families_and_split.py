@@ -171,3 +171,20 @@ def test_students_files_are_0644_and_answers_0600_whatever_the_umask(tmp_path, u
         assert stat.S_IMODE(p.stat().st_mode) == DATA_MODE == 0o644, p.name
     for p in r.paths.answers.iterdir():
         assert stat.S_IMODE(p.stat().st_mode) == ANSWER_MODE == 0o600, p.name
+
+
+def test_grader_score_by_kind_reports_families(tiny_dataset, tmp_path, capsys):
+    # `grader score --by-kind` prints the families next to the kinds: public rows, or all rows with --reveal
+    from grader.cli import main
+    from grader.scoring import auc_by_family
+    key = tiny_dataset.key
+    scores = np.where(key.families == "semantic", 1.0, 0.0) + np.random.default_rng(2).normal(size=len(key))
+    sub = tmp_path / "sub.csv"
+    sub.write_text("ID,score\n" + "".join(f"{i},{float(s)!r}\n" for i, s in enumerate(scores)))
+    assert main(["score", str(sub), "--answers", str(tiny_dataset.paths.solution), "--by-kind", "--reveal"]) == 0
+    out = capsys.readouterr().out
+    fam = auc_by_family(scores, key)
+    assert "AUC per anomaly family: " + "  ".join(f"{f} {a:.5f}" for f, a in fam.items()) in out
+    assert main(["score", str(sub), "--answers", str(tiny_dataset.paths.solution), "--by-kind"]) == 0
+    pub = auc_by_family(scores, key, usage="Public")
+    assert f"semantic {pub['semantic']:.5f}" in capsys.readouterr().out
