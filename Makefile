@@ -1,5 +1,6 @@
 # Two commands on a fresh machine: `make demo` (the main job) and `make test` (the fast test suite).
-# Both create .venv from requirements.txt when it is missing or older than the requirements files.
+# Both create .venv from requirements.txt when it is missing or older than the requirements files, then install the
+# kit itself into it (`pip install -e .`, no dependencies: requirements.txt pins them).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -9,16 +10,17 @@ DEMO_DIR ?= .cache/demo
 
 .PHONY: demo test test-all venv clean
 
-$(STAMP): requirements.txt requirements-nodeps.txt
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -qq -r requirements.txt
 	$(BIN)/pip install --disable-pip-version-check -qq --no-deps -r requirements-nodeps.txt
+	$(BIN)/pip install --disable-pip-version-check -qq --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 venv: $(STAMP)
 
 demo: $(STAMP)
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m solutions demo --workdir $(DEMO_DIR)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m kit demo --workdir $(DEMO_DIR)
 
 test: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -m "not slow" -q

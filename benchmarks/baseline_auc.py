@@ -12,17 +12,12 @@ the data are generated in memory from ``data_tools.anomalies`` at demo sizes (20
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks.calibrate_anomalies import fcn_ae_scores  # noqa: E402
+from calibrate_anomalies import fcn_ae_scores  # the sibling script (run this file as a script)
 
 
 def make_demo_like(n_train: int, n_normal: int, n_anomalous: int, seed: int):

@@ -13,8 +13,8 @@ method, as the stages do) and scores the test set and those held-out normal face
 median / IQR, ``solutions.stages.standardise``) without training again. Results accumulate in the JSON (a method
 already there is skipped unless ``--force``), so methods can be run one at a time on a shared machine.
 
-Methods (building blocks: ``starter_code``'s data path, ``solutions.stages.train_model``, the strong stage's
-autoencoder, the boss stage's corruption classifier; nothing pretrained, no extra data):
+Methods (building blocks: ``starter_code``'s engine (``fit``, ``eval_batches``), the strong stage's autoencoder,
+the boss stage's corruption classifier; nothing pretrained, no extra data):
 
 - ``simple``, ``medium``, ``strong``, ``boss``: the reference stages as they are (``<stage>.run``).
 - ``classical``: PCA reconstruction / Mahalanobis / kNN in PCA space (``solutions.classical``).
@@ -23,7 +23,8 @@ autoencoder, the boss stage's corruption classifier; nothing pretrained, no extr
   face it cannot orient is unlike the training faces). Parts also: PaDiM on its feature maps, kNN on its pooled
   features.
 - ``cls``: the boss's classifier (normal vs self-made corruptions): its logit, the boss's Gaussian on its pooled
-  features (``ensemble:strong+cls.logit_clip+cls.gauss*0.5`` is the boss stage's score), kNN on those features,
+  features (``ensemble:strong+cls.logit_clip+cls.gauss*0.5`` was the first boss stage's score, ``cls.logit+cls.knn*0.5``
+  is the boss stage's now), kNN on those features,
   and PaDiM (Defard et al. 2020): a Gaussian per location of its intermediate feature maps, fitted on normal
   faces; score = the largest (or mean) Mahalanobis distance over locations.
 - ``ae_padim``: PaDiM on the strong autoencoder's convolutional feature maps (the AE trained for reconstruction).
@@ -38,15 +39,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 N_REFERENCE = 2000   # held-out normal training faces (scores on normal faces no model has seen)
 SEED = 48763         # the stages' seed
@@ -54,12 +50,10 @@ PARTS_DIR: Path | None = None  # where parts (and the rotnet's weights, for svdd
 
 
 # -- shared helpers ---------------------------------------------------------------------------------------------
-def _loader(images, batch_size, shuffle=False, seed=None):
-    import torch
-
+def _loader(images, batch_size):
+    """Batches ``(B, 3, 64, 64)`` in [-1, 1] of uint8 ``images``, row order, on the CPU (the engine's)."""
     from starter_code.data import make_loader
-    dev = torch.device("cpu")
-    return make_loader(images, batch_size, shuffle=shuffle, device=dev, seed=seed)
+    return make_loader(images, batch_size, shuffle=False, device="cpu")
 
 
 def _rotate(x, k: int):
@@ -152,11 +146,9 @@ def _pooled(model, images, batch_size=500):
 
 
 def knn_distance(train_feats, feats, k=5):
-    """Mean distance to the k nearest rows of ``train_feats`` (features standardised by the training rows)."""
-    from sklearn.neighbors import NearestNeighbors
-    mu, sd = train_feats.mean(0), train_feats.std(0) + 1e-6
-    nn_ = NearestNeighbors(n_neighbors=k).fit((train_feats - mu) / sd)
-    return nn_.kneighbors((feats - mu) / sd)[0].mean(1)
+    """Mean distance to the k nearest rows of ``train_feats`` (``solutions.stages.knn_distance``)."""
+    from solutions.stages import knn_distance as knn
+    return knn(train_feats, [feats], k)[0]
 
 
 # -- methods: each returns {part: (test scores (M,), reference scores (R,)[, already standardised])} ---------------
@@ -202,15 +194,19 @@ ROT = {"channels": (32, 64, 128, 256), "epochs": 3, "batch_size": 64, "lr": 2e-3
        "padim_layers": (1, 2)}
 
 
-def train_rotnet(fit, progress, cfg=ROT):
-    import torch
+def _fit(model, images, progress, loss_fn, **cfg):
+    """``starter_code.fit`` with a ``TrainConfig`` of ``cfg`` on the CPU."""
+    from starter_code import TrainConfig, fit
+    fit(model, images, TrainConfig(device="cpu", **cfg), loss_fn=loss_fn, progress=progress)
+    return model.eval()
 
-    from solutions.stages import train_model
-    torch.manual_seed(SEED)
+
+def train_rotnet(fit, progress, cfg=ROT):
+    from starter_code import seed_everything
+    seed_everything(SEED)
     net = _cnn(cfg["channels"], 4)
-    train_model(net, fit, epochs=cfg["epochs"], batch_size=cfg["batch_size"], lr=cfg["lr"], seed=SEED + 2,
-                loss_fn=RotationLoss(SEED), progress=progress, desc="rotnet", device="cpu")
-    return net.eval()
+    return _fit(net, fit, progress, RotationLoss(SEED), epochs=cfg["epochs"], batch_size=cfg["batch_size"],
+                lr=cfg["lr"], seed=SEED + 2)
 
 
 def rot_scores(net, images, batch_size=250):
@@ -256,7 +252,6 @@ def m_svdd(train, test, ref, fit, progress):
     import torch
     from torch import nn
 
-    from solutions.stages import train_model
     net = _rotnet(fit, progress)
     trunk = net.features
 
@@ -276,8 +271,7 @@ def m_svdd(train, test, ref, fit, progress):
         c = torch.cat([model.embed(x) for x in _loader(fit[::4], 500)]).mean(0)
     c = torch.where(c.abs() < 0.01, torch.full_like(c, 0.01) * torch.sign(c + 1e-12), c)  # Ruff: keep c off 0
     loss = lambda m, x: ((m.embed(x) - c) ** 2).sum(1).mean()  # noqa: E731
-    train_model(model, fit, epochs=2, batch_size=128, lr=1e-4, seed=SEED + 3, loss_fn=loss, progress=progress,
-                desc="deep svdd", device="cpu", weight_decay=1e-6)
+    _fit(model, fit, progress, loss, epochs=2, batch_size=128, lr=1e-4, seed=SEED + 3, weight_decay=1e-6)
 
     def score(images):
         with torch.inference_mode():
@@ -293,10 +287,10 @@ def _classifier(fit, progress):
     from solutions import boss
     path = PARTS_DIR / "classifier.pt" if PARTS_DIR else None
     if path is not None and path.is_file():
-        cls = boss.AnomalyClassifier(tuple(boss.CONFIG["cls_channels"]))
+        cls = boss.AnomalyClassifier(**boss.CONFIG.classifier.model_kwargs)
         cls.load_state_dict(torch.load(path, weights_only=True))
         return cls.eval()
-    cls, _ = boss.train_classifier(fit, dict(boss.CONFIG), progress)
+    cls, _ = boss.train_classifier(fit, boss.CONFIG.classifier, progress)
     if path is not None:
         torch.save(cls.state_dict(), path)
     return cls.eval()
@@ -311,7 +305,8 @@ def m_cls(train, test, ref, fit, progress):
     cls = _classifier(fit, progress)
     lt, ft = boss.classifier_outputs(cls, test)
     lr, fr = boss.classifier_outputs(cls, ref)
-    gauss = Gaussian.fit(boss.classifier_outputs(cls, subsample(fit, boss.CONFIG["n_gauss"], boss.CONFIG["seed"]))[1])
+    gauss = Gaussian.fit(boss.classifier_outputs(cls, subsample(fit, boss.CONFIG.n_features,
+                                                                boss.CONFIG.classifier.seed))[1])
     maps = lambda x: feature_maps(cls.features, x, (1, 2))  # noqa: E731
     pad = PaDiM(64, 8).fit(maps, fit[::2])
     (tmx, tmn), (rmx, rmn) = pad.score(maps, test), pad.score(maps, ref)
@@ -324,9 +319,8 @@ def m_cls(train, test, ref, fit, progress):
 
 def m_ae_padim(train, test, ref, fit, progress):
     from solutions import strong
-    from solutions.stages import resolve_config
-    cfg = resolve_config("strong", strong.CONFIG, strong.SMOKE_CONFIG, False, {})
-    model, _ = strong.train(fit, cfg, progress)
+    from starter_code import build_and_fit
+    model, _ = build_and_fit(fit, strong.CONFIG, progress=progress)
     enc = model.encoders["conv"]
     maps = lambda x: feature_maps(enc.features, x, (1, 2))  # noqa: E731
     pad = PaDiM(48, 8).fit(maps, fit[::2])
@@ -394,7 +388,7 @@ def main(argv=None) -> int:
 
     from data_tools.answer_key import load_answer_key
     from solutions.stages import split_reference
-    from starter_code import load_images
+    from starter_code.formats import load_images
     torch.set_num_threads(args.threads)
     key = load_answer_key(args.answers / "solution.csv")
     results = json.loads(args.json.read_text()) if args.json.is_file() else {}

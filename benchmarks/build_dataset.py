@@ -6,7 +6,7 @@
 
 Builds into a temporary directory (removed afterwards unless --keep DIR) and also times the bare generator
 (normal faces only) so the cost of the anomaly kinds and of writing files shows separately.
-Targets from the issue: demo <= 90 s, full <= 5 min on 2 cores.
+Targets: demo <= 90 s, full <= 5 min on 2 cores.
 """
 from __future__ import annotations
 
@@ -16,9 +16,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 TARGET_S = {"tiny": None, "smoke": None, "demo": 90, "full": 300}
 

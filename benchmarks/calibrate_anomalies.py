@@ -17,9 +17,9 @@ Two jobs:
    faces), and the ROC-AUC of two quick detectors (the course's fully connected AE; Mahalanobis in PCA space).
 
 3. ``--choose-mixture RESULTS.json``: choose ``DEFAULT_MIXTURE`` from per-kind AUCs measured on a calibration
-   build (``benchmarks/boss_methods.py`` JSON, or a ladder JSON from ``python -m solutions ladder``): a stage's
+   build (``benchmarks/boss_methods.py`` JSON, or a ladder JSON from ``python -m kit ladder``): a stage's
    overall and per-family AUC under a mixture is exactly the share-weighted mean of its per-kind AUCs
-   (``solutions.ladder.mixture_auc``), so many mixtures are tried without training. Constraints: most mass
+   (``kit.ladder.mixture_auc``), so many mixtures are tried without training. Constraints: most mass
    near (``--min-near``), each family and kind a minimum share, each step of ``--stages`` >= ``--min-step``
    overall and >= ``--min-semantic-step`` on the semantic family, the last stage >= ``--top``; among the
    mixtures that pass, the one with the largest smallest margin.
@@ -33,15 +33,12 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from data_tools import anomaly_stats as st  # noqa: E402
 from data_tools.faces import FaceGenerator  # noqa: E402
@@ -262,7 +259,7 @@ def _by_kind(results: dict, name: str) -> dict[str, float]:
 def mixture_figures(by_kind: dict[str, dict[str, float]], mixture: dict[str, float]) -> dict[str, dict[str, float]]:
     """stage -> {"overall", <family>...}: AUCs predicted under ``mixture`` (exact over the same normal rows)."""
     from data_tools import anomalies as an
-    from solutions.ladder import mixture_auc
+    from kit.ladder import mixture_auc
     out = {}
     for stage, aucs in by_kind.items():
         row = {"overall": mixture_auc(aucs, mixture)}

@@ -13,18 +13,15 @@ import io
 import statistics
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.metrics import roc_auc_score  # noqa: E402
-
-from data_tools.answer_key import AnswerKey  # noqa: E402
-from grader.metrics import roc_auc  # noqa: E402
-from grader.scoring import score_file  # noqa: E402
-from grader.validate import _decode, _parse, read_submission  # noqa: E402
+from data_tools.answer_key import AnswerKey
+from grader.metrics import roc_auc
+from grader.scoring import score_file
+from grader.validate import read_submission
 
 
 def make_case(n: int, seed: int = 0) -> tuple[AnswerKey, bytes]:
@@ -75,7 +72,8 @@ def main(argv=None) -> int:
         ("grader.score_file (validate + 2 AUC)", lambda: score_file(data, key)),
         ("naive pandas read_csv + merge + roc_auc_score x2", lambda: naive(data, key_frame)),
         ("  read_submission only", lambda: read_submission(data, len(key))),
-        ("  read_submission careful path (csv module)", lambda: _parse(_decode(data), len(key))),
+        ("  read_submission(fast=False): formats.parse_submission", lambda: read_submission(data, len(key),
+                                                                                           fast=False)),
         ("  pd.read_csv only", lambda: pd.read_csv(io.BytesIO(data))),
         ("  grader.metrics.roc_auc, all rows", lambda: roc_auc(y, scores)),
         ("  sklearn roc_auc_score, all rows", lambda: roc_auc_score(y, scores)),

@@ -375,8 +375,8 @@ KINDS: dict[str, AnomalyKind] = {k.name: k for k in [
 
 # Most mass is near, as in the course (64%). Shares calibrated on a calibration build (seed 1, not the reported
 # seed 0) so the reference ladder reproduces the course's: a stage's overall AUC is the share-weighted mean of its
-# per-kind AUCs (``solutions.ladder.mixture_auc``), so `benchmarks/ladder.py --from-json FILE --mixture ...`
-# predicts any mixture from one ladder run. Per-kind difficulty itself: benchmarks/calibrate_anomalies.py.
+# per-kind AUCs (``kit.ladder.mixture_auc``), so `python -m kit ladder --from-json FILE --mixture ...` predicts
+# any mixture from one ladder run. Per-kind difficulty itself: benchmarks/calibrate_anomalies.py.
 DEFAULT_MIXTURE: dict[str, float] = {
     "glasses": 0.10, "headwear": 0.10, "open_mouth": 0.08, "face_mask": 0.18, "face_paint": 0.18,
     "out_of_prior": 0.05, "corrupted": 0.14, "inverted": 0.04, "cartoon": 0.05, "photo": 0.08,

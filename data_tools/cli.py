@@ -7,7 +7,8 @@
     python -m data_tools preview --data DIR --answers DIR --out sheet.png
     python -m data_tools verify --data DIR --answers DIR
 
-Exit codes: 0 done, 1 a ``DatasetError`` (printed on stderr), 2 a usage error (argparse).
+Exit codes (``data_tools.commandline``, the kit's one CLI shape): 0 done, 1 a data problem (``DatasetError``,
+``ImageFileError``, ``AnswerKeyError``, a missing file; printed on stderr), 2 a usage error.
 Build options and their defaults come from ``BuildConfig`` (help text from its field metadata).
 """
 from __future__ import annotations
@@ -17,150 +18,167 @@ import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
 
-from data_tools.answer_key import AnswerKeyError
-from data_tools.io import DatasetError, DatasetPaths, verify_manifest
-from data_tools.splits import DEFAULT_PUBLIC_FRACTION
+from data_tools import commandline
+
+#: (name, target) of every subcommand; targets are imported lazily (``data_tools.commandline``).
+COMMANDS: list[tuple[str, str]] = [
+    ("build", "data_tools.cli:BuildCommand"),
+    ("import", "data_tools.cli:ImportCommand"),
+    ("preview", "data_tools.cli:PreviewCommand"),
+    ("verify", "data_tools.cli:VerifyCommand"),
+]
+#: DatasetError, ImageFileError and AnswerKeyError are ValueErrors; a missing file is an OSError. (Named by their
+#: base classes so that ``--help`` imports neither numpy nor pandas.)
+ERRORS = [((ValueError, OSError), commandline.EXIT_ERROR, "error: ")]
 
 # BuildConfig fields given their own handling below (preset chooses sizes, mixture is parsed from text).
 _SPECIAL = {"preset", "mixture", "private_only_kinds"}
 
 
-def _build_parser() -> argparse.ArgumentParser:
-    from data_tools.build import PRESETS, BuildConfig  # imports torch (~1-2 s); only the CLI needs it here
-
-    parser = argparse.ArgumentParser(prog="python -m data_tools", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    b = sub.add_parser("build", help="generate a data set from the face generator and the anomaly kinds",
-                       description="Generate trainingset.npy/testingset.npy (--out, for students) and "
-                                   "solution.csv/manifest.json (--answers, TA only).")
-    b.add_argument("--preset", choices=list(PRESETS), default="demo",
-                   help="size preset: " + "; ".join(f"{k}: {v['n_train']} train, {v['n_test_normal']}+"
-                                                    f"{v['n_test_anomalous']} test" for k, v in PRESETS.items())
-                        + " (default: demo)")
-    b.add_argument("--out", type=Path, help="student-facing directory (default: .cache/data/<preset>-<seed>/data)")
-    b.add_argument("--answers", type=Path,
-                   help="TA-only directory for solution.csv (default: .cache/data/<preset>-<seed>/answers)")
-    for f in fields(BuildConfig):
-        if f.name in _SPECIAL:
-            continue
-        default = f.default if f.default is not MISSING else None
-        shown = "the preset's" if f.name.startswith("n_") else default
-        b.add_argument("--" + f.name.replace("_", "-"), type=type(default), default=None,
-                       help=f"{f.metadata['help']} (default: {shown})")
-    b.add_argument("--mixture", help="kind=share,... " + BuildConfig.__dataclass_fields__["mixture"].metadata["help"])
-    b.add_argument("--private-only-kinds", nargs="+", metavar="KIND", default=None,
-                   help=BuildConfig.__dataclass_fields__["private_only_kinds"].metadata["help"])
-    b.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-    imp = sub.add_parser("import", help="import real data (the course's .npy files or folders of images)")
-    isub = imp.add_subparsers(dest="source", required=True, metavar="SOURCE")
-    n = isub.add_parser("npy", help="the course's trainingset.npy/testingset.npy plus a labels CSV",
-                        description="Copy trainingset.npy/testingset.npy from --src (or --src/data) into --out and "
-                                    "write solution.csv from --labels (CSV: ID,label[,kind]).")
-    n.add_argument("--src", type=Path, required=True, help="directory with trainingset.npy and testingset.npy")
-    n.add_argument("--labels", type=Path, required=True, help="CSV with columns ID,label and optional kind")
-    fo = isub.add_parser("folders", help="folders of image files (any format PIL reads)",
-                         description="Normal images -> training set plus a held-out normal share of the test set; "
-                                     "anomalous images (subfolders = kinds) -> anomalous test rows. Images are "
-                                     "centre-cropped and resized to 64x64 RGB.")
-    fo.add_argument("--normal", type=Path, required=True, help="folder of normal images")
-    fo.add_argument("--anomalous", type=Path, required=True, help="folder of anomalous images")
-    fo.add_argument("--test-normal", type=int, default=None,
-                    help="normal images held out for the test set (default: min(#anomalous, #normal // 2))")
-    fo.add_argument("--skip-unreadable", action="store_true",
-                    help="skip files that are not readable images (listed in the manifest) instead of failing")
-    for p in (n, fo):
-        p.add_argument("--out", type=Path, required=True, help="student-facing directory")
-        p.add_argument("--answers", type=Path, required=True, help="TA-only directory for solution.csv")
-        p.add_argument("--seed", type=int, default=0, help="seed of the Public/Private split (default: 0)")
-        p.add_argument("--public-fraction", type=float, default=DEFAULT_PUBLIC_FRACTION,
-                       help=f"share of test rows on the public board (default: {DEFAULT_PUBLIC_FRACTION})")
-        p.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-    pv = sub.add_parser("preview", help="contact sheet PNG: train, normal test and a row per anomaly kind")
-    pv.add_argument("--data", type=Path, required=True, help="directory with testingset.npy (and trainingset.npy)")
-    pv.add_argument("--answers", type=Path, required=True, help="directory with solution.csv")
-    pv.add_argument("--out", type=Path, required=True, help="PNG file to write")
-    pv.add_argument("--per-row", type=int, default=10, help="images per row (default: 10)")
-    pv.add_argument("--seed", type=int, default=0, help="seed choosing the images shown (default: 0)")
-
-    v = sub.add_parser("verify", help="check every file against the sha256 in manifest.json")
-    v.add_argument("--data", type=Path, required=True, help="student-facing directory")
-    v.add_argument("--answers", type=Path, required=True, help="directory with manifest.json")
-    return parser
-
-
-def _build(args) -> int:
-    from data_tools.build import BuildConfig, build_dataset, cache_paths, parse_mixture
-
-    overrides = {f.name: getattr(args, f.name) for f in fields(BuildConfig)
-                 if f.name not in _SPECIAL and getattr(args, f.name) is not None}
-    if args.mixture is not None:
-        overrides["mixture"] = parse_mixture(args.mixture)
-    if args.private_only_kinds is not None:
-        overrides["private_only_kinds"] = args.private_only_kinds
-    config = BuildConfig.from_preset(args.preset, **overrides)
-    default = cache_paths(config.preset, config.seed)
-    result = build_dataset(config, args.out or default.data, args.answers or default.answers,
-                           progress=not args.no_progress)
-    m = result.manifest
-    print(f"built {m['preset']} (seed {m['seed']}): {m['counts']['train']} train, {m['counts']['test']} test "
-          f"in {m['build_time_s']} s ({m['faces_per_s']} faces/s)")
-    print(f"  data:    {result.paths.data}\n  answers: {result.paths.answers}")
-    return 0
-
-
-def _import(args) -> int:
-    from data_tools import importers
-
-    common = dict(out=args.out, answers=args.answers, seed=args.seed, public_fraction=args.public_fraction,
-                  progress=not args.no_progress)
-    if args.source == "npy":
-        result = importers.import_npy(args.src, args.labels, **common)
-    else:
-        result = importers.import_folders(args.normal, args.anomalous, n_test_normal=args.test_normal,
-                                          skip_unreadable=args.skip_unreadable, **common)
-    m = result.manifest
-    print(f"imported {m['counts']['train']} train, {m['counts']['test']} test "
-          f"({m['counts']['test_anomalous']} anomalous) into {result.paths.data}; answers in {result.paths.answers}")
-    skipped = m["source"].get("skipped_unreadable") or []
-    for s in skipped:
-        print(f"  skipped: {s}", file=sys.stderr)
-    return 0
-
-
-def _preview(args) -> int:
-    from data_tools.preview import contact_sheet
-
-    print(contact_sheet(args.data, args.answers, args.out, per_row=args.per_row, seed=args.seed))
-    return 0
-
-
-def _verify(args) -> int:
-    problems = verify_manifest(DatasetPaths(Path(args.data), Path(args.answers)))
-    for p in problems:
-        print(p, file=sys.stderr)
-    if not problems:
-        print("all files match manifest.json")
-    return 1 if problems else 0
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 1 data problem, 2 usage error)."""
-    parser = _build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as e:  # --help (0) and usage errors (2): return, so in-process callers keep control
-        return e.code if isinstance(e.code, int) else 0
-    try:
-        if args.command == "build":
-            return _build(args)
-        if args.command == "import":
-            return _import(args)
-        if args.command == "preview":
-            return _preview(args)
-        return _verify(args)
-    except (DatasetError, AnswerKeyError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    return commandline.run_cli(COMMANDS, argv, prog="python -m data_tools", description=__doc__.split("\n\n")[0],
+                               errors=ERRORS)
+
+
+class BuildCommand:
+    """Generate a data set from the face generator and the anomaly kinds.
+
+    Writes trainingset.npy/testingset.npy (--out, for students) and solution.csv/manifest.json (--answers, TA only).
+    """
+
+    @staticmethod
+    def add_arguments(b: argparse.ArgumentParser) -> None:
+        from data_tools.build import PRESETS, BuildConfig  # imports torch (~1-2 s): only `build` needs it
+
+        b.add_argument("--preset", choices=list(PRESETS), default="demo",
+                       help="size preset: " + "; ".join(f"{k}: {v['n_train']} train, {v['n_test_normal']}+"
+                                                        f"{v['n_test_anomalous']} test" for k, v in PRESETS.items())
+                            + " (default: demo)")
+        b.add_argument("--out", type=Path, help="student-facing directory (default: .cache/data/<preset>-<seed>/data)")
+        b.add_argument("--answers", type=Path,
+                       help="TA-only directory for solution.csv (default: .cache/data/<preset>-<seed>/answers)")
+        for f in fields(BuildConfig):
+            if f.name in _SPECIAL:
+                continue
+            default = f.default if f.default is not MISSING else None
+            shown = "the preset's" if f.name.startswith("n_") else default
+            b.add_argument("--" + f.name.replace("_", "-"), type=type(default), default=None,
+                           help=f"{f.metadata['help']} (default: {shown})")
+        b.add_argument("--mixture",
+                       help="kind=share,... " + BuildConfig.__dataclass_fields__["mixture"].metadata["help"])
+        b.add_argument("--private-only-kinds", nargs="+", metavar="KIND", default=None,
+                       help=BuildConfig.__dataclass_fields__["private_only_kinds"].metadata["help"])
+        b.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    @staticmethod
+    def run(args) -> int:
+        from data_tools.build import BuildConfig, build_dataset, cache_paths, parse_mixture
+
+        overrides = {f.name: getattr(args, f.name) for f in fields(BuildConfig)
+                     if f.name not in _SPECIAL and getattr(args, f.name) is not None}
+        if args.mixture is not None:
+            overrides["mixture"] = parse_mixture(args.mixture)
+        if args.private_only_kinds is not None:
+            overrides["private_only_kinds"] = args.private_only_kinds
+        config = BuildConfig.from_preset(args.preset, **overrides)
+        default = cache_paths(config.preset, config.seed)
+        result = build_dataset(config, args.out or default.data, args.answers or default.answers,
+                               progress=not args.no_progress)
+        m = result.manifest
+        print(f"built {m['preset']} (seed {m['seed']}): {m['counts']['train']} train, {m['counts']['test']} test "
+              f"in {m['build_time_s']} s ({m['faces_per_s']} faces/s)")
+        print(f"  data:    {result.paths.data}\n  answers: {result.paths.answers}")
+        return 0
+
+
+class ImportCommand:
+    """Import real data (the course's .npy files or folders of images)."""
+
+    @staticmethod
+    def add_arguments(imp: argparse.ArgumentParser) -> None:
+        from data_tools.splits import DEFAULT_PUBLIC_FRACTION
+
+        isub = imp.add_subparsers(dest="source", required=True, metavar="SOURCE",
+                                  parser_class=commandline.Parser)
+        n = isub.add_parser("npy", help="the course's trainingset.npy/testingset.npy plus a labels CSV",
+                            description="Copy trainingset.npy/testingset.npy from --src (or --src/data) into --out "
+                                        "and write solution.csv from --labels (CSV: ID,label[,kind]).")
+        n.add_argument("--src", type=Path, required=True, help="directory with trainingset.npy and testingset.npy")
+        n.add_argument("--labels", type=Path, required=True, help="CSV with columns ID,label and optional kind")
+        fo = isub.add_parser("folders", help="folders of image files (any format PIL reads)",
+                             description="Normal images -> training set plus a held-out normal share of the test "
+                                         "set; anomalous images (subfolders = kinds) -> anomalous test rows. Images "
+                                         "are centre-cropped and resized to 64x64 RGB.")
+        fo.add_argument("--normal", type=Path, required=True, help="folder of normal images")
+        fo.add_argument("--anomalous", type=Path, required=True, help="folder of anomalous images")
+        fo.add_argument("--test-normal", type=int, default=None,
+                        help="normal images held out for the test set (default: min(#anomalous, #normal // 2))")
+        fo.add_argument("--skip-unreadable", action="store_true",
+                        help="skip files that are not readable images (listed in the manifest) instead of failing")
+        for p in (n, fo):
+            p.add_argument("--out", type=Path, required=True, help="student-facing directory")
+            p.add_argument("--answers", type=Path, required=True, help="TA-only directory for solution.csv")
+            p.add_argument("--seed", type=int, default=0, help="seed of the Public/Private split (default: 0)")
+            p.add_argument("--public-fraction", type=float, default=DEFAULT_PUBLIC_FRACTION,
+                           help=f"share of test rows on the public board (default: {DEFAULT_PUBLIC_FRACTION})")
+            p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    @staticmethod
+    def run(args) -> int:
+        from data_tools import importers
+
+        common = dict(out=args.out, answers=args.answers, seed=args.seed, public_fraction=args.public_fraction,
+                      progress=not args.no_progress)
+        if args.source == "npy":
+            result = importers.import_npy(args.src, args.labels, **common)
+        else:
+            result = importers.import_folders(args.normal, args.anomalous, n_test_normal=args.test_normal,
+                                              skip_unreadable=args.skip_unreadable, **common)
+        m = result.manifest
+        print(f"imported {m['counts']['train']} train, {m['counts']['test']} test "
+              f"({m['counts']['test_anomalous']} anomalous) into {result.paths.data}; answers in "
+              f"{result.paths.answers}")
+        for s in m["source"].get("skipped_unreadable") or []:
+            print(f"  skipped: {s}", file=sys.stderr)
+        return 0
+
+
+class PreviewCommand:
+    """Contact sheet PNG: train, normal test and a row per anomaly kind."""
+
+    @staticmethod
+    def add_arguments(pv: argparse.ArgumentParser) -> None:
+        pv.add_argument("--data", type=Path, required=True,
+                        help="directory with testingset.npy (and trainingset.npy)")
+        pv.add_argument("--answers", type=Path, required=True, help="directory with solution.csv")
+        pv.add_argument("--out", type=Path, required=True, help="PNG file to write")
+        pv.add_argument("--per-row", type=int, default=10, help="images per row (default: 10)")
+        pv.add_argument("--seed", type=int, default=0, help="seed choosing the images shown (default: 0)")
+
+    @staticmethod
+    def run(args) -> int:
+        from data_tools.preview import contact_sheet
+
+        print(contact_sheet(args.data, args.answers, args.out, per_row=args.per_row, seed=args.seed))
+        return 0
+
+
+class VerifyCommand:
+    """Check every file against the sha256 in manifest.json."""
+
+    @staticmethod
+    def add_arguments(v: argparse.ArgumentParser) -> None:
+        v.add_argument("--data", type=Path, required=True, help="student-facing directory")
+        v.add_argument("--answers", type=Path, required=True, help="directory with manifest.json")
+
+    @staticmethod
+    def run(args) -> int:
+        from data_tools.io import DatasetPaths, verify_manifest
+
+        problems = verify_manifest(DatasetPaths(Path(args.data), Path(args.answers)))
+        for p in problems:
+            print(p, file=sys.stderr)
+        if not problems:
+            print("all files match manifest.json")
+        return 1 if problems else 0

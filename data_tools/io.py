@@ -1,4 +1,4 @@
-"""Reading, checking and writing the data set's files, and the one error type of ``data_tools``.
+"""Writing and checking the data set's files, and the one error type of ``data_tools``.
 
 The student-facing directory (``--out``) holds ``trainingset.npy`` (N,64,64,3) uint8, ``testingset.npy``
 (M,64,64,3) uint8 and a README; the TA-only directory (``--answers``) holds ``solution.csv`` and
@@ -16,9 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-IMAGE_SHAPE = (64, 64, 3)
-TRAIN_FILE = "trainingset.npy"
-TEST_FILE = "testingset.npy"
+# The image contract (shape, file names, the checks) is defined once, in the torch-free format module that
+# students, the data tools and the grader share; data_tools' modules import it from here.
+from starter_code.formats import IMAGE_SHAPE, TEST_FILE, TRAIN_FILE, ImageFileError, check_images, load_images
+
+__all__ = ["IMAGE_SHAPE", "TRAIN_FILE", "TEST_FILE", "SOLUTION_FILE", "MANIFEST_FILE", "README_FILE", "DatasetError",
+           "ImageFileError", "DatasetPaths", "check_dirs", "check_images", "load_images", "sha256_file", "save_npy",
+           "NpyWriter", "write_text", "write_json", "read_manifest", "file_record", "verify_manifest"]
+
 SOLUTION_FILE = "solution.csv"
 MANIFEST_FILE = "manifest.json"
 README_FILE = "README.md"
@@ -27,7 +32,8 @@ README_FILE = "README.md"
 class DatasetError(ValueError):
     """A data set cannot be built, imported or read; the message names the file and the problem.
 
-    The CLI prints it and exits 1."""
+    The CLI prints it and exits 1 (as it does for ``ImageFileError``: an image array or file that is not
+    uint8 ``(N, 64, 64, 3)``)."""
 
 
 @dataclass(frozen=True)
@@ -67,36 +73,6 @@ def check_dirs(out: str | Path, answers: str | Path) -> DatasetPaths:
         if d.exists() and not d.is_dir():
             raise DatasetError(f"{d}: exists and is not a directory")
     return DatasetPaths(out, answers)
-
-
-def check_images(images: np.ndarray, where: str) -> np.ndarray:
-    """Check an image array is (n,64,64,3) uint8 with n >= 1; ``where`` names the file for the message."""
-    if not isinstance(images, np.ndarray):
-        raise DatasetError(f"{where}: expected a numpy array, got {type(images).__name__}")
-    if images.dtype != np.uint8:
-        raise DatasetError(f"{where}: dtype is {images.dtype}, expected uint8 (pixel values 0..255)")
-    if images.ndim != 4 or images.shape[1:] != IMAGE_SHAPE:
-        raise DatasetError(f"{where}: shape is {images.shape}, expected (n, 64, 64, 3)")
-    if len(images) == 0:
-        raise DatasetError(f"{where}: holds no images")
-    return images
-
-
-def load_images(path: str | Path, mmap: bool = True) -> np.ndarray:
-    """Load and check an ``.npy`` image file -> (n,64,64,3) uint8 (memory-mapped by default: 1.2 GB for 100k)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"{path}: file not found")
-    try:
-        images = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except ValueError as e:  # pickled object arrays, bad header
-        raise DatasetError(f"{path}: not a plain numpy array file: {e}") from e
-    except (OSError, EOFError) as e:
-        raise DatasetError(f"{path}: cannot read as .npy: {e}") from e
-    if isinstance(images, np.lib.npyio.NpzFile):
-        images.close()
-        raise DatasetError(f"{path}: is an .npz archive, expected a single .npy array")
-    return check_images(images, str(path))
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

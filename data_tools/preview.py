@@ -22,13 +22,13 @@ def sheet_rows(paths: DatasetPaths, per_row: int = 10, seed: int = 0) -> list[tu
         key = load_answer_key(paths.solution)
     except AnswerKeyError as e:
         raise DatasetError(str(e)) from e
-    test = load_images(paths.test)
+    test = load_images(paths.test, mmap=True, min_images=1)
     if len(test) != len(key):
         raise DatasetError(f"{paths.test}: {len(test)} images but {paths.solution} has {len(key)} rows")
     rng = np.random.default_rng(seed)
     rows = []
     if paths.train.is_file():
-        train = load_images(paths.train)
+        train = load_images(paths.train, mmap=True, min_images=1)
         idx = np.sort(rng.choice(len(train), min(per_row, len(train)), replace=False))
         rows.append((f"train ({len(train)})", np.asarray(train[idx])))
     kinds = [NORMAL_KIND] + sorted(set(key.kinds.tolist()) - {NORMAL_KIND})

@@ -1,7 +1,8 @@
 """Competition configuration: one TOML file per competition, read by the CLI and the leaderboard service.
 
 Every key is documented where it is defined (the ``help`` metadata); unknown keys raise ``ConfigError``.
-Relative paths in the file are resolved against the file's own directory.
+Relative paths in the file are resolved against the file's own directory. ``python -m grader init DIR`` writes a
+``competition.toml`` with every key and its help as comments (:func:`competition_template`) and an example roster.
 
 Example ``competition.toml``::
 
@@ -11,6 +12,7 @@ Example ``competition.toml``::
     closes_at = 2026-11-22T15:59:59Z
     daily_limit = 5
     final_selections = 2
+    public_url = "https://hw8.example.edu"
 
     [baselines.simple]
     public = 0.535
@@ -18,17 +20,20 @@ Example ``competition.toml``::
 """
 from __future__ import annotations
 
+import re
+import textwrap
 import tomllib
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
 from grader.errors import ConfigError
+from starter_code.formats import STAGES
 
-#: Order in which baselines are listed on boards and in gradebooks.
-BASELINE_NAMES = ("simple", "medium", "strong", "boss")
+#: Order in which baselines are listed on boards and in gradebooks: the stages'.
+BASELINE_NAMES = STAGES
 
-#: The course's own 2023 public thresholds, used until `python -m solutions calibrate` writes the kit's.
+#: The course's own 2023 public thresholds, used until `python -m kit calibrate` writes the kit's.
 COURSE_2023_BASELINES = {"simple": 0.535, "medium": 0.719, "strong": 0.790, "boss": 0.822}
 
 
@@ -59,7 +64,21 @@ class CompetitionConfig:
     database_url: str = field(default="sqlite:///leaderboard.sqlite3",
                               metadata={"help": "SQLAlchemy URL; a relative SQLite path is resolved against the "
                                                 "config file; use postgresql+psycopg://... for several servers."})
-    max_upload_bytes: int = field(default=8 * 1024 * 1024, metadata={"help": "Largest accepted upload."})
+    max_upload_bytes: int = field(default=8 * 1024 * 1024, metadata={"help": "Largest accepted upload in bytes "
+                                                                              "(refused before it is read)."})
+    late_uploads: bool = field(default=True, metadata={
+        "help": "After the deadline, keep scoring uploads as late: the student sees both scores and a late board "
+                "lists them, never ranked on the main boards (false: refuse uploads after the deadline)."})
+    public_url: str = field(default="", metadata={
+        "help": "The server's public address as students reach it, e.g. https://hw8.example.edu (an origin, no "
+                "path): login links and tokens files use it, and https makes cookies Secure. Empty: "
+                "http://HOST:PORT of `serve`."})
+    rate_login: str = field(default="10/minute", metadata={
+        "help": "Login attempts (form, link, TA login) per client address, as N/second|minute|hour|day."})
+    rate_upload: str = field(default="20/minute", metadata={
+        "help": "Upload attempts per student, valid or not (the daily limit counts only scored ones)."})
+    rate_pages: str = field(default="60/minute", metadata={
+        "help": "Views of costly pages per student: submission pages, ROC images, downloads."})
     baselines: dict[str, Baseline] = field(default_factory=_default_baselines,
                                            metadata={"help": "Thresholds per baseline: [baselines.NAME] "
                                                              "public=..., private=..."})
@@ -74,6 +93,26 @@ class CompetitionConfig:
     def is_open(self, now: datetime | None = None) -> bool:
         now = now or datetime.now(timezone.utc)
         return (self.opens_at is None or now >= self.opens_at) and not self.is_closed(now)
+
+
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*$")
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+/?$")
+
+
+def parse_rate(text: str) -> tuple[int, str]:
+    """``"10/minute"`` → ``(10, "minute")``; raises ``ConfigError``."""
+    m = _RATE.match(text) if isinstance(text, str) else None
+    if not m or int(m.group(1)) < 1:
+        raise ConfigError(f"rate {text!r}: expected N/second, N/minute, N/hour or N/day with N >= 1")
+    return int(m.group(1)), m.group(2)
+
+
+def check_public_url(url: str) -> str:
+    """``url`` without a trailing slash; raises ``ConfigError`` unless it is an http(s) origin."""
+    if not isinstance(url, str) or (url and not _ORIGIN.match(url)):
+        raise ConfigError(f"public_url {url!r}: expected an address like https://hw8.example.edu (scheme and host, "
+                          "optionally a port; serving under a sub-path is not supported: use a host name of its own)")
+    return url.rstrip("/")
 
 
 def _as_utc(value, key: str) -> datetime | None:
@@ -133,8 +172,21 @@ def competition_from_dict(raw: dict, *, base_dir: Path = Path("."), source: str 
             bl[name] = Baseline(name, float(v["public"]), float(v.get("private", v["public"])))
         kw["baselines"] = bl
     for key in ("daily_limit", "final_selections", "max_upload_bytes"):
-        if key in kw and (not isinstance(kw[key], int) or kw[key] < 0):
+        if key in kw and (not isinstance(kw[key], int) or isinstance(kw[key], bool) or kw[key] < 0):
             raise ConfigError(f"{source}: {key} must be a non-negative integer, got {kw[key]!r}")
+    if "late_uploads" in kw and not isinstance(kw["late_uploads"], bool):
+        raise ConfigError(f"{source}: late_uploads must be true or false, got {kw['late_uploads']!r}")
+    for key in ("rate_login", "rate_upload", "rate_pages"):
+        if key in kw:
+            try:
+                parse_rate(kw[key])
+            except ConfigError as e:
+                raise ConfigError(f"{source}: {key}: {e}") from None
+    if "public_url" in kw:
+        try:
+            kw["public_url"] = check_public_url(kw["public_url"])
+        except ConfigError as e:
+            raise ConfigError(f"{source}: {e}") from None
     cfg = CompetitionConfig(**kw)
     if cfg.opens_at and cfg.closes_at and cfg.opens_at >= cfg.closes_at:
         raise ConfigError(f"{source}: opens_at must be before closes_at")
@@ -142,7 +194,7 @@ def competition_from_dict(raw: dict, *, base_dir: Path = Path("."), source: str 
 
 
 def dump_competition(cfg: CompetitionConfig) -> str:
-    """TOML text for ``cfg`` (paths written as given). Used by `solutions calibrate` and `make demo`."""
+    """TOML text for ``cfg`` (paths written as given). Used by `python -m kit calibrate` and `make demo`."""
     def q(s: str) -> str:
         return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -160,3 +212,35 @@ def dump_competition(cfg: CompetitionConfig) -> str:
     for b in cfg.baselines.values():
         lines += ["", f"[baselines.{b.name}]", f"public = {b.public!r}", f"private = {b.private!r}"]
     return "\n".join(lines) + "\n"
+
+
+def competition_template(*, title: str = "HW8 Anomaly Detection", answers: str = "answers/solution.csv") -> str:
+    """A ``competition.toml`` with every key, each preceded by its help as a comment (``python -m grader init``).
+    The times are commented out: until they are set, uploads are open and the private board is never revealed."""
+    defaults = CompetitionConfig()
+    values = {"title": title, "answers": answers}
+    lines = ["# Competition settings for `python -m grader serve`, `score` and `leaderboard`.",
+             "# Times are UTC (a trailing Z); relative paths are relative to this file. Unknown keys are an error.",
+             ""]
+    for f in fields(CompetitionConfig):
+        if f.name == "baselines":
+            continue
+        lines += ["# " + x for x in textwrap.wrap(f.metadata.get("help", ""), 114)]
+        value = values.get(f.name, getattr(defaults, f.name))
+        if f.name in ("opens_at", "closes_at"):
+            example = "2026-11-01T00:00:00Z" if f.name == "opens_at" else "2026-11-22T15:59:59Z"
+            lines.append(f"# {f.name} = {example}")
+        elif isinstance(value, bool):
+            lines.append(f"{f.name} = {str(value).lower()}")
+        elif isinstance(value, (int, float)):
+            lines.append(f"{f.name} = {value!r}")
+        else:
+            text = value.as_posix() if isinstance(value, Path) else str(value)
+            lines.append(f'{f.name} = "{text}"')
+        lines.append("")
+    lines += ["# " + x for x in textwrap.wrap(CompetitionConfig.__dataclass_fields__["baselines"].metadata["help"]
+                                              + " A student passes a baseline with score >= threshold. "
+                                              "`python -m kit calibrate` writes the kit's own.", 114)]
+    for b in defaults.baselines.values():
+        lines += [f"[baselines.{b.name}]", f"public = {b.public!r}", f"private = {b.private!r}", ""]
+    return "\n".join(lines)

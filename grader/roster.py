@@ -63,9 +63,16 @@ class Roster:
         return len(self.students)
 
 
+#: Latin letters that NFKD does not split into a base letter and a mark (``Đặng`` is written ``Dang`` in ASCII).
+_LETTERS = str.maketrans({"đ": "d", "Đ": "D", "ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "æ": "ae", "Æ": "AE",
+                          "œ": "oe", "Œ": "OE", "ħ": "h", "Ħ": "H", "ı": "i", "þ": "th", "Þ": "TH", "ð": "d",
+                          "Ð": "D"})
+
+
 def fold(text: str) -> str:
-    """``text`` for comparison only: NFKD, combining marks dropped, casefolded (``'Nguyễn'`` → ``'nguyen'``)."""
-    decomposed = unicodedata.normalize("NFKD", text)
+    """``text`` for comparison only: NFKD, combining marks dropped, the Latin letters NFKD keeps whole written as
+    ASCII, casefolded (``'Nguyễn'`` → ``'nguyen'``, ``'Đặng'`` → ``'dang'``, ``'Straße'`` → ``'strasse'``)."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_LETTERS))
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 

@@ -1,4 +1,5 @@
-"""Score a submission against the answer key: public and private ROC-AUC, and AUC per anomaly kind and family for reports.
+"""Score a submission against the answer key: public and private ROC-AUC, AUC per anomaly kind and family for
+reports, and a folder of submissions as a terminal leaderboard.
 
 Score contract (also in the students' starter code): ``scores[i]`` is the anomaly score of test image ``i``,
 **the higher, the more abnormal**; only the order of the scores matters.
@@ -6,10 +7,12 @@ Score contract (also in the students' starter code): ``scores[i]`` is the anomal
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from data_tools.answer_key import FAMILIES, NORMAL_KIND, AnswerKey
+from grader.errors import SubmissionError
 from grader.metrics import roc_auc
 from grader.validate import MAX_SUBMISSION_BYTES, read_submission
 
@@ -61,7 +64,7 @@ def auc_by_kind(scores: np.ndarray, key: AnswerKey, usage: str | None = None) ->
 def auc_by_family(scores: np.ndarray, key: AnswerKey, usage: str | None = None) -> dict[str, float]:
     """AUC of each anomaly family (``imitable``, ``semantic``; ``unknown`` for keys without families) against all
     normal rows, same arguments as ``auc_by_kind``. Over the same normal rows a family's AUC is exactly the mean of
-    its kinds' AUCs weighted by their row counts (the identity of ``solutions.ladder.mixture_auc``).
+    its kinds' AUCs weighted by their row counts (the identity of ``kit.ladder.mixture_auc``).
 
     Returns:
         ``{family: auc}`` in ``FAMILIES`` order (then any other family), for families with rows in the selection.
@@ -89,3 +92,50 @@ def _auc_by_group(scores: np.ndarray, key: AnswerKey, groups: np.ndarray, usage:
         out[group] = roc_auc(key.labels[rows], scores[rows])
     out.pop(NORMAL_KIND, None)
     return out
+
+
+@dataclass(frozen=True)
+class Board:
+    """A terminal leaderboard's content: ``entries`` (dicts: name, public, private, submitted_at, baseline) and
+    ``invalid`` (file name, the ``SubmissionError`` text) for files that were not scored."""
+    entries: list[dict]
+    invalid: list[tuple[str, str]]
+
+
+def score_folder(folder, key: AnswerKey, *, max_bytes: int = MAX_SUBMISSION_BYTES, baselines=()) -> Board:
+    """Score every ``*.csv`` in ``folder`` (name = file stem, time = its modification time) against ``key``; add
+    a row per baseline (objects with ``name``, ``public``, ``private``). Invalid files are listed, never scored."""
+    entries, invalid = [], []
+    for path in sorted(Path(folder).glob("*.csv")):
+        try:
+            s = score_file(path, key, max_bytes=max_bytes)
+        except SubmissionError as e:
+            invalid.append((path.name, str(e)))
+            continue
+        entries.append({"name": path.stem, "public": s.public, "private": s.private,
+                        "submitted_at": path.stat().st_mtime, "baseline": False})
+    entries += [{"name": f"{b.name} baseline", "public": b.public, "private": b.private, "baseline": True}
+                for b in baselines]
+    return Board(entries, invalid)
+
+
+def format_board(board: Board, *, reveal: bool = False, title: str = "") -> str:
+    """A plain-text board: ranked by the public AUC, or by the private AUC when ``reveal`` (the final standings;
+    the private column is shown only then), then the invalid files with their problems."""
+    from grader.ranking import rank_entries
+    rows = rank_entries(board.entries, by="private" if reveal else "public")
+    width = max([len(r.entry["name"]) for r in rows] + [4])
+    head = f"{'rank':>4}  {'name':<{width}}  {'public':>7}" + (f"  {'private':>7}" if reveal else "")
+    lines = ([title, ""] if title else []) + [head, "-" * len(head)]
+    for r in rows:
+        e = r.entry
+        line = f"{r.rank if r.rank is not None else '-':>4}  {e['name']:<{width}}  {e['public']:>7.5f}"
+        if reveal:
+            line += f"  {e['private']:>7.5f}"
+        lines.append(line)
+    if not reveal:
+        lines.append("(ranked by public AUC; --reveal ranks by private AUC and shows it)")
+    if board.invalid:
+        lines += ["", f"Invalid submissions (not ranked): {len(board.invalid)}"]
+        lines += [f"  {name}: {err}" for name, err in board.invalid]
+    return "\n".join(lines)

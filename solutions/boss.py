@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -30,9 +32,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from solutions import strong
-from solutions.stages import (Gaussian, StageResult, resolve_config, split_reference, standardise, subsample,
-                              train_model)
-from starter_code.data import FaceDataset, make_loader
+from solutions.stages import Gaussian, StageResult, split_reference, standardise, subsample
+from starter_code import TrainConfig, build_model, eval_batches, fit, seed_everything
+from starter_code.config import Config
+from starter_code.models import register_model
 
 #: Corruptions ``corrupt`` draws from (one per anomalous image, uniformly).
 CORRUPTIONS = ("noise", "cutpaste", "blob", "stripes", "blur", "recolour", "band", "colour")
@@ -149,8 +152,11 @@ class AnomalyClassifier(nn.Module):
         return self.head(self.embed(x)).squeeze(1)
 
 
+register_model("anomaly_classifier", AnomalyClassifier)
+
+
 class SyntheticOutlierLoss:
-    """Loss for ``train_model``: each batch of normal faces plus its corrupted copy, binary cross-entropy
+    """``loss_fn`` for ``fit``: each batch of normal faces plus its corrupted copy, binary cross-entropy
     (normal = 0, corrupted = 1). Normal faces are also mirrored at random (a mirrored face is still normal)."""
 
     def __init__(self, seed: int):
@@ -165,21 +171,14 @@ class SyntheticOutlierLoss:
         return F.binary_cross_entropy_with_logits(logits, target)
 
 
-@torch.inference_mode()
 def classifier_outputs(model: AnomalyClassifier, images, batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
     """-> (logits float64 ``(M,)``, pooled features float64 ``(M, D)``) of uint8 ``images`` ``(M, 64, 64, 3)``,
     row order kept; higher logit = more anomalous."""
-    p = next(model.parameters())
-    was = model.training
-    model.eval()
     logits, feats = [], []
-    try:
-        for x in make_loader(FaceDataset(images, "images to score"), batch_size, shuffle=False, device=p.device):
-            f = model.embed(x)
-            feats.append(f.float().cpu())
-            logits.append(model.head(f).squeeze(1).float().cpu())
-    finally:
-        model.train(was)
+    for x in eval_batches(model, images, batch_size, seed=None):  # nothing random to seed
+        f = model.embed(x)
+        feats.append(f.float().cpu())
+        logits.append(model.head(f).squeeze(1).float().cpu())
     if not logits:
         return np.zeros(0), np.zeros((0, 0))
     return torch.cat(logits).numpy().astype(np.float64), torch.cat(feats).numpy().astype(np.float64)
@@ -205,68 +204,69 @@ class BossDetector(nn.Module):
         return self.ae(x)
 
 
-CLASSIFIER_KEYS = ("cls_channels",)
-#: Demo/full defaults. The autoencoder keys are the strong stage's (``ae_*`` overrides none: edit strong.CONFIG).
-CONFIG: dict = {
-    **{f"ae_{k}": v for k, v in strong.CONFIG.items() if k not in ("seed", "device")},
-    "cls_channels": (16, 32, 64, 128),
-    "cls_epochs": 3,
-    "cls_batch_size": 128,
-    "cls_lr": 2e-3,
-    "w_ae": 1.0,
-    "w_cls": 1.0,
-    "w_feat": 0.5,
-    "n_gauss": 5000,
-    "seed": 48763,
-    "device": "auto",
-}
-SMOKE_CONFIG: dict = {
-    **{f"ae_{k}": v for k, v in strong.SMOKE_CONFIG.items()},
-    "cls_channels": (8, 16, 32), "cls_epochs": 1, "cls_batch_size": 64, "n_gauss": 200,
-}
+@dataclass
+class ClassifierConfig(TrainConfig):
+    """``TrainConfig`` of the boss stage's ``AnomalyClassifier`` (normal faces vs their ``corrupt`` copies)."""
+    model_type: str = TrainConfig.default_field("model_type", "anomaly_classifier")
+    model_kwargs: dict = TrainConfig.default_field("model_kwargs", {"channels": (16, 32, 64, 128)})
+    epochs: int = TrainConfig.default_field("epochs", 3)
+    batch_size: int = TrainConfig.default_field("batch_size", 128)
+    lr: float = TrainConfig.default_field("lr", 2e-3)
+    schedule: str = TrainConfig.default_field("schedule", "cosine")
+
+    SMOKE_CHANGES: ClassVar[dict] = {"model_kwargs.channels": (8, 16, 32)}
 
 
-def _ae_config(cfg: dict) -> dict:
-    return {**{k[3:]: v for k, v in cfg.items() if k.startswith("ae_")}, "seed": cfg["seed"], "device": cfg["device"]}
+@dataclass
+class BossConfig(Config):
+    """The boss stage: the strong stage's autoencoder, the classifier, and how their scores are summed."""
+    ae: strong.StrongConfig = field(default_factory=strong.StrongConfig, metadata={
+        "help": "The autoencoder and its score (solutions.strong.StrongConfig; its held-out faces standardise "
+                "every part)."})
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig, metadata={
+        "help": "The classifier trained on normal vs self-made anomalous faces (ClassifierConfig)."})
+    w_ae: float = field(default=1.0, metadata={"help": "Weight of the standardised reconstruction score."})
+    w_cls: float = field(default=1.0, metadata={"help": "Weight of the standardised classifier logit (>= 0 part)."})
+    w_feat: float = field(default=0.5, metadata={
+        "help": "Weight of the standardised Mahalanobis distance of the classifier's features."})
+    n_gauss: int = field(default=5000, metadata={
+        "help": "Training faces whose classifier features fit the Gaussian of normal features."})
+
+    SMOKE_CHANGES: ClassVar[dict] = {"n_gauss": 200}
 
 
-def build_model(**overrides) -> nn.Module:
-    """An untrained ``BossDetector`` (the strong stage's autoencoder and an ``AnomalyClassifier``)."""
-    cfg = resolve_config("boss", CONFIG, SMOKE_CONFIG, False, overrides)
-    ae = strong.build_model(**{k: v for k, v in _ae_config(cfg).items() if k in strong.MODEL_KEYS})
-    return BossDetector(ae, AnomalyClassifier(tuple(cfg["cls_channels"])))
+CONFIG = BossConfig()
 
 
-def train_classifier(train_images: np.ndarray, cfg: dict, progress: bool = True):
+def train_classifier(train_images: np.ndarray, cfg: ClassifierConfig, progress: bool = True):
     """Train an ``AnomalyClassifier`` on normal ``train_images`` vs their ``corrupt`` copies; -> (model, history)."""
-    torch.manual_seed(cfg["seed"])
-    model = AnomalyClassifier(tuple(cfg["cls_channels"]))
-    history = train_model(model, train_images, epochs=cfg["cls_epochs"], batch_size=cfg["cls_batch_size"],
-                          lr=cfg["cls_lr"], schedule="cosine", seed=cfg["seed"] + 1, device=cfg["device"],
-                          loss_fn=SyntheticOutlierLoss(cfg["seed"]), progress=progress,
-                          desc="boss classifier", model_type="anomaly_classifier")
+    seed_everything(cfg.seed)  # the initial weights
+    model = build_model(cfg.model_type, **cfg.model_kwargs)
+    # Shuffling draws from seed + 1, the corruptions from seed: how the reference ladder was calibrated.
+    history = fit(model, train_images, cfg.replace(seed=cfg.seed + 1), loss_fn=SyntheticOutlierLoss(cfg.seed),
+                  progress=progress)
     return model, history
 
 
-def run(train_images: np.ndarray, test_images: np.ndarray, *, smoke: bool = False, progress: bool = True,
-        **overrides) -> StageResult:
+def run(train_images: np.ndarray, test_images: np.ndarray, config: BossConfig | None = None, *,
+        smoke: bool = False, progress: bool = True, **overrides) -> StageResult:
     """Train both detectors on uint8 ``train_images`` ``(N, 64, 64, 3)`` (less the held-out faces used
-    to standardise the scores: ``ae_n_reference``) and score ``test_images`` ``(M, 64, 64, 3)``.
+    to standardise the scores: ``ae.n_reference``) and score ``test_images`` ``(M, 64, 64, 3)``.
 
     Returns a ``StageResult`` with ``scores`` float64 ``(M,)`` (higher = more anomalous) and ``parts``
     ``{'reconstruction', 'classifier', 'features'}`` (each standardised, ``(M,)``).
     """
     t0 = time.perf_counter()
-    cfg = resolve_config("boss", CONFIG, SMOKE_CONFIG, smoke, overrides)
+    cfg = (config or CONFIG).resolve(smoke=smoke, **overrides)
     # The same held-out faces as the autoencoder's (same seed and size): no part has seen them.
-    ref, fit_images = split_reference(train_images, cfg["ae_n_reference"], cfg["seed"])
-    ae, ae_history, rec, rec_ref = strong.fit_and_score(train_images, test_images, _ae_config(cfg), progress)
-    cls, cls_history = train_classifier(fit_images, cfg, progress)
+    ref, fit_images = split_reference(train_images, cfg.ae.n_reference, cfg.ae.seed)
+    ae, ae_history, rec, rec_ref = strong.fit_and_score(train_images, test_images, cfg.ae, progress)
+    cls, cls_history = train_classifier(fit_images, cfg.classifier, progress)
     logit, feats = classifier_outputs(cls, test_images)
     logit_ref, feats_ref = classifier_outputs(cls, ref)
     # The classifier's pooled features of normal faces, as a Gaussian: faces whose local statistics are unusual
     # in any direction (not only the corrupted ones the logit was trained on) lie far from it.
-    gauss = Gaussian.fit(classifier_outputs(cls, subsample(fit_images, cfg["n_gauss"], cfg["seed"]))[1])
+    gauss = Gaussian.fit(classifier_outputs(cls, subsample(fit_images, cfg.n_gauss, cfg.classifier.seed))[1])
     # The classifier's logit counts one-sidedly: it was trained to spot corruptions, and a face it finds "cleaner
     # than usual" is no evidence of normality (measured on demo data, 5,000 faces: glasses and open mouths get
     # *lower* logits than normal faces, AUC 0.34 / 0.42; clipping at the normal median lifts the sum with the
@@ -274,12 +274,11 @@ def run(train_images: np.ndarray, test_images: np.ndarray, *, smoke: bool = Fals
     parts = {"reconstruction": standardise(rec, rec_ref),
              "classifier": np.maximum(standardise(logit, logit_ref), 0.0),
              "features": standardise(gauss.distance(feats), gauss.distance(feats_ref))}
-    scores = cfg["w_ae"] * parts["reconstruction"] + cfg["w_cls"] * parts["classifier"] + \
-        cfg["w_feat"] * parts["features"]
+    scores = cfg.w_ae * parts["reconstruction"] + cfg.w_cls * parts["classifier"] + cfg.w_feat * parts["features"]
     return StageResult(scores=scores, history=ae_history, model=BossDetector(ae, cls).eval(),
                        seconds=time.perf_counter() - t0, config=cfg, parts=parts,
                        extra_histories={"classifier": cls_history})
 
 
-__all__ = ["CONFIG", "SMOKE_CONFIG", "build_model", "run", "corrupt", "AnomalyClassifier", "BossDetector",
-           "classifier_scores", "classifier_outputs", "train_classifier"]
+__all__ = ["CONFIG", "BossConfig", "ClassifierConfig", "run", "corrupt", "AnomalyClassifier", "BossDetector",
+           "SyntheticOutlierLoss", "classifier_scores", "classifier_outputs", "train_classifier"]

@@ -1,38 +1,39 @@
-"""What every reference stage shares: its result type, its config handling, a training loop and score functions.
+"""What every reference stage shares: its result type, the stage registry and the score functions built on
+``starter_code``'s engine.
 
 A stage module (``solutions.simple``, ``medium``, ``strong``, ``boss``) exposes
 
-- ``CONFIG: dict``: default hyperparameters (demo and full presets);
-- ``SMOKE_CONFIG: dict``: overrides for smoke mode (tiny data, seconds);
-- ``build_model(**overrides) -> nn.Module``;
-- ``run(train_images, test_images, *, smoke=False, progress=True, **overrides) -> StageResult``.
+- ``CONFIG``: its default config, a dataclass in ``TrainConfig``'s vocabulary (``TrainConfig`` itself for the
+  simple stage, a subclass with the stage's own keys for the others; ``help_table()`` lists them);
+- ``run(train_images, test_images, config=None, *, smoke=False, progress=True, **overrides) -> StageResult``:
+  ``config`` (default ``CONFIG``), in smoke mode ``.smoke()``, then ``overrides`` (unknown keys raise
+  ``ConfigKeyError``; ``"model_kwargs.latent_dim"`` or ``classifier={"epochs": 1}`` change one nested key).
 
-``STAGES`` lists them in ladder order; ``get_stage(name)`` imports one and raises listing the valid names.
-Score contract (as everywhere in the kit): ``StageResult.scores[i]`` belongs to test row ``i`` and
+Every stage trains with ``starter_code.fit`` / ``build_and_fit`` and scores through
+``starter_code.eval_batches`` / ``anomaly_scores``, the calls students have. ``STAGES``
+(``starter_code.formats``) lists them in ladder order; ``get_stage(name)`` imports one and raises listing the
+valid names. Score contract (as everywhere in the kit): ``StageResult.scores[i]`` belongs to test row ``i`` and
 **the higher, the more anomalous**.
 """
 from __future__ import annotations
 
 import importlib
-import math
-import time
 from dataclasses import dataclass, field
+from functools import partial
 from types import ModuleType
-from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
-from starter_code.config import ConfigKeyError
-from starter_code.data import FaceDataset, make_loader
-from starter_code.train import History, reconstruct_batch
-from starter_code.utils import seed_everything, select_device
+from starter_code.config import Config
+from starter_code.formats import STAGES
+from starter_code.scoring import anomaly_scores, eval_batches, l2_score, squared_error
+from starter_code.train import History
 
-#: The ladder, easiest first: each stage must beat the previous one by >= 0.03 AUC (public and private).
-STAGES: tuple[str, ...] = ("simple", "medium", "strong", "boss")
+__all__ = ["STAGES", "UnknownStageError", "get_stage", "StageResult", "SCORE_FUNCTIONS", "error_scores",
+           "error_variance", "reconstruction_scores", "split_reference", "standardise", "subsample", "Gaussian"]
 
 
 class UnknownStageError(ValueError):
@@ -52,8 +53,8 @@ class StageResult:
 
     ``scores``: float64 ``(M,)``, one per test image in row order, higher = more anomalous.
     ``history``: the training history (``starter_code.History``; for stages with several trained parts, the
-    main part's, the others in ``parts``). ``model``: the trained model (in eval mode, on its training device).
-    ``seconds``: wall time of ``run`` (training and scoring). ``config``: the resolved config used.
+    main part's, the others in ``extra_histories``). ``model``: the trained model (in eval mode, on its training
+    device). ``seconds``: wall time of ``run`` (training and scoring). ``config``: the resolved config used.
     ``parts``: named component scores ``(M,)`` for stages that combine several (e.g. boss: reconstruction and
     classifier), for reports.
     """
@@ -61,90 +62,9 @@ class StageResult:
     history: History
     model: nn.Module
     seconds: float
-    config: dict = field(default_factory=dict)
+    config: Config
     parts: dict[str, np.ndarray] = field(default_factory=dict)
     extra_histories: dict[str, History] = field(default_factory=dict)
-
-
-def resolve_config(stage: str, config: dict, smoke_config: dict, smoke: bool, overrides: dict) -> dict:
-    """``config``, then ``smoke_config`` if ``smoke``, then ``overrides``; unknown keys raise ``ConfigKeyError``."""
-    unknown = sorted(set(overrides) - set(config))
-    if unknown:
-        raise ConfigKeyError(f"{stage}: unknown config key(s) {', '.join(unknown)}; "
-                             f"known keys: {', '.join(sorted(config))}")
-    bad = sorted(set(smoke_config) - set(config))
-    if bad:  # a programming error in the stage module itself
-        raise ConfigKeyError(f"{stage}: SMOKE_CONFIG has key(s) {', '.join(bad)} that CONFIG lacks")
-    return {**config, **(smoke_config if smoke else {}), **overrides}
-
-
-def split_kwargs(cfg: dict, keys) -> dict:
-    """The entries of ``cfg`` whose names are in ``keys`` (model-building keys out of a stage config)."""
-    return {k: cfg[k] for k in keys if k in cfg}
-
-
-# -- training ------------------------------------------------------------------------------------------------------
-def _lr_at(step: int, total: int, lr: float, schedule: str, warmup: int) -> float:
-    if step < warmup:
-        return lr * (step + 1) / warmup
-    if schedule == "constant":
-        return lr
-    if schedule == "cosine":
-        t = (step - warmup) / max(1, total - warmup)
-        return lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * t)))
-    raise ValueError(f"unknown lr schedule {schedule!r}; use 'constant' or 'cosine'")
-
-
-def train_model(model: nn.Module, images, *, epochs: int, batch_size: int, lr: float, seed: int,
-                weight_decay: float = 0.0, schedule: str = "cosine", warmup_steps: int = 0,
-                loss_fn: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None, device="auto",
-                progress: bool = True, desc: str = "train", model_type: str | None = None) -> History:
-    """Train ``model`` in place on uint8 ``images`` ``(N, 64, 64, 3)``; return its ``History``.
-
-    Like ``starter_code.fit`` (Adam, per-epoch reshuffle from ``seed``, normalisation on the device, one tqdm bar)
-    plus a learning-rate ``schedule`` ('constant' or 'cosine' decay to 2% of ``lr``, after ``warmup_steps`` linear
-    warm-up steps) and an optional ``loss_fn(model, x)``; without it ``model.loss(x)`` is used.
-    The model is left in eval mode on the training device.
-    """
-    dataset = images if isinstance(images, FaceDataset) else FaceDataset(images, "training images")
-    if len(dataset) == 0:
-        raise ValueError("train_model: no training images")
-    seed_everything(seed)
-    dev = select_device(device)
-    model.to(dev).train()
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    loader = make_loader(dataset, batch_size, shuffle=True, device=dev, seed=seed)
-    total_steps = epochs * len(loader)
-    history = History(model_type=model_type or type(model).__name__)
-    loss_fn = loss_fn or (lambda m, x: m.loss(x))
-    bar = tqdm(total=total_steps, unit="step", desc=desc, disable=not progress, dynamic_ncols=True)
-    step = 0
-    try:
-        for epoch in range(epochs):
-            start = time.perf_counter()
-            total = torch.zeros((), device=dev)
-            for x in loader:
-                for g in opt.param_groups:
-                    g["lr"] = _lr_at(step, total_steps, lr, schedule, warmup_steps)
-                loss = loss_fn(model, x)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += loss.detach()
-                step += 1
-                bar.update(1)
-            mean = total.item() / len(loader)
-            history.seconds += time.perf_counter() - start
-            history.images_seen += len(dataset)
-            if not math.isfinite(mean):
-                raise FloatingPointError(f"{desc}: training loss became {mean} in epoch {epoch + 1}; "
-                                         f"try a lower lr (currently {lr})")
-            history.losses.append(mean)
-            bar.set_postfix(epoch=epoch + 1, loss=f"{mean:.5f}")
-    finally:
-        bar.close()
-    model.eval()
-    return history
 
 
 # -- scoring -------------------------------------------------------------------------------------------------------
@@ -171,7 +91,7 @@ def error_scores(err: torch.Tensor, score: str, patch: int = 8, pixel_var: torch
     patch_max alone 0.64, worse than l2: normal faces have large local errors too.)
     """
     if score == "l2":
-        return err.sum(dim=(1, 2, 3)).sqrt()
+        return l2_score(err)
     if score == "mse":
         return err.mean(dim=(1, 2, 3))
     if score == "pixel_var":
@@ -186,44 +106,25 @@ def error_scores(err: torch.Tensor, score: str, patch: int = 8, pixel_var: torch
     raise ValueError(f"unknown score function {score!r}; valid: {', '.join(SCORE_FUNCTIONS)}")
 
 
-@torch.inference_mode()
-def _error_batches(model: nn.Module, images, batch_size: int, seed: int | None):
-    """Yield squared reconstruction errors ``(B, 3, 64, 64)`` of uint8 ``images`` in row order (eval mode)."""
-    p = next(iter(model.parameters()), None)
-    dev = p.device if p is not None else torch.device("cpu")
-    was = model.training
-    model.eval()
-    try:
-        with torch.random.fork_rng(devices=[]):
-            if seed is not None:
-                torch.manual_seed(seed)
-            for x in make_loader(FaceDataset(images, "images to score"), batch_size, shuffle=False, device=dev):
-                yield (reconstruct_batch(model, x) - x).pow(2)
-    finally:
-        model.train(was)
-
-
-@torch.inference_mode()
 def error_variance(model: nn.Module, images, *, smooth: int = 1, batch_size: int = 200) -> torch.Tensor:
     """Per-pixel variance ``(1, 1, 64, 64)`` of the (smoothed, channel-mean) squared reconstruction error over
     normal uint8 ``images`` ``(N, 64, 64, 3)`` (faces the model was not trained on), for score 'pixel_var'."""
-    maps = torch.cat([_smoothed_error(e, smooth).float().cpu() for e in _error_batches(model, images, batch_size, 0)])
+    maps = [_smoothed_error(squared_error(model, x), smooth).float().cpu()
+            for x in eval_batches(model, images, batch_size)]
+    maps = torch.cat(maps) if maps else torch.zeros(0, 1, 64, 64)
     if len(maps) < 2:
         raise ValueError(f"error_variance needs at least 2 images, got {len(maps)}")
     var = maps.var(0, keepdim=True)
     return var + 1e-3 * var.mean()  # floor: a pixel that never errs must not divide by ~0
 
 
-@torch.inference_mode()
 def reconstruction_scores(model: nn.Module, images, *, score: str = "l2", batch_size: int = 200,
                           patch: int = 8, pixel_var: torch.Tensor | None = None, smooth: int = 1,
                           seed: int | None = 0) -> np.ndarray:
-    """float64 ``(M,)`` anomaly scores of uint8 ``images`` ``(M, 64, 64, 3)`` from ``model.reconstruct``, row order
-    kept, higher = more anomalous (see ``error_scores`` for ``score``, ``pixel_var`` and ``smooth``). Runs in
-    eval mode where the model is."""
-    out = [error_scores(e, score, patch, pixel_var, smooth).float().cpu()
-           for e in _error_batches(model, images, batch_size, seed)]
-    return torch.cat(out).numpy().astype(np.float64) if out else np.zeros(0)
+    """float64 ``(M,)`` anomaly scores of uint8 ``images`` ``(M, 64, 64, 3)``: ``starter_code.anomaly_scores``
+    with the score function ``score`` (see ``error_scores`` for ``score``, ``pixel_var`` and ``smooth``)."""
+    score_fn = partial(error_scores, score=score, patch=patch, pixel_var=pixel_var, smooth=smooth)
+    return anomaly_scores(model, images, batch_size, seed=seed, score_fn=score_fn)
 
 
 def split_reference(images: np.ndarray, n_reference: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

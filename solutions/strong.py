@@ -12,6 +12,8 @@ variance on held-out normal faces, summed (``stages.error_scores``).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -19,8 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from solutions.medium import ConvEncoder, Decoder, FCEncoder, ReconstructionAE
-from solutions.stages import (StageResult, error_variance, reconstruction_scores, resolve_config, split_kwargs,
-                              split_reference, train_model)
+from solutions.stages import StageResult, error_variance, reconstruction_scores, split_reference
+from starter_code import TrainConfig, build_and_fit
 from starter_code.models import register_model
 
 #: Encoder specs ``MultiEncoderAE`` understands: name -> (kind, options).
@@ -74,77 +76,57 @@ class MultiEncoderAE(ReconstructionAE):
         return self.decoder(z)
 
 
-
 register_model("multi_encoder_ae", MultiEncoderAE)
 
-MODEL_KEYS = ("encoders", "code_dim", "latent_dim", "hidden", "channels", "decoder", "loss")
 
-#: Demo/full defaults. Three light encoders (fc 256 wide; two convolutional ones of 8-16-32-64 channels) keep the
-#: stage cheap on CPU. Measured on the demo preset with the first anomaly mixture (public / private AUC, 1 thread
-#: on 2 shared cores; README.md has the current ladder): 3 epochs 0.760 / 0.769 (164 s); 5 epochs 0.758 / 0.768;
-#: 8 epochs 0.751 / 0.762 (a longer-trained autoencoder also reconstructs the anomalies better); fc (512, 128) +
-#: latent 16, 6 epochs: 0.760 / 0.772 (556 s).
-CONFIG: dict = {
-    "encoders": ("fc", "conv", "conv_dilated"),
-    "code_dim": 32,
-    "latent_dim": 32,
-    "hidden": (256,),
-    "channels": (8, 16, 32, 64),
-    "decoder": "fc",
-    "loss": "mse",
-    "epochs": 3,
-    "batch_size": 128,
-    "lr": 1e-3,
-    "weight_decay": 0.0,
-    "schedule": "cosine",
-    "score": "pixel_var",
-    "smooth": 1,
-    "patch": 8,
-    "n_reference": 2000,
-    "seed": 48763,
-    "device": "auto",
-}
-SMOKE_CONFIG: dict = {"epochs": 1, "hidden": (128,), "channels": (8, 16), "code_dim": 16, "latent_dim": 16,
-                      "batch_size": 64, "n_reference": 32}
+@dataclass
+class StrongConfig(TrainConfig):
+    """``TrainConfig`` with the strong stage's defaults (a ``MultiEncoderAE``) and its score's keys."""
+    model_type: str = TrainConfig.default_field("model_type", "multi_encoder_ae")
+    # Three light encoders (fc 256 wide; two convolutional ones of 8-16-32-64 channels) keep the stage cheap on
+    # CPU. Longer training lets the autoencoder reconstruct the anomalies too: on the demo preset 5 or 8 epochs
+    # scored below 3; on the full preset more epochs help (README.md, "Reference ladder").
+    model_kwargs: dict = TrainConfig.default_field("model_kwargs", {
+        "encoders": ("fc", "conv", "conv_dilated"), "code_dim": 32, "latent_dim": 32, "hidden": (256,),
+        "channels": (8, 16, 32, 64), "decoder": "fc", "loss": "mse"})
+    epochs: int = TrainConfig.default_field("epochs", 3)
+    batch_size: int = TrainConfig.default_field("batch_size", 128)
+    schedule: str = TrainConfig.default_field("schedule", "cosine")
+    score: str = field(default="pixel_var", metadata={
+        "help": "Score function of the squared error (solutions.stages.SCORE_FUNCTIONS)."})
+    smooth: int = field(default=1, metadata={"help": "Box-smoothing radius of the error map for 'pixel_var'."})
+    patch: int = field(default=8, metadata={"help": "Window size of the 'patch_max' scores."})
+    n_reference: int = field(default=2000, metadata={
+        "help": "Training faces held out to measure the per-pixel error variance (at most a fifth of them)."})
+
+    SMOKE_CHANGES: ClassVar[dict] = {"model_kwargs.hidden": (128,), "model_kwargs.channels": (8, 16),
+                                     "model_kwargs.code_dim": 16, "model_kwargs.latent_dim": 16, "n_reference": 32}
 
 
-def build_model(**overrides) -> nn.Module:
-    """A ``MultiEncoderAE`` from ``CONFIG``'s model keys with ``overrides`` (unknown keys raise)."""
-    cfg = resolve_config("strong", CONFIG, SMOKE_CONFIG, False, overrides)
-    return MultiEncoderAE(**split_kwargs(cfg, MODEL_KEYS))
+CONFIG = StrongConfig()
 
 
-def train(train_images: np.ndarray, cfg: dict, progress: bool = True):
-    """Build and train the multi-encoder AE of resolved config ``cfg``; return (model, history)."""
-    torch.manual_seed(cfg["seed"])
-    model = MultiEncoderAE(**split_kwargs(cfg, MODEL_KEYS))
-    history = train_model(model, train_images, epochs=cfg["epochs"], batch_size=cfg["batch_size"], lr=cfg["lr"],
-                          weight_decay=cfg["weight_decay"], schedule=cfg["schedule"], seed=cfg["seed"],
-                          device=cfg["device"], progress=progress, desc="strong multi-encoder AE",
-                          model_type="multi_encoder_ae")
-    return model, history
-
-
-def fit_and_score(train_images: np.ndarray, test_images: np.ndarray, cfg: dict, progress: bool = True):
-    """Hold out ``cfg['n_reference']`` training faces, train on the rest, measure the per-pixel error variance on
+def fit_and_score(train_images: np.ndarray, test_images: np.ndarray, cfg: StrongConfig, progress: bool = True):
+    """Hold out ``cfg.n_reference`` training faces, train on the rest, measure the per-pixel error variance on
     the held-out faces (score 'pixel_var'), score both sets.
 
     Returns (model, history, test scores ``(M,)``, held-out reference scores ``(n_reference,)``)."""
-    ref, fit_images = split_reference(train_images, cfg["n_reference"], cfg["seed"])
-    model, history = train(fit_images, cfg, progress)
-    pixel_var = error_variance(model, ref, smooth=cfg["smooth"]) if cfg["score"] == "pixel_var" else None
-    kw = dict(score=cfg["score"], patch=cfg["patch"], pixel_var=pixel_var, smooth=cfg["smooth"])
+    ref, fit_images = split_reference(train_images, cfg.n_reference, cfg.seed)
+    model, history = build_and_fit(fit_images, cfg, progress=progress)
+    pixel_var = error_variance(model, ref, smooth=cfg.smooth) if cfg.score == "pixel_var" else None
+    kw = dict(score=cfg.score, patch=cfg.patch, pixel_var=pixel_var, smooth=cfg.smooth)
     return model, history, reconstruction_scores(model, test_images, **kw), reconstruction_scores(model, ref, **kw)
 
 
-def run(train_images: np.ndarray, test_images: np.ndarray, *, smoke: bool = False, progress: bool = True,
-        **overrides) -> StageResult:
+def run(train_images: np.ndarray, test_images: np.ndarray, config: StrongConfig | None = None, *,
+        smoke: bool = False, progress: bool = True, **overrides) -> StageResult:
     """Train a ``MultiEncoderAE`` on uint8 ``train_images`` ``(N, 64, 64, 3)`` (less ``n_reference`` held-out faces
     for the error statistics); score ``test_images`` ``(M, 64, 64, 3)``.
 
     Returns a ``StageResult`` whose ``scores`` are float64 ``(M,)``, higher = more anomalous.
     """
     t0 = time.perf_counter()
-    cfg = resolve_config("strong", CONFIG, SMOKE_CONFIG, smoke, overrides)
+    cfg = (config or CONFIG).resolve(smoke=smoke, **overrides)
     model, history, scores, _ = fit_and_score(train_images, test_images, cfg, progress)
-    return StageResult(scores=scores, history=history, model=model, seconds=time.perf_counter() - t0, config=cfg)
+    return StageResult(scores=scores, history=history, model=model.eval(), seconds=time.perf_counter() - t0,
+                       config=cfg)

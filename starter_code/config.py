@@ -1,42 +1,145 @@
 """Training configuration: one dataclass, every field documented where it is defined.
 
-The defaults are the course's sample code (HW8): ``model_type='fcn'``, 50 epochs, batch 2000, Adam at 1e-3,
-scoring in batches of 200, seed 48763 (the course's ``same_seeds(48763)``).
+The defaults are the course's sample code (HW8): ``model_type='fcn'``, 50 epochs, batch 2000, Adam at 1e-3 with a
+constant learning rate, scoring in batches of 200, seed 48763 (the course's ``same_seeds(48763)``).
 
 >>> cfg = TrainConfig.from_dict({"model_type": "cnn", "epochs": 3})
 >>> cfg.epochs, cfg.batch_size
 (3, 2000)
+>>> cfg.replace(schedule="cosine", warmup_steps=10).schedule
+'cosine'
 >>> TrainConfig.from_dict({"epoch": 3})
 Traceback (most recent call last):
 ...
 starter_code.config.ConfigKeyError: TrainConfig: unknown key(s) epoch; known keys: ...
+
+``Config`` is what every config dataclass of the kit shares (``TrainConfig``, ``NotebookEnv``, the reference
+stages' configs in ``solutions/``): building from a dict and changing fields check the keys in one place
+(``check_keys``), ``smoke()`` gives the smoke-mode variant (``starter_code.formats.SMOKE``), ``help_table()`` the
+README table. No torch here.
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any, ClassVar, Iterable, Mapping
+
+from starter_code.formats import COURSE_SEED, SMOKE
 
 CONFIG_FILENAME = "config.json"
+#: Learning-rate schedules ``TrainConfig.schedule`` accepts.
+SCHEDULES = ("constant", "cosine")
 
 
 class ConfigKeyError(KeyError):
-    """A key that ``TrainConfig`` does not know (a typo would otherwise be silently ignored)."""
+    """A key that a config does not know (a typo would otherwise be silently ignored); the message lists the
+    known keys."""
 
     def __str__(self) -> str:  # KeyError's str() quotes the message; show it plainly
         return str(self.args[0])
 
 
+def check_keys(keys: Iterable[str], known, what: str) -> None:
+    """Raise ``ConfigKeyError`` if a key in ``keys`` is not in ``known`` (names, or a dataclass whose fields are
+    the names): the kit's one unknown-key check. ``what`` names the config in the message."""
+    known = {f.name for f in fields(known)} if dataclasses.is_dataclass(known) else set(known)
+    unknown = sorted(set(keys) - known)
+    if unknown:
+        raise ConfigKeyError(f"{what}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+
+
+class Config:
+    """Base of the kit's config dataclasses (a mixin: subclasses are ``@dataclass``es whose fields all have
+    defaults and ``help`` metadata)."""
+
+    #: Changes ``smoke()`` makes besides the training length, e.g. ``{"model_kwargs.hidden": (128,)}``.
+    SMOKE_CHANGES: ClassVar[dict] = {}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]):
+        """Build from a plain dict (e.g. parsed JSON); unknown keys raise ``ConfigKeyError`` listing the known
+        ones; nested configs may be given as dicts."""
+        check_keys(d, cls, cls.__name__)
+        return cls().replace(**d)
+
+    def to_dict(self) -> dict:
+        """JSON-friendly dict; ``type(cfg).from_dict(cfg.to_dict()) == cfg``."""
+        return asdict(self)
+
+    def replace(self, **changes):
+        """A copy with ``changes``; unknown keys raise ``ConfigKeyError``.
+
+        A dotted key changes one entry inside a field: ``replace(**{"model_kwargs.latent_dim": 32})`` keeps the
+        other ``model_kwargs``; ``replace(classifier={"epochs": 1})`` changes one key of a nested config.
+        """
+        check_keys([k.partition(".")[0] for k in changes], type(self), type(self).__name__)
+        new: dict[str, Any] = {}
+        for key, value in changes.items():
+            name, _, rest = key.partition(".")
+            current = new.get(name, getattr(self, name))
+            if rest:
+                value = {rest: value}
+            if isinstance(current, Config) and isinstance(value, Mapping):
+                value = current.replace(**value)
+            elif rest and isinstance(current, Mapping):
+                value = {**current, **value}
+            elif rest:
+                raise ConfigKeyError(f"{type(self).__name__}.{name} has no keys: cannot set {key!r}")
+            new[name] = value
+        return dataclasses.replace(self, **new)
+
+    def smoke(self):
+        """This config in smoke mode: ``SMOKE``'s epochs and batch size wherever it trains (nested configs
+        included), then ``SMOKE_CHANGES`` (smaller models)."""
+        names = {f.name for f in fields(self)}
+        changes: dict[str, Any] = {k: v for k, v in SMOKE.training().items() if k in names}
+        changes.update({f.name: getattr(self, f.name).smoke() for f in fields(self)
+                        if isinstance(getattr(self, f.name), Config)})
+        return self.replace(**{**changes, **self.SMOKE_CHANGES})
+
+    def resolve(self, *, smoke: bool = False, **changes):
+        """``smoke()`` if ``smoke``, then ``replace(**changes)``: how a stage turns its defaults and a caller's
+        overrides into the config it runs."""
+        return (self.smoke() if smoke else self).replace(**changes)
+
+    @classmethod
+    def default_field(cls, name: str, default):
+        """``name``'s field of this class with another ``default`` (help text kept): how a subclass such as a
+        stage's config changes defaults, e.g. ``epochs: int = TrainConfig.default_field("epochs", 6)``."""
+        metadata = cls.__dataclass_fields__[name].metadata  # type: ignore[attr-defined]
+        if isinstance(default, (dict, list, set)):
+            return field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
+        return field(default=default, metadata=metadata)
+
+    @classmethod
+    def help_table(cls) -> str:
+        """Markdown table of fields, defaults and help (for READMEs and ``--help``)."""
+        rows = ["| key | default | meaning |", "|---|---|---|"]
+        for f in fields(cls):
+            default = f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
+            shown = f"`{type(default).__name__}()`" if isinstance(default, Config) else f"`{default!r}`"
+            rows.append(f"| `{f.name}` | {shown} | {f.metadata.get('help', '')} |")
+        return "\n".join(rows)
+
+
 @dataclass
-class TrainConfig:
+class TrainConfig(Config):
     model_type: str = field(default="fcn", metadata={
         "help": "Model family from starter_code.models.MODEL_NAMES: 'fcn', 'cnn' or 'vae' (more may be registered)."})
     epochs: int = field(default=50, metadata={"help": "Passes over the training images."})
     batch_size: int = field(default=2000, metadata={"help": "Training images per optimiser step."})
-    lr: float = field(default=1e-3, metadata={"help": "Adam learning rate."})
+    lr: float = field(default=1e-3, metadata={"help": "Adam learning rate (the peak, when a schedule is used)."})
     weight_decay: float = field(default=0.0, metadata={"help": "Adam weight decay (the course uses none)."})
+    schedule: str = field(default="constant", metadata={
+        "help": "Learning-rate schedule over the optimiser steps: 'constant' (the course's) or 'cosine' (from lr "
+                "down to 2% of lr by the last step)."})
+    warmup_steps: int = field(default=0, metadata={
+        "help": "Optimiser steps of linear warm-up to lr before the schedule starts (0: none)."})
     eval_batch_size: int = field(default=200, metadata={"help": "Images per forward pass when scoring."})
-    seed: int = field(default=48763, metadata={
+    seed: int = field(default=COURSE_SEED, metadata={
         "help": "Seed for Python, NumPy and torch (model init when built by build_and_fit, shuffling, VAE noise)."})
     device: str = field(default="auto", metadata={
         "help": "'auto' (cuda, then mps, then cpu) or a torch device string such as 'cpu' or 'cuda:0'."})
@@ -49,31 +152,20 @@ class TrainConfig:
 
     def __post_init__(self):
         # Catch nonsense early, with the field's name, rather than deep inside the training loop.
-        for name in ("epochs", "batch_size", "eval_batch_size"):
+        for name in ("epochs", "batch_size", "eval_batch_size", "warmup_steps"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "epochs" else 1):
-                raise ValueError(f"TrainConfig.{name} must be a {'non-negative' if name == 'epochs' else 'positive'} "
+            positive = name in ("batch_size", "eval_batch_size")
+            if isinstance(value, bool) or not isinstance(value, int) or value < (1 if positive else 0):
+                raise ValueError(f"TrainConfig.{name} must be a {'positive' if positive else 'non-negative'} "
                                  f"integer, got {value!r}")
         for name in ("lr", "weight_decay"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"TrainConfig.{name} must be a non-negative number, got {value!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"TrainConfig.schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if not isinstance(self.model_kwargs, dict):
             raise ValueError(f"TrainConfig.model_kwargs must be a dict, got {self.model_kwargs!r}")
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        """Build from a plain dict (e.g. parsed JSON); unknown keys raise ``ConfigKeyError`` listing the known ones."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigKeyError(f"TrainConfig: unknown key(s) {', '.join(unknown)}; "
-                                 f"known keys: {', '.join(sorted(known))}")
-        return cls(**d)
-
-    def to_dict(self) -> dict:
-        """JSON-friendly dict; ``TrainConfig.from_dict(cfg.to_dict()) == cfg``."""
-        return asdict(self)
 
     def save(self, directory: str | Path) -> Path:
         """Write ``config.json`` into ``directory`` (created if needed); return its path."""
@@ -98,12 +190,3 @@ class TrainConfig:
             return cls.from_dict(raw)
         except (ConfigKeyError, ValueError, TypeError) as e:
             raise type(e)(f"{path}: {e}") from e
-
-    @classmethod
-    def help_table(cls) -> str:
-        """Markdown table of fields, defaults and help (for READMEs and ``--help``)."""
-        rows = ["| key | default | meaning |", "|---|---|---|"]
-        for f in fields(cls):
-            default = f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
-            rows.append(f"| `{f.name}` | `{default!r}` | {f.metadata.get('help', '')} |")
-        return "\n".join(rows)

@@ -1,4 +1,4 @@
-"""Loading the course's arrays and feeding them to a model.
+"""Feeding the course's arrays to a model (the arrays themselves are defined in ``starter_code.formats``).
 
 Images stay uint8 ``(N, 64, 64, 3)`` in memory (100 000 faces are 1.2 GB as uint8, 4.9 GB as float32). Batches
 are gathered by index and normalised on the fly, a whole batch at a time, with exactly the course's arithmetic
@@ -9,82 +9,12 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import torch
 
-IMAGE_SHAPE = (64, 64, 3)   # one image as stored: height, width, RGB
-MODEL_SHAPE = (3, 64, 64)   # one image as models see it: channels first
-
-
-class ImageFileError(ValueError):
-    """An image array (file or in-memory) is not ``(N, 64, 64, 3)`` uint8; the message names the source."""
-
-
-def check_images(images, name: str = "images") -> np.ndarray:
-    """Return ``images`` as a uint8 array ``(N, 64, 64, 3)`` or raise ``ImageFileError`` naming ``name``.
-
-    A single image ``(64, 64, 3)`` is not accepted (pass ``images[None]``) because silently adding an axis hides
-    indexing mistakes. Torch tensors are accepted and converted (no copy on CPU).
-    """
-    if isinstance(images, torch.Tensor):
-        images = images.detach().cpu().numpy()
-    if not isinstance(images, np.ndarray):
-        raise ImageFileError(f"{name}: expected a numpy array of images, got {type(images).__name__}")
-    if images.dtype != np.uint8:
-        hint = ""
-        if images.dtype.kind == "f":
-            hint = (" (float images? the kit keeps raw 0..255 pixels; convert with "
-                    "np.clip(x, 0, 255).round().astype(np.uint8), or from [-1, 1] with from_model_output)")
-        raise ImageFileError(f"{name}: expected dtype uint8, got {images.dtype}{hint}")
-    if images.ndim != 4 or images.shape[1:] != IMAGE_SHAPE:
-        hint = ""
-        if images.ndim == 4 and images.shape[1:] == MODEL_SHAPE:
-            hint = " (channels-first? use images.transpose(0, 2, 3, 1))"
-        elif images.shape == IMAGE_SHAPE:
-            hint = " (a single image? use images[None])"
-        raise ImageFileError(f"{name}: expected shape (N, 64, 64, 3), got {images.shape}{hint}")
-    return images
-
-
-def load_images(path: str | Path, mmap: bool = False) -> np.ndarray:
-    """Load ``trainingset.npy`` / ``testingset.npy``: uint8 ``(N, 64, 64, 3)``.
-
-    Plain ``.npy`` files are read without pickle. The course loads its files with ``allow_pickle=True``; if a
-    file really holds a pickled object array (e.g. a list of images), it is read that way and stacked, so such
-    files still work (only load pickled files you trust). ``mmap=True`` maps a plain file instead of reading it.
-    Errors (``FileNotFoundError``, ``ImageFileError``) name the file.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: image file not found" + (" (it is a directory)" if path.is_dir() else ""))
-    with open(path, "rb") as f:
-        magic = f.read(6)
-    if magic[:4] == b"PK\x03\x04":
-        raise ImageFileError(f"{path}: is an .npz archive (or another zip file); expected a single .npy array "
-                             f"saved with np.save")
-    if magic != b"\x93NUMPY":
-        raise ImageFileError(f"{path}: not a .npy file (it does not start with the NumPy magic bytes)")
-    try:
-        arr = np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
-    except ValueError as e:
-        if "allow_pickle" not in str(e):
-            raise ImageFileError(f"{path}: not a readable .npy file: {e}") from e
-        try:
-            arr = np.load(path, allow_pickle=True)  # an object array: the course's allow_pickle=True case
-        except Exception as e2:
-            raise ImageFileError(f"{path}: holds a pickled object array that cannot be read: {e2}") from e2
-    except (OSError, EOFError) as e:
-        raise ImageFileError(f"{path}: not a readable .npy file: {e}") from e
-    if arr.dtype == object:
-        try:
-            arr = np.stack([np.asarray(a) for a in arr.reshape(-1)]) if arr.size else np.empty((0,) + IMAGE_SHAPE,
-                                                                                                np.uint8)
-        except ValueError as e:
-            raise ImageFileError(f"{path}: object array whose items are not equal-shaped images: {e}") from e
-    return check_images(arr, name=str(path))
+from starter_code.formats import IMAGE_SHAPE, MODEL_SHAPE, ImageFileError, check_images
 
 
 def to_model_input(batch_uint8, device: torch.device | str | None = None) -> torch.Tensor:

@@ -11,36 +11,32 @@ Environment variables (all optional; any other ``HW8_*`` name raises, so a typo 
 HW8_DATA_DIR   folder holding ``trainingset.npy`` and ``testingset.npy``; default: the first of ``./data``,
                ``../data``, ``../../data``, ``../../../data`` (seen from the notebook's folder; the last is the
                kit's root from ``assignments/release/<assignment>/``) that holds ``trainingset.npy``
-HW8_SMOKE      ``1``/``true``/``yes``/``on``: smoke mode (a few hundred images, three short epochs, small models),
-               to check that a notebook runs end to end in seconds; ``0``/``false``/``no``/``off``/empty: a real run
+HW8_SMOKE      ``1``/``true``/``yes``/``on``: smoke mode (``starter_code.formats.SMOKE``: a few hundred images,
+               three short epochs, small models), to check that a notebook runs end to end in seconds;
+               ``0``/``false``/``no``/``off``/empty: a real run
 HW8_OUTPUT_DIR where ``prediction.csv`` and the figures go; default: the current folder (the notebook's)
 ============== ==========================================================================================
 
-Smoke-mode submissions cover only the first ``smoke_test`` test images: they are for checking, not for upload
+Smoke-mode submissions cover only the first ``SMOKE.n_test`` test images: they are for checking, not for upload
 (the grader rejects them for their row count, with a message saying so).
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 
-from starter_code.config import ConfigKeyError, TrainConfig
-from starter_code.data import load_images
-
-TRAIN_FILE = "trainingset.npy"
-TEST_FILE = "testingset.npy"
+from starter_code.config import TrainConfig, check_keys
+from starter_code.formats import COURSE_SEED, SMOKE, TEST_FILE, TRAIN_FILE, Smoke, load_images
 #: Where ``from_environ`` looks for the data when ``HW8_DATA_DIR`` is not set, relative to the working directory.
 DEFAULT_DATA_DIRS = ("data", "../data", "../../data", "../../../data")
 #: The environment variables ``from_environ`` reads; any other ``HW8_*`` variable is reported as unknown.
 ENV_VARS = ("HW8_DATA_DIR", "HW8_SMOKE", "HW8_OUTPUT_DIR")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
-#: The course's seed (its ``same_seeds(48763)``).
-DEFAULT_SEED = 48763
 
 
 class NotebookSetupError(ValueError):
@@ -54,13 +50,9 @@ class NotebookEnv:
         "help": "Smoke mode (HW8_SMOKE): few images, short training; checks that the notebook runs."})
     output_dir: Path = field(default=Path("."), metadata={
         "help": "Where prediction.csv and figures are written (HW8_OUTPUT_DIR)."})
-    seed: int = field(default=DEFAULT_SEED, metadata={"help": "Seed for the notebook's first cell."})
-    smoke_train: int = field(default=512, metadata={"help": "Training images kept in smoke mode (the first ones)."})
-    smoke_test: int = field(default=256, metadata={"help": "Test images kept in smoke mode (the first ones)."})
-    # 3 epochs of 32 (24 steps on 256 faces) is about the least after which every kit model ranks noise and
-    # colour-inverted faces above normal faces; 1 epoch of 64 (4 steps) is not (measured on the tiny preset).
-    smoke_epochs: int = field(default=3, metadata={"help": "Epochs in smoke mode (train_config, smoke_training)."})
-    smoke_batch_size: int = field(default=32, metadata={"help": "Batch size in smoke mode."})
+    seed: int = field(default=COURSE_SEED, metadata={"help": "Seed for the notebook's first cell."})
+    smoke_sizes: Smoke = field(default=SMOKE, metadata={
+        "help": "What smoke mode keeps: images, epochs, batch size (starter_code.formats.SMOKE)."})
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None, cwd: str | Path | None = None,
@@ -73,10 +65,7 @@ class NotebookEnv:
         that does not exist.
         """
         env = os.environ if environ is None else environ
-        known = {f.name for f in fields(cls)}
-        bad = sorted(set(overrides) - known)
-        if bad:
-            raise ConfigKeyError(f"NotebookEnv: unknown key(s) {', '.join(bad)}; known keys: {', '.join(sorted(known))}")
+        check_keys(overrides, cls, cls.__name__)
         unknown = sorted(k for k in env if k.startswith("HW8_") and k not in ENV_VARS)
         if unknown:
             raise NotebookSetupError(f"unknown environment variable(s) {', '.join(unknown)}; "
@@ -106,12 +95,12 @@ class NotebookEnv:
         return Path(self.data_dir) / TEST_FILE
 
     def load_train(self) -> np.ndarray:
-        """uint8 ``(N, 64, 64, 3)`` training faces (the first ``smoke_train`` in smoke mode)."""
-        return self._load(self.train_path, self.smoke_train)
+        """uint8 ``(N, 64, 64, 3)`` training faces (the first ``smoke_sizes.n_train`` in smoke mode)."""
+        return self._load(self.train_path, self.smoke_sizes.n_train)
 
     def load_test(self) -> np.ndarray:
-        """uint8 ``(M, 64, 64, 3)`` test images, row i = ID i (the first ``smoke_test`` in smoke mode)."""
-        return self._load(self.test_path, self.smoke_test)
+        """uint8 ``(M, 64, 64, 3)`` test images, row i = ID i (the first ``smoke_sizes.n_test`` in smoke mode)."""
+        return self._load(self.test_path, self.smoke_sizes.n_test)
 
     def _load(self, path: Path, smoke_rows: int) -> np.ndarray:
         if not path.is_file():
@@ -123,26 +112,14 @@ class NotebookEnv:
 
     # -- config and outputs ---------------------------------------------------------------------------------------
     def train_config(self, cfg: TrainConfig | None = None, **changes) -> TrainConfig:
-        """``cfg`` (default ``TrainConfig(seed=self.seed)``) with ``changes``; in smoke mode, also
-        ``smoke_epochs`` epochs and ``smoke_batch_size`` batches (``smoke_training()``). Unknown keys raise
-        ``ConfigKeyError``."""
+        """``cfg`` (default ``TrainConfig(seed=self.seed)``) with ``changes``; in smoke mode the training length
+        is then ``smoke_training()``'s, whatever ``changes`` said. Unknown keys raise ``ConfigKeyError``."""
         base = cfg if cfg is not None else TrainConfig(seed=self.seed)
-        return TrainConfig.from_dict({**base.to_dict(), **changes, **self.smoke_training()})
+        return base.replace(**{**changes, **self.smoke_training()})
 
-    def smoke_training(self, *prefixes: str) -> dict:
-        """Training-length overrides for smoke mode, ``{}`` otherwise.
-
-        ``{"epochs": smoke_epochs, "batch_size": smoke_batch_size}``, or with ``prefixes`` one pair per prefix
-        (``smoke_training("ae_", "cls_")`` -> ``{"ae_epochs": .., "ae_batch_size": .., "cls_epochs": .., ...}``),
-        for functions whose config names its parts that way.
-        """
-        if not self.smoke:
-            return {}
-        out = {}
-        for prefix in prefixes or ("",):
-            out[f"{prefix}epochs"] = self.smoke_epochs
-            out[f"{prefix}batch_size"] = self.smoke_batch_size
-        return out
+    def smoke_training(self) -> dict:
+        """``{"epochs": ..., "batch_size": ...}`` of smoke mode (``smoke_sizes``), ``{}`` in a real run."""
+        return self.smoke_sizes.training() if self.smoke else {}
 
     def path(self, name: str) -> Path:
         """``output_dir / name``, with ``output_dir`` created if needed (for ``prediction.csv`` and figures)."""
@@ -151,7 +128,8 @@ class NotebookEnv:
         return out / name
 
     def __str__(self) -> str:
-        mode = (f"SMOKE mode (first {self.smoke_train} train / {self.smoke_test} test images; not for upload)"
+        mode = (f"SMOKE mode (first {self.smoke_sizes.n_train} train / {self.smoke_sizes.n_test} test images; "
+                f"not for upload)"
                 if self.smoke else "full run")
         return f"data: {Path(self.data_dir)} | outputs: {Path(self.output_dir)} | seed {self.seed} | {mode}"
 
@@ -213,4 +191,4 @@ def _find_data_dir(base: Path) -> Path:
 
 
 __all__ = ["NotebookEnv", "NotebookSetupError", "Probes", "make_probes", "PROBE_KINDS", "ENV_VARS",
-           "DEFAULT_DATA_DIRS", "DEFAULT_SEED"]
+           "DEFAULT_DATA_DIRS"]

@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from starter_code.data import check_images
+from starter_code.formats import check_images
 
 
 def _save(fig: Figure, path: str | Path | None) -> Figure:

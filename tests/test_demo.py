@@ -4,8 +4,8 @@ import json
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from solutions.cli import main
-from solutions.demo import DemoConfig, run_demo
+from kit.cli import main
+from kit.demo import DemoConfig, run_demo
 
 
 def test_demo_runs_whole_loop(tiny_dataset, tmp_path, capsys):
@@ -30,9 +30,9 @@ def test_demo_runs_whole_loop(tiny_dataset, tmp_path, capsys):
     # The printed `serve` command works on what the demo wrote (--check loads it all and imports the roster).
     from grader.cli import main as grader_main
     assert grader_main(["serve", "--competition", str(work / "competition.toml"), "--roster",
-                        str(work / "roster.csv"), "--admin-token", "t", "--check"]) == 0
+                        str(work / "roster.csv"), "--check"]) == 0
 
 
 def test_demo_cli_rejects_half_a_dataset(tmp_path, capsys):
     assert main(["demo", "--workdir", str(tmp_path), "--data", str(tmp_path)]) == 1
-    assert "--data and --answers go together" in capsys.readouterr().out
+    assert "error: --data and --answers go together" in capsys.readouterr().err

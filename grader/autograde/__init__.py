@@ -8,8 +8,16 @@ Course directory (nbgrader's layout; default ``.cache/course``)::
 
     gradebook.db                       nbgrader's gradebook (or PostgreSQL by --db-url)
     release/<assignment>/              nbgrader's student version
-    student_release/                   what students get: notebooks, starter_code/, data/README.md
+    student_release/                   what students get: notebooks, starter_code/ (pip-installable), README.md,
+                                       requirements.txt, data/README.md; student_zips/ holds the same as zips
+    rubrics/<assignment>.md            the written answers' rubrics and model answers (graders only)
     submitted/<student>/<assignment>/  written by ``collect``
     autograded/<student>/<assignment>/ and feedback/<student>/<assignment>/*.html
-    autograde_results.csv              one row per (student, assignment): status, score, tampering
+    autograde_results.csv              one row per (student, assignment): status, score, tampering, how the code
+                                       was confined (sandbox), what was graded (submission_sha256) and when
+    logs/                              one log per worker process
+
+Autograding runs every notebook in two bubblewrap sandboxes (``sandbox.py``, ``execute.py``): the student's cells
+in one, the tests in another that never ran student code and receives plain data (``exchange.py``). What is and
+is not isolated: README.md, "Security".
 """

@@ -1,21 +1,37 @@
 """``python -m grader collect ZIP_OR_DIR``: put students' notebooks where nbgrader expects them, by roster id.
 
-Accepted shapes (mixed freely, nested zips too):
+Accepted shapes (mixed freely, nested zips and folders too):
 
-- an LMS bulk download zip: Canvas names files ``<name>_<LATE_>?<lms id>_<submission id>_<file>.ipynb``, Moodle
-  folders ``<Full Name>_<id>_assignsubmission_file_/<file>.ipynb``;
-- one folder per student (``DIR/<student>/.../*.ipynb``);
+- an LMS bulk download zip: Canvas names files ``<name>_<LATE_>?<lms id>_<submission id>_<file>``, Moodle
+  folders ``<Full Name>_<id>_assignsubmission_file_/<file>``;
+- one folder per student (``DIR/<student>/.../*.ipynb``), with a student's own zips inside it;
 - loose ``.ipynb`` files named by student id (``DIR/b09901001.ipynb``, ``DIR/b09901001_01_simple.ipynb``).
 
-Each unit (a top-level folder, or a loose file) is mapped to a roster row when one of its name's tokens (split on
-``_ - . space``) equals a roster ``id``/``login``, ``lms_id`` or ``email`` user name, or its letters contain the
-student's name (Canvas writes ``lastfirst``). A unit that matches no row, or several, is reported with the reason
-and nothing is guessed. Only ``.ipynb`` files are copied (a student's own ``starter_code/`` must not shadow the
-official one at grading time); a student's single notebook is renamed to the assignment's notebook name when the
-assignment has exactly one. Several units for one student: the newest wins, the others are reported.
+Every entry (file, folder or zip) is matched to one roster row by its own name, in three tiers; a tier that
+finds one student decides, a tier that finds several reports the entry as ambiguous, and nothing is guessed:
 
-Roster CSV: a header with ``id`` (or ``login``, as the leaderboard's roster) and optionally ``name``, ``email``,
-``lms_id``. It is copied to ``COURSE/roster.csv`` so ``autograde`` can mark students without a submission ``missing``.
+1. a token of the name (split on ``_ - . space``) equals a roster ``id`` or ``lms_id`` (an exact id beats any name;
+   when the ids of several students appear, the one whose name is also there wins);
+2. a token equals the user part of a roster ``email``;
+3. the name's letters contain the student's name (4 letters or more, or the whole name: ``陳大文``), in any rotation
+   of its words (Canvas writes ``lastfirst``), compared with :func:`grader.roster.fold` (casefold + accents):
+   ``nguyenvanan`` finds ``Nguyễn Văn An``.
+
+For a Canvas-shaped file only the LMS part (name, ``LATE``, user id) is matched: the file name after it is the
+student's own and never places a notebook (nor marks it late). An entry that matches nobody is a container when it
+is a plain folder or zip (a TA's batch folder, a split download) and is searched inside; an LMS-shaped entry or a
+loose file that matches nobody is reported. Everything inside a student's entry (folders, nested zips) is theirs.
+
+Only ``.ipynb`` files are read and copied (a student's own ``starter_code/`` must not shadow the official one);
+symbolic links, hidden files, files over :data:`MAX_NOTEBOOK_BYTES` and zips nested deeper than
+:data:`MAX_ZIP_DEPTH` are skipped and reported. A student's notebook is renamed to the assignment's notebook name
+(the LMS adds prefixes and ``-1`` suffixes); with several candidates the one named like it, then the newest, wins.
+Several entries for one student: the newest wins, the others are reported.
+
+The roster is :mod:`grader.roster`'s format (``id,name,email,lms_id,nickname``); it is copied to
+``COURSE/roster.csv`` so ``autograde`` can mark students without a submission ``missing``. The LMS's late marks
+are merged into ``COURSE/late_marks.csv`` (``assignment,id,late,source``; one row per collected submission), which
+``gradebook`` turns into late days. Everything written here is TA-only and readable by the owner only (0600).
 """
 from __future__ import annotations
 
@@ -23,6 +39,7 @@ import csv
 import io
 import re
 import shutil
+import stat
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -30,30 +47,39 @@ from pathlib import Path, PurePosixPath
 
 from grader.autograde.course import CourseConfig, add_course_arguments, course_from_args
 from grader.errors import GraderError
+from grader.roster import Roster, Student, fold, read_roster, roster_csv
 
 HELP = "Collect submissions (LMS zip, folder per student, loose files) into the course by roster id."
 _SPLIT = re.compile(r"[_\-.\s]+")
+# Canvas: "<lastfirst>_<LATE_>?<user id>_<submission id>_<the student's file name>".
+_CANVAS = re.compile(r"^(?P<name>[^_]+)_(?:(?P<late>late)_)?(?P<user>\d+)_(?P<sub>\d+)_(?P<file>.+)$", re.I)
+# Moodle: "<Full Name>_<participant id>_assignsubmission_<plugin>_".
+_MOODLE = re.compile(r"^(?P<name>.+?)_(?P<user>\d+)_assignsubmission_[a-z]+_?$", re.I)
+#: A notebook larger than this is skipped (notebooks with many figures stay far below it).
+MAX_NOTEBOOK_BYTES = 100 << 20
+#: A zip inside the input larger than this is not opened.
+MAX_ZIP_BYTES = 2 << 30
+#: Zips inside zips are opened this deep (a zip that contains itself must not loop).
+MAX_ZIP_DEPTH = 4
+LATE_MARKS = "late_marks.csv"
 
 
-class RosterFileError(GraderError):
-    """The roster CSV is malformed (message names the line and column)."""
-
-
-@dataclass(frozen=True)
-class Student:
-    id: str
-    name: str = ""
-    email: str = ""
-    lms_id: str = ""
+@dataclass
+class Notebook:
+    path: str          # inside the student's entry, for the report
+    content: bytes
+    mtime: float
 
 
 @dataclass
 class Unit:
     """One student's upload as found in the input: a label (file or folder name) and its notebooks."""
     label: str
-    files: dict[str, bytes]            # name -> content
+    notebooks: list[Notebook] = field(default_factory=list)
     mtime: float = 0.0
     late: bool = False
+    student: Student | None = None
+    reason: str = ""                                                  # why nobody was matched
 
 
 @dataclass
@@ -63,109 +89,259 @@ class CollectReport:
     superseded: list[tuple[str, str]] = field(default_factory=list)  # (label, student id) older duplicates
     late: list[str] = field(default_factory=list)                    # ids the LMS marked late
     missing: list[str] = field(default_factory=list)                 # roster ids without a submission
+    skipped: list[tuple[str, str]] = field(default_factory=list)     # (path, why): links, huge files, deep zips
+    notes: list[str] = field(default_factory=list)                   # e.g. roster columns ignored
 
 
-def read_roster(path: Path) -> list[Student]:
-    """Students from a roster CSV (see the module docstring); errors name the line and column."""
-    path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except FileNotFoundError as e:
-        raise RosterFileError(f"{path}: roster not found") from e
-    except UnicodeDecodeError as e:
-        raise RosterFileError(f"{path}: not UTF-8 text (byte {e.start})") from e
-    rows = list(csv.reader(io.StringIO(text, newline="")))
-    if not rows:
-        raise RosterFileError(f"{path}: empty roster; expected a header with id (or login)")
-    header = [h.strip().lower() for h in rows[0]]
-    key = "id" if "id" in header else "login" if "login" in header else None
-    if key is None:
-        raise RosterFileError(f"{path}: line 1: no 'id' (or 'login') column in header {rows[0]}")
-    col = {h: i for i, h in enumerate(header)}
-    students, seen = [], {}
-    for n, row in enumerate(rows[1:], start=2):
-        if not any(c.strip() for c in row):
-            continue
-        get = lambda h: row[col[h]].strip() if h in col and col[h] < len(row) else ""  # noqa: E731
-        sid = get(key)
-        if not sid:
-            raise RosterFileError(f"{path}: line {n}, column '{key}': empty student id")
-        if sid in seen:
-            raise RosterFileError(f"{path}: line {n}, column '{key}': id {sid!r} already on line {seen[sid]}")
-        seen[sid] = n
-        students.append(Student(sid, get("name"), get("email"), get("lms_id") or get("canvas_id") or get("sis_id")))
-    return students
+# --- matching a name to the roster --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Label:
+    """What an entry's name says: id-like tokens, text that may hold a name, and the LMS's late mark."""
+    tokens: frozenset[str]
+    letters: str
+    late: bool
+    lms_shaped: bool
 
 
-def _units_from_zip(data: bytes, label: str) -> list[Unit]:
-    units: dict[str, Unit] = {}
-    try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as e:
-        raise GraderError(f"{label}: not a zip file") from e
-    with zf:
-        for info in zf.infolist():
-            p = PurePosixPath(info.filename)
-            if info.is_dir() or "__MACOSX" in p.parts or p.name.startswith("."):
-                continue
-            content = zf.read(info)
-            mtime = datetime(*info.date_time, tzinfo=timezone.utc).timestamp()
-            if p.suffix.lower() == ".zip":
-                units_in = _units_from_zip(content, f"{label}/{p}")
-                for u in units_in:
-                    units.setdefault(u.label, u)
-                continue
-            if len(p.parts) > 1:       # folder per student inside the zip
-                top = p.parts[0]
-                u = units.setdefault(top, Unit(top, {}, mtime))
-                u.files[p.name] = content
-                u.mtime = max(u.mtime, mtime)
-            else:
-                units[p.name] = Unit(p.name, {p.name: content}, mtime)
-    return list(units.values())
+def _letters(text: str) -> str:
+    return "".join(c for c in fold(text) if c.isalpha())
 
 
-def find_units(source: Path) -> list[Unit]:
-    """Every student unit in a zip, a folder of folders, or a folder of loose files (non-notebooks dropped later)."""
-    source = Path(source)
-    if source.is_file():
-        return _units_from_zip(source.read_bytes(), source.name)
-    if not source.is_dir():
-        raise GraderError(f"{source}: no such zip file or folder")
-    units = []
-    for p in sorted(source.iterdir()):
-        if p.name.startswith("."):
-            continue
-        if p.is_dir():
-            files = {f.name: f.read_bytes() for f in sorted(p.rglob("*")) if f.is_file()
-                     and not any(part.startswith(".") for part in f.relative_to(p).parts)}
-            mtime = max((f.stat().st_mtime for f in p.rglob("*") if f.is_file()), default=p.stat().st_mtime)
-            units.append(Unit(p.name, files, mtime))
-        elif p.suffix.lower() == ".zip":
-            units += _units_from_zip(p.read_bytes(), p.name)
-        else:
-            units.append(Unit(p.name, {p.name: p.read_bytes()}, p.stat().st_mtime))
-    return units
+def parse_label(name: str) -> Label:
+    """Split an entry name into the parts that may identify a student (see the module docstring)."""
+    stem = name[:-6] if name.lower().endswith(".ipynb") else name[:-4] if name.lower().endswith(".zip") else name
+    m = _CANVAS.match(name)
+    if m:      # the student's own file name (group "file") is left out on purpose
+        return Label(frozenset({m["user"]}), _letters(m["name"]), bool(m["late"]), True)
+    m = _MOODLE.match(name)
+    if m:
+        return Label(frozenset({m["user"]} | {fold(t) for t in _SPLIT.split(m["name"]) if t}),
+                     _letters(m["name"]), False, True)
+    tokens = frozenset(fold(t) for t in _SPLIT.split(stem) if t)
+    return Label(tokens, _letters(stem), "late" in tokens, False)
+
+
+def _name_forms(name: str) -> set[str]:
+    """The student's name as letters, in every rotation of its words (first-last, last-first, ...)."""
+    words = [w for w in (_letters(w) for w in name.split()) if w]
+    return {"".join(words[i:] + words[:i]) for i in range(len(words))}
+
+
+def _name_in(st: Student, letters: str) -> bool:
+    """The name is the whole text, or (4 letters or more, so "Li" is not in every label) part of it."""
+    return any(form == letters or (len(form) >= 4 and form in letters) for form in _name_forms(st.name) if form)
+
+
+def match_label(label: Label, roster: list[Student]) -> tuple[Student | None, str]:
+    """(student, "") or (None, reason), by the tiers of the module docstring."""
+    ids = [s for s in roster if fold(s.id) in label.tokens or (s.lms_id and fold(s.lms_id) in label.tokens)]
+    if len(ids) == 1:
+        return ids[0], ""
+    if ids:
+        named = [s for s in ids if _name_in(s, label.letters)]
+        if len(named) == 1:
+            return named[0], ""
+        return None, f"holds the ids of several students ({', '.join(s.id for s in ids)}): not guessed"
+    mails = [s for s in roster if s.email and fold(s.email.split("@")[0]) in label.tokens]
+    if len(mails) == 1:
+        return mails[0], ""
+    if mails:
+        return None, f"matches the e-mail of several students ({', '.join(s.id for s in mails)}): not guessed"
+    names = [s for s in roster if _name_in(s, label.letters)]
+    if len(names) == 1:
+        return names[0], ""
+    if names:
+        return None, (f"matches the names of several students ({', '.join(s.id for s in names)}): not guessed; "
+                      f"an LMS id in the roster's lms_id column decides")
+    return None, "matches no roster id, LMS id, e-mail or name"
 
 
 def match_student(label: str, roster: list[Student]) -> tuple[Student | None, str]:
-    """(student, "") or (None, reason) for a unit's label."""
-    stem = label.rsplit(".", 1)[0] if label.lower().endswith((".ipynb", ".zip")) else label
-    tokens = {t.lower() for t in _SPLIT.split(stem) if t}
-    letters = re.sub(r"[^a-z]", "", stem.lower())
-    hits = []
-    for st in roster:
-        keys = {st.id.lower()} | ({st.lms_id.lower()} if st.lms_id else set()) | \
-               ({st.email.split("@")[0].lower()} if st.email else set())
-        name = re.sub(r"[^a-z]", "", st.name.lower())
-        rev = re.sub(r"[^a-z]", "", "".join(reversed(st.name.lower().split())))
-        if keys & tokens or (len(name) >= 4 and (name in letters or rev in letters)):
-            hits.append(st)
-    if len(hits) == 1:
-        return hits[0], ""
-    if not hits:
-        return None, "matches no roster id, LMS id, e-mail or name"
-    return None, f"matches several students ({', '.join(s.id for s in hits)}): not guessed"
+    """(student, "") or (None, reason) for an entry's name (file or folder)."""
+    return match_label(parse_label(label), list(roster))
+
+
+# --- reading the input --------------------------------------------------------------------------------------------
+
+class _Scan:
+    """Walks folders and zips, matching each entry by its own name (module docstring)."""
+
+    def __init__(self, roster: list[Student]):
+        self.roster = roster
+        self.units: list[Unit] = []
+        self.skipped: list[tuple[str, str]] = []
+
+    # A tree is {name: subtree} for folders and zips, {name: leaf} for files; leaves are (loader, size, mtime,
+    # kind) with kind in "file", "zip", "link". Folders and zips look the same from here on.
+    def walk(self, tree: dict, where: str, depth: int) -> None:
+        for name, node in sorted(tree.items()):
+            path = f"{where}/{name}" if where else name
+            label = parse_label(name)
+            st, why = match_label(label, self.roster)
+            is_container = isinstance(node, dict) or node[3] == "zip"
+            if st is not None or label.lms_shaped or not is_container or why.startswith(("holds", "matches the")):
+                unit = Unit(path, late=label.late, student=st, reason=why)
+                self.gather(unit, name, node, path, depth)
+                self.units.append(unit)
+            else:                              # a batch folder or zip that names nobody: look inside
+                self.walk(self.open(node, path, depth), path, depth + 1)
+
+    def open(self, node, path: str, depth: int) -> dict:
+        if isinstance(node, dict):
+            return node
+        if depth >= MAX_ZIP_DEPTH:
+            self.skipped.append((path, f"zip nested more than {MAX_ZIP_DEPTH} deep: not opened"))
+            return {}
+        if node[1] > MAX_ZIP_BYTES:
+            self.skipped.append((path, f"{node[1] >> 20} MiB, over {MAX_ZIP_BYTES >> 20} MiB: not opened"))
+            return {}
+        try:
+            return _zip_tree(node[0]())
+        except (zipfile.BadZipFile, OSError, EOFError) as e:
+            self.skipped.append((path, f"a broken zip ({e}): not opened"))
+            return {}
+
+    def gather(self, unit: Unit, name: str, node, path: str, depth: int) -> None:
+        if isinstance(node, dict) or node[3] == "zip":
+            for sub, child in sorted(self.open(node, path, depth).items()):
+                self.gather(unit, sub, child, f"{path}/{sub}", depth + 1)
+            return
+        load, size, mtime, kind = node
+        unit.mtime = max(unit.mtime, mtime)
+        if not name.lower().endswith(".ipynb"):
+            return
+        if kind == "link":
+            self.skipped.append((path, "a symbolic link, not a file: not copied"))
+        elif size > MAX_NOTEBOOK_BYTES:
+            self.skipped.append((path, f"{size >> 20} MiB, over {MAX_NOTEBOOK_BYTES >> 20} MiB: not copied"))
+        else:
+            try:
+                unit.notebooks.append(Notebook(path, load(), mtime))
+            except (zipfile.BadZipFile, OSError, EOFError) as e:
+                self.skipped.append((path, f"cannot be read ({e}): not copied"))
+
+
+def _clean_parts(name: str) -> list[str]:
+    """Path parts of a zip entry name without traversal or empty parts; Windows zips write backslashes."""
+    return [p for p in PurePosixPath(name.replace("\\", "/")).parts if p not in ("", ".", "..", "/")]
+
+
+def _hidden(parts: list[str]) -> bool:
+    return any(p.startswith(".") or p == "__MACOSX" for p in parts)
+
+
+def _zip_tree(data: bytes) -> dict:
+    zf = zipfile.ZipFile(io.BytesIO(data))
+    tree: dict = {}
+    for info in zf.infolist():
+        parts = _clean_parts(info.filename)
+        if info.is_dir() or not parts or _hidden(parts):
+            continue
+        node = tree
+        for p in parts[:-1]:
+            nxt = node.setdefault(p, {})
+            if not isinstance(nxt, dict):          # a file and a folder of one name: keep the folder
+                nxt = node[p] = {}
+            node = nxt
+        mode = info.external_attr >> 16
+        kind = "link" if stat.S_ISLNK(mode) else "zip" if parts[-1].lower().endswith(".zip") else "file"
+        mtime = datetime(*info.date_time, tzinfo=timezone.utc).timestamp()
+        name = parts[-1]
+        while name in node:                        # the same name twice in one zip: keep both
+            name = "_" + name
+        node[name] = (lambda zf=zf, info=info: zf.read(info), info.file_size, mtime, kind)
+    return tree
+
+
+def _dir_tree(root: Path) -> dict:
+    tree = {}
+    for p in root.iterdir():
+        if p.name.startswith(".") or p.name == "__MACOSX":
+            continue
+        if p.is_symlink():
+            tree[p.name] = (None, 0, 0.0, "link")
+        elif p.is_dir():
+            tree[p.name] = _dir_tree(p)
+        elif p.is_file():
+            s = p.stat()
+            kind = "zip" if p.suffix.lower() == ".zip" else "file"
+            tree[p.name] = (p.read_bytes, s.st_size, s.st_mtime, kind)
+    return tree
+
+
+def find_units(source: Path, roster: list[Student]) -> tuple[list[Unit], list[tuple[str, str]]]:
+    """(every student entry in a zip or folder, entries skipped with the reason)."""
+    source = Path(source)
+    if source.is_file():
+        try:
+            tree = _zip_tree(source.read_bytes())
+        except zipfile.BadZipFile:
+            raise GraderError(f"{source}: not a zip file") from None
+        scan = _Scan(list(roster))
+        scan.walk(tree, "", 1)
+    elif source.is_dir():
+        scan = _Scan(list(roster))
+        scan.walk(_dir_tree(source), "", 0)
+    else:
+        raise GraderError(f"{source}: no such zip file or folder")
+    return scan.units, scan.skipped
+
+
+# --- writing --------------------------------------------------------------------------------------------------------
+
+def _safe_name(name: str) -> str:
+    stem = re.sub(r"[^\w.\- ]", "_", PurePosixPath(name).name).lstrip(". ")[:120] or "notebook"
+    return stem if stem.lower().endswith(".ipynb") else stem + ".ipynb"
+
+
+def choose_notebooks(notebooks: list[Notebook], expected: list[str]) -> tuple[dict[str, bytes], list[str]]:
+    """({file name in the submission folder: content}, notes on notebooks left out).
+
+    Each expected notebook takes the student's notebook named like it (the newest of several); a student with a
+    single notebook for a single-notebook assignment gets it renamed. Others keep their (sanitised) names.
+    """
+    out, notes, used = {}, [], set()
+    newest = sorted(notebooks, key=lambda n: -n.mtime)
+    if len(expected) == 1 and len(notebooks) == 1:
+        return {f"{expected[0]}.ipynb": notebooks[0].content}, []
+    for nb_name in expected:
+        cands = [n for n in newest if fold(nb_name) in fold(PurePosixPath(n.path).name) and id(n) not in used]
+        if cands:
+            out[f"{nb_name}.ipynb"] = cands[0].content
+            used.add(id(cands[0]))
+            notes += [f"{c.path}: an older notebook named like {nb_name}.ipynb, not used" for c in cands[1:]]
+            used |= {id(c) for c in cands[1:]}
+    notes += [f"no notebook named like {nb_name}.ipynb: copied under their own names for the TA to choose"
+              for nb_name in expected if f"{nb_name}.ipynb" not in out]
+    for n in newest:
+        if id(n) not in used:
+            target = _safe_name(n.path)
+            if target in out:
+                notes.append(f"{n.path}: an older notebook of the same name, not used")
+            else:
+                out[target] = n.content
+    return out, notes
+
+
+def _check_ids(roster: Roster) -> None:
+    for s in roster:
+        if s.id in (".", "..") or s.id.startswith(".") or any(c in s.id for c in "/\\\0"):
+            raise GraderError(f"roster id {s.id!r} cannot be a folder name (no '/', '\\', or leading '.')")
+
+
+def load_course_roster(course: CourseConfig, roster_path: Path | None) -> Roster:
+    """The roster from ``roster_path`` (then saved as ``COURSE/roster.csv``) or, without it, the saved one."""
+    saved = course.course_dir / "roster.csv"
+    if roster_path is not None:
+        roster = read_roster(roster_path)
+        _check_ids(roster)
+        from grader.autograde.gradebook import write_private
+        write_private(saved, roster_csv(roster.students))
+        return roster
+    if saved.is_file():
+        return read_roster(saved)
+    raise GraderError("no roster: pass --roster CSV (header id,name and optional email,lms_id,nickname)")
 
 
 def collect(source: Path, course: CourseConfig, assignment: str, roster_path: Path | None = None) -> CollectReport:
@@ -174,72 +350,83 @@ def collect(source: Path, course: CourseConfig, assignment: str, roster_path: Pa
         raise GraderError(f"unknown assignment {assignment!r}; in {course.source_dir}: "
                           f"{', '.join(course.assignments()) or 'none'}")
     course.course_dir.mkdir(parents=True, exist_ok=True)
-    saved = course.course_dir / "roster.csv"
-    if roster_path is not None:
-        roster = read_roster(roster_path)
-        with open(saved, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f, lineterminator="\n")
-            w.writerow(["id", "name", "email", "lms_id"])
-            w.writerows([s.id, s.name, s.email, s.lms_id] for s in roster)
-    elif saved.is_file():
-        roster = read_roster(saved)
-    else:
-        raise GraderError("no roster: pass --roster CSV (columns id or login, optional name, email, lms_id)")
+    roster = load_course_roster(course, roster_path)
     expected = course.notebooks(assignment)
-    report, chosen = CollectReport(), {}
-    for unit in find_units(source):
-        notebooks = {n: b for n, b in unit.files.items() if n.lower().endswith(".ipynb")}
-        if not notebooks:
-            report.unplaced.append((unit.label, "no .ipynb file in it"))
+    report, chosen = CollectReport(notes=list(roster.notes)), {}
+    units, report.skipped = find_units(source, roster.students)
+    for unit in units:
+        if not unit.notebooks:
+            who = f" (student {unit.student.id})" if unit.student else ""
+            report.unplaced.append((unit.label, f"no usable .ipynb file in it{who}"))
             continue
-        st, why = match_student(unit.label, roster)
-        if st is None:
-            report.unplaced.append((unit.label, why))
+        if unit.student is None:
+            report.unplaced.append((unit.label, unit.reason))
             continue
-        unit.late = "late" in {t.lower() for t in _SPLIT.split(unit.label)}
-        prev = chosen.get(st.id)
+        sid = unit.student.id
+        prev = chosen.get(sid)
         if prev is not None:
-            old, new = (prev, unit) if prev.mtime <= unit.mtime else (unit, prev)
-            report.superseded.append((old.label, st.id))
+            old, new = (prev, unit) if (prev.mtime, prev.label) <= (unit.mtime, unit.label) else (unit, prev)
+            report.superseded.append((old.label, sid))
             unit = new
-        chosen[st.id] = unit
+        chosen[sid] = unit
     for sid, unit in sorted(chosen.items()):
         dest = course.course_dir / "submitted" / sid / assignment
         if dest.exists():
             shutil.rmtree(dest)
         dest.mkdir(parents=True)
-        notebooks = {n: b for n, b in unit.files.items() if n.lower().endswith(".ipynb")}
-        written = []
-        for name, content in sorted(notebooks.items()):
-            target = name
-            if len(notebooks) == 1 and len(expected) == 1:
-                target = f"{expected[0]}.ipynb"    # the LMS renames files (prefixes, "-1" suffixes)
-            else:
-                for nb in expected:                # keep several notebooks apart by their names
-                    if nb.lower() in name.lower():
-                        target = f"{nb}.ipynb"
+        files, notes = choose_notebooks(unit.notebooks, expected)
+        for target, content in sorted(files.items()):
             (dest / target).write_bytes(content)
-            written.append(target)
-        report.placed[sid] = written
+        report.placed[sid] = sorted(files)
+        report.skipped += [(unit.label, n) for n in notes]
         if unit.late:
             report.late.append(sid)
     report.missing = sorted(s.id for s in roster if s.id not in chosen)
     _write_report(course.course_dir / f"collect_{assignment}.csv", report)
+    _merge_late_marks(course.course_dir / LATE_MARKS, assignment, report, chosen)
     return report
 
 
 def _write_report(path: Path, rep: CollectReport) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(["what", "student", "source", "detail"])
-        for sid, files in sorted(rep.placed.items()):
-            w.writerow(["placed", sid, "", " ".join(files) + (" (marked late by the LMS)" if sid in rep.late else "")])
-        for label, why in rep.unplaced:
-            w.writerow(["unplaced", "", label, why])
-        for label, sid in rep.superseded:
-            w.writerow(["superseded", sid, label, "an older upload; the newest was kept"])
-        for sid in rep.missing:
-            w.writerow(["missing", sid, "", "nothing submitted"])
+    from grader.autograde.gradebook import write_private
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["what", "student", "source", "detail", "late"])
+    for sid, files in sorted(rep.placed.items()):
+        late = sid in rep.late
+        w.writerow(["placed", sid, "", " ".join(files) + (" (marked late by the LMS)" if late else ""), int(late)])
+    for label, why in rep.unplaced:
+        w.writerow(["unplaced", "", label, why, ""])
+    for label, sid in rep.superseded:
+        w.writerow(["superseded", sid, label, "an older upload; the newest was kept", ""])
+    for label, why in rep.skipped:
+        w.writerow(["skipped", "", label, why, ""])
+    for sid in rep.missing:
+        w.writerow(["missing", sid, "", "nothing submitted", ""])
+    write_private(path, buf.getvalue())
+
+
+def read_late_marks(course: CourseConfig) -> dict[tuple[str, str], dict]:
+    """``{(assignment, id): {"late": bool, "source": label}}`` from ``COURSE/late_marks.csv`` (empty if none)."""
+    path = course.course_dir / LATE_MARKS
+    if not path.is_file():
+        return {}
+    with open(path, newline="", encoding="utf-8") as f:
+        return {(r["assignment"], r["id"]): {"late": r["late"] == "1", "source": r["source"]}
+                for r in csv.DictReader(f)}
+
+
+def _merge_late_marks(path: Path, assignment: str, rep: CollectReport, chosen: dict[str, Unit]) -> None:
+    """One row per collected (assignment, student): a later collect of the same student replaces it."""
+    from grader.autograde.gradebook import write_private
+    course_marks = read_late_marks(CourseConfig(course_dir=path.parent))
+    for sid, unit in chosen.items():
+        course_marks[(assignment, sid)] = {"late": sid in rep.late, "source": unit.label}
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["assignment", "id", "late", "source"])
+    w.writerows([a, sid, int(m["late"]), m["source"]] for (a, sid), m in sorted(course_marks.items()))
+    write_private(path, buf.getvalue())
 
 
 # --- CLI -------------------------------------------------------------------------------------------------------
@@ -248,20 +435,24 @@ def add_arguments(parser) -> None:
     parser.add_argument("input", type=Path, metavar="ZIP_OR_DIR", help="LMS zip, folder per student, or loose files")
     parser.add_argument("--assignment", required=True, help="assignment id the submissions belong to")
     parser.add_argument("--roster", type=Path, default=None,
-                        help="roster CSV (id or login; optional name, email, lms_id); default: COURSE/roster.csv")
+                        help="roster CSV (id,name; optional email, lms_id, nickname); default: COURSE/roster.csv")
     add_course_arguments(parser)
 
 
 def run(args) -> int:
     course = course_from_args(args)
     rep = collect(args.input, course, args.assignment, args.roster)
+    for note in rep.notes:
+        print(f"note: {note}")
     print(f"placed {len(rep.placed)} student(s) in {course.course_dir / 'submitted'}; "
           f"{len(rep.missing)} on the roster without a submission")
     for label, why in rep.unplaced:
         print(f"  cannot place {label}: {why}")
     for label, sid in rep.superseded:
         print(f"  {label}: older upload of {sid}, superseded")
+    for label, why in rep.skipped:
+        print(f"  skipped {label}: {why}")
     if rep.late:
-        print(f"  marked late by the LMS: {', '.join(rep.late)}")
+        print(f"  marked late by the LMS: {', '.join(rep.late)} (recorded in {course.course_dir / LATE_MARKS})")
     print(f"report: {course.course_dir / f'collect_{args.assignment}.csv'}")
     return 0

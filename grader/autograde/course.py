@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -53,11 +54,16 @@ class CourseConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "CourseConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"unknown course key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**d)
+        return strict_from_dict(cls, d, "course")
+
+
+def strict_from_dict(cls, d: dict, what: str):
+    """``cls(**d)`` for a config dataclass; unknown keys raise ``ConfigError`` listing the known ones."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ConfigError(f"unknown {what} key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return cls(**d)
 
 
 def add_course_arguments(parser: argparse.ArgumentParser) -> None:
@@ -114,10 +120,23 @@ def make_api(course: CourseConfig, **extra):
 
 
 def open_gradebook(course: CourseConfig):
-    """nbgrader's ``Gradebook`` on the course's database (a context manager)."""
+    """nbgrader's ``Gradebook`` on the course's database (a context manager); a SQLite file is made private first."""
     from grader.autograde.env import ensure_tool_path
     ensure_tool_path()
     from nbgrader.api import Gradebook
-    return Gradebook(course.url, course.course_id)
+    gb = Gradebook(course.url, course.course_id)       # creates the SQLite file if it is new
+    protect_gradebook_db(course)
+    return gb
+
+
+def protect_gradebook_db(course: CourseConfig) -> None:
+    """``chmod 0600`` the SQLite gradebook (and its journal files) if the course uses one: grades are secrets."""
+    url = course.url
+    if not url.startswith("sqlite:///"):
+        return
+    db = Path(url[len("sqlite:///"):].split("?", 1)[0])
+    for p in (db, db.with_name(db.name + "-journal"), db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        if p.is_file():
+            os.chmod(p, 0o600)
 
 

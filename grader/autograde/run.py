@@ -1,28 +1,37 @@
-"""``python -m grader autograde``: real nbgrader on every submission, in long-lived workers, one status each.
+"""``python -m grader autograde``: real nbgrader on every submission, in sandboxes, one status each.
 
 Each (student, assignment) ends with a status, never an aborted batch:
 
-=========  =====================================================================================================
-graded     nbgrader ran; score from the gradebook (a cell error is just lost points)
-timeout    a cell hit ``cell_timeout`` (the rest still ran and is graded) or the notebook hit ``notebook_timeout``
-           (its worker and kernel were killed and replaced; no score)
-error      not a notebook, another assignment's notebook, a dead kernel, or nbgrader failed (message says which)
-missing    on the roster but nothing was submitted (score 0, nbgrader not run)
-=========  =====================================================================================================
+================  ==================================================================================================
+graded            nbgrader ran; score from the gradebook (a cell error is just lost points)
+timeout           a cell hit ``cell_timeout`` (the rest still ran and is graded) or the notebook hit
+                  ``notebook_timeout`` (its worker and kernels were killed and replaced; no score)
+error             not a notebook, another assignment's notebook, a dead kernel, or nbgrader failed (message says which)
+source_notebook   the instructor's source notebook (solutions, hidden tests) was submitted: not graded, score 0
+missing           on the roster but nothing was submitted (score 0, nbgrader not run)
+================  ==================================================================================================
 
-Grade cells always come from the gradebook (``OverwriteCells.add_missing_cells=True``): an edited test cell is
-replaced by the original and a deleted one re-added. Tampering is reported from our own checksum comparison with the
-release (``tamper.py``). Notebooks run in the sandboxed kernel (``sandbox_kernel.py``: memory limit, no network, no
-subprocesses) with the tiny data preset (``HW8_SMOKE=1``, ``HW8_DATA_DIR``) so grading never retrains on 100k images.
-Nothing here is a ``--no-execute`` shortcut: every notebook is executed.
+How a notebook runs (``execute.py``, ``sandbox.py``): the student's cells in a bubblewrap sandbox as an
+unprivileged user, the tests in a second sandboxed kernel that never ran student code and receives only plain data;
+nbgrader's gradebook, ``SaveAutoGrades``, manual grading and feedback stay. Tampering (edited, deleted, moved or
+duplicated test cells) is reported per cell from a comparison with the release (``tamper.py``); every test is run as
+released whatever the student did to it. Notebooks read the tiny data preset (``HW8_SMOKE=1``, ``HW8_DATA_DIR``) so
+grading never retrains on 100k images. Nothing here is a ``--no-execute`` shortcut: every notebook is executed.
+
+Results are written as they come: each finished submission is in the gradebook (by its worker, through nbgrader)
+and then in ``autograde_results.csv`` (atomically replaced), so a run killed at any moment loses at most the
+submissions in flight; run again, it grades only what has no result for the submitted file yet (``--regrade``:
+everything). Workers die with this process, and the kernels with their worker.
 
 Parallelism: ``--workers N`` long-lived worker processes on this machine, or ``--dask-scheduler ADDRESS`` to fan the
-same tasks out to a Dask cluster (each Dask worker keeps one such worker process; the gradebook must then be reachable
-from every machine: ``--db-url postgresql+psycopg://...``).
+same tasks out to a Dask cluster (each Dask worker keeps one such worker process, sandboxed the same way; beyond this
+machine the scheduler must be ``tls://`` with ``--dask-tls-*`` certificates; the gradebook must be reachable from
+every machine: ``--db-url postgresql+psycopg://...``).
 """
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import queue
@@ -33,58 +42,67 @@ import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
 from pathlib import Path
 
 from grader.autograde.course import REPO_ROOT, CourseConfig, add_course_arguments, course_from_args
-from grader.autograde.env import SANDBOX_KERNEL, SandboxConfig, ensure_tool_path, install_sandbox_kernelspec, \
-    kernel_env
+from grader.autograde.env import KIT_ROOT, ensure_tool_path, worker_env
+from grader.autograde.sandbox import SandboxConfig, unavailable_reason
 from grader.errors import ConfigError, GraderError
 
-HELP = "Autograde every submission with nbgrader in parallel workers (statuses: graded/timeout/error/missing)."
-STATUSES = ("graded", "timeout", "error", "missing")
+HELP = "Autograde every submission with nbgrader in sandboxed workers (graded/timeout/error/source_notebook/missing)."
+STATUSES = ("graded", "timeout", "error", "source_notebook", "missing")
 RESULT_COLUMNS = ("student", "assignment", "status", "score", "max_score", "code_score", "written_score",
-                  "needs_manual_grade", "seconds_late", "tampering", "message", "seconds")
+                  "needs_manual_grade", "seconds_late", "tampering", "message", "seconds", "sandbox",
+                  "submission_sha256", "graded_at")
+#: The ``sandbox`` column: how the submission's code was confined.
+SANDBOXED = "bwrap"
+UNSANDBOXED = "NONE (--unsafe-no-sandbox)"
 
 
 @dataclass
 class AutogradeConfig:
     """How submissions are executed. Defaults are what the CLI uses."""
     workers: int = field(default=2, metadata={"help": "Worker processes on this machine."})
-    cell_timeout: int = field(default=120, metadata={"help": "Seconds one cell may run (nbgrader Execute.timeout)."})
+    cell_timeout: int = field(default=120, metadata={"help": "Seconds one cell may run (per kernel)."})
     notebook_timeout: int = field(default=600, metadata={
-        "help": "Seconds one submission may take in all; past it the worker and kernel are killed and replaced."})
+        "help": "Seconds one submission may take in all; past it the worker and kernels are killed and replaced."})
     memory_mb: int = field(default=4096, metadata={"help": "Address-space limit of each kernel in MiB."})
     data_dir: Path | None = field(default=None, metadata={
         "help": "Data the notebooks read (HW8_DATA_DIR), normally a tiny preset; none: leave unset."})
     smoke: bool = field(default=True, metadata={"help": "Set HW8_SMOKE=1: notebooks train for seconds, not hours."})
     feedback: bool = field(default=True, metadata={"help": "Write per-student HTML feedback (hidden tests removed)."})
-    block_network: bool = field(default=True, metadata={"help": "Refuse non-loopback sockets in the kernel."})
-    block_subprocess: bool = field(default=True, metadata={"help": "Refuse os.system/subprocess in the kernel."})
-    net_namespace: bool = field(default=False, metadata={
-        "help": "Run each kernel in an empty network namespace too (unshare; IPC transport). Linux only."})
+    unsafe_no_sandbox: bool = field(default=False, metadata={
+        "help": "Run kernels WITHOUT the bubblewrap sandbox, as the grader's own user (every result row says so)."})
+    sandbox_user: str = field(default="hw8-sandbox", metadata={
+        "help": "When run as root: the unprivileged user kernels run as ('nobody' if it does not exist)."})
+    max_processes: int = field(default=256, metadata={"help": "Processes/threads one kernel may start."})
+    max_file_mb: int = field(default=512, metadata={"help": "Largest file a kernel may write, MiB."})
+    block_network: bool = field(default=True, metadata={"help": "Audit hook (second layer): refuse sockets."})
+    block_subprocess: bool = field(default=True, metadata={"help": "Audit hook (second layer): refuse processes."})
+    scratch_dir: Path | None = field(default=None, metadata={
+        "help": "Where each notebook's scratch folders are made and removed (default: the system temp folder)."})
+    regrade: bool = field(default=False, metadata={
+        "help": "Grade every submission again, also those with a result for the same file already."})
     startup_timeout: int = field(default=180, metadata={"help": "Seconds a worker may take to start."})
 
     def __post_init__(self):
         if self.workers < 1:
             raise ConfigError(f"workers must be >= 1, got {self.workers}")
-        for k in ("cell_timeout", "notebook_timeout", "memory_mb"):
+        for k in ("cell_timeout", "notebook_timeout", "memory_mb", "max_processes", "max_file_mb"):
             if getattr(self, k) <= 0:
                 raise ConfigError(f"{k} must be positive, got {getattr(self, k)}")
 
-    def sandbox(self) -> SandboxConfig:
-        env = {"HW8_SMOKE": "1" if self.smoke else "0"}
-        if self.data_dir is not None:
-            env["HW8_DATA_DIR"] = str(Path(self.data_dir).resolve())
-        return SandboxConfig(memory_mb=self.memory_mb, block_network=self.block_network,
-                             block_subprocess=self.block_subprocess, net_namespace=self.net_namespace, env=env)
+    @property
+    def sandbox_label(self) -> str:
+        return UNSANDBOXED if self.unsafe_no_sandbox else SANDBOXED
 
-    def nbgrader_extra(self) -> dict:
-        extra = {"Execute.timeout": self.cell_timeout, "Execute.kernel_name": SANDBOX_KERNEL,
-                 "Execute.startup_timeout": 120, "OverwriteCells.add_missing_cells": True}
-        if self.net_namespace:
-            # A kernel in its own network namespace cannot reach the worker's loopback: talk over Unix sockets.
-            extra["KernelManager.transport"] = "ipc"
-        return extra
+    def sandbox(self) -> SandboxConfig:
+        return SandboxConfig(enabled=not self.unsafe_no_sandbox, user=self.sandbox_user, memory_mb=self.memory_mb,
+                             max_processes=self.max_processes, max_file_mb=self.max_file_mb,
+                             cpu_seconds=2 * self.notebook_timeout, block_network=self.block_network,
+                             block_subprocess=self.block_subprocess,
+                             env={"HW8_SMOKE": "1" if self.smoke else "0"})
 
 
 @dataclass
@@ -102,12 +120,29 @@ class Result:
     tampering: list[str] = field(default_factory=list)
     message: str = ""
     seconds: float = 0.0
+    sandbox: str = ""
+    submission_sha256: str = ""
+    graded_at: str = ""
     worker_pid: int | None = None   # which worker process graded it (not written to the CSV)
+    kept: bool = False              # taken from an earlier run's row (not written to the CSV)
 
     def row(self) -> dict:
         d = asdict(self)
         d["tampering"] = "; ".join(self.tampering)
         return {k: ("" if d[k] is None else d[k]) for k in RESULT_COLUMNS}
+
+    @classmethod
+    def from_row(cls, row: dict) -> "Result":
+        def num(k):
+            return float(row[k]) if row.get(k) not in (None, "") else None
+        return cls(student=row["student"], assignment=row["assignment"], status=row["status"], score=num("score"),
+                   max_score=num("max_score"), code_score=num("code_score"), written_score=num("written_score"),
+                   needs_manual_grade=(row.get("needs_manual_grade") == "True") if row.get("needs_manual_grade")
+                   else None, seconds_late=num("seconds_late"),
+                   tampering=[t for t in (row.get("tampering") or "").split("; ") if t],
+                   message=row.get("message") or "", seconds=num("seconds") or 0.0, sandbox=row.get("sandbox") or "",
+                   submission_sha256=row.get("submission_sha256") or "", graded_at=row.get("graded_at") or "",
+                   kept=True)
 
 
 # --- checks before grading (cheap, in the supervisor) -----------------------------------------------------------
@@ -131,10 +166,24 @@ def _read_notebook(path: Path):
     return nb, ""
 
 
+def submission_sha256(course: CourseConfig, student: str, assignment: str) -> str:
+    """A fingerprint of what was submitted (the assignment's notebooks and the timestamp), '' if nothing."""
+    folder = course.course_dir / "submitted" / student / assignment
+    if not folder.is_dir():
+        return ""
+    h = hashlib.sha256()
+    for name in [f"{n}.ipynb" for n in course.notebooks(assignment)] + ["timestamp.txt"]:
+        p = folder / name
+        if p.is_file():
+            h.update(name.encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
 def precheck(course: CourseConfig, student: str, assignment: str) -> Result | list[str]:
-    """A final Result (missing / error) or the tampering findings of a submission that should be graded."""
+    """A final Result (missing / error / source_notebook) or the tampering findings of a submission to grade."""
     import nbformat
-    from grader.autograde.tamper import overlap, tamper_report
+
+    from grader.autograde.tamper import is_source_notebook, overlap, restore_layout, tamper_report
     folder = course.course_dir / "submitted" / student / assignment
     if not folder.is_dir():
         return Result(student, assignment, "missing", score=0.0, message="no submission")
@@ -145,19 +194,27 @@ def precheck(course: CourseConfig, student: str, assignment: str) -> Result | li
         return Result(student, assignment, "error", score=0.0,
                       message=f"none of {', '.join(n + '.ipynb' for n in expected)} submitted; found: "
                               f"{', '.join(found) or 'nothing'}")
-    findings, errors = [], []
+    findings, errors, sources = [], [], []
     for name in present:
         nb, err = _read_notebook(folder / f"{name}.ipynb")
         if nb is None:
             errors.append(err)
             continue
-        rel_path = course.course_dir / "release" / assignment / f"{name}.ipynb"
-        rel = nbformat.read(str(rel_path), as_version=4)
+        rel = nbformat.read(str(course.course_dir / "release" / assignment / f"{name}.ipynb"), as_version=4)
+        src_path = course.source_dir / assignment / f"{name}.ipynb"
+        if src_path.is_file() and is_source_notebook(nbformat.read(str(src_path), as_version=4), nb):
+            sources.append(f"{name}.ipynb")
+            continue
         if overlap(rel, nb) == 0:
             errors.append(f"{name}.ipynb: none of its graded cells belong to {assignment} (another assignment's "
                           f"notebook?)")
             continue
-        findings += [f"{name}: {f}" for f in tamper_report(rel, nb)]
+        found = tamper_report(rel, nb) + restore_layout(rel, nb)[1]
+        findings += [f"{name}: {f}" for f in dict.fromkeys(found)]
+    if sources:
+        return Result(student, assignment, "source_notebook", score=0.0,
+                      message=f"{', '.join(sources)}: the instructor's source notebook (solutions and hidden tests), "
+                              f"not the student's work: not graded")
     if errors:
         return Result(student, assignment, "error", score=0.0, tampering=findings, message="; ".join(errors))
     return findings
@@ -170,7 +227,11 @@ class WorkerDied(Exception):
 
 
 class WorkerProcess:
-    """One ``python -m grader.autograde.worker`` in its own session; killed with its kernels on timeout."""
+    """One ``python -m grader.autograde.worker`` in its own session; killed with its kernels on timeout.
+
+    The worker watches its parent: if this process dies (even by ``kill -9``), the worker exits, and its kernels'
+    sandboxes die with it (bwrap ``--die-with-parent``).
+    """
 
     def __init__(self, init: dict, *, env: dict, log_path: Path | None = None, startup_timeout: float = 180):
         self.init, self.env, self.log_path, self.startup_timeout = init, env, log_path, startup_timeout
@@ -180,10 +241,11 @@ class WorkerProcess:
 
     def start(self) -> None:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        env = {**self.env, "HW8_SUPERVISOR_PID": str(os.getpid())}
         try:
             self.proc = subprocess.Popen([sys.executable, "-m", "grader.autograde.worker"], stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, stderr=log, env=self.env, start_new_session=True,
-                                         cwd=str(Path(__file__).resolve().parents[2]))
+                                         stdout=subprocess.PIPE, stderr=log, env=env, start_new_session=True,
+                                         cwd=str(KIT_ROOT))
         finally:
             if self.log_path:
                 log.close()
@@ -233,11 +295,11 @@ class WorkerProcess:
         if out is None:
             self.kill()
             return {**task, "status": "timeout", "seconds": time.perf_counter() - t0,
-                    "message": f"notebook timeout: more than {timeout:g} s; worker and kernel killed"}
+                    "message": f"notebook timeout: more than {timeout:g} s; worker and kernels killed"}
         return out
 
     def kill(self) -> None:
-        """Kill the worker, its kernels (own sessions: found through psutil) and its process group."""
+        """Kill the worker and its process group; its sandboxes die with it (``--die-with-parent``)."""
         if self.proc is None:
             return
         try:
@@ -264,28 +326,28 @@ class WorkerProcess:
         if self.alive():
             try:
                 self.proc.stdin.close()
-                self.proc.wait(timeout=5)
+                self.proc.wait(timeout=30)
             except Exception:  # noqa: BLE001
                 pass
         self.kill()
 
 
-def _prepare(course: CourseConfig, cfg: AutogradeConfig) -> tuple[dict, dict]:
-    """(init message, worker environment): kernelspec installed, tools and kernelspec on the paths."""
-    ensure_tool_path()
-    jdir = install_sandbox_kernelspec(course.course_dir.resolve() / ".jupyter", cfg.sandbox())
-    env = kernel_env(jdir, dict(os.environ))
-    init = {"course": {**course.to_dict(), "course_dir": str(course.course_dir.resolve()),
+def _init_message(course: CourseConfig, cfg: AutogradeConfig) -> dict:
+    """What every worker is started with (JSON): the course, the sandbox, timeouts, data and feedback."""
+    return {"course": {**course.to_dict(), "course_dir": str(course.course_dir.resolve()),
                        "source": str(Path(course.source).resolve())},
-            "nbgrader": cfg.nbgrader_extra(), "feedback": cfg.feedback}
-    return init, env
+            "sandbox": cfg.sandbox().to_dict(), "cell_timeout": cfg.cell_timeout,
+            "data_dir": str(Path(cfg.data_dir).resolve()) if cfg.data_dir else None, "feedback": cfg.feedback,
+            "scratch_dir": str(Path(cfg.scratch_dir).resolve()) if cfg.scratch_dir else None,
+            "sandbox_label": cfg.sandbox_label}
 
 
-def _grade_local(tasks: list[dict], init: dict, env: dict, cfg: AutogradeConfig, log_dir: Path, progress) -> list[dict]:
+def _grade_local(tasks: list[dict], init: dict, cfg: AutogradeConfig, log_dir: Path, done) -> None:
     todo: queue.Queue = queue.Queue()
     for t in tasks:
         todo.put(t)
-    results, lock = [], threading.Lock()
+    lock = threading.Lock()
+    env = worker_env()
 
     def loop(i: int) -> None:
         w = WorkerProcess(init, env=env, log_path=log_dir / f"worker-{i}.log", startup_timeout=cfg.startup_timeout)
@@ -300,8 +362,7 @@ def _grade_local(tasks: list[dict], init: dict, env: dict, cfg: AutogradeConfig,
                 except WorkerDied as e:
                     r = {**t, "status": "error", "message": str(e)}
                 with lock:
-                    results.append(r)
-                    progress(r)
+                    done(r)
         finally:
             w.close()
 
@@ -310,7 +371,6 @@ def _grade_local(tasks: list[dict], init: dict, env: dict, cfg: AutogradeConfig,
         th.start()
     for th in threads:
         th.join()
-    return results
 
 
 # --- Dask ---------------------------------------------------------------------------------------------------------
@@ -318,25 +378,23 @@ def _grade_local(tasks: list[dict], init: dict, env: dict, cfg: AutogradeConfig,
 _DASK_WORKERS: dict[str, WorkerProcess] = {}
 
 
-def dask_grade(task: dict, init: dict, sandbox: dict, notebook_timeout: float, startup_timeout: float) -> dict:
+def dask_grade(task: dict, init: dict, notebook_timeout: float, startup_timeout: float) -> dict:
     """Run on a Dask worker: grade ``task`` in this Dask worker's long-lived grading process (started once).
 
-    Everything machine-specific is set up here, on the worker: the venv's bin on PATH (this worker's interpreter),
-    the sandbox kernelspec in a local temp folder, the kit on PYTHONPATH. Only the course folder (``init``) must be
+    The grading process is the same as a local worker's (same sandbox). Only the course folder (``init``) must be
     the same path on every machine (a shared file system), and the gradebook a server (``db_url``) when several
     machines write to it.
     """
-    import tempfile
     ensure_tool_path()
-    key = json.dumps([init, sandbox], sort_keys=True)
+    key = json.dumps(init, sort_keys=True)
     w = _DASK_WORKERS.get(key)
     if w is None:
-        jdir = install_sandbox_kernelspec(Path(tempfile.gettempdir()) / f"hw8-grader-{os.getpid()}",
-                                          SandboxConfig(**sandbox))
-        env = kernel_env(jdir, dict(os.environ))
+        for old in _DASK_WORKERS.values():      # another course or configuration before: one grading process each
+            old.close()
+        _DASK_WORKERS.clear()
         log_dir = Path(init["course"]["course_dir"]) / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
-        w = _DASK_WORKERS[key] = WorkerProcess(init, env=env, log_path=log_dir / f"dask-{os.getpid()}.log",
+        w = _DASK_WORKERS[key] = WorkerProcess(init, env=worker_env(), log_path=log_dir / f"dask-{os.getpid()}.log",
                                                startup_timeout=startup_timeout)
     try:
         return w.grade(task, notebook_timeout)
@@ -344,23 +402,81 @@ def dask_grade(task: dict, init: dict, sandbox: dict, notebook_timeout: float, s
         return {**task, "status": "error", "message": str(e)}
 
 
-def _grade_dask(tasks, init, cfg: AutogradeConfig, scheduler, progress) -> list[dict]:
-    from dask.distributed import Client, as_completed
-    client = scheduler if hasattr(scheduler, "submit") else Client(scheduler)
-    sandbox = asdict(cfg.sandbox())
+@dataclass
+class DaskTLS:
+    """Certificates for a Dask scheduler beyond this machine (``distributed.security.Security``)."""
+    ca_file: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+
+    def security(self):
+        if not (self.ca_file and self.cert):
+            return None
+        from distributed.security import Security
+        return Security(tls_ca_file=str(self.ca_file), tls_client_cert=str(self.cert),
+                        tls_client_key=str(self.key) if self.key else None, require_encryption=True)
+
+
+def _loopback(host: str) -> bool:
+    return host in ("localhost", "::1", "") or host.startswith("127.")
+
+
+def check_scheduler_address(address: str, tls: DaskTLS | None) -> None:
+    """Refuse an unencrypted scheduler on another machine (it runs arbitrary code for whoever reaches it)."""
+    from urllib.parse import urlsplit
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    scheme, host = parts.scheme, (parts.hostname or "")
+    if scheme == "tls":
+        if tls is None or tls.security() is None:
+            raise ConfigError(f"{address}: a tls:// scheduler needs --dask-tls-ca-file and --dask-tls-cert "
+                              f"(and --dask-tls-key unless the key is in the certificate file)")
+        return
+    if scheme in ("tcp", "inproc") and _loopback(host):
+        return
+    raise ConfigError(f"{address}: a Dask scheduler beyond this machine must use TLS "
+                      f"(tls://{host}:{parts.port or 8786} with --dask-tls-ca-file/--dask-tls-cert/--dask-tls-key): "
+                      f"an unencrypted scheduler runs code for anyone who reaches it")
+
+
+def check_dask_workers(client, cfg: AutogradeConfig) -> None:
+    """Ask every Dask worker whether it can grade (kit importable, sandbox available); raise naming each that
+    cannot."""
+    import cloudpickle
+
+    from grader.autograde import dask_check
+    cloudpickle.register_pickle_by_value(dask_check)
     try:
-        futures = {client.submit(dask_grade, t, init, sandbox, cfg.notebook_timeout, cfg.startup_timeout,
-                                 pure=False, key=f"autograde-{t['student']}-{t['assignment']}-{time.time_ns()}"): t
+        answers = client.run(dask_check.worker_problem, not cfg.unsafe_no_sandbox, cfg.sandbox_user)
+    finally:
+        cloudpickle.unregister_pickle_by_value(dask_check)
+    bad = {w: msg for w, msg in answers.items() if msg}
+    if not answers:
+        raise GraderError("the Dask cluster has no workers")
+    if bad:
+        raise GraderError("Dask worker(s) cannot grade: " + "; ".join(f"{w}: {m}" for w, m in sorted(bad.items())))
+
+
+def _grade_dask(tasks, init, cfg: AutogradeConfig, scheduler, done, tls: DaskTLS | None = None) -> None:
+    from dask.distributed import Client, as_completed
+    if hasattr(scheduler, "submit"):
+        client = scheduler
+    else:
+        check_scheduler_address(str(scheduler), tls)
+        client = Client(scheduler, security=tls.security() if tls else None)
+    try:
+        check_dask_workers(client, cfg)
+        futures = {client.submit(dask_grade, t, init, cfg.notebook_timeout, cfg.startup_timeout, pure=False,
+                                 key=f"autograde-{t['student']}-{t['assignment']}-{time.time_ns()}"): t
                    for t in tasks}
-        results = []
         for fut in as_completed(list(futures)):
             try:
                 r = fut.result()
             except Exception as e:  # noqa: BLE001 - a lost Dask worker is a failed task, not a failed batch
-                r = {**futures[fut], "status": "error", "message": f"dask task failed: {e}"}
-            results.append(r)
-            progress(r)
-        return results
+                hint = (" (a Dask worker that joined later cannot import the kit: start it from the kit's venv with "
+                        "the kit on PYTHONPATH)" if "deserializ" in str(e).lower() else "")
+                r = {**futures[fut], "status": "error",
+                     "message": f"dask task failed: {type(e).__name__}: {e}{hint}"}
+            done(r)
     finally:
         if client is not scheduler:
             client.close()
@@ -412,53 +528,92 @@ def roster_ids(course: CourseConfig) -> list[str]:
     return sorted(ids)
 
 
-def autograde(course: CourseConfig, cfg: AutogradeConfig | None = None, *, assignments: list[str] | None = None,
-              students: list[str] | None = None, dask_scheduler=None, progress: bool = True) -> list[Result]:
-    """Autograde every (student, assignment); results also merged into ``COURSE/autograde_results.csv``.
+def check_sandbox(cfg: AutogradeConfig) -> None:
+    """Refuse to run students' code unconfined unless the TA said so (``--unsafe-no-sandbox``)."""
+    if cfg.unsafe_no_sandbox:
+        return
+    reason = unavailable_reason(cfg.sandbox())
+    if reason:
+        raise GraderError(f"cannot sandbox the notebooks here: {reason}. Students' code would run with your "
+                          f"privileges, your files and the network: install bubblewrap and allow namespaces, or pass "
+                          f"--unsafe-no-sandbox (every result row then says so)")
 
-    ``dask_scheduler``: an address (``tcp://host:8786``) or a ``dask.distributed.Client``; None grades locally.
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _keep(row: dict | None, sha: str, cfg: AutogradeConfig) -> bool:
+    """Whether an earlier worker's row still stands for this submission (same file, same kind of confinement)."""
+    return (row is not None and not cfg.regrade and row.get("submission_sha256") == sha and bool(sha)
+            and row.get("sandbox") == cfg.sandbox_label and row.get("status") in ("graded", "timeout", "error"))
+
+
+def autograde(course: CourseConfig, cfg: AutogradeConfig | None = None, *, assignments: list[str] | None = None,
+              students: list[str] | None = None, dask_scheduler=None, dask_tls: DaskTLS | None = None,
+              progress: bool = True) -> list[Result]:
+    """Autograde every (student, assignment) not graded yet; each result is written as soon as it is known.
+
+    ``dask_scheduler``: an address (``tcp://127.0.0.1:8786`` on this machine, ``tls://host:8786`` with ``dask_tls``
+    beyond it) or a ``dask.distributed.Client``; None grades locally. Returns one Result per (student, assignment),
+    those kept from an earlier run marked ``kept``.
     """
     cfg = cfg or AutogradeConfig()
     assignments = check_released(course, assignments)
+    check_sandbox(cfg)
     students = list(students or roster_ids(course))
+    csv_path = course.course_dir / "autograde_results.csv"
+    earlier = {(r["student"], r["assignment"]): r for r in read_results(csv_path)}
     results: dict[tuple, Result] = {}
-    tasks, findings = [], {}
+    tasks, findings, shas = [], {}, {}
+    lock = threading.Lock()
+
+    def record(r: Result) -> None:
+        """Clear old scores of what could not be graded, then make the row durable (atomic CSV replace)."""
+        if r.score is None or (r.status in ("error", "missing", "source_notebook") and r.worker_pid is None):
+            clear_stale_scores(course, r.student, r.assignment)
+            if r.status != "missing":
+                r.score = 0.0
+        r.sandbox = r.sandbox or cfg.sandbox_label
+        r.graded_at = _now()
+        with lock:
+            results[(r.student, r.assignment)] = r
+            write_results(csv_path, [r])
+
     for s in students:
         for a in assignments:
+            sha = submission_sha256(course, s, a)
             pre = precheck(course, s, a)
             if isinstance(pre, Result):
-                results[(s, a)] = pre
+                pre.submission_sha256 = sha
+                record(pre)
+            elif _keep(earlier.get((s, a)), sha, cfg):
+                results[(s, a)] = Result.from_row(earlier[(s, a)])
             else:
-                findings[(s, a)] = pre
+                findings[(s, a)], shas[(s, a)] = pre, sha
                 tasks.append({"student": s, "assignment": a})
     log_dir = course.course_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     from tqdm.auto import tqdm
     bar = tqdm(total=len(tasks), desc="autograde", unit="nb", disable=not progress)
+    known = {f.name for f in fields(Result)} - {"tampering", "kept", "sandbox", "submission_sha256", "graded_at"}
 
-    def tick(r):
+    def done(raw: dict) -> None:
+        key = (raw["student"], raw["assignment"])
+        r = Result(**{k: v for k, v in raw.items() if k in known}, tampering=findings.get(key, []),
+                   submission_sha256=shas.get(key, ""))
+        record(r)
         bar.update(1)
-        bar.set_postfix_str(f"{r.get('student')}: {r.get('status')}")
+        bar.set_postfix_str(f"{r.student}: {r.status}")
 
     if tasks:
-        init, env = _prepare(course, cfg)
-        raw = (_grade_dask(tasks, init, cfg, dask_scheduler, tick) if dask_scheduler is not None
-               else _grade_local(tasks, init, env, cfg, log_dir, tick))
-        for r in raw:
-            key = (r["student"], r["assignment"])
-            known = {f.name for f in fields(Result)}
-            results[key] = Result(**{k: v for k, v in r.items() if k in known and k != "tampering"},
-                                  tampering=findings.get(key, []))
+        init = _init_message(course, cfg)
+        if dask_scheduler is not None:
+            _grade_dask(tasks, init, cfg, dask_scheduler, done, dask_tls)
+        else:
+            _grade_local(tasks, init, cfg, log_dir, done)
     bar.close()
-    for (s, a), r in results.items():
-        # nbgrader did not grade this submission now (precheck verdicts have no worker): no old score may survive
-        if r.score is None or (r.status in ("error", "missing") and r.worker_pid is None):
-            clear_stale_scores(course, s, a)
-            if r.status != "missing":
-                r.score = 0.0
-    out = [results[(s, a)] for s in students for a in assignments]
-    write_results(course.course_dir / "autograde_results.csv", out)
-    return out
+    return [results[(s, a)] for s in students for a in assignments if (s, a) in results]
 
 
 def read_results(path: Path) -> list[dict]:
@@ -469,16 +624,20 @@ def read_results(path: Path) -> list[dict]:
 
 
 def write_results(path: Path, results: list[Result]) -> Path:
-    """Merge ``results`` into the CSV at ``path`` (rows of other students/assignments are kept)."""
+    """Merge ``results`` into the CSV at ``path`` (rows of other students/assignments are kept); the file is
+    replaced atomically and flushed to disk, so a crash leaves either the old or the new version."""
     new = {(r.student, r.assignment): r.row() for r in results}
     rows = {(r["student"], r["assignment"]): r for r in read_results(path)}
     rows.update(new)
-    tmp = Path(path).with_suffix(".tmp")
+    tmp = Path(path).with_name(Path(path).name + f".{os.getpid()}.tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=RESULT_COLUMNS, lineterminator="\n")
         w.writeheader()
         for k in sorted(rows):
             w.writerow({c: rows[k].get(c, "") for c in RESULT_COLUMNS})
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(tmp, 0o600)                      # scores and statuses of every student: the TA's eyes only
     os.replace(tmp, path)
     return Path(path)
 
@@ -486,6 +645,26 @@ def write_results(path: Path, results: list[Result]) -> Path:
 def summarize(results: list[Result]) -> str:
     counts = {s: sum(r.status == s for r in results) for s in STATUSES}
     return ", ".join(f"{n} {s}" for s, n in counts.items())
+
+
+def score_distribution(results: list[Result], bins: int = 5) -> list[str]:
+    """Per assignment: min/median/mean/max of the autograded score and a histogram of score / max (text lines)."""
+    import statistics
+    lines = []
+    for a in sorted({r.assignment for r in results}):
+        rows = [r for r in results if r.assignment == a and r.status != "missing" and r.score is not None]
+        if not rows:
+            continue
+        scores = [r.score for r in rows]
+        top = max((r.max_score or 0.0) for r in rows) or 1.0
+        counts = [0] * bins
+        for x in scores:
+            counts[min(bins - 1, int(bins * max(0.0, x) / top))] += 1
+        hist = "  ".join(f"{100 * i // bins}-{100 * (i + 1) // bins}%: {n}" for i, n in enumerate(counts))
+        lines.append(f"{a}: score of {top:g} over {len(rows)} submission(s): min {min(scores):g}, median "
+                     f"{statistics.median(scores):g}, mean {statistics.fmean(scores):.2f}, max {max(scores):g} "
+                     f"| {hist}")
+    return lines
 
 
 # --- CLI ---------------------------------------------------------------------------------------------------------
@@ -497,9 +676,10 @@ def add_arguments(parser) -> None:
                         help="assignment id (repeatable; default: all released)")
     parser.add_argument("--student", action="append", dest="students", default=None,
                         help="student id (repeatable; default: roster and every submission)")
-    for name in ("workers", "cell_timeout", "notebook_timeout", "memory_mb"):
+    for name in ("workers", "cell_timeout", "notebook_timeout", "memory_mb", "max_processes", "max_file_mb"):
         parser.add_argument("--" + name.replace("_", "-"), type=int, default=f[name].default,
                             help=f"{f[name].metadata['help']} (default: {f[name].default})")
+    parser.add_argument("--sandbox-user", default=f["sandbox_user"].default, help=f["sandbox_user"].metadata["help"])
     parser.add_argument("--data-dir", type=Path, default=None,
                         help=f["data_dir"].metadata["help"] + " (default: the tiny preset in .cache/data/tiny-0/data, "
                                                                "built on first use)")
@@ -509,9 +689,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-feedback", action="store_true", help="skip the HTML feedback")
     parser.add_argument("--feedback-only", action="store_true",
                         help="only rewrite the feedback of graded submissions (after manual grading); runs nothing")
-    parser.add_argument("--net-namespace", action="store_true", help=f["net_namespace"].metadata["help"])
+    parser.add_argument("--regrade", action="store_true", help=f["regrade"].metadata["help"])
+    parser.add_argument("--scratch-dir", type=Path, default=None, help=f["scratch_dir"].metadata["help"])
+    parser.add_argument("--unsafe-no-sandbox", action="store_true", help=f["unsafe_no_sandbox"].metadata["help"])
     parser.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
-                        help="fan out to this Dask scheduler (e.g. tcp://10.0.0.5:8786) instead of local workers")
+                        help="fan out to this Dask scheduler instead of local workers: tcp://127.0.0.1:8786 on this "
+                             "machine, tls://HOST:8786 with the --dask-tls-* files beyond it")
+    parser.add_argument("--dask-tls-ca-file", type=Path, default=None, help="CA certificate of the Dask cluster")
+    parser.add_argument("--dask-tls-cert", type=Path, default=None, help="this client's certificate (PEM)")
+    parser.add_argument("--dask-tls-key", type=Path, default=None, help="this client's key (PEM)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -519,7 +705,8 @@ def ensure_grading_data(preset: str = "tiny", seed: int = 0, root: Path | None =
     """The data folder notebooks read while autograding: ``<root>/<preset>-<seed>/data``, built once if missing.
 
     Built by ``python -m data_tools build`` in a subprocess (the grader never imports torch). ``root`` defaults to
-    the kit's ``.cache/data``.
+    the kit's ``.cache/data``. Only the two ``.npy`` files of ``data`` are ever shown to a notebook; the answer key
+    (``answers``, beside it) never is.
     """
     base = (root or REPO_ROOT / ".cache" / "data") / f"{preset}-{seed}"
     data = base / "data"
@@ -544,20 +731,35 @@ def run(args) -> int:
         return 1 if errors else 0
     course = course_from_args(args)
     check_released(course, args.assignments)       # before building any data
+    cfg = AutogradeConfig(workers=args.workers, cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
+                          memory_mb=args.memory_mb, max_processes=args.max_processes, max_file_mb=args.max_file_mb,
+                          sandbox_user=args.sandbox_user, smoke=not args.full_data, feedback=not args.no_feedback,
+                          unsafe_no_sandbox=args.unsafe_no_sandbox, regrade=args.regrade, scratch_dir=args.scratch_dir)
+    tls = DaskTLS(args.dask_tls_ca_file, args.dask_tls_cert, args.dask_tls_key)
+    if args.dask_scheduler:
+        check_scheduler_address(args.dask_scheduler, tls)
+    check_sandbox(cfg)
+    if cfg.unsafe_no_sandbox:
+        print("WARNING: --unsafe-no-sandbox: students' code runs with this user's privileges, files and network",
+              file=sys.stderr)
     data_dir = args.data_dir
     if data_dir is None and not args.no_data:
         data_dir = ensure_grading_data()
-    cfg = AutogradeConfig(workers=args.workers, cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
-                          memory_mb=args.memory_mb, data_dir=data_dir, smoke=not args.full_data,
-                          feedback=not args.no_feedback, net_namespace=args.net_namespace)
+    cfg.data_dir = data_dir
     t0 = time.perf_counter()
     results = autograde(course, cfg, assignments=args.assignments, students=args.students,
-                        dask_scheduler=args.dask_scheduler, progress=not args.no_progress)
+                        dask_scheduler=args.dask_scheduler, dask_tls=tls, progress=not args.no_progress)
     dt = time.perf_counter() - t0
     for r in results:
-        if r.status != "graded" or r.tampering:
+        if not r.kept and (r.status != "graded" or r.tampering):
             extra = f" tampering: {'; '.join(r.tampering)}" if r.tampering else ""
             print(f"  {r.student}/{r.assignment}: {r.status} {r.message}{extra}".rstrip())
-    print(f"{len(results)} submissions in {dt:.1f} s: {summarize(results)}; "
-          f"results in {course.course_dir / 'autograde_results.csv'}")
+    kept = sum(r.kept for r in results)
+    print(f"{len(results)} submissions in {dt:.1f} s: {summarize(results)}"
+          + (f" ({kept} kept from an earlier run; --regrade to grade them again)" if kept else "")
+          + f"; results in {course.course_dir / 'autograde_results.csv'}")
+    for line in score_distribution(results):
+        print(f"  {line}")
+    if cfg.unsafe_no_sandbox:
+        print(f"  sandbox: {UNSANDBOXED} (recorded in every result row)")
     return 0

@@ -1,18 +1,18 @@
-"""Kernel launcher for autograding: apply the sandbox, then start ipykernel (``python -m grader.autograde.sandbox_kernel``).
+"""Kernel launcher for autograding: apply the limits, then start ipykernel.
 
-What it does, from ``GRADER_SANDBOX`` (JSON of :class:`grader.autograde.env.SandboxConfig`, set in the kernelspec):
+Copied into every sandbox as ``/hw8/boot/hw8_sandbox_kernel.py`` and run there by the sandbox's Python, so it
+imports nothing but the standard library (the kit is not importable inside). From ``GRADER_SANDBOX`` (JSON, made
+by ``grader.autograde.sandbox.launcher_settings``):
 
-- memory: ``resource.setrlimit(RLIMIT_AS)`` on the kernel process, so a memory bomb gets ``MemoryError`` (or the
-  kernel dies) instead of taking the grading machine down;
-- network: a ``sys.addaudithook`` hook refuses ``socket.connect``/``sendto``/``sendmsg`` to anything but loopback or
-  Unix sockets and name lookups of non-local hosts (audit hooks cannot be removed from Python code);
-- processes: the same hook refuses ``os.system``, ``os.exec*``, ``os.posix_spawn`` and ``subprocess.Popen``
-  (``os.fork`` stays allowed: torch's DataLoader workers use it);
-- the kernel dies with its worker (``PR_SET_PDEATHSIG``), so a killed worker leaves no orphan kernel.
-
-Limits (documented, not hidden): the hooks only see what goes through Python; C code loaded with ``ctypes`` or an
-extension module can still open sockets or spawn processes, and ``os.fork`` is allowed. ``--net-namespace`` closes
-the network part at the OS level (the kernelspec starts this module through ``unshare --user --net``; see env.py).
+- limits (``resource.setrlimit``, soft = hard, irreversible for this unprivileged process and its children):
+  ``RLIMIT_AS`` (memory), ``RLIMIT_NPROC`` (processes and threads of the uid), ``RLIMIT_FSIZE`` (largest file;
+  Python ignores SIGXFSZ, so a write past it fails with ``OSError: File too large``), ``RLIMIT_CPU``,
+  ``RLIMIT_NOFILE``, ``RLIMIT_CORE`` = 0;
+- a second layer over the OS sandbox, an audit hook (``sys.addaudithook``, cannot be removed from Python) refusing
+  socket connections and name lookups to anything but loopback and Unix sockets, and ``os.system``, ``os.exec*``,
+  ``os.posix_spawn``, ``subprocess.Popen``; it only sees what goes through Python (``ctypes`` or
+  ``_posixsubprocess.fork_exec`` pass), which is why the sandbox, not the hook, is the boundary;
+- ``PR_SET_PDEATHSIG``: the kernel dies with its parent.
 """
 from __future__ import annotations
 
@@ -59,17 +59,29 @@ def _die_with_parent() -> None:
         import signal
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
-    except Exception:  # noqa: BLE001 - best effort; ipykernel's parent poller is the fallback
+    except Exception:  # noqa: BLE001 - best effort; the pid namespace is the real guarantee
         pass
 
 
+def _limit(name: str, value: int) -> None:
+    import resource
+    resource.setrlimit(getattr(resource, name), (value, value))
+
+
 def apply_sandbox(settings: dict) -> None:
-    """Apply ``settings`` (keys of SandboxConfig, minus env) to this process; irreversible."""
-    mem_mb = int(settings.get("memory_mb") or 0)
-    if mem_mb > 0:
-        import resource
-        limit = mem_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    """Apply ``settings`` to this process (and every process it starts); irreversible."""
+    mb = 1024 * 1024
+    if int(settings.get("memory_mb") or 0) > 0:
+        _limit("RLIMIT_AS", int(settings["memory_mb"]) * mb)
+    if int(settings.get("nproc") or 0) > 0 and os.getuid() != 0:   # not enforced for root anyway
+        _limit("RLIMIT_NPROC", int(settings["nproc"]))
+    if int(settings.get("fsize_mb") or 0) > 0:
+        _limit("RLIMIT_FSIZE", int(settings["fsize_mb"]) * mb)
+    if int(settings.get("cpu_seconds") or 0) > 0:
+        _limit("RLIMIT_CPU", int(settings["cpu_seconds"]))
+    if int(settings.get("nofile") or 0) > 0:
+        _limit("RLIMIT_NOFILE", int(settings["nofile"]))
+    _limit("RLIMIT_CORE", 0)
     _die_with_parent()
     if settings.get("block_network", True) or settings.get("block_subprocess", True):
         sys.addaudithook(make_audit_hook(bool(settings.get("block_network", True)),

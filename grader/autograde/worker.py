@@ -1,12 +1,18 @@
 """A long-lived autograding worker: ``python -m grader.autograde.worker`` (started by ``run.WorkerProcess``).
 
 Protocol, one JSON object per line: the first line on stdin is the init message (``course``: CourseConfig dict,
-``nbgrader``: extra config entries, ``feedback``: bool); the worker answers ``{"ready": true}``. Then each line is a
-task ``{"assignment", "student"}`` answered by a result dict. The worker writes its answers to a private copy of
-stdout and points fd 1 at stderr, so anything a kernel or nbgrader prints cannot corrupt the protocol.
+``sandbox``: SandboxConfig dict, ``cell_timeout``, ``data_dir``, ``feedback``: bool); the worker answers
+``{"ready": true}``. Then each line is a task ``{"assignment", "student"}`` answered by a result dict. The worker
+writes its answers to a private copy of stdout and points fd 1 at stderr, so anything nbgrader prints cannot corrupt
+the protocol.
 
-nbgrader is imported and ``NbGraderAPI`` built once per worker (start-up ~2 s); each task then costs one kernel
-start plus the notebook itself.
+The worker is the grader: it runs no student code itself. nbgrader's autograde runs here with two steps replaced
+(``execute.py``): the student's cells run in one sandboxed kernel, the tests in another; the gradebook is written
+here, through nbgrader. nbgrader is imported and ``NbGraderAPI`` built once per worker (start-up ~2 s).
+
+The worker dies with its supervisor (``PR_SET_PDEATHSIG``, and a watchdog on its parent pid), and its kernels'
+sandboxes die with it (bwrap ``--die-with-parent``): a ``kill -9`` of ``python -m grader autograde`` leaves nothing
+running.
 """
 from __future__ import annotations
 
@@ -37,18 +43,30 @@ class Grader:
     """Holds one NbGraderAPI; :meth:`grade` autogrades one (student, assignment) and reads the gradebook back."""
 
     def __init__(self, init: dict):
+        import tempfile
+        from pathlib import Path
+
         from grader.autograde.course import CourseConfig, make_api
+        from grader.autograde.execute import nbgrader_config
         from grader.autograde.feedback import feedback_config
+        from grader.autograde.sandbox import SandboxConfig, unavailable_reason
         self.course = CourseConfig.from_dict(init["course"])
-        extra = dict(init.get("nbgrader") or {})
-        if extra.get("KernelManager.transport") == "ipc":
-            # Unix socket paths must be absolute (the kernel runs in the notebook's folder, we do not) and
-            # private to this worker (two workers probing the same names would race).
-            import tempfile
-            extra["KernelManager.ip"] = os.path.join(tempfile.mkdtemp(prefix="hw8ipc-"), "k")
+        sandbox = SandboxConfig.from_dict(init["sandbox"])
+        if sandbox.enabled and unavailable_reason(sandbox):
+            raise RuntimeError(f"no sandbox on this machine: {unavailable_reason(sandbox)}")
+        self.sandbox_label = init.get("sandbox_label", "")
+        self.boot = Path(tempfile.mkdtemp(prefix="hw8-boot-"))
+        import atexit
+        import shutil
+        atexit.register(shutil.rmtree, self.boot, True)
+        extra = nbgrader_config(sandbox=sandbox.to_dict(), cell_timeout=int(init.get("cell_timeout", 120)),
+                                release_dir=self.course.course_dir / "release",
+                                data_dir=Path(init["data_dir"]) if init.get("data_dir") else None, boot_dir=self.boot,
+                                scratch_dir=Path(init["scratch_dir"]) if init.get("scratch_dir") else None)
         self.feedback = bool(init.get("feedback", True))
         if self.feedback:
-            extra.update(feedback_config())
+            from grader.autograde.feedback import default_server_paths
+            extra.update(feedback_config(default_server_paths(self.course)))
         self.api = make_api(self.course, **extra)
 
     def grade(self, task: dict) -> dict:
@@ -63,7 +81,8 @@ class Grader:
             if res.get("success") or "database is locked" not in (res.get("log") or "") + (res.get("error") or ""):
                 break
             time.sleep(1 + attempt)
-        out = {"assignment": a, "student": s, "status": "graded", "message": "", "worker_pid": os.getpid()}
+        out = {"assignment": a, "student": s, "status": "graded", "message": "", "worker_pid": os.getpid(),
+               "sandbox": self.sandbox_label}
         if not res.get("success"):
             print(res.get("log", ""), res.get("error", ""), sep="\n", file=sys.stderr, flush=True)
             out.update(status="error", message=_last_error(res))
@@ -104,7 +123,31 @@ def _last_error(res: dict) -> str:
     return f"{name.rsplit('.', 1)[-1]}: {msg}" if msg else name.rsplit(".", 1)[-1]
 
 
+def _die_with_supervisor() -> None:
+    """Exit when the process that started this worker exits, however it ends (its pid is in the environment)."""
+    import signal
+    import threading
+    want = int(os.environ.get("HW8_SUPERVISOR_PID") or os.getppid())
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)      # PR_SET_PDEATHSIG
+        except Exception:  # noqa: BLE001 - the watchdog below still works
+            pass
+    if os.getppid() != want:
+        os._exit(3)
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != want:
+                os._exit(3)
+
+    threading.Thread(target=watch, daemon=True, name="supervisor-watchdog").start()
+
+
 def main() -> int:
+    _die_with_supervisor()
     proto = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
     os.dup2(2, 1)
     sys.stdout = sys.stderr

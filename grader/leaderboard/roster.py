@@ -1,104 +1,128 @@
-"""Roster import: the TA's CSV of students → accounts with secret tokens (stored hashed, shown once).
+"""Roster import for the leaderboard: the course roster (:mod:`grader.roster`, the one format shared with
+``collect`` and ``gradebook``) → accounts with secret tokens (stored hashed, shown once). The login is the roster id.
 
-CSV columns: ``login,name`` and optionally ``email`` (header required, any order, extra columns rejected). A UTF-8 BOM
-and CRLF line ends are accepted. Errors name the line and column, and nothing is imported unless every row is good.
+An import is atomic and returns every new token or none: tokens and the TA's tokens CSV are made before anything
+is written, and the students are inserted (and known students' name, e-mail, LMS id and nickname updated) in one
+transaction. A token that was lost anyway can be replaced with :func:`reissue` (``python -m grader tokens
+--reissue ID``). Tokens CSV files are written 0600 and never overwrite an earlier one (which may hold tokens not yet
+sent to students).
 """
 from __future__ import annotations
 
 import csv
 import io
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
 
-from grader.errors import GraderError
-from grader.leaderboard.store import Store, hash_token
+from grader.leaderboard.display import csv_row
+from grader.leaderboard.private_files import write_private
+from grader.leaderboard.store import Store, StoreError, hash_token
+from grader.roster import Roster, RosterError, parse_roster
 
-REQUIRED = ("login", "name")
-OPTIONAL = ("email",)
-
-
-class RosterError(GraderError):
-    """The roster CSV is malformed; ``line`` is 1-based with the header as line 1."""
-
-    def __init__(self, message: str, line: int | None = None, column: str | None = None):
-        self.line, self.column = line, column
-        where = ", ".join(x for x in (f"line {line}" if line else "", f"column '{column}'" if column else "") if x)
-        super().__init__(f"roster {where}: {message}" if where else f"roster: {message}")
+__all__ = ["Issued", "ImportResult", "RosterError", "import_roster", "issued_csv", "new_token", "reissue",
+           "write_tokens_file"]
 
 
 @dataclass(frozen=True)
 class Issued:
-    """A student's login link material: shown to the TA once, never stored in clear."""
+    """A student's login material: shown to the TA once, never stored in clear."""
     login: str
     name: str
     email: str
     token: str
 
 
+@dataclass
+class ImportResult:
+    issued: list[Issued]                                   # new students, with their tokens
+    skipped: list[str]                                     # ids already known: tokens unchanged
+    updated: list[str] = field(default_factory=list)      # known ids whose name/e-mail/LMS id/nickname changed
+    notes: list[str] = field(default_factory=list)        # the roster's notes (ignored columns)
+    csv_text: str = ""                                     # the tokens CSV of ``issued`` (made before the commit)
+    tokens_path: Path | None = None                        # where it was written, if it was
+
+
 def new_token() -> str:
-    """32 random bytes, URL-safe (43 characters)."""
-    return secrets.token_urlsafe(32)
+    """32 random bytes, URL-safe (43 characters), never starting with '-' or '_' (a leading '-' would make a
+    spreadsheet read the token as a formula, and the CSV escaping then change it)."""
+    while True:
+        token = secrets.token_urlsafe(32)
+        if token[0].isalnum():
+            return token
 
 
-def parse_roster(data: bytes | str) -> list[tuple[str, str, str]]:
-    """``[(login, name, email), ...]`` from the CSV text; raises :class:`RosterError` naming line/column."""
-    if isinstance(data, bytes):
-        try:
-            data = data.decode("utf-8-sig")
-        except UnicodeDecodeError as e:
-            raise RosterError(f"not UTF-8 text (byte {e.start})") from e
-    data = data.lstrip("\ufeff")
-    reader = csv.reader(io.StringIO(data, newline=""))
-    try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        raise RosterError("the file is empty; expected a header login,name[,email]") from None
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise RosterError(f"missing column(s) {missing}; the header must be login,name[,email], got {header}", 1)
-    extra = [c for c in header if c not in REQUIRED + OPTIONAL]
-    if extra:
-        raise RosterError(f"unknown column(s) {extra}; allowed: login, name, email", 1)
-    idx = {c: header.index(c) for c in header}
-    out, seen = [], {}
-    for row in reader:
-        line = reader.line_num
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) != len(header):
-            raise RosterError(f"expected {len(header)} fields, found {len(row)}", line)
-        login, name = row[idx["login"]].strip(), row[idx["name"]].strip()
-        email = row[idx["email"]].strip() if "email" in idx else ""
-        if not login:
-            raise RosterError("empty login", line, "login")
-        if len(login) > 128:
-            raise RosterError("login longer than 128 characters", line, "login")
-        if not name:
-            raise RosterError(f"empty name for login {login!r}", line, "name")
-        if login in seen:
-            raise RosterError(f"login {login!r} also on line {seen[login]}", line, "login")
-        seen[login] = line
-        out.append((login, name[:256], email[:256]))
-    if not out:
-        raise RosterError("no students in the file")
-    return out
+def login_url(public_url: str, token: str) -> str:
+    return f"{public_url.rstrip('/')}/login/{token}"
 
 
-def import_roster(store: Store, data: bytes | str) -> tuple[list[Issued], list[str]]:
-    """Create accounts for the roster's new logins (one transaction). Returns (issued tokens, logins skipped
-    because they already exist: their tokens are unchanged)."""
-    rows = parse_roster(data)
-    existing = store.logins()
-    issued = [Issued(login, name, email, new_token()) for login, name, email in rows if login not in existing]
-    store.add_students([(i.login, i.name, i.email, hash_token(i.token)) for i in issued])
-    return issued, [login for login, _, _ in rows if login in existing]
-
-
-def issued_csv(issued: list[Issued], base_url: str = "") -> str:
-    """The TA's one-time download: login,name,email,token,login_url."""
+def issued_csv(issued: list[Issued], public_url: str = "") -> str:
+    """The TA's one-time tokens CSV: ``id,name,email,token,login_url`` (cells a spreadsheet would run as a formula
+    are escaped)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["login", "name", "email", "token", "login_url"])
+    w.writerow(["id", "name", "email", "token", "login_url"])
     for i in issued:
-        w.writerow([i.login, i.name, i.email, i.token, f"{base_url.rstrip('/')}/login/{i.token}"])
+        w.writerow(csv_row([i.login, i.name, i.email]) + [i.token, login_url(public_url, i.token)])
     return buf.getvalue()
+
+
+def import_roster(store: Store, data: bytes | str | Roster, public_url: str = "",
+                  tokens_path: Path | None = None) -> ImportResult:
+    """Create accounts for the roster's new ids and update known ones, in one transaction; raises
+    ``RosterError`` (line/column) or ``StoreError`` with nothing stored.
+
+    With ``tokens_path``, the tokens CSV is written (see :func:`write_tokens_file`; ``result.tokens_path`` says
+    where) *before* the commit and removed if the commit fails: the tokens are on disk whenever they are valid."""
+    roster = data if isinstance(data, Roster) else parse_roster(data)
+    known = {st.login: st for st in store.students()}
+    issued, new, changed, skipped = [], [], [], []
+    for s in roster.students:
+        old = known.get(s.id)
+        if old is None:
+            token = new_token()
+            issued.append(Issued(s.id, s.name, s.email, token))
+            new.append(dict(login=s.id, name=s.name, email=s.email, lms_id=s.lms_id, nickname=s.nickname,
+                            token_hash=hash_token(token)))
+            continue
+        skipped.append(s.id)
+        profile = dict(name=s.name, email=s.email, lms_id=s.lms_id, nickname=s.nickname)
+        if any(getattr(old, k) != v for k, v in profile.items()):
+            changed.append(dict(login=s.id, **profile))
+    result = ImportResult(issued, skipped, [c["login"] for c in changed], list(roster.notes),
+                          issued_csv(issued, public_url))       # before the commit: nothing can fail after it
+    if tokens_path is not None and issued:
+        result.tokens_path = write_tokens_file(result.csv_text, tokens_path)
+    try:
+        store.sync_roster(new, changed)
+    except BaseException:
+        if result.tokens_path is not None:
+            result.tokens_path.unlink(missing_ok=True)
+        raise
+    return result
+
+
+def reissue(store: Store, ids: list[str]) -> list[Issued]:
+    """New tokens for the roster ids ``ids`` (their old tokens stop working at once); all or none."""
+    known = {st.login: st for st in store.students()}
+    missing = [i for i in ids if i not in known]
+    if missing:
+        raise StoreError(f"no student with id {', '.join(repr(m) for m in missing)}")
+    issued = [Issued(i, known[i].name, known[i].email, new_token()) for i in dict.fromkeys(ids)]
+    store.set_token_hashes({x.login: hash_token(x.token) for x in issued})
+    return issued
+
+
+def write_tokens_file(text: str, path: Path) -> Path:
+    """Write a tokens CSV (0600). An existing file is never overwritten: the new one gets a time-stamped name
+    beside it, which is returned."""
+    path = Path(path)
+    if path.exists():
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        n, candidate = 0, path.with_name(f"{path.stem}-{stamp}{path.suffix}")
+        while candidate.exists():
+            n += 1
+            candidate = path.with_name(f"{path.stem}-{stamp}-{n}{path.suffix}")
+        path = candidate
+    return write_private(path, text)

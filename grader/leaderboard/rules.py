@@ -1,7 +1,10 @@
 """Leaderboard rules as pure functions: no database, no clock, no HTTP. Every rule of the issue lives here once.
 
 - Day boundary: UTC midnight. A student's scored uploads with ``utc_day(submitted_at) == utc_day(now)`` count
-  against ``daily_limit``; invalid uploads are never stored, so they never count.
+  against ``daily_limit`` (late ones too); invalid uploads are never stored, so they never count.
+- Deadline: a student's own deadline is the competition's close time unless the TA extended it. After it, uploads
+  are refused, or (``late_uploads``) scored as *late*: shown to the student and on the late board, never ranked on
+  the main boards, never selectable.
 - Final selection: a student may mark up to ``final_selections`` submissions; if none is marked, the best public
   ones are auto-selected (ties: earlier first). Final score = best private among the selected (ties: earlier first).
 - Ordering: ``grader.ranking.rank_entries`` (higher score first, ties → earlier submission first; a student tied
@@ -49,11 +52,14 @@ class Submission(NamedTuple):
     private: float
     selected: bool = False
     filename: str = ""
+    late: bool = False
 
 
 @dataclass(frozen=True)
 class BoardRow:
-    """A line of a board. ``rank`` is 1-based among students (None for baseline rows, which carry a badge)."""
+    """A line of a board. ``rank`` is 1-based among students (None for baseline rows, which carry a badge, and
+    on the late board, which is never ranked). ``submitted_at`` is the ranked submission's time (it breaks ties);
+    ``last_at`` the time of the student's latest upload counted on this board ("Last scored")."""
     rank: int | None
     name: str
     score: float
@@ -62,6 +68,8 @@ class BoardRow:
     baseline: bool = False
     student_id: int | None = None
     submission_id: int | None = None
+    last_at: datetime | None = None
+    public: float | None = None      # late board: both scores are shown
 
 
 @dataclass(frozen=True)
@@ -97,16 +105,19 @@ def uploads_left(used: int, limit: int) -> int:
 
 
 def check_upload_allowed(*, now: datetime, used: int, limit: int, opens_at: datetime | None,
-                         closes_at: datetime | None) -> None:
-    """Raise :class:`NotOpen` or :class:`LimitReached` if one more scored upload at ``now`` breaks a rule."""
+                         closes_at: datetime | None, late_ok: bool = False) -> bool:
+    """Raise :class:`NotOpen` or :class:`LimitReached` if one more scored upload at ``now`` breaks a rule; else
+    return whether it is late (at or after ``closes_at``, the student's deadline, with ``late_ok``)."""
     if opens_at is not None and now < opens_at:
         raise NotOpen(f"The competition opens at {opens_at:%Y-%m-%d %H:%M} UTC.")
-    if closes_at is not None and now >= closes_at:
+    late = closes_at is not None and now >= closes_at
+    if late and not late_ok:
         raise NotOpen(f"The competition closed at {closes_at:%Y-%m-%d %H:%M} UTC; uploads are no longer scored.")
     if used >= limit:
         reset = next_reset(now)
         raise LimitReached(f"Daily limit reached: {limit} scored upload(s) per UTC day. "
                            f"The limit resets at {reset:%Y-%m-%d %H:%M} UTC.", reset)
+    return late
 
 
 # --------------------------------------------------------------------------------------------- final selection
@@ -122,7 +133,9 @@ def best(subs: Sequence[Submission], by: str = "public") -> Submission | None:
 
 
 def effective_selection(subs: Sequence[Submission], max_selected: int) -> list[Submission]:
-    """The submissions that count for the final score: the marked ones, else the ``max_selected`` best public."""
+    """The submissions that count for the final score: the marked ones, else the ``max_selected`` best public
+    (late submissions never count)."""
+    subs = [s for s in subs if not s.late]
     marked = [s for s in subs if s.selected]
     if marked:
         return sorted(marked, key=lambda s: (s.submitted_at, s.id))[:max_selected]
@@ -134,11 +147,16 @@ def final_submission(subs: Sequence[Submission], max_selected: int) -> Submissio
     return best(effective_selection(subs, max_selected), by="private")
 
 
-def check_selection(requested: Iterable[int], owned: Iterable[int], max_selected: int) -> list[int]:
-    """Validate a student's final selection; return the ids sorted. Raise :class:`SelectionError` naming the id."""
+def check_selection(requested: Iterable[int], owned: Iterable[int], max_selected: int,
+                    late: Iterable[int] = ()) -> list[int]:
+    """Validate a student's final selection; return the ids sorted. Raise :class:`SelectionError` naming the id.
+    ``owned``: the student's on-time submissions; ``late``: theirs after the deadline (never selectable)."""
     req = sorted(set(int(i) for i in requested))
-    own = set(owned)
+    own, late = set(owned), set(late)
     for i in req:
+        if i in late:
+            raise SelectionError(f"Submission {i} was uploaded after the deadline; late submissions are scored "
+                                 "but cannot be selected.")
         if i not in own:
             raise SelectionError(f"Submission {i} is not one of yours.")
     if len(req) > max_selected:
@@ -155,24 +173,25 @@ def group_by_student(subs: Iterable[Submission]) -> dict[int, list[Submission]]:
 
 
 def build_board(names: Mapping[int, str], subs: Iterable[Submission], baselines: Mapping[str, object], *,
-                split: str, max_selected: int, counts: Mapping[int, int] | None = None) -> list[BoardRow]:
+                split: str, max_selected: int, counts: Mapping[int, tuple[int, datetime]] | None = None
+                ) -> list[BoardRow]:
     """Rank students and baseline rows on ``split`` ('public' or 'private').
 
     Public board: each student's best public submission. Private board: each student's final submission
-    (best private among the effective selection). Students without submissions are not listed.
-    ``counts`` gives each student's number of submissions when ``subs`` is only a candidate subset
-    (``Store.board_candidates``); by default it is counted from ``subs``.
+    (best private among the effective selection). Students without submissions are not listed; late
+    submissions are ignored. ``counts`` gives each student's (number of submissions, time of the latest) when
+    ``subs`` is only a candidate subset (``Store.board_candidates``); by default both come from ``subs``.
     """
     if split not in ("public", "private"):
         raise ValueError(f"split must be 'public' or 'private', got {split!r}")
     entries = []
-    for sid, mine in group_by_student(subs).items():
+    for sid, mine in group_by_student(s for s in subs if not s.late).items():
         chosen = best(mine, "public") if split == "public" else final_submission(mine, max_selected)
         if chosen is None:
             continue
+        n, last = counts[sid] if counts is not None else (len(mine), max(s.submitted_at for s in mine))
         entries.append({split: getattr(chosen, split), "submitted_at": chosen.submitted_at, "baseline": False,
-                        "sub": chosen, "n": counts[sid] if counts is not None else len(mine),
-                        "name": names.get(sid, f"student {sid}")})
+                        "sub": chosen, "n": n, "last": last, "name": names.get(sid, f"student {sid}")})
     for b in baselines.values():
         entries.append({split: getattr(b, split), "submitted_at": None, "baseline": True, "sub": None,
                         "n": 0, "name": b.name})
@@ -183,7 +202,20 @@ def build_board(names: Mapping[int, str], subs: Iterable[Submission], baselines:
             continue
         s = e["sub"]
         rows.append(BoardRow(rank, e["name"], e[split], s.submitted_at, e["n"], student_id=s.student_id,
-                             submission_id=s.id))
+                             submission_id=s.id, last_at=e["last"]))
+    return rows
+
+
+def build_late_board(names: Mapping[int, str], subs: Iterable[Submission]) -> list[BoardRow]:
+    """The late board: each student's best late submission by private score (higher first, ties → earlier), with
+    its public score too. Never ranked (``rank`` None): it only shows what late work would have scored."""
+    rows = []
+    for sid, mine in group_by_student(s for s in subs if s.late).items():
+        b = best(mine, "private")
+        rows.append(BoardRow(None, names.get(sid, f"student {sid}"), b.private, b.submitted_at, len(mine),
+                             student_id=sid, submission_id=b.id, last_at=max(s.submitted_at for s in mine),
+                             public=b.public))
+    rows.sort(key=lambda r: (-r.score, r.submitted_at, r.submission_id))
     return rows
 
 

@@ -1,4 +1,12 @@
-"""Serve the leaderboard web app for a competition (uvicorn; SQLite by default, PostgreSQL by URL)."""
+"""Serve the leaderboard web app for a competition (uvicorn; SQLite by default, PostgreSQL by URL).
+
+The TA's admin token comes from ``$LEADERBOARD_ADMIN_TOKEN`` or a 0600 file (``--admin-token-file``, default
+``admin_token`` next to the competition file, created with a new token on first start), never from the command
+line, where every user of the machine could read it in ``ps``. Behind a TLS reverse proxy, pass ``--public-url
+https://...`` (or set ``public_url`` in the competition file): login links and redirects use it and cookies are
+Secure; the proxy's ``X-Forwarded-For``/``X-Forwarded-Proto`` are trusted from ``--forwarded-allow-ips`` only.
+See docs/deploy.md.
+"""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +19,8 @@ HELP = "Serve the leaderboard web app for a competition."
 ENV_COMPETITION = "LEADERBOARD_COMPETITION"
 ENV_ADMIN = "LEADERBOARD_ADMIN_TOKEN"
 ENV_DATABASE = "LEADERBOARD_DATABASE_URL"
+ENV_PUBLIC_URL = "LEADERBOARD_PUBLIC_URL"
+ADMIN_TOKEN_FILE = "admin_token"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,27 +28,60 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=1,
-                        help="server processes (more than one needs PostgreSQL or a local SQLite file)")
+                        help="server processes (more than one: PostgreSQL, or SQLite on a local disk)")
     parser.add_argument("--database-url", default=None, help="override the config's database_url")
-    parser.add_argument("--admin-token", default=None,
-                        help=f"TA token (default: ${ENV_ADMIN}, else a new one is printed)")
+    parser.add_argument("--public-url", default=None,
+                        help="the address students use, e.g. https://hw8.example.edu (default: the config's "
+                             "public_url, else http://HOST:PORT); https makes cookies Secure")
+    parser.add_argument("--proxy-headers", action=argparse.BooleanOptionalAction, default=True,
+                        help="take the client address and scheme from X-Forwarded-For/-Proto sent by a trusted "
+                             "proxy (default: on)")
+    parser.add_argument("--forwarded-allow-ips", default="127.0.0.1",
+                        help="comma-separated proxy addresses whose X-Forwarded-* headers are trusted "
+                             "(default: 127.0.0.1)")
+    parser.add_argument("--admin-token-file", type=Path, default=None,
+                        help=f"file (mode 0600) holding the TA token; default: ${ENV_ADMIN}, else "
+                             f"{ADMIN_TOKEN_FILE} next to the competition file (created if missing)")
+    parser.add_argument("--admin-token", default=None, help=argparse.SUPPRESS)   # refused: see admin_token()
     parser.add_argument("--roster", type=Path, default=None,
-                        help="import this roster CSV (login,name[,email]) before serving")
+                        help="import this roster CSV (id,name,email,lms_id,nickname) before serving")
     parser.add_argument("--tokens-out", type=Path, default=None,
-                        help="where to write the new students' tokens and login links (default: tokens.csv "
-                             "next to the roster)")
+                        help="where to write the new students' tokens and login links, mode 0600 (default: "
+                             "tokens.csv next to the roster; an existing file is never overwritten)")
     parser.add_argument("--check", action="store_true", help="load everything, import the roster, then exit")
 
 
-def build(competition: Path, database_url: str | None = None, admin_token: str | None = None):
-    """(Leaderboard, FastAPI app) for a competition file; raises ConfigError / AnswerKeyError on bad config."""
-    from grader.competition import load_competition
+def admin_token(args, competition: Path) -> tuple[str, str]:
+    """(token, where it came from). Raises ``ConfigError`` for a token on the command line or a readable file."""
+    from grader.errors import ConfigError
+    from grader.leaderboard.private_files import read_secret_file, write_private
+
+    if getattr(args, "admin_token", None):
+        raise ConfigError(f"--admin-token would show the TA token to every user of this machine (ps); put it in "
+                          f"${ENV_ADMIN} or in a file readable only by you (--admin-token-file)")
+    if args.admin_token_file:
+        return read_secret_file(args.admin_token_file), str(args.admin_token_file)
+    if os.environ.get(ENV_ADMIN):
+        return os.environ[ENV_ADMIN], f"${ENV_ADMIN}"
+    path = competition.resolve().parent / ADMIN_TOKEN_FILE
+    if not path.exists():
+        write_private(path, secrets.token_urlsafe(32) + "\n")
+        return read_secret_file(path), f"{path} (new)"
+    return read_secret_file(path), str(path)
+
+
+def build(competition: Path, database_url: str | None = None, admin_token: str | None = None,
+          public_url: str | None = None):
+    """(Leaderboard, ASGI app) for a competition file; raises ConfigError / AnswerKeyError on bad config."""
+    from grader.competition import check_public_url, load_competition
     from grader.leaderboard.app import create_app
     from grader.leaderboard.service import Leaderboard
 
     cfg = load_competition(competition)
     if database_url:
         cfg.database_url = database_url
+    if public_url:
+        cfg.public_url = check_public_url(public_url)
     lb = Leaderboard(cfg, admin_token=admin_token)
     return lb, create_app(lb)
 
@@ -46,7 +89,7 @@ def build(competition: Path, database_url: str | None = None, admin_token: str |
 def app_from_env():
     """uvicorn factory for ``--workers N``: each worker process builds its own app from the environment."""
     return build(Path(os.environ[ENV_COMPETITION]), os.environ.get(ENV_DATABASE) or None,
-                 os.environ.get(ENV_ADMIN))[1]
+                 os.environ.get(ENV_ADMIN), os.environ.get(ENV_PUBLIC_URL) or None)[1]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,32 +97,38 @@ def run(args: argparse.Namespace) -> int:
 
     from data_tools.answer_key import AnswerKeyError
     from grader.errors import ConfigError
-    from grader.leaderboard.roster import RosterError, import_roster, issued_csv
+    from grader.leaderboard.roster import RosterError
+    from grader.leaderboard.store import StoreError
 
-    admin = args.admin_token or os.environ.get(ENV_ADMIN)
-    if not admin:
-        admin = secrets.token_urlsafe(24)
-        print(f"admin token (not stored; pass --admin-token or ${ENV_ADMIN} to keep it): {admin}")
     try:
-        lb, app = build(args.competition, args.database_url, admin)
+        admin, where = admin_token(args, args.competition)
+        public = args.public_url or None
+        lb, app = build(args.competition, args.database_url, admin, public)
+        public = lb.cfg.public_url or f"http://{args.host}:{args.port}"
+        if lb.store.mode_fixed:
+            print("note: the database file was readable by other users; it is now mode 0600")
         if args.roster:
-            issued, skipped = import_roster(lb.store, args.roster.read_bytes())
             out = args.tokens_out or args.roster.with_name("tokens.csv")
-            out.write_text(issued_csv(issued, f"http://{args.host}:{args.port}"), encoding="utf-8")
-            print(f"roster: {len(issued)} new student(s), tokens in {out}; {len(skipped)} already known")
-    except (ConfigError, AnswerKeyError, RosterError, OSError) as e:
+            result = lb.import_roster(args.roster.read_bytes(), public, tokens_path=out)
+            for note in result.notes:
+                print(f"note: {note}")
+            where_tokens = f"tokens in {result.tokens_path} (mode 0600)" if result.tokens_path else "no new tokens"
+            print(f"roster: {len(result.issued)} new student(s), {where_tokens}; {len(result.skipped)} already "
+                  f"known ({len(result.updated)} updated)")
+    except (ConfigError, AnswerKeyError, RosterError, StoreError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(f"{lb.cfg.title}: http://{args.host}:{args.port}/  (TA pages: /admin)")
+    print(f"{lb.cfg.title}: {public}/  (TA pages: {public}/admin; admin token from {where})")
     if args.check:
         lb.store.close()
         return 0
+    opts = dict(host=args.host, port=args.port, log_level="warning", proxy_headers=args.proxy_headers,
+                forwarded_allow_ips=args.forwarded_allow_ips, server_header=False)
     if args.workers > 1:
         lb.store.close()
         os.environ.update({ENV_COMPETITION: str(args.competition.resolve()), ENV_ADMIN: admin,
-                           ENV_DATABASE: args.database_url or ""})
-        uvicorn.run("grader.leaderboard.serve:app_from_env", factory=True, host=args.host, port=args.port,
-                    workers=args.workers, log_level="warning")
+                           ENV_DATABASE: args.database_url or "", ENV_PUBLIC_URL: lb.cfg.public_url})
+        uvicorn.run("grader.leaderboard.serve:app_from_env", factory=True, workers=args.workers, **opts)
     else:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+        uvicorn.run(app, **opts)
     return 0

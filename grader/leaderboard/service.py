@@ -1,15 +1,26 @@
 """The leaderboard as one object: validate, score, store; boards and pages; the private-score firewall.
 
 Everything a student can reach goes through :class:`Leaderboard`, and every private score leaves it through
-:meth:`Leaderboard.reveal` — which returns None before the close time. "Now" comes from an injectable clock so
-tests can move past the deadline without sleeping.
+:meth:`Leaderboard.reveal` — which returns None before the student's deadline. "Now" comes from an injectable clock
+so tests can move past the deadline without sleeping.
+
+Per-student deadlines: the TA may extend one student's deadline (and change one student's daily limit); both are
+recorded with who and when. Until a student's own deadline has passed, their uploads are on time, their private
+scores stay hidden from them, and they are left off the private board (which lists them once it passes). Late
+uploads (after a student's deadline) are scored, shown to their author and on the late board, never ranked on the
+main boards; their private scores are shown only once no extension is running, so that nobody can probe the
+private split for a classmate who still has time.
+
+Public names: the boards show the roster nickname, else a stable pseudonym (:mod:`.display`); never the legal name.
 """
 from __future__ import annotations
 
 import csv
+import hmac
 import io
 import threading
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -18,10 +29,11 @@ import numpy as np
 from data_tools.answer_key import AnswerKey, load_answer_key
 from grader.competition import CompetitionConfig
 from grader.errors import GraderError
-from grader.leaderboard import plots, rules
-from grader.leaderboard.roster import Issued, import_roster
+from grader.leaderboard import plots, rules, signals
+from grader.leaderboard.display import csv_row, public_names
+from grader.leaderboard.roster import ImportResult, Issued, import_roster, reissue
 from grader.leaderboard.rules import BoardRow, Submission
-from grader.leaderboard.store import Store, Student, hash_token
+from grader.leaderboard.store import Override, Store, Student, hash_token
 from grader.scoring import score_scores
 from grader.validate import read_submission
 
@@ -42,7 +54,7 @@ class NotRevealed(GraderError):
 
 @dataclass(frozen=True)
 class SubmissionView:
-    """What a student sees of one submission. ``private`` is None before the close time."""
+    """What a student sees of one submission. ``private`` is None until it may be shown."""
     id: int
     submitted_at: datetime
     filename: str
@@ -50,19 +62,46 @@ class SubmissionView:
     private: float | None
     selected: bool       # marked by the student
     counts: bool         # in the effective final selection (marked, or auto-selected best public)
+    late: bool = False   # uploaded after the student's deadline: scored, never ranked on the main boards
+    used_today: int | None = None    # set by ``submit``: this student's counted uploads today, this one included
+    left_today: int | None = None
 
 
 @dataclass(frozen=True)
 class StudentPage:
     student: Student
-    submissions: list[SubmissionView]   # newest first
+    submissions: list[SubmissionView]   # newest first, on time and late
     used_today: int
     left_today: int
+    daily_limit: int
     resets_at: datetime
-    closed: bool
-    open: bool
-    final_private: float | None          # None before close
+    closed: bool                         # this student's deadline has passed
+    open: bool                           # uploads are scored (on time, or late when late uploads are on)
+    deadline: datetime | None            # this student's deadline (an extension, or the competition's)
+    extended: bool
+    final_private: float | None          # None before the deadline
     best_public: float | None
+    last_scored: datetime | None         # the latest counted upload
+    unconfirmed: list[Submission] = field(default_factory=list)   # stored, never acknowledged: not counted
+
+
+class _LRU:
+    """A small thread-safe LRU cache for rendered images and intervals."""
+
+    def __init__(self, size: int):
+        self.size, self.data, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key, make):
+        with self.lock:
+            if key in self.data:
+                self.data.move_to_end(key)
+                return self.data[key]
+        value = make()
+        with self.lock:
+            self.data[key] = value
+            while len(self.data) > self.size:
+                self.data.popitem(last=False)
+        return value
 
 
 class Leaderboard:
@@ -83,67 +122,117 @@ class Leaderboard:
         self.key = key if key is not None else load_answer_key(cfg.answers)
         self.clock = clock
         self._admin_hash = hash_token(admin_token) if admin_token else None
-        self._boards: dict[int, dict[str, list[BoardRow]]] = {}
-        self._board_lock = threading.Lock()
+        self._secret: bytes | None = None
+        self._cache: dict = {}            # per store version: students, names, boards, signals
+        self._cache_lock = threading.Lock()
+        # A 20,000-row ROC PNG costs ~400 ms and intervals ~350 ms; both are fixed once drawn for a given reveal.
+        self._roc = _LRU(256)
+        self._intervals = _LRU(1024)
+        self._diffs = _LRU(4096)
+
+    @property
+    def secret(self) -> bytes:
+        if self._secret is None:
+            self._secret = self.store.secret()
+        return self._secret
 
     # --------------------------------------------------------------------------------------------------- time
     def now(self) -> datetime:
         return self.clock()
 
     def closed(self) -> bool:
+        """The competition's own deadline has passed (the private board is revealed)."""
         return self.cfg.is_closed(self.now())
 
-    def reveal(self, private: float) -> float | None:
-        """The one gate for private scores: the value after the close time, None before."""
+    def deadline_for(self, student: Student) -> datetime | None:
+        return student.deadline or self.cfg.closes_at
+
+    def closed_for(self, student: Student, now: datetime | None = None) -> bool:
+        d = self.deadline_for(student)
+        return d is not None and (now or self.now()) >= d
+
+    def limit_for(self, student: Student) -> int:
+        return self.cfg.daily_limit if student.daily_limit is None else student.daily_limit
+
+    def extensions_running(self) -> list[Student]:
+        now = self.now()
+        return [st for st in self._versioned()["students"]
+                if st.deadline is not None and not self.closed_for(st, now)]
+
+    def reveal(self, private: float, student: Student | None = None, late: bool = False) -> float | None:
+        """The one gate for private scores: the value once it may be shown, else None. An on-time submission's
+        after its author's deadline; a late one's after the close, once no extension is running."""
+        if late:
+            return private if self.closed() and not self.extensions_running() else None
+        if student is not None:
+            return private if self.closed_for(student) else None
         return private if self.closed() else None
 
     # --------------------------------------------------------------------------------------------------- auth
     def authenticate(self, token: str | None) -> Student | None:
-        if not token or len(token) > 200:
+        if not token or len(token) > 200 or not token.isascii():
             return None
         return self.store.student_by_token_hash(hash_token(token))
 
     def is_admin(self, token: str | None) -> bool:
-        import hmac
-        return bool(token and self._admin_hash and hmac.compare_digest(hash_token(token), self._admin_hash))
+        return bool(token and self._admin_hash and len(token) <= 200
+                    and hmac.compare_digest(hash_token(token), self._admin_hash))
 
     # ------------------------------------------------------------------------------------------------ uploads
     def submit(self, student: Student, filename: str, data: bytes) -> SubmissionView:
         """Validate, score and store one upload. Raises ``SubmissionError`` (nothing stored, not counted),
-        ``rules.NotOpen`` or ``rules.LimitReached``."""
-        now = self.now()
-        # Cheap rejections first (closed, limit already used), so a student at the limit is told so without
-        # waiting for the scoring; the store re-checks both under its lock.
-        rules.check_upload_allowed(now=now, used=self.store.used_today(student.id, now),
-                                   limit=self.cfg.daily_limit, opens_at=self.cfg.opens_at,
-                                   closes_at=self.cfg.closes_at)
-        scores = read_submission(data, len(self.key), max_bytes=self.cfg.max_upload_bytes)
-        s = score_scores(scores, self.key)
-        sub = self.store.add_submission(student.id, now=now, daily_limit=self.cfg.daily_limit,
-                                        opens_at=self.cfg.opens_at, closes_at=self.cfg.closes_at,
-                                        filename=filename or "prediction.csv", data=data,
-                                        public=s.public, private=s.private)
-        return self._view(sub, counts=False)
+        ``rules.NotOpen`` or ``rules.LimitReached``. The file's own problem is reported first, then the rules.
 
-    def _view(self, s: Submission, counts: bool) -> SubmissionView:
-        return SubmissionView(s.id, s.submitted_at, s.filename, s.public, self.reveal(s.private), s.selected, counts)
+        The stored upload is unacknowledged until :meth:`ack` (the web app calls it once its answer is sent)."""
+        now = self.now()
+        scores = read_submission(data, len(self.key), max_bytes=self.cfg.max_upload_bytes)
+        # Cheap rule checks before the scoring, so a student at the limit is told without waiting; the store
+        # re-checks both under its lock. The same read gives the final selection afterwards.
+        limit, deadline = self.limit_for(student), self.deadline_for(student)
+        mine = self.store.submissions(student.id)
+        used = rules.used_today((x.submitted_at for x in mine), now)
+        rules.check_upload_allowed(now=now, used=used, limit=limit, opens_at=self.cfg.opens_at,
+                                   closes_at=deadline, late_ok=self.cfg.late_uploads)
+        s = score_scores(scores, self.key)
+        sub = self.store.add_submission(student.id, now=now, daily_limit=limit, opens_at=self.cfg.opens_at,
+                                        closes_at=deadline, late_ok=self.cfg.late_uploads,
+                                        filename=filename or "prediction.csv", data=data, public=s.public,
+                                        private=s.private, fingerprint=signals.fingerprint(scores))
+        counting = {x.id for x in rules.effective_selection(mine + [sub], self.cfg.final_selections)}
+        return replace(self._view(student, sub, sub.id in counting), used_today=used + 1,
+                       left_today=rules.uploads_left(used + 1, limit))
+
+    def ack(self, submission_id: int) -> None:
+        self.store.ack(submission_id)
+
+    def _view(self, student: Student, s: Submission, counts: bool) -> SubmissionView:
+        return SubmissionView(s.id, s.submitted_at, s.filename, s.public, self.reveal(s.private, student, s.late),
+                              s.selected, counts, s.late)
 
     def page(self, student: Student) -> StudentPage:
         now = self.now()
         subs = self.store.submissions(student.id)
         counting = {s.id for s in rules.effective_selection(subs, self.cfg.final_selections)}
         used = rules.used_today((s.submitted_at for s in subs), now)
-        final = rules.final_submission(subs, self.cfg.final_selections)
-        best = rules.best(subs, "public")
+        limit, deadline = self.limit_for(student), self.deadline_for(student)
+        on_time = [s for s in subs if not s.late]
+        final = rules.final_submission(on_time, self.cfg.final_selections)
+        best = rules.best(on_time, "public")
+        closed = self.closed_for(student, now)
+        opened = self.cfg.opens_at is None or now >= self.cfg.opens_at
         return StudentPage(
-            student=student, submissions=[self._view(s, s.id in counting) for s in reversed(subs)],
-            used_today=used, left_today=rules.uploads_left(used, self.cfg.daily_limit),
-            resets_at=rules.next_reset(now), closed=self.cfg.is_closed(now), open=self.cfg.is_open(now),
-            final_private=self.reveal(final.private) if final else None, best_public=best.public if best else None)
+            student=student, submissions=[self._view(student, s, s.id in counting) for s in reversed(subs)],
+            used_today=used, left_today=rules.uploads_left(used, limit), daily_limit=limit,
+            resets_at=rules.next_reset(now), closed=closed, open=opened and (not closed or self.cfg.late_uploads),
+            deadline=deadline, extended=student.deadline is not None,
+            final_private=self.reveal(final.private, student) if final else None,
+            best_public=best.public if best else None,
+            last_scored=max((s.submitted_at for s in subs), default=None),
+            unconfirmed=self.store.unconfirmed(student.id))
 
     def select(self, student: Student, ids: list[int]) -> list[int]:
-        if self.closed():
-            raise rules.SelectionError("The competition has closed; final selections are frozen.")
+        if self.closed_for(student):
+            raise rules.SelectionError("Your deadline has passed; final selections are frozen.")
         return self.store.set_selection(student.id, ids, self.cfg.final_selections)
 
     def own(self, student: Student, submission_id: int) -> Submission:
@@ -156,7 +245,7 @@ class Leaderboard:
         s = self.own(student, submission_id)
         counting = {x.id for x in rules.effective_selection(self.store.submissions(student.id),
                                                              self.cfg.final_selections)}
-        return self._view(s, s.id in counting)
+        return self._view(student, s, s.id in counting)
 
     def download(self, student: Student, submission_id: int) -> tuple[str, bytes]:
         s = self.own(student, submission_id)
@@ -166,77 +255,154 @@ class Leaderboard:
         return read_submission(self.store.content(submission_id), len(self.key), max_bytes=1 << 40)
 
     def roc_png(self, student: Student, submission_id: int) -> bytes:
-        """ROC curve on the public rows; the private curve is added only after the close time (a curve on the
-        private rows before then would leak the private score)."""
+        """ROC curve on the public rows; the private curve is added only once the private score may be shown (a
+        curve on the private rows before then would leak it). Cached per submission and reveal."""
         s = self.own(student, submission_id)
-        scores, k = self._scores(s.id), self.key
-        curves = {"public": (k.labels[k.public], scores[k.public])}
-        if self.closed():
-            curves["private"] = (k.labels[k.private], scores[k.private])
-        return plots.roc_png(curves, title=f"Submission {s.id}")
+        revealed = self.reveal(s.private, student, s.late) is not None
+
+        def draw():
+            scores, k = self._scores(s.id), self.key
+            curves = {"public": (k.labels[k.public], scores[k.public])}
+            if revealed:
+                curves["private"] = (k.labels[k.private], scores[k.private])
+            return plots.roc_png(curves, title=f"Submission {s.id}")
+        return self._roc.get((s.id, revealed), draw)
 
     def intervals(self, student: Student, submission_id: int, n_boot: int = 200) -> dict[str, tuple] | None:
-        """95% bootstrap intervals of the public and private AUC, after the close time only (else None)."""
+        """95% bootstrap intervals of the public and private AUC, once the private score may be shown (else
+        None). Cached per submission."""
         s = self.own(student, submission_id)
-        if not self.closed():
+        if self.reveal(s.private, student, s.late) is None:
             return None
-        scores, k = self._scores(s.id), self.key
-        return {split: plots.bootstrap_auc(k.labels[m], scores[m], n_boot=n_boot, seed=s.id)
-                for split, m in (("public", k.public), ("private", k.private))}
+
+        def compute():
+            scores, k = self._scores(s.id), self.key
+            return {split: plots.bootstrap_auc(k.labels[m], scores[m], n_boot=n_boot, seed=s.id)
+                    for split, m in (("public", k.public), ("private", k.private))}
+        return self._intervals.get((s.id, n_boot), compute)
 
     # ------------------------------------------------------------------------------------------------- boards
+    def _versioned(self) -> dict:
+        """Students, public names and boards, rebuilt once per store version (an upload, a selection, a roster
+        import, an override): a render costs one tiny query until something changes."""
+        version = self.store.version()
+        with self._cache_lock:
+            c = self._cache
+            if c.get("version") != version:
+                students = self.store.students()
+                # Most versions are uploads: the roster is unchanged, and so are the names (1,000 HMACs).
+                names = c["names"] if c.get("students") == students else public_names(students, self.secret)
+                c = {"version": version, "students": students, "by_id": {st.id: st for st in students},
+                     "names": names, "boards": {}}
+                self._cache = c
+            return c
+
+    def public_name(self, student: Student) -> str:
+        return self._versioned()["names"].get(student.id) or public_names([student], self.secret)[student.id]
+
     def board(self, split: str = "public") -> list[BoardRow]:
-        """The ranked board. Cached per store version: a render costs one tiny query until something changes
-        (an upload, a selection, a roster import); then both boards are rebuilt once from one read."""
+        """The ranked public or private board, or the (unranked) late board. Cached per store version."""
         if split == "private" and not self.closed():
             raise NotRevealed("The private leaderboard is revealed after the competition closes.")
-        version = self.store.version()
-        with self._board_lock:
-            cached = self._boards.get(version)
-            if cached is None:
-                names = {st.id: st.name for st in self.store.students()}
+        if split == "late" and self.reveal(0.0, late=True) is None:
+            raise NotRevealed("The late board is shown after the competition closes and every extension has ended.")
+        c = self._versioned()
+        now = self.now()
+        pending = frozenset(st.id for st in c["students"] if st.deadline is not None and not self.closed_for(st, now))
+        key = ("late",) if split == "late" else ("main", pending, self.closed())
+        with self._cache_lock:
+            cached = c["boards"].get(key)
+        if cached is None:
+            names = c["names"]
+            if split == "late":
+                cached = {"late": rules.build_late_board(names, self.store.late_submissions())}
+            else:
+                # One read serves both boards (a rebuild after an upload reads the candidates once).
                 subs, counts = self.store.board_candidates(self.cfg.final_selections)
-                cached = {sp: rules.build_board(names, subs, self.cfg.baselines, split=sp,
-                                                max_selected=self.cfg.final_selections, counts=counts)
-                          for sp in ("public", "private")}
-                self._boards = {version: cached}
+                cached = {"public": rules.build_board(names, subs, self.cfg.baselines, split="public",
+                                                      max_selected=self.cfg.final_selections, counts=counts)}
+                if self.closed():
+                    cached["private"] = rules.build_board(
+                        names, [s for s in subs if s.student_id not in pending] if pending else subs,
+                        self.cfg.baselines, split="private", max_selected=self.cfg.final_selections, counts=counts)
+            with self._cache_lock:
+                c["boards"][key] = cached
         return cached[split]
 
     def clear_cache(self) -> None:
         """Forget the cached boards (benchmarks time the rebuild after a change with it)."""
-        with self._board_lock:
-            self._boards = {}
+        with self._cache_lock:
+            self._cache = {}
 
     # -------------------------------------------------------------------------------------------------- admin
-    def import_roster(self, data: bytes) -> tuple[list[Issued], list[str]]:
-        return import_roster(self.store, data)
+    def import_roster(self, data, public_url: str = "", tokens_path=None) -> ImportResult:
+        return import_roster(self.store, data, public_url or self.cfg.public_url, tokens_path)
+
+    def reissue(self, ids: list[str]) -> list[Issued]:
+        return reissue(self.store, ids)
+
+    def set_override(self, student: Student, *, deadline: datetime | None | str = "keep",
+                     daily_limit: int | None | str = "keep", by: str, note: str = "") -> None:
+        """Change one student's deadline and/or daily limit (None: back to the competition's), recorded with who
+        and when."""
+        now = self.now()
+        if deadline != "keep":
+            self.store.set_override(student.id, "deadline", deadline, set_by=by, set_at=now, note=note)
+        if daily_limit != "keep":
+            self.store.set_override(student.id, "daily_limit", daily_limit, set_by=by, set_at=now, note=note)
+
+    def overrides(self) -> list[Override]:
+        return self.store.overrides()
+
+    def signals(self) -> list[signals.Signal]:
+        """Probing and collusion signals over every counted upload (cached per store version)."""
+        c = self._versioned()
+        with self._cache_lock:
+            cached = c.get("signals")
+        if cached is None:
+            def differing(a: int, b: int) -> int:
+                return self._diffs.get((a, b), lambda: int((self._scores(a) != self._scores(b)).sum()))
+            cached = signals.compute(self.store.fingerprints(), n_rows=len(self.key), rows_differing=differing)
+            cached += [signals.Signal(f.student_id, "tiny-steps", -1,
+                                      f"{f.tiny_steps} improvements of at most 0.002 (total {f.total_gain:.4f})")
+                       for f in rules.probing_flags(s for s in self.store.submissions() if not s.late)]
+            with self._cache_lock:
+                c["signals"] = cached
+        return cached
 
     def probing(self, **kw) -> list[tuple[Student, rules.ProbeFlag]]:
-        by_id = {st.id: st for st in self.store.students()}
-        return [(by_id[f.student_id], f) for f in rules.probing_flags(self.store.submissions(), **kw)]
+        by_id = self._versioned()["by_id"]
+        return [(by_id[f.student_id], f) for f in rules.probing_flags(
+            (s for s in self.store.submissions() if not s.late), **kw)]
 
     def export_leaderboard_csv(self) -> str:
         """TA export (includes private scores at any time: it is never student-reachable). One row per student:
-        best public, final private, submission count, and the ranks on both boards."""
-        students = self.store.students()
+        legal and public names, best public, final private, submission counts, ranks on both boards, overrides
+        and signals. Cells a spreadsheet would run as a formula are escaped."""
+        c = self._versioned()
         subs = rules.group_by_student(self.store.submissions())
-        names = {st.id: st.name for st in students}
         allsubs = [s for v in subs.values() for s in v]
         ranks = {}
         for split in ("public", "private"):
-            for row in rules.build_board(names, allsubs, {}, split=split, max_selected=self.cfg.final_selections):
+            for row in rules.build_board(c["names"], allsubs, {}, split=split,
+                                         max_selected=self.cfg.final_selections):
                 ranks[(split, row.student_id)] = row.rank
+        flags = signals.summary(self.signals())
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["login", "name", "email", "n_submissions", "best_public", "best_public_id", "public_rank",
-                    "final_private", "final_id", "private_rank"])
-        for st in students:
-            mine = subs.get(st.id, [])
+        w.writerow(["id", "name", "email", "lms_id", "public_name", "n_submissions", "n_late", "best_public",
+                    "best_public_id", "public_rank", "final_private", "final_id", "private_rank", "deadline",
+                    "daily_limit", "signals"])
+        for st in c["students"]:
+            mine = [s for s in subs.get(st.id, []) if not s.late]
             b = rules.best(mine, "public")
             f = rules.final_submission(mine, self.cfg.final_selections)
-            w.writerow([st.login, st.name, st.email, len(mine), _fmt(b and b.public), b.id if b else "",
-                        ranks.get(("public", st.id), ""), _fmt(f and f.private), f.id if f else "",
-                        ranks.get(("private", st.id), "")])
+            w.writerow(csv_row([st.login, st.name, st.email, st.lms_id, c["names"][st.id], len(mine),
+                                len(subs.get(st.id, [])) - len(mine), _fmt(b and b.public), b.id if b else "",
+                                ranks.get(("public", st.id), ""), _fmt(f and f.private), f.id if f else "",
+                                ranks.get(("private", st.id), ""),
+                                st.deadline.isoformat() if st.deadline else "",
+                                "" if st.daily_limit is None else st.daily_limit, flags.get(st.id, "")]))
         return buf.getvalue()
 
     def export_baselines_csv(self) -> str:
@@ -244,17 +410,17 @@ class Leaderboard:
         names = list(self.cfg.baselines)
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["login", "name", "best_public", "final_private"]
+        w.writerow(["id", "name", "best_public", "final_private"]
                    + [f"{n}_public" for n in names] + [f"{n}_private" for n in names])
-        subs = rules.group_by_student(self.store.submissions())
-        for st in self.store.students():
+        subs = rules.group_by_student(s for s in self.store.submissions() if not s.late)
+        for st in self._versioned()["students"]:
             mine = subs.get(st.id, [])
             b = rules.best(mine, "public")
             f = rules.final_submission(mine, self.cfg.final_selections)
             pub = rules.baselines_passed(b.public if b else None, self.cfg.baselines, "public")
             pri = rules.baselines_passed(f.private if f else None, self.cfg.baselines, "private")
-            w.writerow([st.login, st.name, _fmt(b and b.public), _fmt(f and f.private)]
-                       + [int(pub[n]) for n in names] + [int(pri[n]) for n in names])
+            w.writerow(csv_row([st.login, st.name, _fmt(b and b.public), _fmt(f and f.private)]
+                               + [int(pub[n]) for n in names] + [int(pri[n]) for n in names]))
         return buf.getvalue()
 
 

@@ -18,11 +18,13 @@ starter_code.models.UnknownModelError: unknown model 'transformer'; valid names:
 """
 from __future__ import annotations
 
+import inspect
 from typing import Callable
 
 import torch  # noqa: F401  (the docstring example uses it)
 from torch import nn
 
+from starter_code.config import check_keys
 from starter_code.models.conv import ConvAutoencoder
 from starter_code.models.fcn import FCNAutoencoder
 from starter_code.models.vae import VAE, vae_loss
@@ -64,11 +66,15 @@ def available_models() -> tuple[str, ...]:
 
 
 def build_model(name: str, **kwargs) -> nn.Module:
-    """A fresh model of family ``name`` (see ``available_models()``), built with ``kwargs``."""
+    """A fresh model of family ``name`` (see ``available_models()``), built with ``kwargs``; a keyword the
+    family does not take raises ``ConfigKeyError`` listing the ones it does."""
     try:
         factory = _REGISTRY[name]
     except (KeyError, TypeError):
         raise UnknownModelError(f"unknown model {name!r}; valid names: {', '.join(available_models())}") from None
+    params = inspect.signature(factory).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        check_keys(kwargs, params, f"model {name!r}")
     return factory(**kwargs)
 
 

@@ -102,7 +102,7 @@ class Course:
 def course(tmp_path_factory) -> Course:
     from traitlets.config.loader import PyFileConfigLoader
 
-    from assignments.build_notebooks import ASSIGNMENTS
+    from assignments import ASSIGNMENTS
 
     root = tmp_path_factory.mktemp("course")
     shutil.copy(ASSIGNMENTS_DIR / "nbgrader_config.py", root / "nbgrader_config.py")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from assignments.build_notebooks import ASSIGNMENTS
+from assignments import ASSIGNMENTS
 
 pytestmark = [pytest.mark.usefixtures("notebook_environ"),
               pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")]  # nbgrader 0.9.6 internals

@@ -9,7 +9,7 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from assignments.build_notebooks import ASSIGNMENTS
+from assignments import ASSIGNMENTS
 
 pytestmark = pytest.mark.usefixtures("notebook_environ")
 
@@ -68,6 +68,23 @@ def test_release_keeps_no_solution_or_hidden_test(course, assignment):
             visible = [line for line in HIDDEN.sub("", src_cell.source).splitlines() if line.strip()]
             assert [line for line in rel_cell.source.splitlines() if line.strip()] == visible, meta["grade_id"]
             assert any(line.lstrip().startswith("assert") for line in visible), meta["grade_id"]
+
+
+#: What 05_report's rubrics and model answers say (the VAE questions' grading key), and what students must not read.
+REPORT_KEY = ("reparameterisation", "posterior collapse", "KL divergence", "standard normal", "smooth, continuous",
+              "blurry", "ELBO", "entangled", "Rubric", "Reference answer")
+
+
+def test_report_release_keeps_the_questions_not_the_key(course):
+    source = nbformat.read(course.source_notebook("05_report"), 4)
+    assert all(any(k in c.source for c in source.cells) for k in REPORT_KEY), "the key moved: update REPORT_KEY"
+    released = "\n".join(c.source for c in nbformat.read(course.release_notebook("05_report"), 4).cells)
+    assert [k for k in REPORT_KEY if k.lower() in released.lower()] == []
+    for question in ("## Q1a. A brief introduction to the variational autoencoder (2 points)",
+                     "## Q1b. One advantage over a vanilla autoencoder (1 point)",
+                     "## Q1c. One problem of the VAE (1 point)", "## Q2. Describe the differences (2 points)"):
+        assert question in released
+    assert released.count("YOUR ANSWER HERE") >= 4 + 1  # four answers, and the how-to-work paragraph
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)

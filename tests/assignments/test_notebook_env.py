@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from starter_code.config import ConfigKeyError, TrainConfig
+from starter_code.formats import SMOKE, Smoke
 from starter_code.notebook import PROBE_KINDS, NotebookEnv, NotebookSetupError, make_probes
 
 
@@ -23,7 +24,7 @@ def test_explicit_data_dir_and_full_mode(tmp_path):
     assert env.data_dir == d and env.smoke is False and env.output_dir == tmp_path / "elsewhere"
     assert env.load_train().shape == (5, 64, 64, 3) and env.load_test().shape == (3, 64, 64, 3)
     assert "full run" in str(env)
-    assert env.smoke_training() == {} and env.smoke_training("ae_") == {}
+    assert env.smoke_training() == {}
 
 
 def test_default_data_dir_is_found_from_a_subfolder(tmp_path):
@@ -67,7 +68,7 @@ def test_bad_smoke_value_and_unknown_variable_are_refused(tmp_path):
 def test_smoke_mode_trims_data_and_training(tmp_path):
     d = _data_dir(tmp_path, n_train=10, n_test=6)
     env = NotebookEnv.from_environ({"HW8_DATA_DIR": str(d), "HW8_SMOKE": "1", "HW8_OUTPUT_DIR": "out"},
-                                   cwd=tmp_path, smoke_train=4, smoke_test=2, seed=7)
+                                   cwd=tmp_path, smoke_sizes=Smoke(n_train=4, n_test=2), seed=7)
     train, test = env.load_train(), env.load_test()
     assert train.shape[0] == 4 and test.shape[0] == 2
     assert np.array_equal(train, np.load(d / "trainingset.npy")[:4])  # the first rows, in order
@@ -75,8 +76,7 @@ def test_smoke_mode_trims_data_and_training(tmp_path):
     assert np.load(d / "trainingset.npy")[0].any()
     cfg = env.train_config(model_type="cnn", epochs=50, batch_size=2000)
     assert (cfg.model_type, cfg.epochs, cfg.batch_size, cfg.seed) == ("cnn", 3, 32, 7)
-    assert env.smoke_training("ae_", "cls_") == {"ae_epochs": 3, "ae_batch_size": 32,
-                                                 "cls_epochs": 3, "cls_batch_size": 32}
+    assert env.smoke_training() == {"epochs": 3, "batch_size": 32} == SMOKE.training()
     assert "SMOKE mode" in str(env)
     out = env.path("prediction.csv")
     assert out == tmp_path / "out" / "prediction.csv" and out.parent.is_dir()

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import csv
+import io
 import re
+import stat
+import zipfile
 from datetime import datetime, timezone
 
 import nbformat
@@ -13,12 +16,13 @@ from grader.autograde.fixtures import write_fixture_source, write_submission
 from grader.autograde.gradebook import GradeScheme, ScoreFileError, build_gradebook, compute, \
     import_report_scores, load_scheme, read_baselines, report_template, StudentGrade, write_gradebook
 from grader.errors import ConfigError
+from grader.roster import Student
 
 DUE = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory):
+def course(tmp_path_factory, sandbox):
     """Assignments ``code1`` (2 test points) and ``report`` (2 test points + 3 manual), graded for s1..s3."""
     from grader.autograde.release import release
     from grader.autograde.run import AutogradeConfig, autograde
@@ -79,6 +83,8 @@ def test_join_before_manual_grading(course, tmp_path):
     assert by["s4"]["total"] == 0 and by["s4"]["status"] == "code1:missing report:missing"   # roster only
     assert "not on the roster" in by["s9"]["notes"]
     assert by["s3"]["late_days"] == 2 and by["s3"]["late_penalty"] == 0.0   # default: no penalty
+    assert (by["s3"]["late"], by["s3"]["late_source"]) == (1, "timestamp")
+    assert (by["s1"]["late"], by["s1"]["late_days"], by["s1"]["late_source"]) == (0, 0, "")
     assert "code1:graded" in by["s3"]["status"] and "report:missing" in by["s3"]["status"]
 
 
@@ -152,7 +158,7 @@ def test_scheme_toml_and_unknown_keys(tmp_path):
 
 def test_canvas_csv_has_points_possible_and_one_row_per_student(tmp_path):
     rows = [compute(StudentGrade("s1", "Ann Lee", code_raw=1, code_max=2), GradeScheme())]
-    grades, canvas = write_gradebook(rows, tmp_path, GradeScheme(), {"s1": {"lms_id": "111", "email": "ann@u.edu"}})
+    grades, canvas = write_gradebook(rows, tmp_path, GradeScheme(), {"s1": Student("s1", "Ann Lee", "ann@u.edu", "111")})
     lines = list(csv.reader(open(canvas)))
     assert lines[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "HW8 Anomaly Detection"]
     assert lines[1][0] == "Points Possible" and lines[1][5] == "10"
@@ -175,3 +181,86 @@ def test_gradebook_cli(course, tmp_path, capsys):
     (tmp_path / "late.csv").write_text("id,late_days\ns1,abc\n")
     assert main(["gradebook", *common, "--late", str(tmp_path / "late.csv")]) == 1
     assert "line 2, column 'late_days', id s1: 'abc' is not a number" in capsys.readouterr().err
+
+
+def test_late_csv_overrides_and_says_so(course, tmp_path):
+    (tmp_path / "late.csv").write_text("id,late_days\ns1,0.5\ns3,0\n")
+    scheme = GradeScheme(code_assignments=["code1"], report_assignments=["report"], late_penalty_per_day=0.1)
+    by = {r["id"]: r for r in build_gradebook(course, scheme, late_csv=tmp_path / "late.csv")[0]}
+    assert (by["s1"]["late"], by["s1"]["late_days"], by["s1"]["late_source"]) == (1, 1, "csv")
+    assert by["s1"]["late_penalty"] == pytest.approx(0.1 * (by["s1"]["code_points"] + by["s1"]["report_points"]))
+    assert (by["s3"]["late"], by["s3"]["late_days"], by["s3"]["late_penalty"]) == (0, 0, 0.0)
+
+
+def _canvas_zip(entries: dict) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+@pytest.mark.filterwarnings("ignore:Object of type:sqlalchemy.exc.SAWarning")  # nbgrader add_submission
+def test_lms_late_mark_flows_from_collect_to_the_exported_grades(released_course, tmp_path, capsys):
+    """collect (Canvas zip, one LATE) -> grades in nbgrader's gradebook (no autograde run) -> gradebook CLI:
+    grades.csv and the Canvas CSV show the late flag, one late day from the LMS mark and the penalty applied."""
+    from nbgrader.api import Gradebook
+
+    from grader.autograde.course import open_gradebook
+    from grader.cli import main
+    from tests.autograde.conftest import fresh_copy
+    course = fresh_copy(released_course, tmp_path)
+    (tmp_path / "roster.csv").write_text("id,name,lms_id\nb01,Ann Lee,11111\nb02,Nguyễn Văn An,22222\n",
+                                         encoding="utf-8")
+    (tmp_path / "canvas.zip").write_bytes(_canvas_zip({"leeann_11111_900001_ps1.ipynb": b"{}",
+                                                       "nguyenvanan_LATE_22222_900002_ps1-1.ipynb": b"{}"}))
+    common = ["--source", str(course.source), "--course", str(course.course_dir)]
+    assert main(["collect", str(tmp_path / "canvas.zip"), "--assignment", "ps1", "--roster",
+                 str(tmp_path / "roster.csv"), *common]) == 0
+    assert "marked late by the LMS: b02" in capsys.readouterr().out
+    # Both solved everything: what autograde plus a TA's manual grade would store, written through nbgrader's API.
+    with open_gradebook(course) as gb:
+        assert isinstance(gb, Gradebook)
+        for sid in ("b01", "b02"):
+            gb.update_or_create_student(sid)
+            gb.add_submission("ps1", sid)
+            gb.find_grade("test_squares", "ps1", "ps1", sid).auto_score = 2
+            gb.find_grade("vae_answer", "ps1", "ps1", sid).manual_score = 3
+        gb.db.commit()
+    scheme = tmp_path / "scheme.toml"
+    scheme.write_text("code_assignments = ['ps1']\nreport_assignments = []\ncode_points = 4.0\nreport_points = 0.0\n"
+                      "baselines = []\nlate_penalty_per_day = 0.25\n")
+    out = tmp_path / "out"
+    assert main(["gradebook", *common, "--scheme", str(scheme), "--out", str(out)]) == 0
+    rows = {r["id"]: r for r in csv.DictReader(open(out / "grades.csv", encoding="utf-8"))}
+    assert (rows["b01"]["late"], rows["b01"]["late_days"], rows["b01"]["late_penalty"], rows["b01"]["total"]) == \
+        ("0", "0", "0.0", "4.0")
+    assert (rows["b02"]["late"], rows["b02"]["late_days"], rows["b02"]["late_source"]) == ("1", "1", "lms")
+    assert (rows["b02"]["late_penalty"], rows["b02"]["total"]) == ("1.0", "3.0")
+    assert rows["b02"]["name"] == "Nguyễn Văn An"
+    canvas = list(csv.reader(open(out / "canvas_import.csv", encoding="utf-8")))
+    assert canvas[2] == ["Ann Lee", "11111", "b01", "b01", "", "4"]
+    assert canvas[3] == ["Nguyễn Văn An", "22222", "b02", "b02", "", "3"]
+
+
+def test_gradebook_files_are_private(course, tmp_path):
+    from grader.autograde.gradebook import protect_gradebook_db, write_private
+    db = course.course_dir / "gradebook.db"
+    # as release and autograde left them
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    assert stat.S_IMODE((course.course_dir / "autograde_results.csv").stat().st_mode) == 0o600
+    db.chmod(0o644)
+    rows, _ = build_gradebook(course, SCHEME)
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    grades, canvas = write_gradebook(rows, tmp_path / "out", SCHEME, {})
+    for p in (grades, canvas):
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
+    # an existing world-readable file is replaced by a private one, not rewritten in place
+    old = tmp_path / "old.csv"
+    old.write_text("x")
+    old.chmod(0o644)
+    write_private(old, "grades")
+    assert stat.S_IMODE(old.stat().st_mode) == 0o600 and old.read_text() == "grades"
+    db.chmod(0o666)
+    protect_gradebook_db(course)
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600

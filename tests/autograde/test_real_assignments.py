@@ -27,20 +27,22 @@ def test_real_release_has_no_solution_or_hidden_test(real_course):
     bundle = real_course.course_dir / "student_release"
     assert find_leaks(blocks, bundle) == []
     names = sorted(p.name for p in bundle.iterdir())
-    assert names == sorted(real_course.assignments() + ["data", "starter_code"])
+    assert names == sorted(real_course.assignments() + ["README.md", "data", "pyproject.toml", "requirements.txt",
+                                                        "starter_code"])
     for a in real_course.assignments():
         text = (bundle / a / f"{a}.ipynb").read_text(encoding="utf-8")
         assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
 
 
-def test_real_notebook_autograded_solved_full_marks_blank_zero(real_course, tiny_dataset):
-    """A student who solved 01_simple gets every autograded point, the unchanged release none, in the sandbox."""
-    from grader.autograde.fixtures import solved_submission
+def test_real_notebook_autograded_solved_full_marks_blank_zero(sandbox, real_course, tiny_dataset):
+    """A student who solved 01_simple (with starter_code, as a student can) gets every autograded point, the
+    unchanged release none, and the source notebook (which calls the kit's reference) a status of its own."""
+    from grader.autograde.fixtures import STUDENT_ANSWERS, answered_submission
     from grader.autograde.run import AutogradeConfig, autograde
     a = "01_simple"
     src = nbformat.read(str(real_course.source_dir / a / f"{a}.ipynb"), as_version=4)
     rel = nbformat.read(str(real_course.course_dir / "release" / a / f"{a}.ipynb"), as_version=4)
-    for sid, nb in (("solver", solved_submission(src, rel)), ("blank", rel)):
+    for sid, nb in (("solver", answered_submission(rel, STUDENT_ANSWERS[a])), ("blank", rel), ("source", src)):
         path = real_course.course_dir / "submitted" / sid / a / f"{a}.ipynb"
         path.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, str(path))
@@ -52,3 +54,4 @@ def test_real_notebook_autograded_solved_full_marks_blank_zero(real_course, tiny
     assert res["solver"].status == "graded" and res["solver"].code_score == with_tests > 0, res["solver"]
     assert res["blank"].status == "graded" and res["blank"].code_score == 0.0
     assert res["solver"].tampering == [] and res["blank"].tampering == []
+    assert res["source"].status == "source_notebook" and res["source"].score == 0.0

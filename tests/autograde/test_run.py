@@ -1,4 +1,6 @@
-"""Autograding: real nbgrader in long-lived workers; every hostile submission ends with a status, none aborts the batch."""
+"""Autograding: real nbgrader in long-lived workers; every hostile submission ends with a status, none aborts the batch.
+
+(Attacks on the grader itself, with their planted effects, are in test_hostile.py; the sandbox in test_sandbox.py.)"""
 from __future__ import annotations
 
 import csv
@@ -52,8 +54,10 @@ def test_workers_are_long_lived(graded_batch):
 
 def test_infinite_loop_hits_the_cell_timeout_and_the_rest_is_graded(graded_batch):
     course, res = graded_batch
-    assert "cell timeout" in res["s03"].message and "test_squares" in res["s03"].message
-    assert ("test_squares", "CellTimeoutError", "") in {e[:2] + ("",) for e in _errors(_autograded(course, "s03"))}
+    # the read-only cell that calls the student's function times out; the test after it still runs (and fails)
+    assert "cell timeout" in res["s03"].message and "check" in res["s03"].message
+    errors = {e[:2] for e in _errors(_autograded(course, "s03"))}
+    assert ("check", "CellTimeoutError") in errors and ("test_squares", "NameError") in errors
 
 
 def test_memory_bomb_gets_memory_error(graded_batch):
@@ -77,7 +81,7 @@ def test_edited_and_deleted_test_cells_are_restored_and_reported(graded_batch):
     for sid in ("s07", "s08"):
         test = [c for c in _autograded(course, sid).cells
                 if c.metadata.get("nbgrader", {}).get("grade_id") == "test_squares"]
-        assert len(test) == 1 and "assert squares(3) == [0, 1, 4]" in test[0].source
+        assert len(test) == 1 and "assert squares_check[3] == [0, 1, 4]" in test[0].source
     # An untouched notebook is not reported, although nbgrader warns about its hidden-test cell (#1961).
     assert res["s01"].tampering == [] and res["s02"].tampering == []
 
@@ -101,45 +105,46 @@ def test_feedback_has_no_hidden_tests(graded_batch):
     import re
     good = (course.course_dir / "feedback" / "s01" / "ps1" / "ps1.html").read_text(encoding="utf-8")
     text = html.unescape(re.sub(r"<[^>]+>", "", good))
-    assert "assert squares(3) == [0, 1, 4]" in text and "BEGIN HIDDEN TESTS" not in text
+    assert "assert squares_check[3] == [0, 1, 4]" in text and "BEGIN HIDDEN TESTS" not in text
 
 
-def _sandbox_kernels_under(folder):
+def sandbox_processes(scratch) -> list:
+    """Processes (bwrap and what runs in it) whose command line names the scratch folder ``scratch``."""
     import psutil
     found = []
-    for p in psutil.process_iter(["cmdline", "cwd"]):
+    for p in psutil.process_iter(["cmdline"]):
         try:
-            cmd = " ".join(p.info["cmdline"] or [])
-            if "grader.autograde.sandbox_kernel" in cmd and str(folder) in (p.info["cwd"] or ""):
+            if str(scratch) in " ".join(p.info["cmdline"] or []):
                 found.append(p)
         except Exception:  # noqa: BLE001 - processes come and go
             pass
     return found
 
 
-def test_notebook_timeout_kills_worker_and_kernel_and_the_batch_goes_on(released_course, tmp_path):
+def test_notebook_timeout_kills_worker_and_kernel_and_the_batch_goes_on(sandbox, released_course, tmp_path):
     from grader.autograde.run import AutogradeConfig, autograde
     course = fresh_copy(released_course, tmp_path)
     rel = release_nb(course)
     write_submission(course.course_dir / "submitted" / "a_loop" / "ps1" / "ps1.ipynb", rel, "infinite_loop")
     write_submission(course.course_dir / "submitted" / "b_good" / "ps1" / "ps1.ipynb", rel, "good")
-    cfg = AutogradeConfig(workers=1, cell_timeout=120, notebook_timeout=10, feedback=False)
+    cfg = AutogradeConfig(workers=1, cell_timeout=120, notebook_timeout=15, feedback=False,
+                          scratch_dir=tmp_path / "scratch")
     res = {r.student: r for r in autograde(course, cfg, progress=False)}
     assert res["a_loop"].status == "timeout" and "notebook timeout" in res["a_loop"].message
     assert res["b_good"].status == "graded" and res["b_good"].code_score == 2.0
     deadline = time.monotonic() + 10
-    while _sandbox_kernels_under(course.course_dir) and time.monotonic() < deadline:
+    while sandbox_processes(tmp_path / "scratch") and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert _sandbox_kernels_under(course.course_dir) == []
+    assert sandbox_processes(tmp_path / "scratch") == []
 
 
 def test_worker_started_without_venv_on_path_creates_a_valid_gradebook(released_course, tmp_path):
     """Workers may be started by anything (Dask, a service): each puts the venv's bin on PATH itself."""
     from grader.autograde.course import CourseConfig
-    from grader.autograde.run import WorkerProcess
+    from grader.autograde.run import AutogradeConfig, WorkerProcess, _init_message
     course = CourseConfig(source=released_course.source, course_dir=tmp_path / "c")
     write_submission(course.course_dir / "submitted" / "x" / "ps1" / "ps1.ipynb", release_nb(released_course), "good")
-    init = {"course": {**course.to_dict(), "course_dir": str(course.course_dir)}, "nbgrader": {}, "feedback": False}
+    init = _init_message(course, AutogradeConfig(feedback=False, unsafe_no_sandbox=True))
     env = {k: v for k, v in os.environ.items() if k != "PATH"}
     env["PATH"] = "/usr/bin:/bin"
     env["PYTHONPATH"] = os.getcwd()
@@ -203,7 +208,8 @@ def test_autograde_cli_in_process(graded_batch, capsys):
     from grader.cli import main
     course, _ = graded_batch
     rc = main(["autograde", "--source", str(course.source), "--course", str(course.course_dir), "--student", "s01",
-               "--student", "s10", "--workers", "1", "--cell-timeout", "20", "--no-progress", "--no-feedback", "--no-data"])
+               "--student", "s10", "--workers", "1", "--cell-timeout", "20", "--no-progress", "--no-feedback",
+               "--no-data"])
     out = capsys.readouterr().out
     assert rc == 0
     assert "2 submissions" in out and "1 graded" in out and "1 error" in out
@@ -223,7 +229,9 @@ def test_autograde_modules_import_neither_torch_nor_nbgrader():
     code = ("import sys, grader.cli\n"
             "import grader.autograde.release, grader.autograde.collect, grader.autograde.run, "
             "grader.autograde.gradebook, grader.autograde.similarity, grader.autograde.feedback, "
-            "grader.autograde.tamper, grader.autograde.worker, grader.autograde.sandbox_kernel\n"
+            "grader.autograde.tamper, grader.autograde.worker, grader.autograde.sandbox_kernel, "
+            "grader.autograde.sandbox, grader.autograde.execute, grader.autograde.exchange, "
+            "grader.autograde.dask_check\n"
             "grader.cli.build_parser()\n"
             "print(sorted(m for m in ('torch', 'nbgrader', 'dask', 'pandas') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -241,7 +249,7 @@ def test_grading_data_is_reused_when_present(tmp_path, tiny_dataset):
     assert ensure_grading_data(root=tmp_path) == target
 
 
-def test_a_resubmission_that_cannot_be_graded_keeps_no_old_score(released_course, tmp_path):
+def test_a_resubmission_that_cannot_be_graded_keeps_no_old_score(sandbox, released_course, tmp_path):
     from grader.autograde.course import open_gradebook
     from grader.autograde.run import AutogradeConfig, autograde
     course = fresh_copy(released_course, tmp_path)
@@ -254,30 +262,3 @@ def test_a_resubmission_that_cannot_be_graded_keeps_no_old_score(released_course
     assert res.status == "error" and res.score == 0.0
     with open_gradebook(course) as gb:
         assert gb.find_submission("ps1", "r1").score == 0.0
-
-
-def test_net_namespace_blocks_network_below_python(released_course, tmp_path):
-    """With --net-namespace even a subprocess (hooks off here) finds no network; grading still works over IPC."""
-    from grader.autograde.env import net_namespace_available
-    from grader.autograde.fixtures import student_notebook
-    from grader.autograde.run import AutogradeConfig, autograde
-    if not net_namespace_available():
-        print("SKIP net namespace: `unshare --user --map-root-user --net` is not allowed on this machine")
-        pytest.skip("unprivileged user/network namespaces are not available here")
-    course = fresh_copy(released_course, tmp_path)
-    nb = student_notebook(release_nb(course), "good")
-    probe = ("import subprocess, sys\n"
-             "NET = subprocess.run([sys.executable, '-c', \"import socket; socket.create_connection(('192.0.2.1', 80), "
-             "timeout=3)\"], capture_output=True, text=True).stderr.strip().splitlines()[-1]\nprint('NET', NET)\n")
-    for c in nb.cells:
-        if c.metadata.get("nbgrader", {}).get("grade_id") == "squares":
-            c.source = probe + c.source
-    path = course.course_dir / "submitted" / "n1" / "ps1" / "ps1.ipynb"
-    path.parent.mkdir(parents=True)
-    nbformat.write(nb, str(path))
-    cfg = AutogradeConfig(workers=1, cell_timeout=30, feedback=False, net_namespace=True, block_network=False,
-                          block_subprocess=False)
-    (res,) = autograde(course, cfg, progress=False)
-    assert res.status == "graded" and res.code_score == 2.0
-    out = [o.get("text", "") for c in _autograded(course, "n1").cells for o in c.get("outputs", [])]
-    assert any("NET OSError: [Errno 101] Network is unreachable" in t for t in out), out

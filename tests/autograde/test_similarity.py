@@ -1,35 +1,19 @@
-"""similarity: winnowing over normalised tokens finds renamed/reformatted copies, not independent work."""
+"""similarity: copydetect fingerprints, boilerplate and class-wide code dropped, pairs ranked by rare shared code,
+identical leaderboard scores joined."""
 from __future__ import annotations
 
 import copy
+import csv
+import re
+import stat
 
-from grader.autograde.similarity import SimilarityConfig, compare, fingerprints, normalized_tokens
+import pytest
+
+from grader.autograde.similarity import (SimilarityConfig, compare, join_scores, read_score_pairs,
+                                         release_boilerplate)
 from tests.autograde.conftest import fresh_copy, release_nb
+from tests.autograde.similarity_corpus import DISGUISED, ORIGINAL, RELEASE_CELL, SUGGESTED, corpus
 
-ORIGINAL = '''
-def score_images(images):
-    x = images.astype("float32") / 255.0
-    recon = model_forward(x)
-    err = ((recon - x) ** 2).reshape(len(x), -1)
-    total = err.sum(axis=1)
-    for i in range(len(total)):
-        if total[i] < 0:
-            total[i] = 0.0
-    return np.sqrt(total)
-'''
-# the same code with other names, comments and layout
-DISGUISED = '''
-def score_images(imgs):   # my own work
-    data = imgs.astype('float32')/255.0
-
-    out = model_forward(data)
-    diff = ((out - data)**2).reshape(len(data), -1)
-    s = diff.sum(axis=1)
-    for j in range(len(s)):
-        if s[j] < 0:
-            s[j] = 0.0
-    return np.sqrt(s)
-'''
 OTHERS = [
     '''
 def score_images(images):
@@ -57,44 +41,127 @@ def score_images(images):
 ]
 
 
-def test_tokens_ignore_names_comments_and_layout():
-    assert normalized_tokens(ORIGINAL) == normalized_tokens(DISGUISED)
-    assert normalized_tokens("x = 1  # c\n") == ["V", "=", "N"]
-    assert normalized_tokens("def f(:\n  'unterminated") != []          # falls back to a regex tokenizer
+def _pairs(pairs):
+    return [(p.a, p.b) for p in pairs]
 
 
-def test_fingerprints_are_a_winnowed_subset():
-    toks = normalized_tokens(ORIGINAL)
-    fp = fingerprints(toks, k=8, window=4)
-    assert 0 < len(fp) <= len(toks) - 8 + 1
-    assert fingerprints(toks[:5], k=8, window=4) == set()
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_issue_corpus_planted_copy_ranks_first_and_no_honest_pair_is_flagged(seed):
+    """23 honest students in 3 common styles and one renamed, reformatted, reordered copy (issue 10)."""
+    codes = corpus(seed=seed)
+    pairs, skipped, _ = compare(codes, SimilarityConfig(), [RELEASE_CELL, *SUGGESTED])
+    assert skipped == []
+    assert _pairs(pairs)[0] == ("p1", "p2")
+    assert [(p.a, p.b) for p in pairs if p.flagged] == [("p1", "p2")]
+    top, honest = pairs[0], pairs[1]
+    assert top.score >= 3 * honest.score, (top, honest)     # measured: 7.9x to 12.0x over these seeds
+    assert top.share_a > 0.6 and top.share_b > 0.6
+    # honest students of one style do share code (the old Jaccard report put dozens of them at 1.00) ...
+    assert sum(1 for p in pairs if p.a[0] == p.b[0] == "h" and p.shared >= 10) >= 10
+    # ... but every fingerprint they share with many others counts little
+    assert all(p.score < SimilarityConfig().min_score / 2 for p in pairs[1:])
 
 
-def test_copy_is_flagged_and_independent_work_is_not():
+def test_renamed_and_reformatted_copy_is_flagged_and_independent_work_is_not():
     codes = {"s1": ORIGINAL, "s2": DISGUISED, "s3": OTHERS[0], "s4": OTHERS[1], "s5": OTHERS[2], "s6": "pass"}
-    pairs, skipped = compare(codes, SimilarityConfig(threshold=0.3))
-    assert [(p.a, p.b) for p in pairs] == [("s1", "s2")]
-    assert pairs[0].jaccard == 1.0 and pairs[0].containment == 1.0
+    pairs, skipped, _ = compare(codes)
+    assert [(p.a, p.b) for p in pairs if p.flagged] == [("s1", "s2")]
     assert skipped == ["s6"]
-    # a partial copy: half of s1's code pasted into otherwise different work
-    codes["s7"] = OTHERS[2] + "\n" + "\n".join(ORIGINAL.splitlines()[:6])
-    pairs, _ = compare(codes, SimilarityConfig(threshold=0.2))
-    assert ("s1", "s7") in {(p.a, p.b) for p in pairs}
+    # a partial copy: the feature function pasted into otherwise different work is still the strongest pair of s7
+    codes["s7"] = OTHERS[2] + "\n" + ORIGINAL.split("config = ")[0]
+    pairs, _, _ = compare(codes, SimilarityConfig(min_score=15))
+    flagged = {(p.a, p.b) for p in pairs if p.flagged}
+    assert ("s1", "s7") in flagged and ("s3", "s7") not in flagged
+
+
+def test_release_and_suggested_code_is_boilerplate():
+    given = ORIGINAL            # as if the notebook handed this code out and two students kept it
+    codes = {"a": given + OTHERS[0], "b": given + OTHERS[1], "c": OTHERS[2]}
+    pairs, _, _ = compare(codes)
+    assert _pairs([p for p in pairs if p.flagged]) == [("a", "b")]
+    before = pairs[0].score
+    pairs, _, _ = compare(codes, boilerplate=[given])
+    # what is left is the seam between the given code and each one's own (``def score_images(images):``)
+    assert [p for p in pairs if p.flagged] == [] and all(p.score < 0.05 * before for p in pairs)
 
 
 def test_code_shared_by_most_of_the_class_is_ignored():
     common = "\n".join(f"result_{i} = helper(data, axis={i}, keepdims=True)[{i}]" for i in range(12))
-    # students i and i+3 wrote the same own part; everybody has the common part (e.g. given by the notebook's text)
+    # students i and i+3 wrote the same own part; everybody has the common part (e.g. copied from a tutorial)
     codes = {f"s{i}": common + "\n" + OTHERS[i % 3] for i in range(6)}
-    unfiltered, _ = compare(codes, SimilarityConfig(threshold=0.15, max_share=1.0))
-    assert ("s0", "s1") in {(p.a, p.b) for p in unfiltered}
-    pairs, _ = compare(codes, SimilarityConfig(threshold=0.15, max_share=0.5))
-    assert {(p.a, p.b) for p in pairs} == {("s0", "s3"), ("s1", "s4"), ("s2", "s5")}
+    unfiltered, _, _ = compare(codes, SimilarityConfig(max_share=1.0, min_score=1))
+    assert ("s0", "s1") in _pairs(unfiltered)
+    pairs, _, _ = compare(codes, SimilarityConfig(max_share=0.5, min_score=1))
+    assert set(_pairs(pairs)) == {("s0", "s3"), ("s1", "s4"), ("s2", "s5")}
+
+
+def test_boilerplate_from_a_release_notebook():
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+    rel = new_notebook(cells=[
+        new_markdown_cell("Call `scores_all = anomaly_scores(model, images_to_score)` or:\n"
+                          "```python\nmodel, history = build_and_fit(train, cfg)\n```\nthen `plot_loss` it."),
+        new_code_cell("import numpy as np\nprint(model)")])
+    assert release_boilerplate(rel) == ["model, history = build_and_fit(train, cfg)\n",
+                                        "scores_all = anomaly_scores(model, images_to_score)",
+                                        "import numpy as np\nprint(model)"]
+
+
+def _board_export(tmp_path, scores: dict[str, list[float]]) -> str:
+    """The real leaderboard's TA export after each student uploaded the given score vectors (same key)."""
+    import numpy as np
+
+    from grader.leaderboard.service import Leaderboard
+    from grader.leaderboard.store import Store
+    from tests.leaderboard.conftest import Clock, csv_bytes, make_cfg, make_key
+    from data_tools.answer_key import write_answer_key
+    key = make_key()
+    key_path = write_answer_key(key, tmp_path / "solution.csv")
+    url = f"sqlite:///{tmp_path / 'lb.sqlite3'}"
+    with Store(url) as store:
+        board = Leaderboard(make_cfg(key_path, url), store=store, key=key, clock=Clock())
+        from grader.roster import Student, roster_csv
+        result = board.import_roster(roster_csv([Student(s, s.upper()) for s in scores]).encode())
+        users = {i.login: board.authenticate(i.token) for i in result.issued}
+        for s, vec in scores.items():
+            board.submit(users[s], "prediction.csv", csv_bytes(np.asarray(vec)))
+        return board.export_leaderboard_csv()
+
+
+def test_identical_leaderboard_scores_are_joined_to_the_pairs(tmp_path):
+    import numpy as np
+    rng = np.random.default_rng(0)
+    shared = rng.random(200)
+    sample = rng.random(200)                     # the unchanged sample code: many students, same scores
+    export = _board_export(tmp_path, {"s1": shared, "s2": shared.copy(), "s3": rng.random(200),
+                                      "s4": sample, "s5": sample, "s6": sample, "s9": rng.random(200)})
+    (tmp_path / "lb.csv").write_text(export, encoding="utf-8")
+    scores = read_score_pairs(tmp_path / "lb.csv")
+    assert scores["s1"] == scores["s2"] != scores["s3"]
+    codes = {"s1": ORIGINAL, "s2": DISGUISED, "s3": OTHERS[0], "s4": OTHERS[1], "s5": OTHERS[2], "s6": "pass"}
+    pairs, _, _ = compare(codes)
+    pairs = join_scores(pairs, scores, sorted(codes))
+    by = {(p.a, p.b): p for p in pairs}
+    assert by[("s1", "s2")].flagged and by[("s1", "s2")].same_scores == 2
+    assert by[("s1", "s2")].scores == "/".join(scores["s1"])
+    # students with identical scores and no shared code still appear, with the size of their group
+    assert {k: by[k].same_scores for k in [("s4", "s5"), ("s4", "s6"), ("s5", "s6")]} == \
+        {("s4", "s5"): 3, ("s4", "s6"): 3, ("s5", "s6"): 3}
+    assert all(by[k].score == 0 for k in [("s4", "s5"), ("s4", "s6"), ("s5", "s6")])
+    assert ("s3", "s9") not in by and not any("s9" in k for k in by)        # s9 submitted no notebook
+
+
+def test_leaderboard_export_errors_name_line_and_column(tmp_path):
+    from grader.autograde.gradebook import ScoreFileError
+    p = tmp_path / "lb.csv"
+    p.write_text("login,best_public\nu1,0.5\n")
+    with pytest.raises(ScoreFileError, match=re.escape("line 1: no column(s) final_private")):
+        read_score_pairs(p)
+    p.write_text("login,best_public,final_private\nu1,0.5,0.4\nu2,high,0.4\n")
+    with pytest.raises(ScoreFileError, match=re.escape("line 3, column 'best_public', id u2: 'high' is not a number")):
+        read_score_pairs(p)
 
 
 def test_similarity_on_submitted_notebooks_and_cli(released_course, tmp_path, capsys):
-    import csv
-
     import nbformat
 
     from grader.cli import main
@@ -109,12 +176,22 @@ def test_similarity_on_submitted_notebooks_and_cli(released_course, tmp_path, ca
         path = course.course_dir / "submitted" / sid / "ps1" / "ps1.ipynb"
         path.parent.mkdir(parents=True)
         nbformat.write(nb, str(path))
-    # the untouched release must not match anybody (its stub lines are removed before fingerprinting)
+    # the untouched release must not match anybody (its code is boilerplate)
     (course.course_dir / "submitted" / "f" / "ps1").mkdir(parents=True)
     nbformat.write(rel, str(course.course_dir / "submitted" / "f" / "ps1" / "ps1.ipynb"))
+    (tmp_path / "lb.csv").write_text("login,name,best_public,final_private\na,A,0.812345,0.799999\n"
+                                     "b,B,0.812345,0.799999\nc,C,0.7,0.7\n")
     rc = main(["similarity", "--source", str(course.source), "--course", str(course.course_dir),
-               "--threshold", "0.4"])
+               "--leaderboard", str(tmp_path / "lb.csv")])
     out = capsys.readouterr().out
-    assert rc == 0 and "ps1: 6 students, 1 pair(s)" in out and "a ~ b: jaccard 1.00" in out
+    assert rc == 0 and "ps1: 6 students, 1 pair(s) flagged" in out, out
+    first = out.splitlines()[1]
+    assert first.startswith("  FLAG   1. a ~ b: score ") and "identical scores 0.812345/0.799999 (2 students)" in first
     rows = list(csv.DictReader(open(course.course_dir / "similarity_ps1.csv")))
-    assert [(r["student_a"], r["student_b"]) for r in rows] == [("a", "b")]
+    assert (rows[0]["student_a"], rows[0]["student_b"], rows[0]["flagged"], rows[0]["same_scores"]) == \
+        ("a", "b", "1", "2")
+    assert not any("f" in (r["student_a"], r["student_b"]) for r in rows)
+    page = (course.course_dir / "similarity_ps1.html").read_text(encoding="utf-8")
+    assert "a ~ b" in page and page.count("<mark>") >= 3 and "error_features" in page
+    for name in ("similarity_ps1.csv", "similarity_ps1.html"):
+        assert stat.S_IMODE((course.course_dir / name).stat().st_mode) == 0o600

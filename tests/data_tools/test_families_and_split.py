@@ -71,7 +71,7 @@ def test_bad_families_are_refused(tmp_path, families, match):
 def test_auc_by_family_is_the_count_weighted_mean_of_its_kinds(tiny_dataset):
     from grader.metrics import roc_auc
     from grader.scoring import auc_by_family, auc_by_kind
-    from solutions.ladder import mixture_auc
+    from kit.ladder import mixture_auc
     key = tiny_dataset.key
     rng = np.random.default_rng(0)
     scores = rng.normal(size=len(key)) + np.where(key.families == "semantic", 1.0, 0.0) + \

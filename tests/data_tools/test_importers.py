@@ -10,7 +10,7 @@ from PIL import Image
 
 from data_tools.answer_key import load_answer_key
 from data_tools.importers import import_folders, import_npy, load_image, read_labels
-from data_tools.io import DatasetError, sha256_file, verify_manifest
+from data_tools.io import DatasetError, ImageFileError, sha256_file, verify_manifest
 
 
 # -- .npy import ----------------------------------------------------------------------------------------------
@@ -113,10 +113,10 @@ def test_import_npy_file_errors(tmp_path, course_dir, labels_csv):
     with pytest.raises(DatasetError, match=r"testingset.npy not found \(looked in"):
         import_npy(bad, labels_csv, out, ans, progress=False)
     np.save(bad / "testingset.npy", np.zeros((4, 64, 64, 3), np.float32))
-    with pytest.raises(DatasetError, match=r"bad/testingset.npy: dtype is float32, expected uint8"):
+    with pytest.raises(ImageFileError, match=r"bad/testingset.npy: expected dtype uint8, got float32"):
         import_npy(bad, labels_csv, out, ans, progress=False)
     np.save(bad / "testingset.npy", np.zeros((4, 32, 32, 3), np.uint8))
-    with pytest.raises(DatasetError, match=r"testingset.npy: shape is \(4, 32, 32, 3\), expected \(n, 64, 64, 3\)"):
+    with pytest.raises(ImageFileError, match=r"testingset.npy: expected shape \(N, 64, 64, 3\), got \(4, 32, 32, 3\)"):
         import_npy(bad, labels_csv, out, ans, progress=False)
     np.save(bad / "testingset.npy", np.zeros((4, 64, 64, 3), np.uint8))
     with pytest.raises(DatasetError, match=r"labels.csv: 128 labelled rows but the test set .* has 4 images"):

@@ -1,4 +1,5 @@
-"""`python -m grader score|leaderboard`, in-process: output and exit codes (0 ok, 2 invalid submission, 1 other)."""
+"""`python -m grader score|leaderboard`, in-process: output and exit codes (0 ok, 1 TA-side error, 2 usage error,
+3 invalid submission)."""
 from __future__ import annotations
 
 import os
@@ -77,15 +78,15 @@ def test_score_by_kind(world, capsys):
     assert "cartoon  1.00000" in out and "glasses  1.00000" in out
 
 
-def test_invalid_submission_exits_2_with_the_location(world, capsys):
+def test_invalid_submission_exits_3_with_the_location(world, capsys):
     code, out, err = run(capsys, "score", world.subs / "broken.csv", "--answers", world.answers)
-    assert code == 2 and out == ""
+    assert code == cli.EXIT_INVALID == 3 and out == ""
     assert "invalid submission: line 2, column 'score', ID 0: 'abc' is not a number" in err
 
 
 def test_missing_submission_is_an_invalid_submission(world, capsys):
     code, _, err = run(capsys, "score", world.root / "nope.csv", "--answers", world.answers)
-    assert code == 2 and "not found" in err
+    assert code == 3 and "not found" in err
 
 
 def test_missing_answer_key_exits_1(world, capsys):
@@ -101,7 +102,7 @@ def test_competition_file_supplies_answers_and_size_cap(world, capsys, tmp_path)
     assert code == 0 and out.startswith("public AUC")
     toml.write_text(f'answers = "{rel}"\nmax_upload_bytes = 100\n')
     code, _, err = run(capsys, "score", world.subs / "good.csv", "--competition", toml)
-    assert code == 2 and "limit" in err
+    assert code == 3 and "limit" in err
     toml.write_text("answerz = 1\n")
     code, _, err = run(capsys, "score", world.subs / "good.csv", "--competition", toml)
     assert code == 1 and "unknown key" in err
@@ -109,9 +110,9 @@ def test_competition_file_supplies_answers_and_size_cap(world, capsys, tmp_path)
 
 @pytest.mark.parametrize("argv", [[], ["score"], ["score", "a.csv", "--bogus"], ["frobnicate"],
                                   ["leaderboard"]])
-def test_usage_errors_exit_1_not_2(capsys, argv):
+def test_usage_errors_exit_2(capsys, argv):
     code, _, err = run(capsys, *argv)
-    assert code == 1 and "error" in err and "usage" in err
+    assert code == 2 and "error" in err and "usage" in err
 
 
 def test_help_exits_0(capsys):

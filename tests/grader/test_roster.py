@@ -57,5 +57,6 @@ def test_round_trip(tmp_path):
 def test_fold_matches_accents_and_case_only():
     assert fold("Nguyễn") == fold("NGUYEN") == "nguyen"
     assert fold("Straße") == "strasse"
+    assert fold("Đặng Thị Lan") == "dang thi lan" and fold("Łukasz Søren Æsir") == "lukasz soren aesir"
     assert fold("李雷") == "李雷"
     assert fold("Ann") != fold("Anne")

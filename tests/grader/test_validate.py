@@ -1,4 +1,6 @@
-"""Submission validation: every accepted and rejected case, asserting on the message and its line/column/ID."""
+"""Submission validation as the grader does it (``grader.validate.read_submission``: the byte cap, binary files,
+the fast path, over ``starter_code.formats.parse_submission``): every accepted and rejected case, asserting on the
+message and its line/column/ID."""
 from __future__ import annotations
 
 import io
@@ -10,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from grader.errors import SubmissionError
-from grader.validate import HEADER, MAX_SUBMISSION_BYTES, _decode, _parse, _parse_fast, read_submission
+from grader import validate
+from grader.validate import HEADER, MAX_SUBMISSION_BYTES, read_submission
 
 N = 5
 SCORES = np.array([0.5, -1.25, 3.0, 1e-5, 42.0])
@@ -202,7 +205,8 @@ def test_not_a_number_names_line_column_id():
     rows[3] = (3, "abc")
     e = reject(csv_bytes(rows))
     assert (e.line, e.column, e.id) == (5, "score", 3)
-    assert str(e) == "line 5, column 'score', ID 3: 'abc' is not a number"
+    assert str(e) == ("line 5, column 'score', ID 3: 'abc' is not a number; write ASCII digits 0-9 with an "
+                      "optional sign, decimal point and exponent (e.g. 0.25, -3, 1.5e-05)")
 
 
 @pytest.mark.parametrize("bad", ["np.float64(0.25)", "tensor(0.2500)"])
@@ -314,26 +318,38 @@ def test_nothing_is_lost_from_a_message():
     assert d["line"] == 5 and d["column"] == "score" and d["id"] == 3 and "'oops'" in d["detail"]
 
 
+@pytest.mark.parametrize("bad, why", [("1_000", "no '_' separators"), ("\u0661\u0662", "Arabic-Indic digits"),
+                                      ("\uff11\uff12", "full-width digits")])
+@pytest.mark.parametrize("column", ["score", "ID"])
+def test_strict_number_grammar_refuses_what_float_and_int_would_read(bad, why, column):
+    rows = [(i, 0.5) for i in range(N)]
+    rows[2] = (bad, 0.5) if column == "ID" else (2, bad)
+    e = reject(csv_bytes(rows))
+    assert (e.line, e.column) == (4, column) and "ASCII digits 0-9" in e.message
+    if column == "score":
+        assert why in e.message and e.id == 2
+
+
 # --- the fast path and the careful path agree ----------------------------------------------------------------
 
 def both_paths(data: bytes, n: int):
-    """(fast result or None, careful result or the SubmissionError message)."""
-    text = _decode(data)
-    try:
-        careful = _parse(text, n)
-    except SubmissionError as e:
-        careful = str(e)
-    try:
-        fast = _parse_fast(text, n)
-    except SubmissionError as e:  # header errors are raised by both paths
-        fast = str(e)
-    return fast, careful
+    """(the fast path's result or error message, the careful path's result or error message)."""
+    out = []
+    for fast in (True, False):
+        try:
+            out.append(read_submission(data, n, fast=fast))
+        except SubmissionError as e:
+            out.append(str(e))
+    return tuple(out)
 
 
-def test_fast_path_is_taken_for_plain_files():
-    fast, careful = both_paths(GOOD, N)
-    assert isinstance(fast, np.ndarray)
-    np.testing.assert_array_equal(fast, careful)
+def test_fast_path_is_taken_for_plain_files(monkeypatch):
+    def careful(*args, **kw):
+        raise AssertionError("the careful path was taken")
+    monkeypatch.setattr(validate, "parse_submission", careful)
+    np.testing.assert_array_equal(read_submission(GOOD, N), SCORES)
+    with pytest.raises(AssertionError, match="careful path"):
+        read_submission(GOOD.replace(b"0.5", b"0_5"), N)  # anything unusual goes the careful way
 
 
 _token = st.one_of(
@@ -342,6 +358,7 @@ _token = st.one_of(
     st.floats(width=32, allow_nan=False, allow_infinity=False).map(lambda f: f"{f:.8g}"),
     st.floats(allow_nan=False, allow_infinity=False).map(lambda f: f"{f:.6E}"),
     st.text(alphabet="0123456789.-+eE ", max_size=6),
+    st.sampled_from(["1_000", "\u0661", "\uff11\uff12", "0x1", "nan", "-inf", "1e999", "15.0"]),
 )
 
 
@@ -352,10 +369,8 @@ def test_fast_path_never_disagrees_with_the_careful_path(rows, crlf):
     data = csv_bytes(rows, end="\r\n" if crlf else "\n")
     for n in (len(rows), 4):
         fast, careful = both_paths(data, n)
-        if fast is None:
-            continue  # the careful path decides
         if isinstance(careful, str):
-            assert fast == careful  # header errors: same message
+            assert fast == careful  # the same error, with the same line, column and ID
         else:
             np.testing.assert_array_equal(fast, careful)
 

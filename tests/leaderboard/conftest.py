@@ -5,6 +5,7 @@ PostgreSQL tests skip with a printed reason only where no PostgreSQL binary exis
 """
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -110,11 +111,37 @@ def lb(db_url, key, key_path, clock):
     from grader.leaderboard.store import Store
     store = Store(db_url)
     board = Leaderboard(make_cfg(key_path, db_url), store=store, key=key, clock=clock, admin_token="admin-secret")
-    issued, _ = board.import_roster(b"login,name,email\nalice,Alice A,a@x\nbob,Bob B,b@x\ncarol,Carol C,\n")
+    issued = board.import_roster(b"id,name,email\nalice,Alice A,a@x\nbob,Bob B,b@x\ncarol,Carol C,\n").issued
     board.tokens = {i.login: i.token for i in issued}
     board.users = {i.login: board.authenticate(i.token) for i in issued}
     yield board
     store.close()
+
+
+class Wall:
+    """Injectable wall clock (``time.time()`` stand-in) for the store's acknowledgement grace time."""
+
+    def __init__(self, t: float = 1_800_000_000.0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def page_csrf(text: str) -> str:
+    """The CSRF token a rendered page put in its forms."""
+    import re
+    m = re.search(r'name="csrftoken" value="([^"]+)"', text)
+    assert m, "no CSRF token in the page"
+    return m.group(1)
+
+
+def cookie_login(client, token: str) -> None:
+    """Log ``client`` in the way a browser does: open the login link, press the confirmation button."""
+    page = client.get(f"/login/{token}")
+    assert page.status_code == 200, page.text
+    r = client.post("/login", data={"csrftoken": page_csrf(page.text), "token": token})
+    assert r.status_code == 303, r.text
 
 
 # -------------------------------------------------------------------------------------------- live server
@@ -140,3 +167,26 @@ class LiveServer:
     def __exit__(self, *exc):
         self.server.should_exit = True
         self.thread.join(10)
+
+
+# ------------------------------------------------------------------------------------------------ chromium
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+SHOTS = Path(os.environ.get("LEADERBOARD_SCREENSHOTS", Path(__file__).parents[2] / ".cache" / "screenshots"))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium through Playwright (never a downloaded browser). Skips with the reason where chromium is
+    missing; fails instead when the CI variable is set."""
+    if not Path(CHROMIUM).exists():
+        reason = f"{CHROMIUM} not found; apt-get install -y chromium"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} — CI must run the browser tests")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()

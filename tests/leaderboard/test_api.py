@@ -1,11 +1,10 @@
-"""HTTP rules through the FastAPI app (SQLite): login, upload, errors, limit, the private-score firewall, ownership,
+"""HTTP rules through the app (SQLite): login, upload, errors, limit, the private-score firewall, ownership,
 selection, admin pages and exports, and 50 concurrent uploads over real loopback HTTP."""
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import httpx
-import numpy as np
 import pytest
 
 from grader.leaderboard.app import create_app
@@ -16,15 +15,16 @@ with warnings.catch_warnings():  # starlette warns about its own httpx backend a
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from .conftest import CLOSES, LiveServer, csv_bytes, make_cfg, noisy_scores
+from .conftest import CLOSES, LiveServer, cookie_login, csv_bytes, make_cfg, noisy_scores, page_csrf
 
 
 @pytest.fixture
 def lb(key, key_path, clock, tmp_path):
     url = f"sqlite:///{tmp_path / 'lb.sqlite3'}"
     store = Store(url)
-    board = Leaderboard(make_cfg(key_path, url), store=store, key=key, clock=clock, admin_token="admin-secret")
-    issued, _ = board.import_roster(b"login,name\nalice,Alice A\nbob,Bob B\n")
+    board = Leaderboard(make_cfg(key_path, url, rate_upload="1000/minute", rate_pages="1000/minute"), store=store,
+                        key=key, clock=clock, admin_token="admin-secret")
+    issued = board.import_roster(b"id,name\nalice,Alice A\nbob,Bob B\n").issued
     board.tokens = {i.login: i.token for i in issued}
     yield board
     store.close()
@@ -46,12 +46,19 @@ def upload(c, data: bytes, name="prediction.csv"):
     return c.post("/api/submissions", files={"file": (name, data, "text/csv")})
 
 
-def test_login_link_sets_cookie_and_pages_need_login(app, lb):
+def test_login_link_confirms_then_sets_cookie_and_pages_need_login(app, lb):
     c = client(app)
     assert c.get("/me").headers["location"] == "/login"
-    assert c.post("/login", data={"token": "nope"}).status_code == 401
-    r = c.get(f"/login/{lb.tokens['alice']}")
+    form = c.get("/login")
+    assert c.post("/login", data={"token": "nope", "csrftoken": page_csrf(form.text)}).status_code == 401
+    r = c.get(f"/login/{lb.tokens['alice']}")          # the link alone logs nobody in: it asks first
+    assert r.status_code == 200 and "set-cookie" not in r.headers or "lb_token" not in r.headers["set-cookie"]
+    assert c.get("/me").status_code == 303
+    assert "logs you in as" in r.text and "alice" in r.text
+    r = c.post("/login", data={"token": lb.tokens["alice"], "csrftoken": page_csrf(r.text)})
     assert r.status_code == 303 and r.headers["location"] == "/me"
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Secure" not in cookie   # plain http here
     page = c.get("/me")
     assert page.status_code == 200 and "5</strong> of 5 uploads left today" in page.text
     assert "2026-11-11 00:00:00 UTC" in page.text                 # when the limit resets
@@ -64,7 +71,9 @@ def test_upload_shows_public_score_at_once(app, lb, key):
     r = upload(c, csv_bytes(scores))
     assert r.status_code == 201, r.text
     body = r.json()
-    assert set(body) == {"id", "submitted_at", "filename", "public", "selected", "counts"}
+    assert set(body) == {"id", "submitted_at", "filename", "public", "selected", "counts", "late", "used_today",
+                         "left_today"}
+    assert body["counts"] is True and body["late"] is False and body["left_today"] == 4   # the only one: it counts
     assert body["public"] == pytest.approx(lb.store.submission(body["id"]).public)
     page = c.get(f"/submissions/{body['id']}")
     assert f"{body['public']:.5f}" in page.text
@@ -83,7 +92,8 @@ def test_invalid_upload_shows_exact_problem_and_does_not_count(app, lb):
     assert page.status_code == 422
     assert "broken.csv: line 3, column &#39;score&#39;, ID 1: &#39;abc&#39; is not a number" in page.text
     assert "not scored, not counted" in page.text and "5</strong> of 5 uploads left" in page.text
-    assert upload(c, b"x" * (lb.cfg.max_upload_bytes + 10)).status_code == 422
+    big = upload(c, b"x" * (lb.cfg.max_upload_bytes + 10))
+    assert big.status_code == 422 and "the file is 1.0 MB, over the 1.0 MB limit" in big.json()["error"]
     assert c.get("/api/me").json()["submissions"] == []
 
 
@@ -106,7 +116,7 @@ def test_no_private_score_in_any_response_before_close(app, lb, key, clock):
     scores (in every format the app writes numbers in) and for the word 'private' as a JSON key."""
     alice, bob = client(app, "alice", lb), client(app, "bob", lb)
     cookie = client(app)
-    cookie.get(f"/login/{lb.tokens['alice']}")
+    cookie_login(cookie, lb.tokens["alice"])
     ids = [upload(alice, csv_bytes(noisy_scores(key, n, seed=30 + i))).json()["id"]
            for i, n in enumerate([0.4, 0.8])]
     ids.append(upload(bob, csv_bytes(noisy_scores(key, 0.6, seed=40))).json()["id"])
@@ -121,8 +131,8 @@ def test_no_private_score_in_any_response_before_close(app, lb, key, clock):
         bodies = []
         for c in (alice, cookie, client(app)):
             for path in ["/", "/me", "/login", "/api/board", "/api/board?split=private", "/api/me",
-                         "/api/board?split=public"] + [f"/submissions/{i}" for i in ids] + \
-                        [f"/api/submissions/{i}" for i in ids]:
+                         "/api/board?split=public", "/api/board?split=late"] + \
+                        [f"/submissions/{i}" for i in ids] + [f"/api/submissions/{i}" for i in ids]:
                 r = c.get(path)
                 bodies.append((path, r.status_code, r.text))
         return bodies
@@ -149,7 +159,8 @@ def test_student_cannot_fetch_another_students_files(app, lb, key):
         r = bob.get(path)
         assert r.status_code in (403, 404), path
         assert "ID,score" not in r.text
-    assert client(app).get(f"/submissions/{sid}/download").status_code == 401
+    anon = client(app).get(f"/submissions/{sid}/download")
+    assert anon.status_code == 303 and anon.headers["location"] == "/login"
 
 
 def test_selection_api(app, lb, key, clock):
@@ -169,16 +180,30 @@ def test_selection_api(app, lb, key, clock):
     assert set(d["intervals"]) == {"public", "private"}
 
 
-def test_board_after_close_and_uploads_refused(app, lb, key, clock):
-    alice = client(app, "alice", lb)
+def test_board_after_close_and_late_uploads(app, lb, key, clock):
+    """After the deadline an upload is late: scored and shown to its author with both scores, listed on the late
+    board, never ranked on the main boards; with late_uploads = false it is refused."""
+    alice, bob = client(app, "alice", lb), client(app, "bob", lb)
     upload(alice, csv_bytes(noisy_scores(key, 0.3, seed=4)))
     clock.set(CLOSES)
-    assert upload(alice, csv_bytes(noisy_scores(key, 0.3, seed=5))).status_code == 403
+    late = upload(bob, csv_bytes(noisy_scores(key, 0.1, seed=5)))
+    assert late.status_code == 201 and late.json()["late"] is True and "private" in late.json()
+    assert late.json()["counts"] is False
     board = client(app).get("/api/board?split=private").json()
-    assert board["closed"] and [r["name"] for r in board["rows"] if not r["baseline"]] == ["Alice A"]
+    alice_name = lb.public_name(lb.authenticate(lb.tokens["alice"]))
+    assert board["closed"] and [r["name"] for r in board["rows"] if not r["baseline"]] == [alice_name]
     assert sum(r["baseline"] for r in board["rows"]) == 4
+    public = client(app).get("/api/board").json()["rows"]
+    assert [r["name"] for r in public if not r["baseline"]] == [alice_name]         # bob's late file: not ranked
+    lateboard = client(app).get("/api/board?split=late").json()["rows"]
+    assert [(r["rank"], r["score"]) for r in lateboard] == [(None, late.json()["private"])]
+    assert bob.post("/api/selection", json={"ids": [late.json()["id"]]}).status_code == 409
     html = client(app).get("/").text
     assert "Private leaderboard (final)" in html and html.count(">baseline</span>") == 8  # both boards
+    assert "Late submissions (after the deadline, not ranked)" in html
+    lb.cfg.late_uploads = False
+    refused = upload(bob, csv_bytes(noisy_scores(key, 0.3, seed=6)))
+    assert refused.status_code == 403 and "closed" in refused.json()["error"]
 
 
 def test_admin_pages_roster_and_exports(app, lb, key):
@@ -186,20 +211,27 @@ def test_admin_pages_roster_and_exports(app, lb, key):
     assert anon.get("/admin").headers["location"] == "/admin/login"
     assert anon.get("/admin/export/leaderboard.csv").status_code == 401
     assert client(app, "alice", lb).get("/admin/export/baselines.csv").status_code == 401  # student token ≠ admin
-    assert anon.post("/admin/login", data={"token": "wrong"}).status_code == 401
+    form = anon.get("/admin/login")
+    assert anon.post("/admin/login", data={"token": "wrong", "csrftoken": page_csrf(form.text)}).status_code == 401
     ta = client(app)
-    assert ta.post("/admin/login", data={"token": "admin-secret"}).status_code == 303
-    assert "Students (2)" in ta.get("/admin").text
-    r = ta.post("/admin/roster", files={"file": ("r.csv", b"login,name\ncarol,Carol\nalice,A\n", "text/csv")})
-    assert r.status_code == 200 and r.headers["x-skipped-logins"] == "alice"
+    form = ta.get("/admin/login")
+    assert ta.post("/admin/login", data={"token": "admin-secret", "csrftoken": page_csrf(form.text)}
+                   ).status_code == 303
+    page = ta.get("/admin")
+    assert "Students (2)" in page.text and "Log out (TA)" in page.text and ">Log in<" not in page.text
+    csrf = page_csrf(page.text)
+    r = ta.post("/admin/roster", data={"csrftoken": csrf},
+                files={"file": ("r.csv", "id,name\ncarol,Carol\nalice,李雷\n".encode(), "text/csv")})
+    assert r.status_code == 200 and r.headers["x-skipped-students"] == "1" and r.headers["x-updated-students"] == "1"
     header, row = r.text.splitlines()
-    assert header == "login,name,email,token,login_url" and row.startswith("carol,Carol,,")
+    assert header == "id,name,email,token,login_url" and row.startswith("carol,Carol,,")
     token = row.split(",")[3]
     assert row.endswith(f"/login/{token}") and lb.authenticate(token).login == "carol"
-    bad = ta.post("/admin/roster", files={"file": ("r.csv", b"login,name\n,Nobody\n", "text/csv")})
-    assert bad.status_code == 422 and "line 2, column 'login'" in bad.text
+    assert lb.authenticate(lb.tokens["alice"]).name == "李雷"          # known id: profile updated, token kept
+    bad = ta.post("/admin/roster", data={"csrftoken": csrf}, files={"file": ("r.csv", b"id,name\n,Nobody\n", "text/csv")})
+    assert bad.status_code == 422 and "line 2, column &#39;id&#39;" in bad.text
     upload(client(app, "alice", lb), csv_bytes(noisy_scores(key, 0.2, seed=6)))
-    assert ta.get("/admin/export/leaderboard.csv").text.splitlines()[1].startswith("alice,Alice A,,1,")
+    assert ta.get("/admin/export/leaderboard.csv").text.splitlines()[1].startswith("alice,李雷,,,")
     assert ta.get("/admin/export/baselines.csv").status_code == 200
 
 

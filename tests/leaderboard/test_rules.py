@@ -97,3 +97,22 @@ def test_probing_flags_many_tiny_climbs_only():
     assert [(f.student_id, f.tiny_steps, f.n_submissions) for f in flags] == [(1, 7, 8)]
     assert flags[0].total_gain == pytest.approx(0.0035)
     assert rules.probing_flags(prober, tiny=0.002, min_steps=8) == []
+
+
+def test_late_uploads_are_scored_only_when_allowed_and_never_ranked_or_selected():
+    closes = T + timedelta(hours=1)
+    assert rules.check_upload_allowed(now=T, used=0, limit=5, opens_at=None, closes_at=closes, late_ok=True) is False
+    assert rules.check_upload_allowed(now=closes, used=0, limit=5, opens_at=None, closes_at=closes, late_ok=True)
+    with pytest.raises(rules.NotOpen):
+        rules.check_upload_allowed(now=closes, used=0, limit=5, opens_at=None, closes_at=closes)
+    with pytest.raises(rules.LimitReached):      # the daily limit counts late uploads too
+        rules.check_upload_allowed(now=closes, used=5, limit=5, opens_at=None, closes_at=closes, late_ok=True)
+    subs = [sub(1, 10, 0.70, 0.60, 0), Submission(2, 10, T + timedelta(hours=2), 0.99, 0.99, False, "", True),
+            Submission(3, 20, T + timedelta(hours=3), 0.80, 0.85, False, "", True)]
+    assert [s.id for s in rules.effective_selection(subs, 2)] == [1]
+    board = rules.build_board({10: "A", 20: "B"}, subs, {}, split="public", max_selected=2)
+    assert [(r.name, r.score, r.last_at) for r in board] == [("A", 0.70, T)]       # late ones ignored
+    late = rules.build_late_board({10: "A", 20: "B"}, subs)
+    assert [(r.rank, r.name, r.score, r.public) for r in late] == [(None, "A", 0.99, 0.99), (None, "B", 0.85, 0.80)]
+    with pytest.raises(rules.SelectionError, match="after the deadline"):
+        rules.check_selection([2], owned=[1], max_selected=2, late=[2])

@@ -26,21 +26,24 @@ def test_tokens_are_stored_hashed(lb):
 
 def test_roster_import_is_all_or_nothing_and_skips_known(lb):
     with pytest.raises(RosterError, match="line 3, column 'name'"):
-        lb.import_roster(b"login,name\ndave,Dave\nerin,\n")
+        lb.import_roster(b"id,name\ndave,Dave\nerin,\n")
     assert "dave" not in lb.store.logins()
-    issued, skipped = lb.import_roster("\ufefflogin,name\r\nalice,Alice again\r\ndave,Dave D\r\n".encode())
-    assert [i.login for i in issued] == ["dave"] and skipped == ["alice"]
-    assert lb.authenticate(lb.tokens["alice"]).name == "Alice A"   # existing token unchanged
+    res = lb.import_roster("\ufeffid,name\r\nalice,Alice again\r\ndave,Dave D\r\n".encode())
+    assert [i.login for i in res.issued] == ["dave"] and res.skipped == ["alice"] and res.updated == ["alice"]
+    assert lb.authenticate(lb.tokens["alice"]).name == "Alice again"   # same token, roster's new name
     with pytest.raises(RosterError, match="also on line 2"):
-        lb.import_roster(b"login,name\nx,X\nx,Y\n")
-    with pytest.raises(RosterError, match="unknown column"):
-        lb.import_roster(b"login,name,grade\nx,X,A\n")
+        lb.import_roster(b"id,name\nx,X\nx,Y\n")
+    with pytest.raises(RosterError, match="'login' is now called 'id'"):
+        lb.import_roster(b"login,name\nx,X\n")
+    res = lb.import_roster(b"id,name,grade\nx,X,A\n")                 # extra columns: ignored, with a note
+    assert [i.login for i in res.issued] == ["x"] and "'grade'" in res.notes[0]
 
 
 def test_store_rolls_back_a_failed_transaction(lb):
     before = lb.store.logins()
     with pytest.raises(StoreError, match="duplicate"):
         lb.store.add_students([("zed", "Zed", "", hash_token("t1")), ("alice", "dup", "", hash_token("t2"))])
+    assert lb.store.logins() == before
     assert lb.store.logins() == before                      # zed was not kept
     with pytest.raises(RuntimeError):
         with lb.store.transaction(write=True) as c:
@@ -122,12 +125,16 @@ def test_store_lock_alone_enforces_the_limit(lb):
         lb.store.add_submission(999999, filename="x", **kw)
 
 
-def test_closed_competition_refuses_uploads_and_freezes_selection(lb, key, clock):
+def test_closed_competition_scores_late_or_refuses_and_freezes_selection(lb, key, clock):
     alice = lb.users["alice"]
     v = lb.submit(alice, "a.csv", csv_bytes(noisy_scores(key, 1.0, seed=5)))
     clock.set(CLOSES)
+    late = lb.submit(alice, "late.csv", csv_bytes(noisy_scores(key, 1.0, seed=6)))     # late_uploads: on
+    assert late.late and not late.counts and late.private is not None
+    lb.cfg.late_uploads = False
     with pytest.raises(rules.NotOpen, match="closed"):
-        lb.submit(alice, "late.csv", csv_bytes(noisy_scores(key, 1.0, seed=6)))
+        lb.submit(alice, "late2.csv", csv_bytes(noisy_scores(key, 1.0, seed=7)))
+    assert [s.late for s in lb.store.submissions(alice.id)] == [False, True]
     with pytest.raises(rules.SelectionError, match="frozen"):
         lb.select(alice, [v.id])
 
@@ -147,7 +154,7 @@ def test_selection_and_final_score(lb, key, clock):
     clock.set(CLOSES + timedelta(seconds=1))
     page = lb.page(alice)
     assert page.final_private == pytest.approx(lb.store.submission(ids[2]).private)
-    row = next(r for r in lb.board("private") if r.name == "Alice A")
+    row = next(r for r in lb.board("private") if r.student_id == alice.id)
     assert row.submission_id == ids[2]
 
 
@@ -167,7 +174,7 @@ def test_private_board_only_after_close_and_reveal_intervals(lb, key, clock):
     with pytest.raises(NotRevealed):
         lb.board("private")
     assert lb.intervals(alice, v.id) is None
-    assert [r.name for r in lb.board("public") if not r.baseline] == ["Alice A"]
+    assert [r.name for r in lb.board("public") if not r.baseline] == [lb.public_name(alice)]
     clock.set(CLOSES)
     board = lb.board("private")
     assert len(board) == 5 and sum(r.baseline for r in board) == 4
@@ -193,11 +200,12 @@ def test_exports_and_probing(lb, key):
     flags = lb.probing(tiny=0.01, min_steps=3)
     assert [st.login for st, f in flags] == ["bob"]
     lines = lb.export_leaderboard_csv().splitlines()
-    assert lines[0].startswith("login,name,email,n_submissions,best_public")
+    assert lines[0].startswith("id,name,email,lms_id,public_name,n_submissions,n_late,best_public")
     rows = {ln.split(",")[0]: ln.split(",") for ln in lines[1:]}
-    assert rows["alice"][3] == "1" and rows["alice"][6] == "1" and rows["carol"][3] == "0"
+    assert rows["alice"][5] == "1" and rows["alice"][9] == "1" and rows["carol"][5] == "0"
+    assert rows["bob"][-1] == "small-diff ×6" and rows["alice"][-1] == ""   # each upload: 2 rows swapped
     bl = lb.export_baselines_csv().splitlines()
-    assert bl[0] == ("login,name,best_public,final_private,simple_public,medium_public,strong_public,boss_public,"
+    assert bl[0] == ("id,name,best_public,final_private,simple_public,medium_public,strong_public,boss_public,"
                      "simple_private,medium_private,strong_private,boss_private")
     alice_row = next(x for x in bl if x.startswith("alice,")).split(",")
     best = float(alice_row[2])
@@ -252,3 +260,35 @@ def test_roc_curve_shows_only_the_public_rows_before_close(lb, key, clock):
     assert lb.roc_png(alice, v.id) == public_only
     clock.set(CLOSES)
     assert lb.roc_png(alice, v.id) != public_only
+
+
+def test_a_database_of_the_first_layout_is_brought_up_to_date(tmp_path):
+    """The first release kept the file in ``submissions.content`` and had no roster, override or ack columns:
+    opening such a database adds the columns and moves the files, keeping every row."""
+    import sqlite3
+    import zlib
+    path = tmp_path / "old.sqlite3"
+    con = sqlite3.connect(path)
+    con.executescript("""
+        CREATE TABLE students (id INTEGER PRIMARY KEY, login VARCHAR(128) NOT NULL UNIQUE, name VARCHAR(256) NOT NULL,
+            email VARCHAR(256) NOT NULL, token_hash VARCHAR(64) NOT NULL UNIQUE, created_at DATETIME NOT NULL);
+        CREATE TABLE submissions (id INTEGER PRIMARY KEY, student_id INTEGER NOT NULL REFERENCES students (id),
+            submitted_at DATETIME NOT NULL, day DATE NOT NULL, filename VARCHAR(256) NOT NULL, size INTEGER NOT NULL,
+            sha256 VARCHAR(64) NOT NULL, content BLOB NOT NULL, public FLOAT NOT NULL, private FLOAT NOT NULL,
+            selected BOOLEAN NOT NULL);
+        CREATE TABLE meta (id INTEGER PRIMARY KEY, version INTEGER NOT NULL);
+        INSERT INTO meta VALUES (1, 7);
+    """)
+    data = b"ID,score\n0,0.5\n"
+    con.execute("INSERT INTO students VALUES (1, 'b01', 'Ann', '', ?, '2026-11-01 00:00:00')", (hash_token("tok"),))
+    con.execute("INSERT INTO submissions VALUES (1, 1, '2026-11-02 10:00:00', '2026-11-02', 'a.csv', ?, ?, ?, "
+                "0.7, 0.6, 1)", (len(data), __import__("hashlib").sha256(data).hexdigest(), zlib.compress(data)))
+    con.commit()
+    con.close()
+    with Store(f"sqlite:///{path}") as s:
+        assert s.content(1) == data and s.integrity_problems() == []
+        (sub,) = s.submissions()
+        assert (sub.public, sub.selected, sub.late) == (0.7, True, False)
+        st = s.student_by_token_hash(hash_token("tok"))
+        assert (st.login, st.nickname, st.deadline) == ("b01", "", None)
+        assert len(s.secret()) == 32 and s.version() == 7

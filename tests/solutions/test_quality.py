@@ -17,13 +17,14 @@ from solutions.stages import StageResult
 
 FAR = ("cartoon", "out_of_prior")
 
-#: stage -> (module, short-fit overrides on top of SMOKE_CONFIG, AUC floor on the far kinds)
+#: stage -> (module, short-fit overrides on top of the stage's smoke config, AUC floor on the far kinds)
 FITS = {
-    "simple": (simple, {"epochs": 6}, 0.85),           # measured 0.987
-    "medium": (medium, {"epochs": 6}, 0.85),           # measured 1.000
-    "strong": (strong, {"epochs": 6}, 0.85),           # measured 1.000
-    "boss": (boss, {"ae_epochs": 6, "cls_epochs": 12, "cls_batch_size": 32, "cls_lr": 5e-3,
-                    "cls_channels": (16, 32, 64)}, 0.85),  # measured 1.000
+    "simple": (simple, {"epochs": 6, "batch_size": 64}, 0.85),           # measured 0.987
+    "medium": (medium, {"epochs": 6, "batch_size": 64}, 0.85),           # measured 1.000
+    "strong": (strong, {"epochs": 6, "batch_size": 64}, 0.85),           # measured 1.000
+    "boss": (boss, {"ae": {"epochs": 6, "batch_size": 64},
+                    "classifier": {"epochs": 12, "batch_size": 32, "lr": 5e-3, "model_kwargs.channels": (16, 32, 64)}},
+             0.85),                                                      # measured 1.000
 }
 #: The boss's classifier on its own task (normal test faces vs their corrupted copies): measured 0.747.
 SYNTHETIC_FLOOR = 0.65
@@ -69,8 +70,8 @@ def test_scores_follow_row_order(fitted, tiny_dataset):
     from solutions.stages import reconstruction_scores
     test = np.array(tiny_dataset.test)
     perm = np.random.default_rng(0).permutation(len(test))
-    s = reconstruction_scores(result.model, test, score=result.config["score"])
-    assert np.allclose(reconstruction_scores(result.model, test[perm], score=result.config["score"]), s[perm],
+    s = reconstruction_scores(result.model, test, score=result.config.score)
+    assert np.allclose(reconstruction_scores(result.model, test[perm], score=result.config.score), s[perm],
                        rtol=1e-5, atol=1e-6)
     assert np.allclose(s, result.scores, rtol=1e-5, atol=1e-6)
 
@@ -88,6 +89,6 @@ def test_boss_classifier_learned_its_task(fitted, tiny_dataset):
     assert auc > SYNTHETIC_FLOOR, f"classifier AUC on its own synthetic task: {auc:.3f}"
     assert set(result.parts) == {"reconstruction", "classifier", "features"}
     w = result.config
-    combined = w["w_ae"] * result.parts["reconstruction"] + w["w_cls"] * result.parts["classifier"] + \
-        w["w_feat"] * result.parts["features"]
+    combined = w.w_ae * result.parts["reconstruction"] + w.w_cls * result.parts["classifier"] + \
+        w.w_feat * result.parts["features"]
     assert np.allclose(combined, result.scores)

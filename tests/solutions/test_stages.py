@@ -1,34 +1,84 @@
-"""solutions.stages: config resolution, score functions, standardisation, the training loop, the stage registry."""
+"""solutions.stages and the stage modules: configs (one key check, smoke mode), the one engine, score functions,
+standardisation, the stage registry."""
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
 import torch
 
+import starter_code.train
 from solutions import stages
-from solutions.stages import STAGES, error_scores, get_stage, resolve_config, standardise
-from starter_code.config import ConfigKeyError
+from solutions.stages import STAGES, error_scores, get_stage, standardise
+from starter_code import TrainConfig
+from starter_code.config import Config, ConfigKeyError
+from starter_code.formats import SMOKE
+
+#: How many models each stage trains (boss: the autoencoder and the classifier).
+TRAINED_PARTS = {"simple": 1, "medium": 1, "strong": 1, "boss": 2}
 
 
-def test_resolve_config_order_and_unknown_keys():
-    config, smoke = {"a": 1, "b": 2, "c": 3}, {"b": 20}
-    assert resolve_config("x", config, smoke, False, {"c": 30}) == {"a": 1, "b": 2, "c": 30}
-    assert resolve_config("x", config, smoke, True, {"c": 30}) == {"a": 1, "b": 20, "c": 30}
-    with pytest.raises(ConfigKeyError, match="unknown config key.*epoch.*known keys: a, b, c"):
-        resolve_config("x", config, smoke, False, {"epoch": 3})
-    with pytest.raises(ConfigKeyError, match="SMOKE_CONFIG"):
-        resolve_config("x", config, {"zzz": 1}, True, {})
+def _train_configs(cfg: Config) -> list[TrainConfig]:
+    """The TrainConfigs inside a stage config (itself, or its nested parts)."""
+    if isinstance(cfg, TrainConfig):
+        return [cfg]
+    nested = [getattr(cfg, f.name) for f in dataclasses.fields(cfg)]
+    return [c for part in nested if isinstance(part, Config) for c in _train_configs(part)]
 
 
 @pytest.mark.parametrize("name", STAGES)
-def test_every_stage_publishes_the_api(name):
-    module = get_stage(name)
-    assert isinstance(module.CONFIG, dict) and isinstance(module.SMOKE_CONFIG, dict)
-    assert set(module.SMOKE_CONFIG) <= set(module.CONFIG)
-    model = module.build_model(**module.SMOKE_CONFIG) if name != "simple" else module.build_model()
-    assert isinstance(model, torch.nn.Module)
-    with pytest.raises(ConfigKeyError):
-        module.build_model(no_such_key=1)
+def test_every_stage_config_is_a_documented_dataclass_in_the_students_vocabulary(name):
+    cfg = get_stage(name).CONFIG
+    assert isinstance(cfg, Config) and dataclasses.is_dataclass(cfg)
+    assert all(f.metadata.get("help") for f in dataclasses.fields(cfg)), "every key has help"
+    parts = _train_configs(cfg)
+    assert len(parts) == TRAINED_PARTS[name]
+    for part in parts:  # every trained part speaks TrainConfig: epochs, batch_size, lr, schedule, ...
+        smoke = part.smoke()
+        assert (smoke.epochs, smoke.batch_size) == (SMOKE.epochs, SMOKE.batch_size)
+    assert [(p.epochs, p.batch_size) for p in _train_configs(cfg.smoke())] == \
+        [(SMOKE.epochs, SMOKE.batch_size)] * len(parts)
+
+
+@pytest.mark.parametrize("name", STAGES)
+def test_unknown_keys_raise_before_anything_trains(name):
+    images = np.zeros((4, 64, 64, 3), np.uint8)
+    with pytest.raises(ConfigKeyError, match="unknown key.*no_such_key"):
+        get_stage(name).run(images, images, smoke=True, progress=False, no_such_key=1)
+
+
+def test_nested_and_dotted_overrides_change_one_key():
+    from solutions import boss, medium
+    cfg = boss.CONFIG.resolve(smoke=True, classifier={"lr": 5e-3, "model_kwargs.channels": (4, 8)}, w_feat=0.0)
+    assert cfg.classifier.lr == 5e-3 and cfg.classifier.model_kwargs == {"channels": (4, 8)}
+    assert cfg.classifier.epochs == SMOKE.epochs and cfg.w_feat == 0.0 and cfg.ae == boss.CONFIG.ae.smoke()
+    m = medium.CONFIG.resolve(**{"model_kwargs.latent_dim": 32})
+    assert m.model_kwargs == {**medium.CONFIG.model_kwargs, "latent_dim": 32}
+    assert medium.CONFIG.model_kwargs["latent_dim"] == 16  # the defaults are untouched
+    with pytest.raises(ConfigKeyError, match="BossConfig: unknown key.*cls_epochs"):
+        boss.CONFIG.resolve(cls_epochs=1)
+    with pytest.raises(ConfigKeyError, match="ClassifierConfig: unknown key.*epoch\\b"):
+        boss.CONFIG.resolve(classifier={"epoch": 1})
+
+
+@pytest.mark.parametrize("name", STAGES)
+def test_every_stage_trains_with_the_one_engine(name, tiny_dataset, monkeypatch):
+    """No second training loop: each trained part goes through starter_code.train.fit."""
+    calls = []
+
+    class CountingSchedule(starter_code.train.LRSchedule):  # fit() puts one on every loop it runs
+        def on_train_start(self, state):
+            calls.append(type(state.model).__name__)
+
+    monkeypatch.setattr(starter_code.train, "LRSchedule", CountingSchedule)
+    torch.set_num_threads(1)
+    small = np.array(tiny_dataset.train[:96])
+    result = get_stage(name).run(small, np.array(tiny_dataset.test[:8]), smoke=True, progress=False, epochs=1) \
+        if name != "boss" else get_stage(name).run(small, np.array(tiny_dataset.test[:8]), smoke=True,
+                                                   progress=False, ae={"epochs": 1}, classifier={"epochs": 1})
+    assert len(calls) == TRAINED_PARTS[name], calls
+    assert result.scores.shape == (8,) and not result.model.training
 
 
 def test_unknown_stage_lists_valid_names():
@@ -52,25 +102,20 @@ def test_error_scores_local_defect_ranks_higher_with_patch_max():
         error_scores(both, "ssim")
 
 
+def test_the_l2_score_is_the_students_one(tiny_dataset):
+    from solutions.medium import BottleneckAE
+    from starter_code import anomaly_scores
+    torch.manual_seed(0)
+    model = BottleneckAE(latent_dim=4, hidden=(32,)).eval()
+    images = np.array(tiny_dataset.test[:10])
+    assert np.array_equal(stages.reconstruction_scores(model, images, score="l2"), anomaly_scores(model, images))
+
+
 def test_standardise_uses_reference_median_and_spread():
     rng = np.random.default_rng(0)
     ref = rng.normal(5.0, 2.0, 10_000)
     z = standardise(np.array([5.0, 7.0, 3.0]), ref)
     assert np.allclose(z, [0, 1, -1], atol=0.05)
-
-
-def test_train_model_lowers_the_loss_and_honours_the_schedule(tiny_dataset):
-    from solutions.medium import BottleneckAE
-    torch.manual_seed(0)
-    model = BottleneckAE(latent_dim=8, hidden=(64,))
-    h = stages.train_model(model, tiny_dataset.train, epochs=4, batch_size=64, lr=2e-3, seed=0, progress=False)
-    assert len(h.losses) == 4 and h.losses[-1] < h.losses[0]
-    assert not model.training
-    assert stages._lr_at(0, 100, 1.0, "cosine", 10) == pytest.approx(0.1)
-    assert stages._lr_at(99, 100, 1.0, "cosine", 0) == pytest.approx(0.02, abs=1e-3)
-    assert stages._lr_at(50, 100, 1.0, "constant", 0) == 1.0
-    with pytest.raises(ValueError, match="schedule"):
-        stages._lr_at(50, 100, 1.0, "step", 0)
 
 
 def test_reconstruction_scores_keep_row_order(tiny_dataset):

@@ -56,3 +56,43 @@ def test_load_errors_name_the_file(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(ValueError, match="config.json: not valid JSON"):
         TrainConfig.load(bad)
+
+
+# -- the Config base every config of the kit shares -----------------------------------------------------------------
+
+def test_replace_checks_keys_and_changes_one_nested_key():
+    cfg = TrainConfig(model_kwargs={"hidden": (64,), "latent_dim": 3})
+    assert cfg.replace(epochs=2).epochs == 2 and cfg.epochs == 50
+    changed = cfg.replace(**{"model_kwargs.latent_dim": 8})
+    assert changed.model_kwargs == {"hidden": (64,), "latent_dim": 8} and cfg.model_kwargs["latent_dim"] == 3
+    with pytest.raises(ConfigKeyError, match="TrainConfig: unknown key.*epoch;"):
+        cfg.replace(epoch=2)
+    with pytest.raises(ConfigKeyError, match="has no keys"):
+        cfg.replace(**{"epochs.x": 2})
+    with pytest.raises(ValueError, match="TrainConfig.warmup_steps must be a non-negative integer"):
+        cfg.replace(warmup_steps=-1)
+
+
+def test_smoke_and_resolve():
+    from starter_code.formats import SMOKE
+    cfg = TrainConfig(epochs=50, batch_size=2000, lr=0.1)
+    assert cfg.smoke() == cfg.replace(epochs=SMOKE.epochs, batch_size=SMOKE.batch_size)
+    assert cfg.resolve(smoke=True, epochs=1).epochs == 1  # overrides come after smoke mode
+    assert cfg.resolve(lr=0.5) == cfg.replace(lr=0.5)
+
+
+def test_default_field_keeps_the_help():
+    @dataclasses.dataclass
+    class Stage(TrainConfig):
+        epochs: int = TrainConfig.default_field("epochs", 6)
+        model_kwargs: dict = TrainConfig.default_field("model_kwargs", {"hidden": (512,)})
+
+    a, b = Stage(), Stage()
+    assert a.epochs == 6 and a.model_kwargs == {"hidden": (512,)} and a.model_kwargs is not b.model_kwargs
+    assert dataclasses.fields(Stage)[1].metadata["help"] == "Passes over the training images."
+
+
+def test_build_model_refuses_unknown_model_kwargs():
+    from starter_code.models import build_model
+    with pytest.raises(ConfigKeyError, match="model 'fcn': unknown key.*hiden; known keys: hidden, latent_dim"):
+        build_model("fcn", hiden=(8,))

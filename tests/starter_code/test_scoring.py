@@ -6,7 +6,7 @@ from torch import nn
 
 from starter_code.data import to_model_input
 from starter_code.models import build_model
-from starter_code.scoring import anomaly_scores, reconstruct
+from starter_code.scoring import anomaly_scores, eval_batches, l2_score, reconstruct, squared_error
 
 
 def test_higher_scores_mean_more_anomalous(fitted_fcn, normal_test_images, anomalous_images):
@@ -91,3 +91,71 @@ def test_empty_and_bad_inputs(fitted_fcn):
     assert reconstruct(model, empty).shape == (0, 64, 64, 3)
     with pytest.raises(ValueError, match="images to score: expected shape"):
         anomaly_scores(model, np.zeros((2, 3, 64, 64), np.uint8))
+
+
+# -- eval_batches: the one loop every scorer runs ------------------------------------------------------------------
+
+class Noisy(nn.Module):
+    """A model with dropout (eval mode matters) whose reconstruction samples noise (the seed matters)."""
+
+    def __init__(self):
+        super().__init__()
+        self.drop = nn.Dropout(0.5)
+        self.w = nn.Parameter(torch.ones(1))
+
+    def reconstruct(self, x):
+        return self.drop(x) * self.w + torch.randn_like(x)
+
+
+def test_eval_batches_row_order_and_sizes(random_images):
+    model = Noisy()
+    batches = [x.clone() for x in eval_batches(model, random_images, batch_size=4)]
+    assert [len(b) for b in batches] == [4, 4, 2]  # no dropped last batch
+    assert torch.equal(torch.cat(batches), to_model_input(random_images))  # row order, no shuffling
+
+
+def test_eval_batches_restores_mode_autograd_and_rng(random_images):
+    model = Noisy().train()
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    for x in eval_batches(model, random_images, batch_size=4, seed=7):
+        assert not model.training and torch.is_inference_mode_enabled()
+    assert model.training and not torch.is_inference_mode_enabled()
+    assert torch.equal(torch.rand(3), expected_next)  # the caller's RNG stream is untouched
+    for x in eval_batches(model, random_images, batch_size=4):
+        break  # leaving the loop early restores everything too
+    assert model.training and not torch.is_inference_mode_enabled()
+
+
+def test_seeded_scores_repeat_and_every_scorer_shares_the_loop(random_images):
+    model = Noisy()
+    a = anomaly_scores(model, random_images, seed=5)
+    assert np.array_equal(a, anomaly_scores(model, random_images, seed=5))
+    assert not np.array_equal(a, anomaly_scores(model, random_images, seed=6))
+    by_hand = []
+    for x in eval_batches(model, random_images, batch_size=200, seed=5):
+        by_hand.append(l2_score(squared_error(model, x)))
+    assert np.array_equal(a, torch.cat(by_hand).numpy().astype(np.float64))
+
+
+def test_score_fn_replaces_the_l2_score(fitted_fcn, random_images):
+    model, _ = fitted_fcn
+    mse = anomaly_scores(model, random_images, score_fn=lambda err: err.mean(dim=(1, 2, 3)))
+    l2 = anomaly_scores(model, random_images)
+    np.testing.assert_allclose(mse * 3 * 64 * 64, l2 ** 2, rtol=1e-4)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_scores_on_cuda_match_the_cpu_and_a_seeded_vae_repeats(fitted_fcn, random_images):
+    model, _ = fitted_fcn
+    try:
+        cpu = anomaly_scores(model, random_images, device="cpu")
+        np.testing.assert_allclose(anomaly_scores(model, random_images, device="cuda"), cpu, rtol=1e-4)
+    finally:
+        model.to("cpu")
+    torch.manual_seed(0)
+    vae = build_model("vae")
+    a = anomaly_scores(vae, random_images, device="cuda", seed=3)
+    assert np.array_equal(a, anomaly_scores(vae, random_images, device="cuda", seed=3))

@@ -1,12 +1,9 @@
-import subprocess
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from starter_code.submission import (SUBMISSION_COLUMNS, SUBMISSION_FILENAME, SubmissionFormatError,
-                                     read_submission_scores, write_submission)
+from starter_code.formats import SUBMISSION_COLUMNS, SUBMISSION_FILENAME, SubmissionError
+from starter_code.submission import read_submission_scores, write_submission
 
 SCORES = np.array([11383.0, 256676.5, 862365.25, 152435.0, 848171.125])  # the slides' example, plus fractions
 
@@ -60,39 +57,46 @@ def test_integers_and_lists_are_accepted(tmp_path):
 ])
 def test_bad_scores_are_refused_before_writing(tmp_path, scores, message):
     path = tmp_path / "prediction.csv"
-    with pytest.raises(SubmissionFormatError, match=message):
+    with pytest.raises(SubmissionError, match=message):
         write_submission(scores, path)
     assert not path.exists()
 
 
 def test_expected_rows(tmp_path):
-    with pytest.raises(SubmissionFormatError, match="expected 4 scores .* got 5"):
+    with pytest.raises(SubmissionError, match="expected 4 scores .* got 5"):
         write_submission(SCORES, tmp_path / "p.csv", expected_rows=4)
     path = write_submission(SCORES, tmp_path / "p.csv")
-    with pytest.raises(SubmissionFormatError, match="expected 6 rows"):
+    with pytest.raises(SubmissionError, match="found 5 data rows, expected 6"):
         read_submission_scores(path, expected_rows=6)
 
 
 @pytest.mark.parametrize("text, where, message", [
-    ("", "line 1", "file is empty"),
-    ("id,score\n0,1\n", "line 1", "header must be ID,score"),
-    ("ID,score,extra\n0,1,2\n", "line 1", "header must be ID,score"),
-    ("ID,score\n0,1\n2,3\n", "line 3, column 'ID', ID 2", "expected 1, got 2"),
-    ("ID,score\n0,1\nx,3\n", "line 3, column 'ID'", "ID 'x' is not an integer"),
-    ("ID,score\n0,1\n1,abc\n", "line 3, column 'score', ID 1", "score 'abc' is not a number"),
-    ("ID,score\n0,1\n1,nan\n", "line 3, column 'score', ID 1", "not finite"),
-    ("ID,score\n0,1\n1\n", "line 3", "expected 2 fields"),
-    ("ID,score\n", None, "no rows after the header"),
+    ("", None, "file is empty"),
+    ("id,score\n0,1\n", "line 1", "header must be exactly 'ID,score', found 'id,score'"),
+    ("ID,score,extra\n0,1,2\n", "line 1, column 'extra'", "extra column(s) 'extra'"),
+    ("ID,score\n0,1\n2,3\n", "line 3, column 'ID', ID 2", "in order; expected 1, found 2"),
+    ("ID,score\n0,1\nx,3\n", "line 3, column 'ID'", "'x' is not a whole number"),
+    ("ID,score\n0,1\n1,abc\n", "line 3, column 'score', ID 1", "'abc' is not a number"),
+    ("ID,score\n0,1\n1,1_000\n", "line 3, column 'score', ID 1", "no '_' separators"),
+    ("ID,score\n0,1\n1,nan\n", "line 3, column 'score', ID 1", "'nan' is not a finite number"),
+    ("ID,score\n0,1\n1\n", "line 3", "expected 2 values"),
+    ("ID,score\n", None, "header but no data rows"),
 ])
 def test_read_errors_say_where(tmp_path, text, where, message):
     path = tmp_path / "prediction.csv"
     path.write_text(text)
-    with pytest.raises(SubmissionFormatError) as e:
+    with pytest.raises(SubmissionError) as e:
         read_submission_scores(path)
-    assert message in str(e.value)
+    assert message in e.value.message
+    assert e.value.file == str(path) and str(e.value).startswith(str(path))
     if where:
-        assert str(e.value).startswith(where + ": ")
-    assert "prediction.csv" in e.value.message
+        assert str(e.value).startswith(f"{path}, {where}: ")
+
+
+def test_what_the_grader_accepts_the_students_check_accepts_in_its_own_format(tmp_path):
+    from grader.validate import read_submission
+    path = write_submission(SCORES, tmp_path / "p.csv")
+    np.testing.assert_array_equal(read_submission_scores(path), read_submission(path, len(SCORES)))
 
 
 def test_read_tolerates_bom_crlf_and_blank_tail(tmp_path):
@@ -102,12 +106,5 @@ def test_read_tolerates_bom_crlf_and_blank_tail(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.csv"):
         read_submission_scores(tmp_path / "nope.csv")
     (tmp_path / "bin.csv").write_bytes(b"ID,score\n0,\xff\n")
-    with pytest.raises(SubmissionFormatError, match="not UTF-8"):
+    with pytest.raises(SubmissionError, match="not UTF-8"):
         read_submission_scores(tmp_path / "bin.csv")
-
-
-def test_submission_module_does_not_import_torch():
-    # the grader imports SUBMISSION_COLUMNS from here and must start without torch
-    code = "import sys, starter_code.submission, starter_code; assert 'torch' not in sys.modules, 'torch imported'"
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(__import__("pathlib").Path(__file__)
-                                                                     .resolve().parents[2]))

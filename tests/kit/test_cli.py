@@ -1,12 +1,13 @@
-"""`python -m solutions run|ladder|calibrate`, in-process on the tiny data set (smoke configs, seconds)."""
+"""`python -m kit run|ladder|calibrate`, in-process on the tiny data set (smoke configs, seconds): output, files and
+exit codes (0 done, 1 a data/config/file problem or a non-strict ladder with --check, 2 usage)."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from solutions.cli import main
-from solutions.ladder import check_ladder, format_table
+from kit.cli import main
+from kit.ladder import check_ladder, format_table
 
 
 @pytest.fixture(scope="module")
@@ -41,13 +42,16 @@ def test_run_errors_name_the_problem(tiny_dataset, tmp_path, capsys):
     rc = main(["run", "--stage", "medium", "--data", str(tiny_dataset.data_dir), "--smoke", "--no-progress",
                "--out", str(tmp_path / "o"), "--set", "epoch=2"])
     assert rc == 1
-    assert "unknown config key(s) epoch" in capsys.readouterr().err
+    assert "MediumConfig: unknown key(s) epoch; known keys:" in capsys.readouterr().err
     rc = main(["run", "--stage", "medium", "--data", str(tiny_dataset.data_dir), "--set", "epochs"])
     assert rc == 1
     assert "expected KEY=VALUE" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as e:
-        main(["run", "--stage", "legendary"])
-    assert e.value.code == 2
+    rc = main(["run", "--stage", "medium", "--data", str(tiny_dataset.data_dir), "--smoke", "--no-progress",
+               "--out", str(tmp_path / "o"), "--set", "model_kwargs.latent_dim=\"big\""])
+    assert rc == 1
+    assert capsys.readouterr().err.startswith("error: --set: ")
+    assert main(["run", "--stage", "legendary"]) == 2
+    assert "invalid choice: 'legendary'" in capsys.readouterr().err
 
 
 def test_ladder_table_and_json(ladder_json, tiny_dataset):
@@ -80,6 +84,8 @@ def test_ladder_check_flag_fails_a_non_strict_ladder(tiny_dataset, tmp_path, cap
     rc = main(["ladder", "--data", str(tiny_dataset.data_dir), "--smoke", "--no-progress"])
     assert rc == 1
     assert "needs an answer key" in capsys.readouterr().err
+    rc = main(["ladder", "--from-json", str(tmp_path / "l.json"), "--min-step", "1.0", "--check"])
+    assert rc == 1 and "ladder strict (each step >= 1.00 on public and private): NO" in capsys.readouterr().out
 
 
 def test_calibrate_writes_baselines_from_a_saved_ladder(ladder_json, tiny_dataset, tmp_path):

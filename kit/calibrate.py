@@ -1,19 +1,18 @@
-"""`python -m solutions calibrate --competition FILE`: make the reference scores the competition's baselines.
+"""Make the reference scores a competition's baselines (``--competition FILE``).
 
 As the course's TAs set theirs: each baseline (simple, medium, strong, boss) is the public and private ROC-AUC of
 the matching reference solution. The scores come from a saved ladder (``--ladder FILE``, written by
-``python -m solutions ladder``) or, without one, from running the ladder now on the preset's data.
+``python -m kit ladder``) or, without one, from running the ladder now on the preset's data.
 ``FILE`` is updated in place when it exists (every other setting kept), else created with the preset's answer key.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from solutions.run import add_data_arguments, load_data, set_threads
-from solutions.stages import STAGES
+from kit.run import add_data_arguments, load_data, set_threads
+from starter_code.formats import STAGES
 
 
 def baselines_from_ladder(ladder: dict) -> dict:
@@ -58,34 +57,29 @@ def calibrate(competition: Path, ladder: dict, answers: Path | None = None) -> "
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--competition", type=Path, required=True, help="competition TOML to write the baselines to")
-    parser.add_argument("--ladder", type=Path, help="a ladder JSON from `python -m solutions ladder` (no training)")
+    parser.add_argument("--ladder", type=Path, help="a ladder JSON from `python -m kit ladder` (no training)")
     add_data_arguments(parser)
     parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES, help="stages to run")
 
 
 def run(args) -> int:
-    from grader.errors import ConfigError
-    try:
-        if args.ladder is not None:
-            try:
-                ladder = json.loads(Path(args.ladder).read_text(encoding="utf-8"))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{args.ladder}: not valid JSON: {e}") from e
-            answers = args.answers / "solution.csv" if args.answers else None
-        else:
-            from solutions.ladder import run_ladder
-            train, test, key, where = load_data(args)
-            if key is None:
-                raise ValueError("running the ladder needs an answer key: give --answers DIR (or use a preset)")
-            set_threads(args.threads)
-            print(f"running the ladder on {where} ...", flush=True)
-            ladder = run_ladder(train, test, key, args.stages, smoke=args.smoke, progress=not args.no_progress)
-            from data_tools.build import cache_paths
-            answers = (args.answers if args.answers else cache_paths(args.preset, args.seed).answers) / "solution.csv"
-        cfg = calibrate(args.competition, ladder, answers)
-    except (OSError, ValueError, ConfigError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    if args.ladder is not None:
+        try:
+            ladder = json.loads(Path(args.ladder).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{args.ladder}: not valid JSON: {e}") from e
+        answers = args.answers / "solution.csv" if args.answers else None
+    else:
+        from data_tools.build import cache_paths
+        from kit.ladder import run_ladder
+        train, test, key, where = load_data(args)
+        if key is None:
+            raise ValueError("running the ladder needs an answer key: give --answers DIR (or use a preset)")
+        set_threads(args.threads)
+        print(f"running the ladder on {where} ...", flush=True)
+        ladder = run_ladder(train, test, key, args.stages, smoke=args.smoke, progress=not args.no_progress)
+        answers = (args.answers if args.answers else cache_paths(args.preset, args.seed).answers) / "solution.csv"
+    cfg = calibrate(args.competition, ladder, answers)
     for b in cfg.baselines.values():
         print(f"  {b.name:<7} public {b.public:.4f}  private {b.private:.4f}")
     print(f"wrote {args.competition}")

@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from grader.competition import BASELINE_NAMES, load_competition
-from solutions.demo import BASELINES_DIR
+from kit.demo import BASELINES_DIR
 
 
 def test_committed_baselines_are_a_strict_ladder():

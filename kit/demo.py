@@ -1,4 +1,4 @@
-"""`make demo`: the whole loop on the embedded default data, as a TA would run it.
+"""The whole loop on the embedded demo data, as a TA would run it (``make demo``).
 
     data (demo preset) -> train the course's sample models -> prediction CSVs -> public/private ROC-AUC
     -> leaderboard with the baseline rows -> figures
@@ -18,12 +18,12 @@ from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import solutions
 
-#: What the demo trains: (submission name, model_type, epochs). Measured on 2 CPU cores, demo preset
-#: (20,000 faces): see README.md for the figures.
-DEMO_MODELS = (("sample_vae", "vae"), ("sample_fcn", "fcn"))
+#: The course's sample models the demo trains (README.md, "Two commands", has their timings on 2 CPU cores).
+DEMO_MODELS = ("vae", "fcn")
 #: Calibrated baselines per preset (the reference ladder's scores); other data falls back to the course's values.
-BASELINES_DIR = Path(__file__).resolve().parent / "baselines"
+BASELINES_DIR = Path(solutions.__file__).resolve().parent / "baselines"
 
 
 @dataclass
@@ -33,7 +33,7 @@ class DemoConfig:
     preset: str = field(default="demo", metadata={"help": "data preset (demo: 20,000 train / 4,000 test)"})
     seed: int = field(default=0, metadata={"help": "data build seed"})
     epochs: int = field(default=10, metadata={"help": "training epochs per model (the course uses 50)"})
-    models: tuple[str, ...] = field(default=tuple(m for _, m in DEMO_MODELS),
+    models: tuple[str, ...] = field(default=DEMO_MODELS,
                                     metadata={"help": "model types to train (starter_code.models)"})
     data: Path | None = field(default=None, metadata={"help": "use this built or imported data folder instead "
                                                               "of building the preset (needs --answers)"})
@@ -58,8 +58,7 @@ def run(args) -> int:
     cfg = DemoConfig(workdir=args.workdir, preset=args.preset, seed=args.seed, epochs=args.epochs,
                      models=tuple(args.models), data=args.data, answers=args.answers)
     if (cfg.data is None) != (cfg.answers is None):
-        print("error: --data and --answers go together")
-        return 1
+        raise ValueError("--data and --answers go together")
     run_demo(cfg)
     return 0
 
@@ -74,9 +73,8 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict:
     from data_tools.build import cached_dataset
     from data_tools.io import DatasetPaths
     from data_tools.preview import contact_sheet
-    from grader.cli import main as grader_main
     from grader.competition import CompetitionConfig, dump_competition, load_competition
-    from grader.scoring import auc_by_kind, score_file
+    from grader.scoring import auc_by_kind, format_board, score_file, score_folder
     from starter_code import (TrainConfig, anomaly_scores, build_and_fit, load_images, plot_loss,
                               plot_reconstructions, plot_score_histogram, reconstruct, write_submission)
 
@@ -137,7 +135,9 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict:
         if cfg.data is None and reference.is_file():
             comp.baselines = load_competition(reference).baselines
         comp_path.write_text(dump_competition(comp))
-    grader_main(["leaderboard", str(subs), "--competition", str(comp_path), "--reveal"])
+    comp = load_competition(comp_path)
+    board = score_folder(subs, key, max_bytes=comp.max_upload_bytes, baselines=comp.baselines.values())
+    print(format_board(board, reveal=True, title=comp.title))
 
     _step(5, total, "Figures")
     contact_sheet(paths.data, paths.answers, figs / "contact_sheet.png")
@@ -153,8 +153,8 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict:
     print(f"  .venv/bin/python -m grader leaderboard {subs} --competition {comp_path} --reveal")
     roster = work / "roster.csv"
     if not roster.is_file():  # three made-up students so the web app has someone to log in as
-        roster.write_text("login,name,email\nb11901001,Ada Lovelace,\nb11901002,Alan Turing,\n"
+        roster.write_text("id,name,email\nb11901001,Ada Lovelace,\nb11901002,Alan Turing,\n"
                           "b11901003,Grace Hopper,\n")
-    print("Run the leaderboard web app on this competition (prints the TA token; login links go to tokens.csv):")
+    print("Run the leaderboard web app on this competition (the TA token is in the file it names; login links go to tokens.csv):")
     print(f"  .venv/bin/python -m grader serve --competition {comp_path} --roster {roster}")
     return summary

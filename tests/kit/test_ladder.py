@@ -1,11 +1,12 @@
-"""Calibrating the anomaly mixture from one ladder run: overall AUC = share-weighted mean of per-kind AUCs."""
+"""`python -m kit ladder`'s arithmetic: calibrating the anomaly mixture from one ladder run (overall AUC =
+share-weighted mean of per-kind AUCs), and printing a saved ladder."""
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
 from data_tools.answer_key import AnswerKey
 from grader.scoring import auc_by_kind
-from solutions.ladder import mixture_auc
+from kit.ladder import mixture_auc
 
 
 def _key(rng, n_normal=300, kinds=(("a", 40), ("b", 120), ("c", 7))):
@@ -30,27 +31,29 @@ def test_mixture_auc_with_the_actual_shares_is_the_overall_auc(seed):
 
 
 def test_mixture_auc_errors_name_the_problem():
-    with pytest.raises(KeyError, match="no per-kind AUC for zz"):
+    with pytest.raises(ValueError, match="no per-kind AUC for zz"):
         mixture_auc({"a": 0.7}, {"a": 0.5, "zz": 0.5})
     with pytest.raises(ValueError, match="no kind has a positive share"):
         mixture_auc({"a": 0.7}, {"a": 0.0})
 
 
-def test_ladder_benchmark_predicts_a_mixture(tmp_path, capsys):
+def test_ladder_predicts_a_mixture_from_a_saved_run(tmp_path, capsys):
     import json
 
-    from benchmarks.ladder import main
     from data_tools.anomalies import DEFAULT_MIXTURE
+    from kit.cli import main
     by_kind = {k: 0.5 for k in DEFAULT_MIXTURE}
     ladder = {"stages": {"simple": {"public": 0.6, "private": 0.6, "seconds": 1, "by_kind": dict(by_kind)},
                          "boss": {"public": 0.9, "private": 0.9, "seconds": 1,
                                   "by_kind": {**by_kind, "face_paint": 1.0}}}}
     path = tmp_path / "ladder.json"
     path.write_text(json.dumps(ladder))
-    assert main(["--from-json", str(path), "--mixture", "face_paint=1", "glasses=1"]) == 0
+    assert main(["ladder", "--from-json", str(path), "--mixture", "face_paint=1", "glasses=1"]) == 0
     out = capsys.readouterr().out
     assert "| given | 0.5000 | 0.7500 | +0.2500 |" in out
     boss_default = 0.5 + 0.5 * DEFAULT_MIXTURE["face_paint"] / sum(DEFAULT_MIXTURE.values())
     assert f"| default | 0.5000 | {boss_default:.4f} |" in out
-    with pytest.raises(SystemExit, match="expected kind=share, got 'glasses'"):
-        main(["--from-json", str(path), "--mixture", "glasses"])
+    assert "ladder strict (each step >= 0.03 on public and private): yes" in out
+    assert "boss: public 0.9000, private 0.9000 (target 0.9: met)" in out
+    assert main(["ladder", "--from-json", str(path), "--mixture", "glasses"]) == 1
+    assert "error: --mixture: expected kind=share, got 'glasses'" in capsys.readouterr().err

@@ -1,21 +1,20 @@
-"""`python -m solutions run --stage boss --preset demo`: train one reference stage and write its submission.
+"""Train one reference stage (simple, medium, strong, boss) and write its submission.
 
 Data come from ``--data DIR`` (``trainingset.npy``, ``testingset.npy``) or, without it, from the cached build of
 ``--preset``/``--seed`` (built once under ``.cache/data/``). With an answer key (``--answers DIR``, or the preset's)
 the public ROC-AUC is printed (``--reveal`` adds the private one). Everything lands in ``--out`` (default
 ``.cache/solutions/<stage>-<preset>``): ``prediction.csv``, ``config.json`` (the resolved stage config) and
-``result.json`` (AUCs, seconds, loss history).
+``result.json`` (AUCs, seconds, loss history). ``--set KEY=VALUE`` changes a key of the stage's config
+(``--set epochs=3``, ``--set model_kwargs.latent_dim=32``, ``--set classifier.epochs=1``).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-
-from solutions.stages import STAGES
+from starter_code.formats import STAGES, TEST_FILE, TRAIN_FILE
 
 DEFAULT_OUT = Path(".cache/solutions")
 
@@ -30,7 +29,8 @@ def parse_value(text: str):
 
 
 def parse_overrides(items: list[str] | None) -> dict:
-    """``["epochs=3", "encoders=[\\"fc\\"]"]`` -> ``{"epochs": 3, "encoders": ("fc",)}``."""
+    """``["epochs=3", "model_kwargs.encoders=[\\"fc\\"]"]`` -> ``{"epochs": 3, "model_kwargs.encoders": ("fc",)}``
+    (dotted keys change one key inside a field: ``Config.replace``)."""
     out = {}
     for item in items or []:
         name, sep, value = item.partition("=")
@@ -48,7 +48,8 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, help="folder with trainingset.npy and testingset.npy")
     parser.add_argument("--answers", type=Path, help="folder with solution.csv (TA only); default: the preset's "
                                                      "when --data is not given")
-    parser.add_argument("--smoke", action="store_true", help="smoke mode: each stage's SMOKE_CONFIG (seconds)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="smoke mode: each stage's config .smoke() (starter_code.formats.SMOKE; seconds)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -56,7 +57,7 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 def load_data(args):
     """-> (train uint8 (N,64,64,3), test uint8 (M,64,64,3), AnswerKey or None, description)."""
     from data_tools.answer_key import load_answer_key
-    from starter_code import load_images
+    from starter_code.formats import load_images
     answers = args.answers
     if args.data is not None:
         data = args.data
@@ -64,10 +65,10 @@ def load_data(args):
         from data_tools.build import cached_dataset
         paths = cached_dataset(args.preset, seed=args.seed, progress=not args.no_progress)
         data, answers = paths.data, answers or paths.answers
-    train, test = load_images(Path(data) / "trainingset.npy"), load_images(Path(data) / "testingset.npy")
+    train, test = load_images(Path(data) / TRAIN_FILE), load_images(Path(data) / TEST_FILE)
     key = load_answer_key(Path(answers) / "solution.csv") if answers is not None else None
     if key is not None and len(key) != len(test):
-        raise ValueError(f"{Path(answers) / 'solution.csv'}: {len(key)} rows but {Path(data) / 'testingset.npy'} "
+        raise ValueError(f"{Path(answers) / 'solution.csv'}: {len(key)} rows but {Path(data) / TEST_FILE} "
                          f"has {len(test)} images")
     return train, test, key, (str(data) if args.data is not None else f"preset {args.preset} (seed {args.seed})")
 
@@ -83,18 +84,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_data_arguments(parser)
     parser.add_argument("--out", type=Path, help="output folder (default: .cache/solutions/<stage>-<preset>)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
-                        help="override a key of the stage's CONFIG (repeatable; JSON values)")
+                        help="change a key of the stage's config (repeatable; JSON values; KEY.SUBKEY for one "
+                             "key of model_kwargs or of a nested config)")
     parser.add_argument("--reveal", action="store_true", help="also print the private AUC")
 
 
 def run(args) -> int:
     from solutions.stages import get_stage
-    try:
-        overrides = parse_overrides(args.set)
-        train, test, key, where = load_data(args)
-    except (OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    overrides = parse_overrides(args.set)
+    train, test, key, where = load_data(args)
     set_threads(args.threads)
     module = get_stage(args.stage)
     out = args.out or DEFAULT_OUT / f"{args.stage}-{'smoke' if args.smoke else args.preset}"
@@ -102,9 +100,8 @@ def run(args) -> int:
     t0 = time.perf_counter()
     try:
         result = module.run(train, test, smoke=args.smoke, progress=not args.no_progress, **overrides)
-    except (KeyError, ValueError, TypeError) as e:  # a bad --set key or value
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    except TypeError as e:  # a --set value of the wrong kind for the model (e.g. a string for a size)
+        raise ValueError(f"--set: {e}") from e
     summary = write_outputs(result, out, args.stage)
     summary["wall_seconds"] = round(time.perf_counter() - t0, 1)
     print(f"wrote {summary['submission']} ({summary['wall_seconds']:.0f} s)")
@@ -119,10 +116,11 @@ def run(args) -> int:
 
 def write_outputs(result, out: Path, stage: str) -> dict:
     """Write ``prediction.csv`` and ``config.json`` of a ``StageResult`` into ``out``; -> summary dict."""
-    from starter_code import write_submission
+    from starter_code.submission import write_submission
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     sub = write_submission(result.scores, out / "prediction.csv", expected_rows=len(result.scores))
-    (out / "config.json").write_text(json.dumps({"stage": stage, **result.config}, indent=2, default=list) + "\n")
+    config = {"stage": stage, **result.config.to_dict()}
+    (out / "config.json").write_text(json.dumps(config, indent=2, default=list) + "\n")
     return {"stage": stage, "submission": str(sub), "seconds": round(result.seconds, 1),
             "losses": list(result.history.losses)}

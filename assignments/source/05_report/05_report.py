@@ -1,0 +1,195 @@
+# %% [markdown] nbgrader={"grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# # HW8 anomaly detection, part 5 of 5: the report
+#
+# Two questions. **Q1** (written): the variational autoencoder. **Q2** (code and written): train a
+# fully connected autoencoder, change at least two elements of its latent code and look at what the
+# decoder makes of them. Figures are shown here and saved as PNG files next to the notebook.
+#
+# > **Course rules.** Train only on `trainingset.npy` (normal faces): no extra data, no pretrained models or
+# > downloaded weights (the kit runs offline). At most **5 scored uploads per day**. The metric is ROC-AUC,
+# > so only the *order* of your scores matters, and **a higher score must mean "more anomalous"**.
+#
+# **How to work.** Write code only where a cell says `# YOUR CODE HERE` (delete the `raise NotImplementedError()`),
+# and answers where a cell says *YOUR ANSWER HERE*. Read-only cells are restored before grading. **Smoke mode**
+# runs the whole notebook in seconds on a few hundred images, to check that it runs (not a submission): add a cell
+# with the line `%env HW8_SMOKE=1` *above* the config cell and run from there; for the real run delete that cell and
+# restart the kernel. The data (`trainingset.npy`, `testingset.npy`) goes in the `data/` folder next to the
+# notebook's folder, or set `HW8_DATA_DIR` the same way. Setup on your computer or on Colab: the bundle's
+# `README.md`.
+#
+# | part | points |
+# |---|---|
+# | Q1a VAE introduction (written) | 2 |
+# | Q1b one advantage over a vanilla AE (written) | 1 |
+# | Q1c one problem of the VAE (written) | 1 |
+# | Q2 latent adjustments (code) | 2 |
+# | Q2 figure and architecture (code) | 1 |
+# | Q2 the differences (written) | 2 |
+# | **total** | **9** |
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "q1a_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Q1a. A brief introduction to the variational autoencoder (2 points)
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q1a", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Rubric** (for graders; in the release nbgrader replaces this whole cell with *YOUR ANSWER HERE*):
+# 2 = the encoder outputs a distribution (mean and variance) rather than a point, the latent is
+# sampled from it with the reparameterisation trick, and the loss is reconstruction error plus the KL
+# divergence to a prior (a standard normal); 1 = two of these; 0 = fewer.
+#
+# **Reference answer.** A VAE is an autoencoder whose encoder outputs the parameters of a distribution over the latent code,
+# a mean and a (log-)variance per dimension, instead of one point. A code is sampled as
+# z = mu + sigma * eps with eps ~ N(0, I) (the reparameterisation trick, so gradients flow through the
+# sampling), and the decoder reconstructs the input from z. The loss is the reconstruction error plus
+# the KL divergence between the encoder's distribution and a prior N(0, I); together they are the
+# negative evidence lower bound (ELBO) of the data's likelihood.
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "q1b_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Q1b. One advantage over a vanilla autoencoder (1 point)
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q1b", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# **Rubric** (for graders; in the release nbgrader replaces this whole cell with *YOUR ANSWER HERE*):
+# 1 = a correct advantage with its reason (e.g. a smooth, continuous latent space from which new
+# samples can be generated, because the KL term packs the codes around the prior); 0 = otherwise.
+#
+# **Reference answer.** The latent space is regular: the KL term keeps codes close to N(0, I) and the sampling noise makes
+# nearby codes decode to similar images, so the space is smooth and has no holes. One can sample
+# z ~ N(0, I) and decode new, plausible faces, or interpolate between faces, which a vanilla autoencoder's
+# scattered codes do not allow.
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "q1c_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Q1c. One problem of the VAE (1 point)
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q1c", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# **Rubric** (for graders; in the release nbgrader replaces this whole cell with *YOUR ANSWER HERE*):
+# 1 = a correct problem with its reason (e.g. blurry reconstructions from the pixel-wise
+# Gaussian likelihood averaging over possible outputs; posterior collapse where the decoder ignores z;
+# the balance between the KL and reconstruction terms); 0 = otherwise.
+#
+# **Reference answer.** Its reconstructions and samples are blurry: the pixel-wise squared error (a Gaussian likelihood)
+# rewards the average of all plausible outputs, and the noise in z makes the decoder hedge. The KL term
+# also competes with reconstruction: weighted too strongly (as in the course's sample loss, where the
+# summed KL dominates the mean MSE) the codes carry little information (posterior collapse).
+
+# %%
+# Config and seed (edit the config line). The environment decides the data folder and smoke mode.
+# %matplotlib inline
+import numpy as np
+from starter_code import (TrainConfig, anomaly_scores, build_and_fit, build_model, fit, plot_images, plot_loss,
+                          plot_reconstructions, plot_score_histogram, read_submission_scores, reconstruct,
+                          seed_everything, write_submission)
+from starter_code.notebook import PROBE_KINDS, NotebookEnv, make_probes
+
+env = NotebookEnv.from_environ()
+cfg = env.train_config(model_type="fcn", epochs=20, batch_size=2000, lr=1e-3)  # the sample fcn autoencoder
+seed_everything(cfg.seed)
+print(env)
+print(cfg)
+
+# %% nbgrader={"grade": false, "grade_id": "data", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# The data: uint8 (N, 64, 64, 3) training faces (all normal) and (M, 64, 64, 3) test images (row i = ID i).
+train, test = env.load_train(), env.load_test()
+print(f"train {train.shape} {train.dtype} | test {test.shape} {test.dtype}")
+display(plot_images(train[:8], title="training faces (all normal)"))
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "q2_train_md", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Q2. Adjusting the latent code of a fully connected autoencoder
+#
+# **Step 1.** Train a fully connected autoencoder (the sample fcn: `build_and_fit(train, cfg)`) and set
+# `model` and `history`; set `ARCHITECTURE` to a printable description of its layers (e.g. `str(model)`).
+
+# %% nbgrader={"grade": false, "grade_id": "q2_train", "locked": false, "schema_version": 3, "solution": true, "task": false}
+### BEGIN SOLUTION
+from solutions import report
+model, history = report.train_fcn_autoencoder(train, smoke=env.smoke)
+ARCHITECTURE = report.architecture_text(model)
+### END SOLUTION
+print(ARCHITECTURE)
+display(plot_loss(history, path=env.path("loss.png")))
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "q2_adjust_md", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# **Step 2.** With the *same* trained model, encode a few training faces, change at least two different
+# elements of the encoder's output `z` (for instance `z[0] = 2 * z[0]`), decode, and plot: the original,
+# the plain reconstruction (decode(encode(x)) unchanged) and one reconstruction per change. Set
+# `CHANGES` (which elements you changed and how) and `adjusted`: a dict whose first two entries are
+# `"original"` and `"reconstruction"`, then one entry per change, each a uint8 array `(n, 64, 64, 3)`.
+# Save the figure as `latent_adjustments.png` (`env.path("latent_adjustments.png")`).
+# `model.encode(x)` and `model.decode(z)` work on `(B, 3, 64, 64)` tensors and `(B, latent)` codes;
+# `starter_code.data.to_model_input` / `from_model_output` convert images.
+
+# %% nbgrader={"grade": false, "grade_id": "q2_adjust", "locked": false, "schema_version": 3, "solution": true, "task": false}
+faces = np.array(train[:4])
+### BEGIN SOLUTION
+CHANGES = {0: 2.0, 1: -1.0, 2: 0.0}  # z[0] = 2*z[0]; z[1] = -z[1]; z[2] = 0
+adjusted = report.adjust_latent(model, faces, CHANGES)
+figure = report.plot_latent_adjustments(adjusted, path=env.path("latent_adjustments.png"))
+### END SOLUTION
+display(figure)
+
+# %% nbgrader={"grade": false, "grade_id": "q2_plain", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# For the test below: the plain reconstruction of `faces` by your model, computed here (the tests run in a
+# separate process that gets your notebook's results as data, not the model).
+plain_reconstruction = reconstruct(model, faces)
+
+# %% nbgrader={"grade": true, "grade_id": "test_latent_adjustments", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Autograder test: at least two latent elements changed; original, reconstruction and one image set per change.
+assert isinstance(adjusted, dict), f"adjusted must be a dict, got {type(adjusted).__name__}"
+names = list(adjusted)
+assert names[:2] == ["original", "reconstruction"], f"the first two entries must be original, reconstruction; got {names[:2]}"
+assert len(CHANGES) >= 2 and len(names) >= 4, "change at least two different latent elements"
+for _name, _images in adjusted.items():
+    assert isinstance(_images, np.ndarray) and _images.dtype == np.uint8 and _images.shape == faces.shape, (
+        f"adjusted[{_name!r}] must be uint8 {faces.shape}, got {getattr(_images, 'dtype', None)} {np.shape(_images)}")
+assert np.array_equal(adjusted["original"], faces), "adjusted['original'] must be the faces themselves"
+### BEGIN HIDDEN TESTS
+# The plain reconstruction is the same model's (within rounding), and every change changes the image.
+_plain = plain_reconstruction.astype(int)
+assert np.abs(_plain - adjusted["reconstruction"].astype(int)).max() <= 2, "the reconstruction is not decode(encode(x))"
+for _name in names[2:]:
+    _diff = np.abs(adjusted[_name].astype(int) - adjusted["reconstruction"].astype(int)).mean()
+    assert _diff > 0, f"{_name!r} decodes to the plain reconstruction: the change did nothing"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_figure_architecture", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# Autograder test: the figure is saved as a PNG and the architecture is shown.
+_png = env.path("latent_adjustments.png")
+assert _png.is_file() and _png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{_png} is not a saved PNG figure"
+assert isinstance(ARCHITECTURE, str) and "Linear" in ARCHITECTURE, "ARCHITECTURE should list the model's layers"
+### BEGIN HIDDEN TESTS
+import matplotlib.image
+_height, _width = matplotlib.image.imread(_png).shape[:2]
+assert _width >= 4 * 64 and _height >= 64, f"a {_width}x{_height} figure cannot show four faces side by side"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "q2_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Q2. Describe the differences (2 points)
+#
+# What did each change do to the face (brightness, colour, pose, hair, background, ...)? Is one latent
+# element tied to one visible property? Refer to your figure.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q2_differences", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Rubric** (for graders; in the release nbgrader replaces this whole cell with *YOUR ANSWER HERE*):
+# 2 = each change's visible effect described from the figure, and a remark on whether the
+# elements act independently (entangled or not); 1 = effects described only in general terms; 0 = missing.
+#
+# **Reference answer** (what a full answer contains; the effects themselves depend on the trained model, so
+# they must be read off the student's own figure): with the sample fcn's three latent numbers the plain
+# reconstruction is a blurry face that keeps the overall colouring and lighting of the original. For each
+# change, the answer names what moved in the image (e.g. overall brightness, skin or hair tone, the
+# background, the lighting side, the contrast of the features) and how strongly; setting an element to 0
+# shows what the decoder makes of the "average" value of that element. It then notes that a single
+# element changes several attributes at once (the code is entangled, since the autoencoder was trained
+# only to reconstruct), and that the same change acts similarly on every face in the figure, or not.
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "submit_md", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Submission from the report's autoencoder (optional upload)
+
+# %% nbgrader={"grade": false, "grade_id": "score_test", "locked": true, "schema_version": 3, "solution": false, "task": false}
+scores = anomaly_scores(model, test)  # the sample code's score: reconstruction error, higher = more anomalous
+
+# %% nbgrader={"grade": false, "grade_id": "submit", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# Write the submission (upload prediction.csv), then look at the scores and the best/worst reconstructions.
+path = write_submission(scores, env.path("prediction.csv"), expected_rows=len(test))
+print(f"wrote {path} ({len(scores)} rows){' (smoke mode: not for upload)' if env.smoke else ''}")
+display(plot_score_histogram(scores, path=env.path("score_histogram.png")))
+display(plot_reconstructions(test, reconstruct(model, test), scores, k=4,
+                             path=env.path("reconstructions.png")))

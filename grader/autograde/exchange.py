@@ -1,0 +1,293 @@
+"""Plain data from the student's kernel to the test kernel (copied into each sandbox as ``/hw8/boot/hw8_exchange.py``).
+
+Tests never run in the process that ran a student's code. Before each test cell, the student's kernel calls
+:func:`export` with the names that test reads (the grader derives them from the test's source); the test kernel,
+which never ran student code, calls :func:`load` with the same names and then runs the test. What crosses is
+plain data, written by the untrusted side and read defensively by the trusted side:
+
+========================================  ==================================================================
+value in the student's kernel             in the test kernel
+========================================  ==================================================================
+None, bool, int, float, complex, str,     the same (JSON; NaN/inf kept)
+bytes
+list, tuple, set, frozenset, dict         the same containers (keys and items converted recursively)
+numpy array or scalar (no object dtype)   the same (``.npy`` written and read with ``allow_pickle=False``)
+torch tensor                              a CPU tensor of the same values (through numpy)
+pathlib path                              ``pathlib.Path``
+dataclass instance of ``starter_code``    rebuilt with its class's constructor from converted fields
+module, function or class                 never sent: if the release's own cells import that name
+                                          (``import numpy as np``, ``from starter_code import reconstruct``),
+                                          the test kernel imports the same itself; otherwise a placeholder
+anything else (a model, a student's       a placeholder that raises a clear error when a test uses it
+function, a generator, ...)
+a name the notebook had not set           not defined (the test gets Python's own NameError)
+========================================  ==================================================================
+
+Nothing is ever unpickled, the test kernel decides which names it reads (a manifest cannot add others), and no
+code is chosen by the student: not a module, not a function, not a class to construct outside ``starter_code``. This
+module imports only the standard library (numpy and torch where an array or tensor is converted).
+"""
+from __future__ import annotations
+
+import base64
+import dataclasses
+import importlib
+import json
+import keyword
+import math
+import os
+import pathlib
+import re
+import sys
+import types
+
+#: Packages whose dataclasses the test kernel rebuilds from a student's fields (the course's own library).
+DATACLASS_PACKAGES = ("starter_code",)
+MAX_DEPTH = 40
+MAX_NODES = 500_000
+MAX_MANIFEST_BYTES = 64 << 20
+_ARRAY_FILE = re.compile(r"^a\d{1,9}\.npy$")
+_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+class NotPlainData(TypeError):
+    """A test used a value that could not leave the student's process."""
+
+
+class Unavailable:
+    """Stands for a value of the student's notebook that is not plain data; any use raises :class:`NotPlainData`."""
+    __slots__ = ("_hw8_message",)
+
+    def __init__(self, name: str, type_name: str, why: str = ""):
+        msg = (f"`{name}` could not be read as plain data from your notebook's export" if type_name == "unreadable"
+               else f"`{name}` is a {type_name} object from your notebook. Tests run in a separate process that "
+                    f"receives only plain data (numbers, strings, lists, dicts, numpy arrays, files your notebook "
+                    f"wrote)")
+        object.__setattr__(self, "_hw8_message", msg + (f": {why}" if why else ""))
+
+    def _fail(self, *_a, **_k):
+        raise NotPlainData(object.__getattribute__(self, "_hw8_message"))
+
+    def __getattr__(self, _name):
+        self._fail()
+
+    def __repr__(self) -> str:
+        return f"<not available to the tests: {object.__getattribute__(self, '_hw8_message')}>"
+
+    __call__ = __getitem__ = __setitem__ = __iter__ = __len__ = __bool__ = __contains__ = _fail
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _fail
+    __lt__ = __le__ = __gt__ = __ge__ = __neg__ = __abs__ = __float__ = __int__ = __index__ = __array__ = _fail
+
+
+def _type_name(obj) -> str:
+    t = type(obj)
+    return f"{t.__module__}.{t.__qualname__}" if t.__module__ not in ("builtins", "__main__") else t.__qualname__
+
+
+def _trusted(module: str) -> bool:
+    return isinstance(module, str) and bool(_DOTTED.match(module)) and module.split(".")[0] in DATACLASS_PACKAGES
+
+
+# --- the student's side ------------------------------------------------------------------------------------------
+
+class _Encoder:
+    def __init__(self, folder: str):
+        self.folder, self.files, self.nodes = folder, 0, 0
+
+    def _save(self, arr) -> str:
+        import numpy as np
+        name = f"a{self.files}.npy"
+        self.files += 1
+        np.save(os.path.join(self.folder, name), arr, allow_pickle=False)
+        return name
+
+    def encode(self, x, depth: int = 0):
+        self.nodes += 1
+        if depth > MAX_DEPTH or self.nodes > MAX_NODES:
+            raise ValueError("nested too deeply or too large")
+        if x is None or isinstance(x, (bool, str)) or type(x) is int:
+            return {"t": "v", "v": x}
+        if type(x) is float:
+            return {"t": "v", "v": x} if math.isfinite(x) else {"t": "float", "v": repr(x)}
+        if type(x) is complex:
+            return {"t": "complex", "v": [repr(x.real), repr(x.imag)]}
+        if isinstance(x, (bytes, bytearray)):
+            return {"t": "bytes", "v": base64.b64encode(bytes(x)).decode("ascii")}
+        if isinstance(x, pathlib.PurePath):
+            return {"t": "path", "v": str(x)}
+        np = sys.modules.get("numpy")
+        if np is not None and isinstance(x, (np.ndarray, np.generic)):
+            arr = np.asarray(x)
+            if arr.dtype.hasobject:
+                raise ValueError("a numpy array of Python objects")
+            return {"t": "ndarray" if isinstance(x, np.ndarray) else "npscalar", "f": self._save(arr)}
+        torch = sys.modules.get("torch")
+        if torch is not None and isinstance(x, torch.Tensor):
+            t = x.detach().cpu()
+            if t.dtype == torch.bfloat16:
+                t = t.float()
+            return {"t": "tensor", "f": self._save(t.numpy())}
+        if isinstance(x, (list, tuple, set, frozenset)):
+            kind = ("tuple" if isinstance(x, tuple) else "frozenset" if isinstance(x, frozenset)
+                    else "set" if isinstance(x, set) else "list")
+            return {"t": kind, "v": [self.encode(v, depth + 1) for v in x]}
+        if isinstance(x, dict):
+            return {"t": "dict", "k": [self.encode(k, depth + 1) for k in x],
+                    "v": [self.encode(v, depth + 1) for v in x.values()]}
+        if isinstance(x, (types.ModuleType, type)) or callable(x):
+            return {"t": "code", "type": _type_name(x)}
+        if dataclasses.is_dataclass(x):
+            cls = type(x)
+            if cls.__module__ == "__main__":
+                raise ValueError("a dataclass defined in the notebook")
+            return {"t": "dataclass", "module": cls.__module__, "qualname": cls.__qualname__,
+                    "fields": {f.name: self.encode(getattr(x, f.name), depth + 1)
+                               for f in dataclasses.fields(x) if f.init}}
+        raise ValueError("not plain data")
+
+
+def export(step: int, names, ns: dict | None = None, folder: str = "/hw8/export") -> None:
+    """Write the values of ``names`` in ``ns`` (default: the caller's globals) for test ``step``."""
+    ns = sys._getframe(1).f_globals if ns is None else ns
+    folder = os.path.join(folder, str(int(step)))
+    os.makedirs(folder, exist_ok=True)
+    enc = _Encoder(folder)
+    out = {}
+    for name in names:
+        if name not in ns:
+            out[name] = {"t": "missing"}
+            continue
+        value = ns[name]
+        try:
+            out[name] = enc.encode(value)
+        except Exception as e:  # noqa: BLE001 - anything the student's value does is the student's problem
+            out[name] = {"t": "unavailable", "type": _type_name(value), "why": str(e)[:200]}
+    tmp = os.path.join(folder, "manifest.json.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(out, f)
+    os.replace(tmp, os.path.join(folder, "manifest.json"))
+
+
+# --- the test kernel's side --------------------------------------------------------------------------------------
+
+class _Decoder:
+    def __init__(self, folder: str):
+        self.folder, self.nodes = folder, 0
+
+    def _array(self, name):
+        import numpy as np
+        if not isinstance(name, str) or not _ARRAY_FILE.match(name):
+            raise ValueError(f"bad array file name {name!r}")
+        return np.load(os.path.join(self.folder, name), allow_pickle=False)
+
+    def _resolve(self, module, qualname):
+        if not _trusted(module) or not isinstance(qualname, str) or not _DOTTED.match(qualname) \
+                or any(p.startswith("_") for p in qualname.split(".")):
+            raise ValueError(f"{module}.{qualname} is not a dataclass of {', '.join(DATACLASS_PACKAGES)}")
+        obj = importlib.import_module(module)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+        return obj
+
+    def decode(self, node, depth: int = 0):
+        self.nodes += 1
+        if depth > MAX_DEPTH or self.nodes > MAX_NODES or not isinstance(node, dict):
+            raise ValueError("malformed export")
+        t, v = node.get("t"), node.get("v")
+        if t == "v":
+            if v is None or type(v) in (bool, int, float, str):
+                return v
+            raise ValueError("malformed value")
+        if t == "float":
+            if v not in ("nan", "inf", "-inf"):
+                raise ValueError("malformed float")
+            return float(v)
+        if t == "complex":
+            return complex(float(v[0]), float(v[1]))
+        if t == "bytes":
+            return base64.b64decode(str(v), validate=True)
+        if t == "path":
+            return pathlib.Path(str(v))
+        if t == "ndarray":
+            return self._array(node.get("f"))
+        if t == "npscalar":
+            return self._array(node.get("f"))[()]
+        if t == "tensor":
+            import torch
+            return torch.from_numpy(self._array(node.get("f")))
+        if t in ("list", "tuple", "set", "frozenset"):
+            if not isinstance(v, list):
+                raise ValueError("malformed container")
+            items = [self.decode(x, depth + 1) for x in v]
+            return {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset}[t](items)
+        if t == "dict":
+            keys, values = node.get("k"), v
+            if not isinstance(keys, list) or not isinstance(values, list) or len(keys) != len(values):
+                raise ValueError("malformed dict")
+            return {self.decode(k, depth + 1): self.decode(x, depth + 1) for k, x in zip(keys, values)}
+        if t == "dataclass":
+            cls = self._resolve(node.get("module"), node.get("qualname"))
+            fields = node.get("fields")
+            if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)) or not isinstance(fields, dict):
+                raise ValueError("malformed dataclass")
+            allowed = {f.name for f in dataclasses.fields(cls) if f.init}
+            if not set(fields) <= allowed:
+                raise ValueError(f"unknown field(s) of {cls.__qualname__}")
+            return cls(**{k: self.decode(x, depth + 1) for k, x in fields.items()})
+        raise ValueError(f"unknown kind {t!r}")
+
+
+def load(step: int, names, ns: dict | None = None, folder: str = "/hw8/export", workdir: str | None = None,
+         code: dict | None = None) -> None:
+    """Set each of ``names`` in ``ns`` (default: the caller's globals) from the student's export for ``step``.
+
+    A name the notebook had not set is removed from ``ns``; one that is not plain data becomes an
+    :class:`Unavailable`. ``code`` maps names the release's cells import to ``[module, attribute or None]``: where
+    the student's value was code, the test kernel imports that instead. ``workdir``: the notebook's folder (the
+    student wrote it): made sure not to be on ``sys.path``, nor the working directory's ``''``.
+    """
+    ns = sys._getframe(1).f_globals if ns is None else ns
+    if workdir:
+        real = os.path.realpath(workdir)
+        sys.path[:] = [p for p in sys.path if p and not os.path.realpath(p).startswith(real)]
+        sys.path_importer_cache.clear()
+    step_dir = os.path.join(folder, str(int(step)))
+    manifest_path = os.path.join(step_dir, "manifest.json")
+    try:
+        if os.path.getsize(manifest_path) > MAX_MANIFEST_BYTES:
+            raise ValueError("export too large")
+        with open(manifest_path, encoding="utf-8") as f:
+            manifest = json.load(f)
+        if not isinstance(manifest, dict):
+            raise ValueError("malformed export")
+    except (OSError, ValueError, RecursionError):
+        manifest = {}
+    dec = _Decoder(step_dir)
+    unset = []
+    for name in names:
+        if not (isinstance(name, str) and name.isidentifier() and not keyword.iskeyword(name)) \
+                or name.startswith("__"):
+            continue
+        node = manifest.get(name, {"t": "missing"})
+        if not isinstance(node, dict) or node.get("t") == "missing":
+            ns.pop(name, None)
+            unset.append(name)
+            continue
+        if node.get("t") == "code" and name in (code or {}):
+            module, attr = code[name]
+            try:
+                obj = importlib.import_module(module)
+                ns[name] = getattr(obj, attr) if attr else obj
+            except Exception as e:  # noqa: BLE001 - the release's own import failing is the release's problem
+                ns[name] = Unavailable(name, "module", f"{module} does not import here: {e}")
+            continue
+        if node.get("t") in ("unavailable", "code"):
+            ns[name] = Unavailable(name, str(node.get("type", "?"))[:200], str(node.get("why", ""))[:200])
+            continue
+        try:
+            ns[name] = dec.decode(node)
+        except Exception as e:  # noqa: BLE001 - a malformed export is the student's loss, never the grader's crash
+            ns[name] = Unavailable(name, "unreadable", f"{type(e).__name__}: {str(e)[:200]}")
+    if unset:
+        print(f"not defined in your notebook when this test ran (did a cell above fail?): {', '.join(unset)}",
+              file=sys.stderr)

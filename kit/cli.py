@@ -1,0 +1,25 @@
+"""``python -m kit COMMAND``: the TA's runs on top of the kit (demo, reference stages, ladder, calibration).
+
+Exit codes (``data_tools.commandline``, the kit's one CLI shape): 0 done, 1 a problem with the data, a config key
+or a file (one line on stderr), 2 a usage error; ``ladder --check`` also exits 1 when the ladder is not strict.
+"""
+from __future__ import annotations
+
+from data_tools import commandline
+from grader.errors import GraderError
+from starter_code.config import ConfigKeyError
+
+#: (name, target) of every subcommand; targets are imported lazily.
+COMMANDS: list[tuple[str, str]] = [
+    ("demo", "kit.demo"),
+    ("run", "kit.run"),
+    ("ladder", "kit.ladder"),
+    ("calibrate", "kit.calibrate"),
+]
+#: ValueError covers the data errors (ImageFileError, DatasetError, AnswerKeyError) and bad stage names.
+ERRORS = [((ConfigKeyError, ValueError, OSError, GraderError), commandline.EXIT_ERROR, "error: ")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    return commandline.run_cli(COMMANDS, argv, prog="python -m kit", description=__doc__.splitlines()[0],
+                               errors=ERRORS)
