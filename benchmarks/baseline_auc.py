@@ -17,7 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from calibrate_anomalies import fcn_ae_scores  # the sibling script (run this file as a script)
+try:  # run as a script: the sibling file is importable by name
+    from calibrate_anomalies import fcn_ae_scores
+except ModuleNotFoundError:  # imported as ``benchmarks.baseline_auc`` (the tests)
+    from benchmarks.calibrate_anomalies import fcn_ae_scores
 
 
 def make_demo_like(n_train: int, n_normal: int, n_anomalous: int, seed: int):
