@@ -20,24 +20,37 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
-from starter_code.config import ConfigKeyError
+from starter_code.config import Config
 
 METHODS = ("pca", "mahalanobis", "knn")
 
-#: Defaults (demo and full presets). Measured on the old demo data (issue 14): PCA 128 on 32x32, 20,000 faces,
-#: 10 s on CPU: reconstruction 0.721 overall; Mahalanobis / kNN in the same space 0.688-0.691.
-CONFIG: dict = {
-    "method": "pca",
-    "components": 128,
-    "size": 32,
-    "k": 5,
-    "n_fit": 20_000,
-    "seed": 0,
-}
-SMOKE_CONFIG: dict = {"components": 16, "n_fit": 512}
+
+@dataclass
+class ClassicalConfig(Config):
+    """The classical detectors' settings (defaults for the demo and full presets). Measured on the old demo data
+    (issue 14): PCA 128 on 32x32, 20,000 faces, 10 s on CPU: reconstruction 0.721 overall; Mahalanobis / kNN in
+    the same space 0.688-0.691."""
+    method: str = field(default="pca", metadata={"help": f"The score returned as ``scores``: {', '.join(METHODS)}."})
+    components: int = field(default=128, metadata={"help": "PCA components."})
+    size: int = field(default=32, metadata={"help": "Side of the area-downsampled faces (divides 64)."})
+    k: int = field(default=5, metadata={"help": "Neighbours averaged by the kNN distance."})
+    n_fit: int = field(default=20_000, metadata={"help": "Training faces the PCA is fitted on (at most)."})
+    seed: int = field(default=0, metadata={"help": "Seed of the fitting subsample and the randomized SVD."})
+
+    SMOKE_CHANGES: ClassVar[dict] = {"components": 16, "n_fit": 512}
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"classical: unknown method {self.method!r}; valid: {', '.join(METHODS)}")
+        if not 1 <= int(self.size) <= 64 or 64 % int(self.size):
+            raise ValueError(f"classical: size must divide 64, got {self.size!r}")
+
+
+CONFIG = ClassicalConfig()
 
 
 @dataclass
@@ -46,22 +59,8 @@ class ClassicalResult:
     row order, higher = more anomalous; ``parts``: every method's scores; ``seconds``: wall time of ``run``."""
     scores: np.ndarray
     seconds: float
-    config: dict = field(default_factory=dict)
+    config: ClassicalConfig = field(default_factory=ClassicalConfig)
     parts: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-def resolve(smoke: bool = False, **overrides) -> dict:
-    """``CONFIG``, then ``SMOKE_CONFIG`` if ``smoke``, then ``overrides``; unknown keys and methods raise."""
-    unknown = sorted(set(overrides) - set(CONFIG))
-    if unknown:
-        raise ConfigKeyError(f"classical: unknown config key(s) {', '.join(unknown)}; "
-                             f"known keys: {', '.join(sorted(CONFIG))}")
-    cfg = {**CONFIG, **(SMOKE_CONFIG if smoke else {}), **overrides}
-    if cfg["method"] not in METHODS:
-        raise ValueError(f"classical: unknown method {cfg['method']!r}; valid: {', '.join(METHODS)}")
-    if 64 % int(cfg["size"]) or not 1 <= int(cfg["size"]) <= 64:
-        raise ValueError(f"classical: size must divide 64, got {cfg['size']!r}")
-    return cfg
 
 
 def downsample(images: np.ndarray, size: int = 32, batch: int = 5000) -> np.ndarray:
@@ -117,17 +116,17 @@ class PCAModel:
                 "knn": dist.mean(1).astype(np.float64)}
 
 
-def run(train_images: np.ndarray, test_images: np.ndarray, *, smoke: bool = False, progress: bool = True,
-        **overrides) -> ClassicalResult:
+def run(train_images: np.ndarray, test_images: np.ndarray, config: ClassicalConfig | None = None, *,
+        smoke: bool = False, progress: bool = True, **overrides) -> ClassicalResult:
     """Fit the PCA on uint8 ``train_images`` ``(N, 64, 64, 3)``; score ``test_images`` ``(M, 64, 64, 3)``.
 
     Returns a ``ClassicalResult``: ``scores`` float64 ``(M,)`` of ``method`` (higher = more anomalous), ``parts``
     with every method's. ``progress`` is accepted for the stages' call shape (a fit takes seconds)."""
     t0 = time.perf_counter()
-    cfg = resolve(smoke, **overrides)
-    model = PCAModel.fit(train_images, cfg["components"], cfg["size"], cfg["k"], cfg["n_fit"], cfg["seed"])
+    cfg = (config or CONFIG).resolve(smoke=smoke, **overrides)
+    model = PCAModel.fit(train_images, cfg.components, cfg.size, cfg.k, cfg.n_fit, cfg.seed)
     parts = model.scores(test_images)
-    return ClassicalResult(scores=parts[cfg["method"]], seconds=time.perf_counter() - t0, config=cfg, parts=parts)
+    return ClassicalResult(scores=parts[cfg.method], seconds=time.perf_counter() - t0, config=cfg, parts=parts)
 
 
-__all__ = ["CONFIG", "SMOKE_CONFIG", "METHODS", "ClassicalResult", "PCAModel", "downsample", "resolve", "run"]
+__all__ = ["CONFIG", "ClassicalConfig", "METHODS", "ClassicalResult", "PCAModel", "downsample", "run"]

@@ -26,7 +26,7 @@ def test_shape_order_and_direction(result, tiny_dataset):
     for name, s in result.parts.items():
         assert s.shape == (len(key),) and np.isfinite(s).all() and (s >= 0).all(), name
     np.testing.assert_array_equal(result.scores, result.parts["pca"])
-    assert result.seconds > 0 and result.config["components"] == classical.SMOKE_CONFIG["components"]
+    assert result.seconds > 0 and result.config.components == classical.ClassicalConfig.SMOKE_CHANGES["components"]
     # row order kept: scoring a reversed test set reverses the scores
     rev = classical.run(tiny_dataset.train, tiny_dataset.test[::-1], smoke=True)
     for name in classical.METHODS:
@@ -63,12 +63,12 @@ def test_downsample_is_the_block_mean():
 
 
 def test_config_errors_name_the_valid_values(tiny_dataset):
-    with pytest.raises(ConfigKeyError, match="unknown config key.*componets.*known keys: components"):
+    with pytest.raises(ConfigKeyError, match="ClassicalConfig: unknown key.*componets.*known keys: components"):
         classical.run(tiny_dataset.train, tiny_dataset.test, componets=3)
     with pytest.raises(ValueError, match="unknown method 'svm'; valid: pca, mahalanobis, knn"):
         classical.run(tiny_dataset.train, tiny_dataset.test, method="svm")
     with pytest.raises(ValueError, match="size must divide 64"):
-        classical.resolve(size=30)
+        classical.CONFIG.resolve(size=30)
 
 
 def test_needs_no_torch():
