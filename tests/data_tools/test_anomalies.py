@@ -164,3 +164,29 @@ def test_baseline_cli_in_process(capsys):
     assert "overall ROC-AUC" in out and "face_mask" in out
     with pytest.raises(SystemExit):
         main(["--data", "somewhere"])  # --answers missing
+
+
+def test_choose_mixture_meets_its_constraints_or_says_none_does():
+    from benchmarks.calibrate_anomalies import choose_mixture, mixture_figures
+    from kit.ladder import mixture_auc
+    kinds = sorted(an.KINDS)
+    # four stages: each better than the last on every kind; the top one strong on the imitable kinds only
+    base = {k: 0.6 + 0.3 * (an.KINDS[k].distance == "far") for k in kinds}
+    by_kind = {s: {k: min(1.0, v + d) for k, v in base.items()} for s, d in
+               (("simple", 0.0), ("medium", 0.05), ("strong", 0.10))}
+    by_kind["boss"] = {k: (0.99 if an.KINDS[k].family == "imitable" else by_kind["strong"][k] + 0.04) for k in kinds}
+    mixture, figures, margin = choose_mixture(by_kind, n_samples=20_000)
+    assert mixture is not None and margin >= 0 and sum(mixture.values()) == pytest.approx(1.0)
+    assert min(mixture.values()) >= 0.03 - 1e-9
+    assert sum(w for k, w in mixture.items() if an.KINDS[k].distance == "near") >= 0.6 - 1e-9
+    stages = list(by_kind)
+    for lo, hi in zip(stages, stages[1:]):
+        assert figures[hi]["overall"] - figures[lo]["overall"] >= 0.03 - 1e-9
+        assert figures[hi]["semantic"] - figures[lo]["semantic"] >= 0.02 - 1e-9
+    assert figures["boss"]["overall"] >= 0.90 and figures["boss"]["overall"] == \
+        pytest.approx(mixture_auc(by_kind["boss"], mixture))
+    assert mixture_figures(by_kind, mixture) == figures
+    # a boss no better than strong on the semantic family: no mixture can make that a step
+    by_kind["boss"] = {k: (0.99 if an.KINDS[k].family == "imitable" else by_kind["strong"][k]) for k in kinds}
+    mixture, figures, margin = choose_mixture(by_kind, n_samples=20_000)
+    assert mixture is None and figures is None and margin < 0
