@@ -73,7 +73,8 @@ def _config_and_key(args):
 
 
 class ScoreCommand:
-    """Score one submission CSV: print its public AUC (and the private AUC with --reveal)."""
+    """Score one submission CSV: print its public AUC (with --reveal also the private AUC, and the overall AUC of
+    all rows with each anomaly family's)."""
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -91,7 +92,11 @@ class ScoreCommand:
         result = score_scores(scores, key)
         print(f"public AUC   {result.public:.5f}")
         if args.reveal:
+            from grader.metrics import roc_auc
             print(f"private AUC  {result.private:.5f}")
+            families = auc_by_family(scores, key)
+            print(f"overall AUC  {roc_auc(key.labels, scores):.5f}  (all rows; per family: "
+                  + "  ".join(f"{f} {auc:.5f}" for f, auc in families.items()) + ")")
         if args.by_kind:
             kinds = auc_by_kind(scores, key, usage=None if args.reveal else "Public")
             print(f"AUC per anomaly kind ({'all rows' if args.reveal else 'public rows'}):")

@@ -185,6 +185,8 @@ def test_grader_score_by_kind_reports_families(tiny_dataset, tmp_path, capsys):
     out = capsys.readouterr().out
     fam = auc_by_family(scores, key)
     assert "AUC per anomaly family: " + "  ".join(f"{f} {a:.5f}" for f, a in fam.items()) in out
+    overall = [line for line in out.splitlines() if line.startswith("overall AUC")]  # --reveal: all rows
+    assert len(overall) == 1 and f"imitable {fam['imitable']:.5f}  semantic {fam['semantic']:.5f})" in overall[0]
     assert main(["score", str(sub), "--answers", str(tiny_dataset.paths.solution), "--by-kind"]) == 0
     pub = auc_by_family(scores, key, usage="Public")
     assert f"semantic {pub['semantic']:.5f}" in capsys.readouterr().out
