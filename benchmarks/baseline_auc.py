@@ -1,12 +1,12 @@
-"""The simple baseline's ROC-AUC on the demo data, overall and per anomaly kind.
+"""The course's fcn autoencoder's ROC-AUC on the demo data, overall, per anomaly family and per kind.
 
     .venv/bin/python benchmarks/baseline_auc.py --data DIR --answers DIR     # a built data set
     .venv/bin/python benchmarks/baseline_auc.py                             # demo-sized data made here
 
 ``--data`` holds ``trainingset.npy`` and ``testingset.npy``; ``--answers`` holds ``solution.csv``. Without them
 the data are generated in memory from ``data_tools.anomalies`` at demo sizes (20,000 train; 2,000 normal +
-2,000 anomalous test drawn from ``DEFAULT_MIXTURE``), the way the builder does it: normal latents and the
-image filter for normal faces. The model is the course's fcn autoencoder scored by reconstruction MSE
+2,000 anomalous test drawn from ``DEFAULT_MIXTURE``), the way the builder does it (normal latents from
+``sample_normal_latents``). The model is the course's fcn autoencoder scored by reconstruction MSE
 (``starter_code``'s when it exists, else the same architecture from ``calibrate_anomalies.py``).
 """
 from __future__ import annotations
@@ -74,6 +74,12 @@ def main(argv=None) -> int:
     print(f"fcn AE, {args.epochs} epochs, trained and scored in {time.time() - t:.0f}s")
     print(f"overall ROC-AUC: {roc_auc_score(labels, scores):.3f}")
     normal = kinds == "normal"
+    from data_tools.anomalies import FAMILIES, KINDS
+    families = np.array(["normal" if k == "normal" else KINDS[k].family if k in KINDS else "unknown" for k in kinds])
+    for f in FAMILIES:
+        m = normal | (families == f)
+        if (families == f).any():
+            print(f"  {f + ' family':18s} n={int((families == f).sum()):5d}  AUC {roc_auc_score(labels[m], scores[m]):.3f}")
     for k in sorted(set(kinds) - {"normal"}):
         m = normal | (kinds == k)
         print(f"  {k:18s} n={int((kinds == k).sum()):5d}  AUC {roc_auc_score(labels[m], scores[m]):.3f}")

@@ -70,8 +70,6 @@ def main(argv: list[str] | None = None) -> int:
         target = TARGET_S[preset]
         verdict = "" if target is None else (f"  (target <= {target} s: {'ok' if wall <= target else 'MISSED'})")
         rows.append(f"{preset:6s} {n:7d} faces  {wall:7.1f} s  {n / wall:6.0f} faces/s{verdict}")
-        rej = m["normal_filter"]["train"]["image_rejection_rate"]
-        rows.append(f"       normal_image_mask rejection on train: {rej:.1%}")
     print("\n".join(rows))
     return 0
 

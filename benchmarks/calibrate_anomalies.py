@@ -2,19 +2,37 @@
 
 Two jobs:
 
-1. ``--write-directions``: render a pool of normal faces, regress each structural statistic of
-   ``data_tools/anomaly_stats.py`` on z, remove the components along the directions that predict the trivial
-   global statistics (mean brightness, mean saturation, image std), Gram-Schmidt the rest, and write them with
-   the image-filter thresholds to ``data_tools/anomaly_directions.py`` (a small, reviewed constant: every build
-   uses the same directions).
-2. default: for each kind, the ROC-AUC of trivial global statistics and of a quick fully connected autoencoder
-   (reconstruction MSE), trained on ``--n-train`` normal faces for ``--epochs`` epochs.
+1. ``--write-directions``: fit the held-out latent directions of the near semantic kinds and write them to
+   ``data_tools/anomaly_directions.py`` (a small, reviewed constant: every build uses the same directions).
+   For each attribute (glasses, headwear, open_mouth): a logistic regression of the labels in
+   ``data_tools/face_attribute_labels.csv`` (832 faces labelled by eye) on their latents z; its unit weight
+   vector, less its components along the directions that predict the trivial global statistics
+   (``ORTHO_STATS``; regressed on z over ``--n`` rendered faces), Gram-Schmidt among the attributes. The raw
+   logistic model is kept too (``LABEL_MODELS``): P(attribute | z) as the labeller would judge it.
+2. default: for each kind, on ``--n-normal`` normal faces vs ``--n-per-kind`` anomalies: the separability
+   (max(AUC, 1 - AUC)) of every statistic of the battery (``anomaly_stats.BATTERY``: brightness, saturation,
+   std, mean absolute gradient in x and y, Laplacian variance, high-frequency energy, colour-histogram distance
+   to the training mean), the faithfulness of the near kinds (median ``anomaly_stats.concentration`` of the edit
+   in the named region; for the latent kinds also the label model's mean P(attribute) on anomalies and normal
+   faces), and the ROC-AUC of two quick detectors (the course's fully connected AE; Mahalanobis in PCA space).
 
-    .venv/bin/python benchmarks/calibrate_anomalies.py --n-train 5000 --n-per-kind 300 --epochs 15
+3. ``--choose-mixture RESULTS.json``: choose ``DEFAULT_MIXTURE`` from per-kind AUCs measured on a calibration
+   build (``benchmarks/boss_methods.py`` JSON, or a ladder JSON from ``python -m kit ladder``): a stage's
+   overall and per-family AUC under a mixture is exactly the share-weighted mean of its per-kind AUCs
+   (``kit.ladder.mixture_auc``), so many mixtures are tried without training. Constraints: most mass
+   near (``--min-near``), each family and kind a minimum share, each step of ``--stages`` >= ``--min-step``
+   overall and >= ``--min-semantic-step`` on the semantic family, the last stage >= ``--top``; among the
+   mixtures that pass, the one with the largest smallest margin.
+
+    .venv/bin/python benchmarks/calibrate_anomalies.py --n-train 5000 --n-per-kind 500 --epochs 15
+    .venv/bin/python benchmarks/calibrate_anomalies.py --choose-mixture .cache/calib/methods-demo-1.json \
+        --stages simple medium strong ensemble:...
 """
 from __future__ import annotations
 
 import argparse
+import csv
+import json
 import time
 from pathlib import Path
 
@@ -26,72 +44,96 @@ from data_tools import anomaly_stats as st  # noqa: E402
 from data_tools.faces import FaceGenerator  # noqa: E402
 
 DIRECTIONS_FILE = ROOT / "data_tools" / "anomaly_directions.py"
-# statistic -> anomaly kind whose held-out latent half-space it defines, in Gram-Schmidt order
-DIRECTION_STATS = {"coloured_headwear": "top_saturation_excess", "glasses": "eye_darkness",
-                   "open_mouth": "mouth_darkness"}
+LABELS_FILE = ROOT / "data_tools" / "face_attribute_labels.csv"
+LABEL_POOL_SEED = 777          # the labelled faces are FaceGenerator.sample_latents(832, default_rng(777))
+LABEL_C = 0.1                  # logistic regression's inverse L2 strength (8-fold CV AUC 0.91-0.93 at 0.03-1)
+ATTRIBUTES = ("glasses", "headwear", "open_mouth")
+#: attribute -> battery statistics whose latent directions are projected out of its direction. Measured on
+#: contact sheets and by `--n-per-kind 500` (see anomalies.HELD_OUT): ...
+ORTHO_STATS: dict[str, tuple[str, ...]] = {a: tuple(st.TRIVIAL_STATS) for a in ATTRIBUTES}
 
 
-def fit_directions(z: np.ndarray, images: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    """z (n,100), images (n,64,64,3) -> (kind -> unit direction (100,), kind -> held-out corr of stat vs z.d)."""
-    n = len(z)
-    tr, te = slice(0, n * 2 // 3), slice(n * 2 // 3, n)
-    Z = np.c_[z, np.ones(n)]
+def read_labels(path: Path = LABELS_FILE) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """-> latents z (n,100) float64 of the labelled faces, attribute -> labels (n,) int (1, 0, or -1: unsure)."""
+    with open(path, encoding="utf-8") as f:
+        rows = list(csv.DictReader(line for line in f if not line.startswith("#")))
+    n = len(rows)
+    if [int(r["index"]) for r in rows] != list(range(n)):
+        raise ValueError(f"{path}: rows must be indices 0..{n - 1} in order")
+    z = np.random.default_rng(LABEL_POOL_SEED).standard_normal((n, 100), dtype=np.float32).astype(np.float64)
+    labels = {a: np.array([int(r[a]) if r[a] != "" else -1 for r in rows]) for a in ATTRIBUTES}
+    return z, labels
 
-    def regress(y):
-        w = np.linalg.lstsq(Z[tr], y[tr], rcond=None)[0]
-        return w[:-1], float(np.corrcoef(Z[te] @ w, y[te])[0, 1])
 
-    # Directions that move the trivial global statistics: semantic directions are made orthogonal to them so a
-    # slab along them does not shift brightness/saturation/contrast (brief: near kinds must not be separable
-    # by one global statistic).
-    q, _ = np.linalg.qr(np.stack([regress(f(images))[0] for f in st.TRIVIAL_STATS.values()], 1))
-    basis, dirs, corrs = q, {}, {}
-    for kind, stat in DIRECTION_STATS.items():
-        w, corrs[kind] = regress(st.STRUCTURAL_STATS[stat](images))
-        d = w - basis @ (basis.T @ w)
-        d /= np.linalg.norm(d)
-        dirs[kind] = d
-        basis = np.c_[basis, d]
-    return dirs, corrs
+def fit_label_models(z: np.ndarray, labels: dict[str, np.ndarray]) -> tuple[dict, dict[str, float]]:
+    """-> attribute -> (w (100,), b) of a logistic regression on the sure labels, attribute -> 8-fold CV AUC."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import cross_val_predict
+    models, cv = {}, {}
+    for a, y in labels.items():
+        m = y >= 0
+        clf = LogisticRegression(C=LABEL_C, max_iter=5000)
+        pred = cross_val_predict(clf, z[m], y[m], cv=8, method="decision_function")
+        cv[a] = float(roc_auc_score(y[m], pred))
+        clf.fit(z[m], y[m])
+        models[a] = (clf.coef_[0].astype(np.float64), float(clf.intercept_[0]))
+    return models, cv
+
+
+def fit_directions(models: dict, z: np.ndarray, images: np.ndarray) -> dict[str, np.ndarray]:
+    """Label-model directions made orthogonal to the latent directions of ``ORTHO_STATS`` (regressed on the
+    rendered pool z (n,100) -> images (n,64,64,3)), then to each other in ``ATTRIBUTES`` order."""
+    Z = np.c_[z, np.ones(len(z))]
+    stat_dirs = {s: np.linalg.lstsq(Z, f(images), rcond=None)[0][:-1] for s, f in st.TRIVIAL_STATS.items()}
+    dirs: dict[str, np.ndarray] = {}
+    for a in ATTRIBUTES:
+        w = models[a][0] / np.linalg.norm(models[a][0])
+        if ORTHO_STATS[a]:
+            q, _ = np.linalg.qr(np.stack([stat_dirs[s] for s in ORTHO_STATS[a]], 1))
+            w = w - q @ (q.T @ w)
+        for d in dirs.values():
+            w = w - (w @ d) * d
+        dirs[a] = w / np.linalg.norm(w)
+    return dirs
 
 
 def write_directions(n: int, seed: int) -> int:
-    from data_tools import anomalies as an
     faces = FaceGenerator()
-    rng = np.random.default_rng(seed)
-    z = faces.sample_latents(n, rng)
+    zl, labels = read_labels()
+    models, cv = fit_label_models(zl, labels)
+    for a in ATTRIBUTES:
+        y = labels[a]
+        print(f"{a:11s} labels: {(y == 1).sum()} yes, {(y == 0).sum()} no, {(y < 0).sum()} unsure; "
+              f"logistic 8-fold CV AUC {cv[a]:.3f}")
+    z = faces.sample_latents(n, np.random.default_rng(seed))
     t = time.time()
     images = faces.render(z)
     print(f"rendered {n} faces in {time.time() - t:.1f}s")
-    dirs, corrs = fit_directions(z, images)
-    for k, c in corrs.items():
-        print(f"{k:18s} stat {DIRECTION_STATS[k]:22s} held-out corr with linear fit on z: {c:.2f}")
-    # Image-filter threshold: top-third saturation excess at the 98th percentile of faces that pass the latent
-    # mask with the new directions, so the filter rejects ~2% of rendered normal faces.
-    proj = z @ np.stack(list(dirs.values()), 1)
-    keep = (proj < an.NORMAL_LIMIT).all(1)
-    thr = float(np.quantile(st.top_saturation_excess(images[keep]), 0.98))
+    dirs = fit_directions(models, z.astype(np.float64), images)
+    cos = {a: float(dirs[a] @ models[a][0] / np.linalg.norm(models[a][0])) for a in ATTRIBUTES}
+    for a in ATTRIBUTES:
+        print(f"{a:11s} cos(final direction, label model) {cos[a]:.3f}")
+    fit = {"n_faces": n, "seed": seed, "labelled_faces": len(zl), "label_cv_auc": {a: round(v, 3) for a, v in cv.items()},
+           "cos_with_label_model": {a: round(v, 3) for a, v in cos.items()},
+           "ortho_stats": {a: list(v) for a, v in ORTHO_STATS.items()}}
+
+    def vec(v):
+        return "[" + ", ".join(f"{x:.6f}" for x in v) + "]"
     lines = ['"""Generated by `benchmarks/calibrate_anomalies.py --write-directions '
              f'--n {n} --seed {seed}`; do not edit by hand.\n\n'
-             'Unit directions in the generator\'s latent space (100,) along which a held-out half-space defines a near\n'
-             'anomaly kind, and the image-filter threshold of the normal set.\n"""',
-             f"FIT = {{'n_faces': {n}, 'seed': {seed}, 'heldout_corr': {{{', '.join(f'{k!r}: {v:.3f}' for k, v in corrs.items())}}}}}",
-             f"TOP_SATURATION_EXCESS_MAX = {thr:.6f}",
+             'DIRECTIONS: unit directions in the generator\'s latent space (100,) along which a held-out slab defines\n'
+             'a near semantic kind. LABEL_MODELS: attribute -> (w (100,), b), the logistic regression of the labels in\n'
+             'face_attribute_labels.csv on z: P(attribute) = sigmoid(z.w + b).\n"""',
+             f"FIT = {fit!r}",
              "DIRECTIONS = {"]
-    for k, d in dirs.items():
-        vals = ", ".join(f"{v:.6f}" for v in d)
-        lines.append(f"    {k!r}: [{vals}],")
+    lines += [f"    {a!r}: {vec(dirs[a])}," for a in ATTRIBUTES]
+    lines += ["}", "LABEL_MODELS = {"]
+    lines += [f"    {a!r}: ({vec(models[a][0])}, {models[a][1]:.6f})," for a in ATTRIBUTES]
     lines.append("}")
     DIRECTIONS_FILE.write_text("\n".join(lines) + "\n")
-    print(f"wrote {DIRECTIONS_FILE} (filter threshold {thr:.4f}; latent mask keeps {keep.mean():.3f})")
+    print(f"wrote {DIRECTIONS_FILE}")
     return 0
-
-
-def separability(normal: np.ndarray, anomalous: np.ndarray) -> float:
-    """AUC of a score either way round (max(auc, 1-auc)): a student may threshold a statistic from either side."""
-    from sklearn.metrics import roc_auc_score
-    auc = roc_auc_score(np.r_[np.zeros(len(normal)), np.ones(len(anomalous))], np.r_[normal, anomalous])
-    return float(max(auc, 1 - auc))
 
 
 def _fcn_autoencoder():
@@ -107,9 +149,7 @@ def _fcn_autoencoder():
 
 
 def fcn_ae_scores(train: np.ndarray, tests: list[np.ndarray], epochs: int, seed: int) -> list[np.ndarray]:
-    """Train the fcn AE on uint8 train (n,64,64,3); return per-image reconstruction MSE for each test array.
-
-    Uses ``starter_code``'s fcn model and trainer when they exist, else the same architecture defined here."""
+    """Train the course's fcn AE on uint8 train (n,64,64,3); return per-image reconstruction MSE per test array."""
     import torch
     from tqdm import tqdm
     torch.manual_seed(seed)
@@ -137,6 +177,20 @@ def pca_mahalanobis_scores(train: np.ndarray, tests: list[np.ndarray], k: int = 
     return [((pca.transform(x.reshape(len(x), -1).astype(np.float32) / 255) ** 2) / var).sum(1) for x in tests]
 
 
+def generate_kinds(faces, n_per_kind: int, rng: np.random.Generator, kinds=None) -> dict:
+    """kind -> (images (n,64,64,3), before (n,64,64,3) or None) for every kind (or ``kinds``)."""
+    from data_tools import anomalies as an
+    out = {}
+    for name in kinds or an.KINDS:
+        k = an.KINDS[name]
+        if k.edit is not None:
+            before, after = k.edit(faces, n_per_kind, rng)
+            out[name] = (after, before)
+        else:
+            out[name] = (k.generate(faces, n_per_kind, rng), None)
+    return out
+
+
 def calibrate(n_train: int, n_normal: int, n_per_kind: int, epochs: int, seed: int) -> int:
     import torch
     from sklearn.metrics import roc_auc_score
@@ -145,47 +199,149 @@ def calibrate(n_train: int, n_normal: int, n_per_kind: int, epochs: int, seed: i
     faces = FaceGenerator()
     rng = np.random.default_rng(seed)
     t = time.time()
-    train = an._normal_faces(faces, n_train, rng)
-    normal = an._normal_faces(faces, n_normal, rng)
-    kinds = {name: kind.generate(faces, n_per_kind, rng) for name, kind in an.KINDS.items()}
+    z_normal = an.sample_normal_latents(faces, n_train + n_normal, rng)
+    train, normal = faces.render(z_normal[:n_train]), faces.render(z_normal[n_train:])
+    kinds = generate_kinds(faces, n_per_kind, rng)
     print(f"generated {n_train} train / {n_normal} normal test / {n_per_kind} per kind in {time.time() - t:.0f}s")
+    names = list(kinds)
+    sets = [normal, *(kinds[k][0] for k in names)]
     t = time.time()
-    ae = fcn_ae_scores(train, [normal, *kinds.values()], epochs, seed)
+    ae = fcn_ae_scores(train, sets, epochs, seed)
     print(f"fcn AE ({epochs} epochs) in {time.time() - t:.0f}s")
-    pm = pca_mahalanobis_scores(train, [normal, *kinds.values()])
-    trivial = {s: [f(x) for x in [normal, *kinds.values()]] for s, f in st.TRIVIAL_STATS.items()}
-    cols = [*(s.replace("mean_", "") for s in trivial), "fcn_ae", "pca_maha"]
-    print(f"\n{'kind':18s} {'dist':4s} {'share':>5s} " + " ".join(f"{c:>10s}" for c in cols))
-    weights = an.DEFAULT_MIXTURE
-    for i, (name, kind) in enumerate(an.KINDS.items(), start=1):
-        vals = [separability(v[0], v[i]) for v in trivial.values()]
-        # model scores are one-sided by contract (higher = more abnormal): plain AUC
-        vals += [roc_auc_score(np.r_[np.zeros(n_normal), np.ones(n_per_kind)], np.r_[m[0], m[i]]) for m in (ae, pm)]
-        print(f"{name:18s} {kind.distance:4s} {weights.get(name, 0):5.2f} " + " ".join(f"{v:10.3f}" for v in vals))
-    # Mixture AUC: every anomaly row weighted by its kind's share / n_per_kind, normals weighted 1/n_normal each,
-    # which is what the default mixture's test set would give in expectation.
-    names = list(an.KINDS)
-    y = np.r_[np.zeros(n_normal), np.ones(n_per_kind * len(names))]
-    for label, subset in (("default mixture", names), ("near only", [k for k in names if an.KINDS[k].distance == "near"])):
+    pm = pca_mahalanobis_scores(train, sets)
+    stats = [st.battery(x, train) for x in sets]
+    # P(attribute) of normal latents, by the label models
+    p_normal = {a: float(an.attribute_probability(a, z_normal[n_train:]).mean()) for a in an.HELD_OUT}
+    cols = [*st.BATTERY, "max", "fcn_ae", "pca_maha", "conc", "P(attr)"]
+    print(f"\nseparability (max(AUC, 1-AUC)) of each battery statistic, normal vs kind; detectors' AUC; faithfulness "
+          f"(median concentration of the edit in the kind's region; label model's mean P(attribute) on anomalies, "
+          f"normal faces in brackets)\n")
+    print(f"| kind | dist | family | share | " + " | ".join(cols) + " |")
+    print("|---|---|---|---|" + "---|" * len(cols))
+    y = lambda m: np.r_[np.zeros(n_normal), np.ones(m)]  # noqa: E731
+    for i, name in enumerate(names, start=1):
+        kind = an.KINDS[name]
+        seps = [st.separability(stats[0][s], stats[i][s]) for s in st.BATTERY]
+        dets = [roc_auc_score(y(n_per_kind), np.r_[m[0], m[i]]) for m in (ae, pm)]
+        after, before = kinds[name]
+        conc = (f"{np.median(st.concentration(before, after, st.REGIONS[kind.region])):.2f}"
+                if before is not None and kind.region else "")
+        p_attr = ""
+        if name in an.HELD_OUT:
+            # the anomalies' latents are not returned by generate: redraw the same way for the label model
+            za = an.HELD_OUT[name].sample(faces, n_per_kind, np.random.default_rng(seed + i))
+            p_attr = f"{an.attribute_probability(name, za).mean():.2f} ({p_normal[name]:.2f})"
+        cells = [f"{v:.3f}" for v in seps] + [f"{max(seps):.3f}"] + [f"{v:.3f}" for v in dets] + [conc, p_attr]
+        print(f"| {name} | {kind.distance} | {kind.family} | {an.DEFAULT_MIXTURE.get(name, 0):.2f} | "
+              + " | ".join(cells) + " |")
+    # Mixture AUC: anomaly rows weighted by kind share / n_per_kind, normals 1/n_normal each: what the default
+    # mixture's test set would give in expectation.
+    yy = np.r_[np.zeros(n_normal), np.ones(n_per_kind * len(names))]
+    for label, subset in (("default mixture", names),
+                          ("near only", [k for k in names if an.KINDS[k].distance == "near"]),
+                          *((f"{f} family", [k for k in names if an.KINDS[k].family == f]) for f in an.FAMILIES)):
         w = np.r_[np.full(n_normal, 1 / n_normal),
-                  np.concatenate([np.full(n_per_kind, weights.get(k, 0) * (k in subset) / n_per_kind) for k in names])]
-        row = [roc_auc_score(y, np.concatenate(v), sample_weight=w) for v in trivial.values()]
-        row = [max(a, 1 - a) for a in row]
-        row += [roc_auc_score(y, np.concatenate(m), sample_weight=w) for m in (ae, pm)]
-        print(f"{label:28s} " + " ".join(f"{v:10.3f}" for v in row))
+                  np.concatenate([np.full(n_per_kind, an.DEFAULT_MIXTURE.get(k, 0) * (k in subset) / n_per_kind)
+                                  for k in names])]
+        row = [roc_auc_score(yy, np.concatenate(m), sample_weight=w) for m in (ae, pm)]
+        print(f"{label:18s} fcn AE {row[0]:.3f}   PCA Mahalanobis {row[1]:.3f}")
+    return 0
+
+
+def _by_kind(results: dict, name: str) -> dict[str, float]:
+    """Per-kind AUCs of ``name`` in a boss_methods JSON ({name: {"by_kind"}}) or a ladder JSON ({"stages": ...})."""
+    table = results.get("stages", results)
+    if name not in table:
+        raise SystemExit(f"--stages: {name!r} is not in the results; there: {', '.join(table)}")
+    return table[name]["by_kind"]
+
+
+def mixture_figures(by_kind: dict[str, dict[str, float]], mixture: dict[str, float]) -> dict[str, dict[str, float]]:
+    """stage -> {"overall", <family>...}: AUCs predicted under ``mixture`` (exact over the same normal rows)."""
+    from data_tools import anomalies as an
+    from kit.ladder import mixture_auc
+    out = {}
+    for stage, aucs in by_kind.items():
+        row = {"overall": mixture_auc(aucs, mixture)}
+        for f in an.FAMILIES:
+            part = {k: v for k, v in mixture.items() if an.KINDS[k].family == f}
+            row[f] = mixture_auc(aucs, part)
+        out[stage] = row
+    return out
+
+
+def choose_mixture(by_kind: dict[str, dict[str, float]], *, min_near=0.6, min_family=0.3, min_kind=0.03,
+                   min_step=0.03, min_semantic_step=0.02, top=0.90, n_samples=200_000, seed=0,
+                   around: dict[str, float] | None = None):
+    """Search mixtures (shares on a 0.01 grid) meeting the constraints; -> (mixture, figures, margin) of the one
+    whose smallest margin (each constraint's slack, steps and the top target scaled to their thresholds) is
+    largest, or (None, None, best margin) if none passes. ``around``: Dirichlet samples are centred on it."""
+    from data_tools import anomalies as an
+    kinds = sorted(set.intersection(*(set(v) for v in by_kind.values())))
+    stages = list(by_kind)
+    A = np.array([[by_kind[s][k] for k in kinds] for s in stages])            # (S, K)
+    fam = np.array([[an.KINDS[k].family == f for k in kinds] for f in an.FAMILIES], float)  # (F, K)
+    near = np.array([an.KINDS[k].distance == "near" for k in kinds], float)
+    rng = np.random.default_rng(seed)
+    alpha = np.array([(around or {}).get(k, 1 / len(kinds)) for k in kinds]) * 60 if around else np.ones(len(kinds))
+    W = rng.dirichlet(alpha, n_samples)
+    W = np.maximum(W, min_kind)
+    W = np.round(W / W.sum(1, keepdims=True), 2)
+    W[:, -1] += 1 - W.sum(1)                                                   # shares sum to exactly 1
+    ok = (W >= min_kind - 1e-9).all(1) & (W @ near >= min_near) & ((W @ fam.T) >= min_family).all(1)
+    W = W[ok]
+    overall = W @ A.T                                                          # (N, S)
+    sem = fam[list(an.FAMILIES).index("semantic")]
+    semantic = (W * sem) @ A.T / (W @ sem)[:, None]
+    margins = [np.diff(overall, axis=1) / min_step - 1, np.diff(semantic, axis=1) / min_semantic_step - 1,
+               (overall[:, -1:] - top) / 0.02]
+    margin = np.concatenate(margins, 1).min(1)
+    best = int(np.argmax(margin)) if len(margin) else None
+    if best is None or margin[best] < 0:
+        return None, None, float(margin[best]) if best is not None else float("nan")
+    mixture = {k: round(float(w), 2) for k, w in zip(kinds, W[best])}
+    return mixture, mixture_figures(by_kind, mixture), float(margin[best])
+
+
+def choose_mixture_cli(args) -> int:
+    from data_tools import anomalies as an
+    results = json.loads(Path(args.choose_mixture).read_text())
+    by_kind = {s: _by_kind(results, s) for s in args.stages}
+    mixture, figures, margin = choose_mixture(by_kind, min_near=args.min_near, min_step=args.min_step,
+                                              min_semantic_step=args.min_semantic_step, top=args.top,
+                                              around=an.DEFAULT_MIXTURE)
+    current = mixture_figures(by_kind, an.DEFAULT_MIXTURE)
+    print("current DEFAULT_MIXTURE:", an.DEFAULT_MIXTURE)
+    for s, row in current.items():
+        print(f"  {s:40s} " + "  ".join(f"{k} {v:.3f}" for k, v in row.items()))
+    if mixture is None:
+        print(f"no mixture meets the constraints (best smallest margin {margin:+.2f})")
+        return 1
+    print(f"chosen (smallest margin {margin:+.2f}):", mixture)
+    for s, row in figures.items():
+        print(f"  {s:40s} " + "  ".join(f"{k} {v:.3f}" for k, v in row.items()))
     return 0
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--write-directions", action="store_true", help="refit the latent directions and exit")
-    p.add_argument("--n", type=int, default=3000, help="faces rendered to fit the directions")
-    p.add_argument("--seed", type=int, default=20240426, help="seed of the fitting pool / of the calibration run")
+    p.add_argument("--n", type=int, default=4000, help="faces rendered to regress the global statistics on z")
+    p.add_argument("--seed", type=int, default=20240426, help="seed of the rendered pool / of the calibration run")
     p.add_argument("--n-train", type=int, default=5000, help="normal training faces for the quick models")
     p.add_argument("--n-normal", type=int, default=1000, help="normal test faces")
-    p.add_argument("--n-per-kind", type=int, default=300, help="anomalies generated per kind")
+    p.add_argument("--n-per-kind", type=int, default=500, help="anomalies generated per kind")
     p.add_argument("--epochs", type=int, default=15, help="fcn AE epochs")
+    p.add_argument("--choose-mixture", metavar="RESULTS_JSON", help="choose DEFAULT_MIXTURE from per-kind AUCs")
+    p.add_argument("--stages", nargs="+", default=["simple", "medium", "strong", "boss"],
+                   help="ladder order of the methods in RESULTS_JSON (--choose-mixture)")
+    p.add_argument("--min-near", type=float, default=0.6, help="least share of near kinds (course: 0.64)")
+    p.add_argument("--min-step", type=float, default=0.03, help="least overall step between stages")
+    p.add_argument("--min-semantic-step", type=float, default=0.02, help="least semantic-family step")
+    p.add_argument("--top", type=float, default=0.90, help="least overall AUC of the last stage")
     args = p.parse_args(argv)
+    if args.choose_mixture:
+        return choose_mixture_cli(args)
     if args.write_directions:
         return write_directions(args.n, args.seed)
     return calibrate(args.n_train, args.n_normal, args.n_per_kind, args.epochs, args.seed)

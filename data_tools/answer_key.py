@@ -1,9 +1,13 @@
-"""The TA-only answer key: ``solution.csv`` with columns ``ID,label,Usage,kind``.
+"""The TA-only answer key: ``solution.csv`` with columns ``ID,label,Usage,kind,family``.
 
 One row per test image, ``ID`` = row index in ``testingset.npy`` (0..M-1), ``label`` 0 normal / 1 anomaly,
 ``Usage`` ``Public`` or ``Private`` (which leaderboard the row counts on), ``kind`` the anomaly kind
-(``normal`` for label 0). This module is the single definition of that format: data_tools writes it,
-the grader reads it. It imports neither torch nor the grader, so the web app can use it.
+(``normal`` for label 0) and ``family`` the kind's family (``FAMILIES``: ``imitable`` kinds are local pixel
+edits a corruption recipe can mimic, ``semantic`` kinds are faces that differ in themselves or other real
+things; ``normal`` for label 0, ``unknown`` for imported anomalies). Keys written before the family column
+existed still load (their anomalies get ``unknown``). Like the kind, the family never leaves the TA side.
+This module is the single definition of that format: data_tools writes it, the grader reads it. It imports
+neither torch nor the grader, so the web app can use it.
 """
 from __future__ import annotations
 
@@ -13,9 +17,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ANSWER_COLUMNS = ("ID", "label", "Usage", "kind")
+ANSWER_COLUMNS = ("ID", "label", "Usage", "kind", "family")
+#: Columns a key must have; ``family`` may be missing in keys written before it existed.
+REQUIRED_COLUMNS = ANSWER_COLUMNS[:4]
 USAGES = ("Public", "Private")
 NORMAL_KIND = "normal"
+#: The anomaly families, in report order (``data_tools.anomalies.AnomalyKind.family`` assigns each kind one).
+FAMILIES = ("imitable", "semantic")
+UNKNOWN_FAMILY = "unknown"
 
 
 class AnswerKeyError(ValueError):
@@ -24,10 +33,17 @@ class AnswerKeyError(ValueError):
 
 @dataclass(frozen=True)
 class AnswerKey:
-    """Arrays aligned by ID: ``labels[i]``, ``usage[i]``, ``kinds[i]`` describe test image ``i``."""
+    """Arrays aligned by ID: ``labels[i]``, ``usage[i]``, ``kinds[i]``, ``families[i]`` describe test image ``i``.
+
+    ``families`` defaults to ``normal`` for label 0 and ``unknown`` for label 1 (keys without a family column)."""
     labels: np.ndarray   # (M,) int8, 0 normal / 1 anomaly
     usage: np.ndarray    # (M,) str, 'Public' / 'Private'
     kinds: np.ndarray    # (M,) str
+    families: np.ndarray | None = None  # (M,) str: 'normal', one of FAMILIES, or 'unknown'
+
+    def __post_init__(self):
+        if self.families is None:
+            object.__setattr__(self, "families", np.where(np.asarray(self.labels) == 0, NORMAL_KIND, UNKNOWN_FAMILY))
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -43,7 +59,7 @@ class AnswerKey:
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame({"ID": np.arange(len(self)), "label": self.labels.astype(int),
-                             "Usage": self.usage, "kind": self.kinds})
+                             "Usage": self.usage, "kind": self.kinds, "family": self.families})
 
 
 def write_answer_key(key: AnswerKey, path: str | Path) -> Path:
@@ -61,10 +77,10 @@ def load_answer_key(path: str | Path) -> AnswerKey:
     if not path.is_file():
         raise AnswerKeyError(f"{path}: answer key not found")
     try:
-        df = pd.read_csv(path, dtype={"Usage": str, "kind": str})
+        df = pd.read_csv(path, dtype={"Usage": str, "kind": str, "family": str})
     except Exception as e:  # pandas raises several types for unreadable CSV
         raise AnswerKeyError(f"{path}: cannot read as CSV: {e}") from e
-    missing = [c for c in ANSWER_COLUMNS if c not in df.columns]
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise AnswerKeyError(f"{path}: missing column(s) {missing}; expected {list(ANSWER_COLUMNS)}")
     df = df.sort_values("ID")
@@ -73,14 +89,15 @@ def load_answer_key(path: str | Path) -> AnswerKey:
         raise AnswerKeyError(f"{path}: IDs must be exactly 0..{len(df) - 1}, each once")
     key = AnswerKey(labels=df["label"].to_numpy().astype(np.int8),
                     usage=df["Usage"].to_numpy().astype(str),
-                    kinds=df["kind"].to_numpy().astype(str))
+                    kinds=df["kind"].to_numpy().astype(str),
+                    families=df["family"].to_numpy().astype(str) if "family" in df.columns else None)
     _check(key, str(path))
     return key
 
 
 def _check(key: AnswerKey, where: str) -> None:
-    if not (len(key.labels) == len(key.usage) == len(key.kinds)):
-        raise AnswerKeyError(f"{where}: labels, usage and kinds differ in length")
+    if not (len(key.labels) == len(key.usage) == len(key.kinds) == len(key.families)):
+        raise AnswerKeyError(f"{where}: labels, usage, kinds and families differ in length")
     if not np.isin(key.labels, (0, 1)).all():
         raise AnswerKeyError(f"{where}: labels must be 0 or 1")
     bad = sorted(set(np.unique(key.usage)) - set(USAGES))
@@ -92,3 +109,8 @@ def _check(key: AnswerKey, where: str) -> None:
             raise AnswerKeyError(f"{where}: the {split} split needs both normal and anomalous rows")
     if ((key.kinds == NORMAL_KIND) != (key.labels == 0)).any():
         raise AnswerKeyError(f"{where}: kind must be '{NORMAL_KIND}' exactly for label 0 rows")
+    bad = sorted(set(np.unique(key.families)) - {NORMAL_KIND, UNKNOWN_FAMILY, *FAMILIES})
+    if bad:
+        raise AnswerKeyError(f"{where}: family must be one of {[NORMAL_KIND, *FAMILIES, UNKNOWN_FAMILY]}, found {bad}")
+    if ((key.families == NORMAL_KIND) != (key.labels == 0)).any():
+        raise AnswerKeyError(f"{where}: family must be '{NORMAL_KIND}' exactly for label 0 rows")

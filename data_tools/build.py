@@ -5,14 +5,16 @@
 - ``out/trainingset.npy`` (N,64,64,3) uint8: normal faces only;
 - ``out/testingset.npy`` (M,64,64,3) uint8: normal faces and anomalies, rows shuffled (row index = ID);
 - ``out/README.md``: the student-facing description (no labels, no kinds);
-- ``answers/solution.csv``: ID,label,Usage,kind (``data_tools.answer_key``), Public/Private stratified by
-  label and kind;
-- ``answers/manifest.json``: seed, preset, config, mixture, versions, sha256 of every file, build time.
+- ``answers/solution.csv``: ID,label,Usage,kind,family (``data_tools.answer_key``), Public/Private stratified by
+  label and kind (``private_only_kinds`` keep chosen kinds off the public board);
+- ``answers/manifest.json``: seed, preset, config, mixture, each kind's family, versions, sha256 of every file,
+  build time.
+
+File modes: the students' files are world-readable (0644), the answers owner-only (0600), whatever the umask.
 
 Same config and seed -> byte-identical data files and answer key (on the same torch build and thread count:
 float rounding in the generator may differ between thread counts, so the manifest records them).
-Normal faces: ``anomalies.sample_normal_latents`` (held-out regions excluded in z, nothing rendered in vain),
-then ``anomalies.normal_image_mask`` (a post-render filter; its rejection is budgeted and recorded).
+Normal faces: ``anomalies.sample_normal_latents`` (held-out regions excluded in z, nothing rendered in vain).
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 from data_tools import anomalies
-from data_tools.answer_key import NORMAL_KIND, AnswerKey, write_answer_key
+from data_tools.answer_key import FAMILIES, NORMAL_KIND, AnswerKey, write_answer_key
 from data_tools.faces import WEIGHTS_LICENCE, WEIGHTS_PACKAGE, FaceGenerator
 from data_tools.io import (README_FILE, DatasetError, DatasetPaths, NpyWriter, check_dirs, check_images,
                            file_record, read_manifest, save_npy, write_json, write_text)
@@ -53,9 +55,8 @@ PRESETS: dict[str, dict] = {
 
 NORMAL_CHUNK = 2_000    # faces rendered per step for the normal sets (progress granularity, ~25 MB of images)
 ANOMALY_CHUNK = 1_000   # rows per generate() call; fixed so the rng's consumption (hence the bytes) is too
-# Post-render rejection budget: normal_image_mask drops ~2% (anomalies.py); more than this means a broken filter
-# and a slow build, so fail loudly rather than render on.
-MAX_IMAGE_REJECTION = 0.25
+DATA_MODE = 0o644       # trainingset.npy, testingset.npy, README.md: handed to students
+ANSWER_MODE = 0o600     # solution.csv, manifest.json: the TAs' eyes only
 
 
 def _help(text: str) -> dict:
@@ -79,6 +80,9 @@ class BuildConfig:
         "build seed: every random stream (train, test normals, each kind, shuffle, split) derives from it"))
     public_fraction: float = field(default=DEFAULT_PUBLIC_FRACTION, metadata=_help(
         "share of the test rows on the public leaderboard (stratified by label and kind)"))
+    private_only_kinds: list[str] = field(default_factory=list, metadata=_help(
+        "anomaly kinds kept off the public board entirely: all their rows are Private, so the private board "
+        "measures kinds the public one could not be tuned to (default: none)"))
     batch_size: int = field(default=500, metadata=_help(
         "generator batch size (500: ~430 faces/s on 2 cores, float32)"))
     threads: int = field(default=0, metadata=_help(
@@ -99,6 +103,7 @@ class BuildConfig:
             raise DatasetError(f"threads must be an integer >= 0, got {self.threads!r}")
         self.public_fraction = check_public_fraction(self.public_fraction)
         self.mixture = check_mixture(self.mixture)
+        self.private_only_kinds = check_private_only_kinds(self.private_only_kinds, self.mixture)
 
     @classmethod
     def from_preset(cls, preset: str = "demo", **overrides) -> "BuildConfig":
@@ -142,6 +147,25 @@ def check_mixture(mixture: dict[str, float]) -> dict[str, float]:
     if abs(total - 1.0) > 1e-6:
         raise DatasetError(f"mixture shares must sum to 1, they sum to {total:.6g}: {out}")
     return out
+
+
+def check_private_only_kinds(kinds, mixture: dict[str, float]) -> list[str]:
+    """Validate the kinds to keep off the public board: known kinds with a positive share in ``mixture``, and not
+    all of them (the public board needs anomalies). Returns them sorted, without repeats."""
+    if isinstance(kinds, str):
+        kinds = [kinds]
+    kinds = sorted({str(k) for k in kinds})
+    unknown = [k for k in kinds if k not in anomalies.KINDS]
+    if unknown:
+        raise DatasetError(f"unknown anomaly kind(s) {unknown} in private_only_kinds; valid kinds: "
+                           f"{', '.join(sorted(anomalies.KINDS))}")
+    absent = [k for k in kinds if mixture.get(k, 0) <= 0]
+    if absent:
+        raise DatasetError(f"private_only_kinds {absent} have no share in the mixture, so no rows to keep private")
+    if kinds and not [k for k, v in mixture.items() if v > 0 and k not in kinds]:
+        raise DatasetError(f"private_only_kinds {kinds} are every kind of the mixture: the public board would have "
+                           f"no anomalies")
+    return kinds
 
 
 def parse_mixture(text: str) -> dict[str, float]:
@@ -201,21 +225,12 @@ class _Threads:
         return False
 
 
-def _fill_normal(faces: FaceGenerator, out: np.ndarray, rng: np.random.Generator, bar, where: str) -> dict:
-    """Fill ``out`` (n,64,64,3) uint8 with normal faces; returns the filter's counts."""
-    n, filled, rendered = len(out), 0, 0
-    while filled < n:
-        m = min(NORMAL_CHUNK, n - filled)
-        images = faces.render(anomalies.sample_normal_latents(faces, m, rng))
-        kept = images[anomalies.normal_image_mask(images)]
-        out[filled:filled + len(kept)] = kept
-        filled += len(kept)
-        rendered += m
-        bar.update(len(kept))
-        if rendered - filled > MAX_IMAGE_REJECTION * n + NORMAL_CHUNK * MAX_IMAGE_REJECTION:
-            raise DatasetError(f"{where}: normal_image_mask rejected {rendered - filled} of {rendered} rendered faces "
-                               f"(budget {MAX_IMAGE_REJECTION:.0%}); check data_tools/anomalies.py")
-    return {"rendered": rendered, "kept": filled, "image_rejection_rate": round(1 - filled / rendered, 5)}
+def _fill_normal(faces: FaceGenerator, out: np.ndarray, rng: np.random.Generator, bar) -> None:
+    """Fill ``out`` (n,64,64,3) uint8 with normal faces, ``NORMAL_CHUNK`` at a time."""
+    for i in range(0, len(out), NORMAL_CHUNK):
+        m = min(NORMAL_CHUNK, len(out) - i)
+        out[i:i + m] = faces.render(anomalies.sample_normal_latents(faces, m, rng))
+        bar.update(m)
 
 
 def _generate_kind(faces: FaceGenerator, name: str, n: int, rng: np.random.Generator, bar) -> np.ndarray:
@@ -234,6 +249,18 @@ def _generate_kind(faces: FaceGenerator, name: str, n: int, rng: np.random.Gener
 
 def _row_digests(images: np.ndarray) -> set[bytes]:
     return {hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in images}
+
+
+def set_modes(paths: DatasetPaths, extra_answers=()) -> None:
+    """Students' files 0644, answers 0600 (the writers go through private temp files, so without this the data
+    were 0600 and an answers file written in place followed the umask). ``extra_answers``: more file names in
+    ``paths.answers``."""
+    for p in (paths.train, paths.test, paths.data / README_FILE):
+        if p.is_file():
+            os.chmod(p, DATA_MODE)
+    for p in (paths.solution, paths.manifest, *(paths.answers / n for n in extra_answers)):
+        if p.is_file():
+            os.chmod(p, ANSWER_MODE)
 
 
 def student_readme(n_train: int, n_test: int, origin: str | None = None) -> str:
@@ -262,7 +289,7 @@ the private one.
 def build_dataset(config: BuildConfig, out: str | Path, answers: str | Path, progress: bool = True) -> BuildResult:
     """Build the data set described by ``config`` into ``out`` (students) and ``answers`` (TAs).
 
-    Returns the paths and the manifest. Raises ``DatasetError`` (bad directories or config, broken filter)."""
+    Returns the paths and the manifest. Raises ``DatasetError`` (bad directories or config)."""
     t0 = time.perf_counter()
     paths = check_dirs(out, answers)
     paths.data.mkdir(parents=True, exist_ok=True)
@@ -275,11 +302,11 @@ def build_dataset(config: BuildConfig, out: str | Path, answers: str | Path, pro
         faces = FaceGenerator(batch_size=c.batch_size)
         with NpyWriter(paths.train, c.n_train) as train:
             bar.set_postfix_str("train")
-            train_filter = _fill_normal(faces, train, stream(c.seed, "train"), bar, str(paths.train))
+            _fill_normal(faces, train, stream(c.seed, "train"), bar)
             train_digests = _row_digests(train)
         bar.set_postfix_str("test normal")
         normal = np.empty((c.n_test_normal, 64, 64, 3), np.uint8)
-        test_filter = _fill_normal(faces, normal, stream(c.seed, "test_normal"), bar, str(paths.test))
+        _fill_normal(faces, normal, stream(c.seed, "test_normal"), bar)
         parts, kinds = [normal], [np.full(c.n_test_normal, NORMAL_KIND, dtype=object)]
         for name, n in counts.items():
             bar.set_postfix_str(name)
@@ -290,15 +317,17 @@ def build_dataset(config: BuildConfig, out: str | Path, answers: str | Path, pro
     # Shuffle from its own stream: the row index (= ID) carries no label signal.
     order = stream(c.seed, "shuffle").permutation(len(images))
     images, labels, kinds = images[order], labels[order], kinds[order]
-    usage = stratified_usage(labels, kinds, c.public_fraction, stream(c.seed, "split"))
+    usage = stratified_usage(labels, kinds, c.public_fraction, stream(c.seed, "split"), c.private_only_kinds)
+    families = np.array([NORMAL_KIND if k == NORMAL_KIND else anomalies.get_kind(k).family for k in kinds])
     # Train and test come from disjoint streams; an exact repeat would mean a broken stream or kind.
     repeats = int(sum(d in train_digests for d in _row_digests(images)))
     if repeats:
         raise DatasetError(f"{repeats} test image(s) equal a training image; check the random streams")
 
     save_npy(images, paths.test)
-    write_answer_key(AnswerKey(labels=labels, usage=usage, kinds=kinds), paths.solution)
+    write_answer_key(AnswerKey(labels=labels, usage=usage, kinds=kinds, families=families), paths.solution)
     write_text(student_readme(c.n_train, len(images)), paths.data / README_FILE)
+    set_modes(paths)
     elapsed = time.perf_counter() - t0
     manifest = {
         "format": MANIFEST_FORMAT,
@@ -307,10 +336,13 @@ def build_dataset(config: BuildConfig, out: str | Path, answers: str | Path, pro
         "seed": c.seed,
         "config": asdict(c),
         "mixture": c.mixture,
+        "families": {k: anomalies.get_kind(k).family for k in counts},
+        "private_only_kinds": c.private_only_kinds,
         "counts": {"train": c.n_train, "test": len(images), "test_normal": c.n_test_normal,
                    "test_anomalous": c.n_test_anomalous, "kinds": counts,
-                   "public": int((usage == "Public").sum()), "private": int((usage == "Private").sum())},
-        "normal_filter": {"train": train_filter, "test_normal": test_filter},
+                   "families": {f: int((families == f).sum()) for f in FAMILIES},
+                   "public": int((usage == "Public").sum()), "private": int((usage == "Private").sum()),
+                   "public_kinds": {k: int(((kinds == k) & (usage == "Public")).sum()) for k in counts}},
         "generator": {"weights": WEIGHTS_PACKAGE, "licence": WEIGHTS_LICENCE, "torch_threads": threads},
         "versions": versions(),
         "files": {"data": {p.name: file_record(p) for p in (paths.train, paths.test, paths.data / README_FILE)},
@@ -319,6 +351,7 @@ def build_dataset(config: BuildConfig, out: str | Path, answers: str | Path, pro
         "faces_per_s": round(total / elapsed, 1),
     }
     write_json(manifest, paths.manifest)  # last: its presence marks a complete build
+    os.chmod(paths.manifest, ANSWER_MODE)
     return BuildResult(paths, manifest)
 
 

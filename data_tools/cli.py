@@ -1,6 +1,7 @@
 """``python -m data_tools``: build, import, preview and verify data sets.
 
     python -m data_tools build --preset demo --out DIR --answers DIR [--seed S] [--public-fraction F]
+                               [--private-only-kinds KIND ...]
     python -m data_tools import npy --src DIR --labels FILE --out DIR --answers DIR
     python -m data_tools import folders --normal DIR --anomalous DIR --out DIR --answers DIR
     python -m data_tools preview --data DIR --answers DIR --out sheet.png
@@ -31,7 +32,7 @@ COMMANDS: list[tuple[str, str]] = [
 ERRORS = [((ValueError, OSError), commandline.EXIT_ERROR, "error: ")]
 
 # BuildConfig fields given their own handling below (preset chooses sizes, mixture is parsed from text).
-_SPECIAL = {"preset", "mixture"}
+_SPECIAL = {"preset", "mixture", "private_only_kinds"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,6 +67,8 @@ class BuildCommand:
                            help=f"{f.metadata['help']} (default: {shown})")
         b.add_argument("--mixture",
                        help="kind=share,... " + BuildConfig.__dataclass_fields__["mixture"].metadata["help"])
+        b.add_argument("--private-only-kinds", nargs="+", metavar="KIND", default=None,
+                       help=BuildConfig.__dataclass_fields__["private_only_kinds"].metadata["help"])
         b.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     @staticmethod
@@ -76,6 +79,8 @@ class BuildCommand:
                      if f.name not in _SPECIAL and getattr(args, f.name) is not None}
         if args.mixture is not None:
             overrides["mixture"] = parse_mixture(args.mixture)
+        if args.private_only_kinds is not None:
+            overrides["private_only_kinds"] = args.private_only_kinds
         config = BuildConfig.from_preset(args.preset, **overrides)
         default = cache_paths(config.preset, config.seed)
         result = build_dataset(config, args.out or default.data, args.answers or default.answers,

@@ -25,7 +25,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from data_tools.answer_key import NORMAL_KIND, AnswerKey, write_answer_key
-from data_tools.build import MANIFEST_FORMAT, BuildResult, student_readme, versions
+from data_tools.build import MANIFEST_FORMAT, BuildResult, set_modes, student_readme, versions
 from data_tools.io import (README_FILE, TEST_FILE, TRAIN_FILE, DatasetError, DatasetPaths, NpyWriter, check_dirs,
                            file_record, load_images, save_npy, write_json, write_text)
 from data_tools.splits import DEFAULT_PUBLIC_FRACTION, check_public_fraction, stratified_usage, stream
@@ -304,4 +304,5 @@ def _finish(paths: DatasetPaths, train, test, labels, kinds, usage, seed, public
         "build_time_s": round(time.perf_counter() - t0, 2),
     }
     write_json(manifest, paths.manifest)
+    set_modes(paths, extra_answers)
     return BuildResult(paths, manifest)

@@ -31,29 +31,39 @@ def check_public_fraction(public_fraction: float) -> float:
 
 
 def stratified_usage(labels: np.ndarray, kinds: np.ndarray, public_fraction: float,
-                     rng: np.random.Generator) -> np.ndarray:
+                     rng: np.random.Generator, private_only_kinds=()) -> np.ndarray:
     """Assign each test row to ``Public`` or ``Private``, stratified by (label, kind).
 
     labels (M,) 0/1, kinds (M,) str -> usage (M,) str. In every (label, kind) group of size g exactly
     ``round(public_fraction * g)`` rows are Public, chosen at random; groups are visited in sorted order so the
-    result depends only on the rng's state. Raises ``DatasetError`` if a split would lack normal or anomalous rows.
+    result depends only on the rng's state. Rows of ``private_only_kinds`` are all Private (the private board then
+    measures kinds the public board could not be tuned to); every other group is split as before, from the same
+    rng draws. Raises ``DatasetError`` if a split would lack normal or anomalous rows.
     """
     f = check_public_fraction(public_fraction)
     labels, kinds = np.asarray(labels), np.asarray(kinds).astype(str)
     if labels.shape != kinds.shape or labels.ndim != 1:
         raise DatasetError(f"labels {labels.shape} and kinds {kinds.shape} must be 1-D and of equal length")
+    private_only = set(private_only_kinds)
+    if NORMAL_KIND in private_only:
+        raise DatasetError(f"private-only kinds must be anomaly kinds, not {NORMAL_KIND!r}: the public board needs "
+                           f"normal rows")
     usage = np.full(len(labels), USAGES[1], dtype=object)
     for label, kind in sorted({(int(a), str(b)) for a, b in zip(labels, kinds)}):
         idx = np.flatnonzero((labels == label) & (kinds == kind))
         n_public = int(np.floor(f * len(idx) + 0.5))  # round half up: np.round's half-to-even is surprising here
-        usage[rng.permutation(idx)[:n_public]] = USAGES[0]
+        chosen = rng.permutation(idx)[:n_public]  # drawn for every group, so other groups do not depend on the option
+        if kind not in private_only:
+            usage[chosen] = USAGES[0]
     usage = usage.astype(str)
     for split in USAGES:
         part = labels[usage == split]
         if len(np.unique(part)) < 2:
+            hint = (f"; private-only kinds {sorted(private_only)} leave the public board no anomalies"
+                    if split == USAGES[0] and private_only else "")
             raise DatasetError(f"the {split} split would have no {'normal' if 0 not in part else 'anomalous'} rows "
                                f"({len(labels)} test rows, public_fraction={f}): use more test rows or another "
-                               f"public fraction")
+                               f"public fraction{hint}")
     return usage
 
 

@@ -73,31 +73,38 @@ def _config_and_key(args):
 
 
 class ScoreCommand:
-    """Score one submission CSV: print its public AUC (and the private AUC with --reveal)."""
+    """Score one submission CSV: print its public AUC (with --reveal also the private AUC, and the overall AUC of
+    all rows with each anomaly family's)."""
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("submission", type=Path, help="the student's CSV with columns ID,score")
         _add_answer_options(parser)
         parser.add_argument("--by-kind", action="store_true",
-                            help="also print the AUC of each anomaly kind against all normals")
+                            help="also print the AUC of each anomaly kind and family against all normals")
 
     @staticmethod
     def run(args) -> int:
-        from grader.scoring import auc_by_kind, score_scores
+        from grader.scoring import auc_by_family, auc_by_kind, score_scores
         from grader.validate import read_submission
         cfg, key = _config_and_key(args)
         scores = read_submission(args.submission, len(key), max_bytes=cfg.max_upload_bytes)
         result = score_scores(scores, key)
         print(f"public AUC   {result.public:.5f}")
         if args.reveal:
+            from grader.metrics import roc_auc
             print(f"private AUC  {result.private:.5f}")
+            families = auc_by_family(scores, key)
+            print(f"overall AUC  {roc_auc(key.labels, scores):.5f}  (all rows; per family: "
+                  + "  ".join(f"{f} {auc:.5f}" for f, auc in families.items()) + ")")
         if args.by_kind:
             kinds = auc_by_kind(scores, key, usage=None if args.reveal else "Public")
             print(f"AUC per anomaly kind ({'all rows' if args.reveal else 'public rows'}):")
             width = max(map(len, kinds), default=0)
             for kind, auc in kinds.items():
                 print(f"  {kind:<{width}}  {auc:.5f}")
+            families = auc_by_family(scores, key, usage=None if args.reveal else "Public")
+            print("AUC per anomaly family: " + "  ".join(f"{f} {auc:.5f}" for f, auc in families.items()))
         return EXIT_OK
 
 

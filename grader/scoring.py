@@ -1,5 +1,5 @@
-"""Score a submission against the answer key: public and private ROC-AUC, AUC per anomaly kind for reports, and
-a folder of submissions as a terminal leaderboard.
+"""Score a submission against the answer key: public and private ROC-AUC, AUC per anomaly kind and family for
+reports, and a folder of submissions as a terminal leaderboard.
 
 Score contract (also in the students' starter code): ``scores[i]`` is the anomaly score of test image ``i``,
 **the higher, the more abnormal**; only the order of the scores matters.
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_tools.answer_key import NORMAL_KIND, AnswerKey
+from data_tools.answer_key import FAMILIES, NORMAL_KIND, AnswerKey
 from grader.errors import SubmissionError
 from grader.metrics import roc_auc
 from grader.validate import MAX_SUBMISSION_BYTES, read_submission
@@ -58,6 +58,22 @@ def auc_by_kind(scores: np.ndarray, key: AnswerKey, usage: str | None = None) ->
     Returns:
         ``{kind: auc}`` in sorted kind order, for every anomaly kind with at least one row in the selection.
     """
+    return _auc_by_group(scores, key, key.kinds, usage)
+
+
+def auc_by_family(scores: np.ndarray, key: AnswerKey, usage: str | None = None) -> dict[str, float]:
+    """AUC of each anomaly family (``imitable``, ``semantic``; ``unknown`` for keys without families) against all
+    normal rows, same arguments as ``auc_by_kind``. Over the same normal rows a family's AUC is exactly the mean of
+    its kinds' AUCs weighted by their row counts (the identity of ``kit.ladder.mixture_auc``).
+
+    Returns:
+        ``{family: auc}`` in ``FAMILIES`` order (then any other family), for families with rows in the selection.
+    """
+    out = _auc_by_group(scores, key, key.families, usage)
+    return {f: out[f] for f in sorted(out, key=lambda f: (FAMILIES.index(f) if f in FAMILIES else len(FAMILIES), f))}
+
+
+def _auc_by_group(scores: np.ndarray, key: AnswerKey, groups: np.ndarray, usage: str | None) -> dict[str, float]:
     scores = np.asarray(scores, dtype=np.float64)
     if scores.shape != (len(key),):
         raise ValueError(f"scores must have shape ({len(key)},) to match the answer key, got {scores.shape}")
@@ -71,9 +87,9 @@ def auc_by_kind(scores: np.ndarray, key: AnswerKey, usage: str | None = None) ->
     if not normal.any():
         raise ValueError(f"no normal rows in the {usage or 'whole'} split: per-kind AUC is undefined")
     out = {}
-    for kind in sorted(set(key.kinds[sel & (key.labels == 1)].tolist())):
-        rows = normal | (sel & (key.kinds == kind))
-        out[kind] = roc_auc(key.labels[rows], scores[rows])
+    for group in sorted(set(groups[sel & (key.labels == 1)].tolist())):
+        rows = normal | (sel & (groups == group))
+        out[group] = roc_auc(key.labels[rows], scores[rows])
     out.pop(NORMAL_KIND, None)
     return out
 

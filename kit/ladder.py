@@ -1,8 +1,12 @@
 """Run the reference stages in order and print the ladder (or format a saved one with --from-json).
 
-For each stage: public and private ROC-AUC, AUC per anomaly kind (all rows) and wall time; then the steps between
-stages and the check the kit promises: strictly simple < medium < strong < boss, each step >= ``--min-step``
-(0.03) on public AND on private, and where the boss stands against 0.90. The ladder is saved as JSON (``--json``,
+For each stage: public and private ROC-AUC, the overall AUC (all rows), AUC per anomaly family (imitable,
+semantic) and per kind (all rows) and wall time; then the steps between stages and the check the kit promises:
+strictly simple < medium < strong < boss, each step >= ``--min-step`` (0.03) on public AND on private, and
+>= ``--min-semantic-step`` (0.02) on the semantic family (the kinds a corruption recipe cannot imitate: a boss must
+earn its step on faces, not on the generator's recipes), and where the boss stands against 0.90. Beside the ladder,
+never part of its check: the classical detectors (``solutions.classical``: PCA reconstruction error, Mahalanobis and
+kNN in PCA space; ``--no-classical`` skips them), per kind and family as the stages. The ladder is saved as JSON (``--json``,
 default ``.cache/solutions/ladder-<preset>.json``); ``python -m kit calibrate --ladder FILE`` writes baselines from
 it and ``python -m kit ladder --from-json FILE`` prints it again without training.
 
@@ -25,51 +29,76 @@ from kit.run import DEFAULT_OUT, add_data_arguments, load_data, set_threads, wri
 from starter_code.formats import STAGES
 
 MIN_STEP = 0.03
+MIN_SEMANTIC_STEP = 0.02
 BOSS_TARGET = 0.90
 
 
+def score_row(scores, key, seconds: float) -> dict:
+    """One row of the ladder: ``public``, ``private``, ``overall`` (all rows), ``by_family`` and ``by_kind`` (all
+    rows, each against all normal rows) and ``seconds``."""
+    from grader.metrics import roc_auc
+    from grader.scoring import auc_by_family, auc_by_kind, score_scores
+    s = score_scores(scores, key)
+    return {"public": s.public, "private": s.private, "overall": roc_auc(key.labels, scores),
+            "by_family": auc_by_family(scores, key), "by_kind": auc_by_kind(scores, key), "seconds": round(seconds, 1)}
+
+
 def run_ladder(train, test, key, stages=STAGES, *, smoke: bool = False, progress: bool = True,
-               out: Path | None = None) -> dict:
+               out: Path | None = None, classical: bool = True) -> dict:
     """Run ``stages`` on uint8 ``train`` ``(N,64,64,3)`` / ``test`` ``(M,64,64,3)``, score against ``key``.
 
-    Returns ``{"stages": {name: {"public", "private", "by_kind", "seconds"}}, "n_train", "n_test", ...}``;
-    with ``out``, each stage's submission and config are written to ``out/<stage>/``.
+    Returns ``{"stages": {name: row}, "outside": {name: row}, "n_train", "n_test", ...}`` with rows as
+    ``score_row``'s; ``outside`` holds the classical detectors (``classical.pca``, ``.mahalanobis``, ``.knn``)
+    unless ``classical`` is false. With ``out``, each stage's submission and config are written to
+    ``out/<stage>/``.
     """
     import torch
 
-    from grader.scoring import auc_by_kind, score_scores
+    from grader.scoring import score_scores
     from solutions.stages import get_stage
-    rows = {}
+    rows, outside = {}, {}
     for name in stages:
         module = get_stage(name)
         t0 = time.perf_counter()
         result = module.run(train, test, smoke=smoke, progress=progress)
         seconds = time.perf_counter() - t0
-        s = score_scores(result.scores, key)
-        rows[name] = {"public": s.public, "private": s.private, "by_kind": auc_by_kind(result.scores, key),
-                      "seconds": round(seconds, 1)}
+        rows[name] = score_row(result.scores, key, seconds)
         if result.parts:
             rows[name]["parts"] = {p: {"public": score_scores(v, key).public, "private": score_scores(v, key).private}
                                    for p, v in result.parts.items()}
         if out is not None:
             write_outputs(result, Path(out) / name, name)
         if progress:
-            print(f"  {name}: public {s.public:.4f}  private {s.private:.4f}  ({seconds:.0f} s)", flush=True)
-    return {"stages": rows, "n_train": int(len(train)), "n_test": int(len(test)), "smoke": smoke,
-            "torch_threads": torch.get_num_threads(), "machine": platform.machine(),
+            print(f"  {name}: public {rows[name]['public']:.4f}  private {rows[name]['private']:.4f}  "
+                  f"semantic {rows[name]['by_family'].get('semantic', float('nan')):.4f}  ({seconds:.0f} s)",
+                  flush=True)
+    if classical:
+        from solutions import classical as classical_module
+        result = classical_module.run(train, test, smoke=smoke, progress=progress)
+        for part, scores in result.parts.items():
+            outside[f"classical.{part}"] = score_row(scores, key, result.seconds)
+    return {"stages": rows, "outside": outside, "n_train": int(len(train)), "n_test": int(len(test)),
+            "smoke": smoke, "torch_threads": torch.get_num_threads(), "machine": platform.machine(),
             "device": "cuda" if torch.cuda.is_available() else "cpu"}
 
 
-def check_ladder(ladder: dict, min_step: float = MIN_STEP) -> list[str]:
+def check_ladder(ladder: dict, min_step: float = MIN_STEP, min_semantic_step: float = MIN_SEMANTIC_STEP) -> list[str]:
     """Problems with the ladder (empty when strict): each stage must beat the previous one by ``min_step`` on
-    public and on private."""
+    public and on private, and by ``min_semantic_step`` on the semantic family (all rows) where the rows have
+    families (ladders saved before families existed have none). Rows ``outside`` the ladder are not checked."""
     problems = []
     names = list(ladder["stages"])
     for lo, hi in zip(names[:-1], names[1:]):
+        a, b = ladder["stages"][lo], ladder["stages"][hi]
         for split in ("public", "private"):
-            step = ladder["stages"][hi][split] - ladder["stages"][lo][split]
+            step = b[split] - a[split]
             if not step >= min_step:
                 problems.append(f"{hi} beats {lo} by {step:+.4f} on {split} (needs >= {min_step})")
+        if "semantic" in a.get("by_family", {}) and "semantic" in b.get("by_family", {}):
+            step = b["by_family"]["semantic"] - a["by_family"]["semantic"]
+            if not step >= min_semantic_step:
+                problems.append(f"{hi} beats {lo} by {step:+.4f} on the semantic family "
+                                f"(needs >= {min_semantic_step})")
     return problems
 
 
@@ -93,36 +122,49 @@ def mixture_auc(by_kind: dict[str, float], mixture: dict[str, float]) -> float:
 
 
 def format_table(ladder: dict) -> str:
-    """Markdown table: one row per stage (public, private, wall time, then AUC per kind), one column per kind."""
-    stages = ladder["stages"]
-    kinds = sorted({k for row in stages.values() for k in row["by_kind"]})
-    head = ["stage", "public", "private", "seconds", *kinds]
+    """Markdown table: one row per stage (public, private, overall, AUC per family, wall time, then AUC per kind),
+    then the rows outside the ladder (classical detectors, the ceiling), their names in parentheses."""
+    from data_tools.answer_key import FAMILIES
+    rows = {**ladder["stages"], **{f"({n})": r for n, r in ladder.get("outside", {}).items()}}
+    kinds = sorted({k for row in rows.values() for k in row["by_kind"]})
+
+    def cell(row, *path, digits=3):
+        v = row
+        for p in path:
+            v = v.get(p) if isinstance(v, dict) else None
+        return "" if v is None else f"{v:.{digits}f}"
+    head = ["stage", "public", "private", "overall", *FAMILIES, "seconds", *kinds]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for name, row in stages.items():
-        cells = [name, f"{row['public']:.4f}", f"{row['private']:.4f}", f"{row['seconds']:.0f}",
-                 *(f"{row['by_kind'][k]:.3f}" if k in row["by_kind"] else "" for k in kinds)]
+    for name, row in rows.items():
+        cells = [name, cell(row, "public", digits=4), cell(row, "private", digits=4), cell(row, "overall", digits=4),
+                 *(cell(row, "by_family", f) for f in FAMILIES), f"{row['seconds']:.0f}",
+                 *(cell(row, "by_kind", k) for k in kinds)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def steps_table(ladder: dict) -> str:
-    """Markdown table of the AUC step from each stage to the next, on public and private."""
+    """Markdown table of the AUC step from each stage to the next, on public, private and (where the rows have
+    families) each family."""
+    from data_tools.answer_key import FAMILIES
     names = list(ladder["stages"])
-    rows = ["| step | public | private |", "|---|---|---|"]
+    fams = [f for f in FAMILIES if all(f in r.get("by_family", {}) for r in ladder["stages"].values())]
+    rows = ["| step | public | private |" + "".join(f" {f} |" for f in fams), "|---|---|---|" + "---|" * len(fams)]
     for lo, hi in zip(names[:-1], names[1:]):
         a, b = ladder["stages"][lo], ladder["stages"][hi]
-        rows.append(f"| {lo} -> {hi} | {b['public'] - a['public']:+.4f} | {b['private'] - a['private']:+.4f} |")
+        rows.append(f"| {lo} -> {hi} | {b['public'] - a['public']:+.4f} | {b['private'] - a['private']:+.4f} |"
+                    + "".join(f" {b['by_family'][f] - a['by_family'][f]:+.4f} |" for f in fams))
     return "\n".join(rows)
 
 
-def report(ladder: dict, min_step: float = MIN_STEP) -> str:
+def report(ladder: dict, min_step: float = MIN_STEP, min_semantic_step: float = MIN_SEMANTIC_STEP) -> str:
     """The ladder as text: where it ran, the per-kind table, the steps, strictness and the boss's target."""
     lines = [f"data: {ladder.get('data', '?')}  ({ladder.get('n_train')} train / {ladder.get('n_test')} test; "
              f"torch threads {ladder.get('torch_threads')}, device {ladder.get('device')})", "",
              format_table(ladder), "", steps_table(ladder), ""]
-    problems = check_ladder(ladder, min_step)
-    lines.append(f"ladder strict (each step >= {min_step:.2f} on public and private): "
-                 f"{'yes' if not problems else 'NO'}")
+    problems = check_ladder(ladder, min_step, min_semantic_step)
+    lines.append(f"ladder strict (each step >= {min_step:.2f} on public and private, >= {min_semantic_step:.2f} on "
+                 f"the semantic family): {'yes' if not problems else 'NO'}")
     lines += [f"  {p}" for p in problems]
     boss = ladder["stages"].get("boss")
     if boss:
@@ -167,6 +209,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                   ".cache/solutions/ladder-<preset>.json)")
     parser.add_argument("--out", type=Path, help="also write each stage's submission to OUT/<stage>/")
     parser.add_argument("--min-step", type=float, default=MIN_STEP, help="required AUC step between stages")
+    parser.add_argument("--min-semantic-step", type=float, default=MIN_SEMANTIC_STEP,
+                        help="required AUC step between stages on the semantic family")
+    parser.add_argument("--no-classical", action="store_true",
+                        help="skip the classical detectors reported beside the ladder")
     parser.add_argument("--check", action="store_true", help="exit 1 when the ladder is not strict")
     parser.add_argument("--from-json", type=Path, help="print a saved ladder instead of running one")
     parser.add_argument("--mixture", nargs="+", metavar="KIND=SHARE",
@@ -189,15 +235,15 @@ def run(args) -> int:
         print(f"ladder on {where}: {len(train)} training / {len(test)} test images; stages "
               f"{', '.join(args.stages)}", flush=True)
         ladder = run_ladder(train, test, key, args.stages, smoke=args.smoke, progress=not args.no_progress,
-                            out=args.out)
+                            out=args.out, classical=not args.no_classical)
         ladder["data"] = where
         path = args.json or DEFAULT_OUT / f"ladder-{'smoke' if args.smoke else args.preset}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(ladder, indent=2) + "\n")
         print(f"saved {path}\n")
-    print(report(ladder, args.min_step))
+    print(report(ladder, args.min_step, args.min_semantic_step))
     if mixture is not None:
         from data_tools.anomalies import DEFAULT_MIXTURE
         print("\npredicted overall AUC (all rows) per mixture, from the per-kind AUCs above:\n")
         print(mixture_table(ladder, {"default": DEFAULT_MIXTURE, "given": mixture}))
-    return 1 if (args.check and check_ladder(ladder, args.min_step)) else 0
+    return 1 if (args.check and check_ladder(ladder, args.min_step, args.min_semantic_step)) else 0

@@ -33,7 +33,8 @@ from starter_code.scoring import anomaly_scores, eval_batches, l2_score, squared
 from starter_code.train import History
 
 __all__ = ["STAGES", "UnknownStageError", "get_stage", "StageResult", "SCORE_FUNCTIONS", "error_scores",
-           "error_variance", "reconstruction_scores", "split_reference", "standardise", "subsample", "Gaussian"]
+           "error_variance", "reconstruction_scores", "split_reference", "standardise", "subsample", "Gaussian",
+           "knn_distance"]
 
 
 class UnknownStageError(ValueError):
@@ -174,3 +175,16 @@ class Gaussian:
         """Squared Mahalanobis distance ``(M,)`` of ``features`` ``(M, D)``: higher = less like the normal ones."""
         d = np.asarray(features, np.float64) - self.mean
         return np.einsum("ij,jk,ik->i", d, self.precision, d)
+
+
+def knn_distance(reference: np.ndarray, queries: list[np.ndarray], k: int = 5) -> list[np.ndarray]:
+    """Mean Euclidean distance ``(M,)`` of each row of each array in ``queries`` to its ``k`` nearest rows of
+    ``reference`` ``(N, D)`` (normal features), every column standardised by ``reference``'s mean and spread:
+    higher = less like any normal face."""
+    from sklearn.neighbors import NearestNeighbors
+    ref = np.asarray(reference, np.float64)
+    if ref.ndim != 2 or len(ref) < 1:
+        raise ValueError(f"reference features must be (N >= 1, D), got {ref.shape}")
+    mu, sd = ref.mean(0), ref.std(0) + 1e-6
+    index = NearestNeighbors(n_neighbors=min(int(k), len(ref))).fit((ref - mu) / sd)
+    return [index.kneighbors((np.asarray(q, np.float64) - mu) / sd)[0].mean(1) for q in queries]

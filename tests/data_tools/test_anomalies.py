@@ -25,11 +25,6 @@ def generated(faces):
             for name, k in an.KINDS.items()}
 
 
-@pytest.fixture(scope="module")
-def normal_pool(faces):
-    return faces.render(an.sample_normal_latents(faces, 300, np.random.default_rng(2)))
-
-
 @pytest.mark.parametrize("name", list(an.KINDS))
 def test_kind_shape_dtype_and_determinism(generated, name):
     a, b = generated[name]
@@ -56,11 +51,25 @@ def test_kinds_differ_from_each_other(generated):
 
 
 def test_registry_errors_list_valid_names():
-    with pytest.raises(KeyError, match="valid kinds: .*coloured_headwear"):
+    with pytest.raises(KeyError, match="valid kinds: .*headwear"):
         an.get_kind("hats")
     assert an.get_kind("glasses").distance == "near"
     with pytest.raises(ValueError, match="near' or 'far"):
-        an.AnomalyKind("x", "medium", "", lambda f, n, r: None)
+        an.AnomalyKind("x", "medium", "semantic", "", lambda f, n, r: None)
+    with pytest.raises(ValueError, match="family must be one of"):
+        an.AnomalyKind("x", "near", "weird", "", lambda f, n, r: None)
+    with pytest.raises(ValueError, match="unknown region"):
+        an.AnomalyKind("x", "near", "semantic", "", lambda f, n, r: None, region="elbow")
+
+
+def test_every_kind_has_a_family_and_both_families_exist():
+    from data_tools.answer_key import FAMILIES
+    assert an.FAMILIES == FAMILIES
+    assert {k.family for k in an.KINDS.values()} == set(FAMILIES)
+    # the issue's split: pixel edits a corruption recipe can mimic vs faces that differ in themselves
+    assert {k for k, v in an.KINDS.items() if v.family == "imitable"} == {"face_mask", "face_paint", "corrupted",
+                                                                         "inverted"}
+    assert set(an.HELD_OUT) <= {k for k, v in an.KINDS.items() if v.family == "semantic"}
 
 
 def test_default_mixture():
@@ -69,56 +78,64 @@ def test_default_mixture():
     assert all(v >= 0 for v in an.DEFAULT_MIXTURE.values())
     near = sum(v for k, v in an.DEFAULT_MIXTURE.items() if an.KINDS[k].distance == "near")
     assert near > 0.5  # most of the mass is near, as in the course
+    for family in an.FAMILIES:  # both families weigh enough to be measured on every board
+        assert sum(v for k, v in an.DEFAULT_MIXTURE.items() if an.KINDS[k].family == family) >= 0.3, family
 
 
 def test_directions_are_orthonormal_constants():
     d = np.stack([r.direction for r in an.HELD_OUT.values()], 1)
     np.testing.assert_allclose(d.T @ d, np.eye(d.shape[1]), atol=1e-5)
     assert set(an.HELD_OUT) <= set(an.KINDS)
+    assert set(an.HELD_OUT) == set(an.ANOMALY_RANGES)
+    for name, region in an.HELD_OUT.items():
+        assert an.NORMAL_LIMIT < region.low < region.high, name
 
 
 def test_normal_latent_mask_excludes_held_out_regions(faces):
     rng = np.random.default_rng(3)
     z = faces.sample_latents(20000, rng)
     keep = an.normal_latent_mask(z)
-    # 3 half-spaces at 2 sigma: 1 - (1 - 0.0228)^3 = 6.7% rejected
-    assert 0.90 < keep.mean() < 0.96
+    assert 0.08 < keep.mean() < 0.16  # measured 11.5%: rejection in z is cheap, but not free
     for name, region in an.HELD_OUT.items():
         assert (z[keep] @ region.direction < an.NORMAL_LIMIT).all()
+        assert (an.attribute_probability(name, z[keep]) < an.NORMAL_MAX_PROBABILITY).all()
         inside = region.sample(faces, 500, rng)
         proj = inside @ region.direction
         assert (proj >= region.low - 1e-4).all() and (proj <= region.high + 1e-4).all(), name
         assert not an.normal_latent_mask(inside).any(), name
-        # just past the limit along the direction is excluded; just before is kept
-        edge = np.stack([region.direction * (an.NORMAL_LIMIT + 0.01), region.direction * (an.NORMAL_LIMIT - 0.01)])
-        assert an.normal_latent_mask(edge).tolist() == [False, True]
+        # normal faces moved just past the limit along the direction are excluded
+        base = z[keep][:50]
+        edge = base + np.outer(an.NORMAL_LIMIT + 0.01 - base @ region.direction, region.direction)
+        assert not an.normal_latent_mask(edge).any(), name
     s = an.sample_normal_latents(faces, 1000, rng)
     assert s.shape == (1000, 100) and an.normal_latent_mask(s).all()
-
-
-def test_normal_image_mask_rejects_few_normals_and_all_headwear(normal_pool, generated):
-    rate = 1 - an.normal_image_mask(normal_pool).mean()
-    assert rate < 0.06, rate  # calibrated to ~2%: must not slow the demo build down
-    assert not an.normal_image_mask(generated["coloured_headwear"][0]).any()
 
 
 def test_masks_validate_shapes():
     with pytest.raises(ValueError, match=r"\(n, 100\)"):
         an.normal_latent_mask(np.zeros((3, 99)))
-    with pytest.raises(ValueError, match=r"\(n, 64, 64, 3\)"):
-        an.normal_image_mask(np.zeros((3, 32, 32, 3), np.uint8))
 
 
-def test_latent_kinds_move_their_statistic(faces):
-    # the semantic direction must move the structural statistic it was fitted on (measured corr 0.56-0.67)
-    rng = np.random.default_rng(4)
-    base = faces.sample_latents(64, rng)
-    for name, stat in [("glasses", st.eye_darkness), ("open_mouth", st.mouth_darkness),
-                       ("coloured_headwear", st.top_saturation_excess)]:
-        d = an.HELD_OUT[name].direction
-        lo = faces.render(base - np.outer(base @ d, d))
-        hi = faces.render(base + np.outer(3.0 - base @ d, d))
-        assert stat(hi).mean() > stat(lo).mean() + 0.02, name
+def test_edit_after_equals_generate(faces):
+    # near kinds made from a normal face: the anomaly generate() returns is edit()'s `after` for the same rng
+    for name, kind in an.KINDS.items():
+        if kind.edit is None:
+            continue
+        before, after = kind.edit(faces, 4, np.random.default_rng(8))
+        np.testing.assert_array_equal(after, kind.generate(faces, 4, np.random.default_rng(8)))
+        assert an.normal_latent_mask(an.sample_normal_latents(faces, 4, np.random.default_rng(8))).all()
+        assert not np.array_equal(before, after), name
+
+
+def test_held_out_attributes_are_what_the_labeller_called_them(faces):
+    # Faithfulness by the labeller's own model (logistic regression of the labels in face_attribute_labels.csv on
+    # z, fitted before the directions were made orthogonal to the global statistics). Measured on 5,000
+    # latents: normal faces P 0.012-0.015, anomalies mean P 0.87 (glasses), 0.88 (headwear), 0.95 (open mouth).
+    rng = np.random.default_rng(6)
+    z = an.sample_normal_latents(faces, 2000, rng)
+    for name, region in an.HELD_OUT.items():
+        assert an.attribute_probability(name, z).mean() < 0.03, name
+        assert an.attribute_probability(name, region.move(z, rng)).mean() > 0.8, name
 
 
 def test_no_network(faces, monkeypatch):
@@ -137,7 +154,7 @@ def test_calibrate_cli_in_process(capsys):
     from benchmarks.calibrate_anomalies import main
     assert main(["--n-train", "64", "--n-normal", "32", "--n-per-kind", "8", "--epochs", "1"]) == 0
     out = capsys.readouterr().out
-    assert "default mixture" in out and all(k in out for k in an.KINDS)
+    assert "default mixture" in out and "semantic family" in out and all(k in out for k in an.KINDS)
 
 
 def test_baseline_cli_in_process(capsys):
@@ -147,3 +164,29 @@ def test_baseline_cli_in_process(capsys):
     assert "overall ROC-AUC" in out and "face_mask" in out
     with pytest.raises(SystemExit):
         main(["--data", "somewhere"])  # --answers missing
+
+
+def test_choose_mixture_meets_its_constraints_or_says_none_does():
+    from benchmarks.calibrate_anomalies import choose_mixture, mixture_figures
+    from kit.ladder import mixture_auc
+    kinds = sorted(an.KINDS)
+    # four stages: each better than the last on every kind; the top one strong on the imitable kinds only
+    base = {k: 0.6 + 0.3 * (an.KINDS[k].distance == "far") for k in kinds}
+    by_kind = {s: {k: min(1.0, v + d) for k, v in base.items()} for s, d in
+               (("simple", 0.0), ("medium", 0.05), ("strong", 0.10))}
+    by_kind["boss"] = {k: (0.99 if an.KINDS[k].family == "imitable" else by_kind["strong"][k] + 0.04) for k in kinds}
+    mixture, figures, margin = choose_mixture(by_kind, n_samples=20_000)
+    assert mixture is not None and margin >= 0 and sum(mixture.values()) == pytest.approx(1.0)
+    assert min(mixture.values()) >= 0.03 - 1e-9
+    assert sum(w for k, w in mixture.items() if an.KINDS[k].distance == "near") >= 0.6 - 1e-9
+    stages = list(by_kind)
+    for lo, hi in zip(stages, stages[1:]):
+        assert figures[hi]["overall"] - figures[lo]["overall"] >= 0.03 - 1e-9
+        assert figures[hi]["semantic"] - figures[lo]["semantic"] >= 0.02 - 1e-9
+    assert figures["boss"]["overall"] >= 0.90 and figures["boss"]["overall"] == \
+        pytest.approx(mixture_auc(by_kind["boss"], mixture))
+    assert mixture_figures(by_kind, mixture) == figures
+    # a boss no better than strong on the semantic family: no mixture can make that a step
+    by_kind["boss"] = {k: (0.99 if an.KINDS[k].family == "imitable" else by_kind["strong"][k]) for k in kinds}
+    mixture, figures, margin = choose_mixture(by_kind, n_samples=20_000)
+    assert mixture is None and figures is None and margin < 0

@@ -68,7 +68,15 @@ def test_score_prints_public_only(world, capsys):
 def test_score_reveal_adds_private(world, capsys):
     code, out, _ = run(capsys, "score", world.subs / "good.csv", "--answers", world.answers, "--reveal")
     s = world.scores["good"]
-    assert code == 0 and out.splitlines() == [f"public AUC   {s.public:.5f}", f"private AUC  {s.private:.5f}"]
+    assert code == 0 and out.splitlines()[:2] == [f"public AUC   {s.public:.5f}", f"private AUC  {s.private:.5f}"]
+    # and, on all rows, the overall AUC next to each anomaly family's (this key has no family column: 'unknown')
+    from grader.metrics import roc_auc
+    from grader.scoring import auc_by_family
+    scores = np.array([float(line.split(",")[1]) for line in (world.subs / "good.csv").read_text().splitlines()[1:]])
+    fam = auc_by_family(scores, world.key)
+    assert out.splitlines()[2:] == [f"overall AUC  {roc_auc(world.key.labels, scores):.5f}  (all rows; per family: "
+                                    + "  ".join(f"{f} {a:.5f}" for f, a in fam.items()) + ")"]
+    assert "(all rows; per family: unknown " in out
 
 
 def test_score_by_kind(world, capsys):

@@ -57,13 +57,25 @@ def test_run_errors_name_the_problem(tiny_dataset, tmp_path, capsys):
 def test_ladder_table_and_json(ladder_json, tiny_dataset):
     ladder = json.loads(ladder_json.read_text())
     assert list(ladder["stages"]) == ["medium", "strong"]
-    kinds = set(tiny_dataset.key.kinds) - {"normal"}
-    for row in ladder["stages"].values():
+    # the classical detectors are reported beside the ladder, never in it
+    assert list(ladder["outside"]) == ["classical.pca", "classical.mahalanobis", "classical.knn"]
+    key = tiny_dataset.key
+    kinds = set(key.kinds) - {"normal"}
+    for row in [*ladder["stages"].values(), *ladder["outside"].values()]:
         assert 0 <= row["public"] <= 1 and 0 <= row["private"] <= 1 and row["seconds"] >= 0
-        assert set(row["by_kind"]) == kinds
+        assert set(row["by_kind"]) == kinds and list(row["by_family"]) == ["imitable", "semantic"]
+        # a family's AUC (all rows) is its kinds' AUCs weighted by their counts; overall is all kinds'
+        for fam, auc in row["by_family"].items():
+            counts = {k: int((key.kinds == k).sum()) for k in kinds if (key.families[key.kinds == k] == fam).all()}
+            assert auc == pytest.approx(sum(row["by_kind"][k] * n for k, n in counts.items()) / sum(counts.values()))
+        n_kind = {k: int((key.kinds == k).sum()) for k in kinds}
+        assert row["overall"] == pytest.approx(sum(row["by_kind"][k] * n for k, n in n_kind.items())
+                                               / sum(n_kind.values()))
     table = format_table(ladder)
-    assert table.splitlines()[0].startswith("| stage | public | private | seconds | cartoon")
-    assert len(table.splitlines()) == 2 + 2
+    assert table.splitlines()[0].startswith("| stage | public | private | overall | imitable | semantic | seconds | "
+                                            "cartoon")
+    assert len(table.splitlines()) == 2 + 2 + 3
+    assert table.splitlines()[-1].startswith("| (classical.knn) | ")
 
 
 def test_check_ladder():
@@ -72,6 +84,12 @@ def test_check_ladder():
     problems = check_ladder(ladder, 0.03)
     assert problems == ["medium beats simple by +0.0200 on private (needs >= 0.03)"]
     assert check_ladder(ladder, 0.01) == []
+    # with families, the semantic family must step up too; rows outside the ladder are never checked
+    for name, sem in zip(ladder["stages"], (0.60, 0.63, 0.64)):
+        ladder["stages"][name]["by_family"] = {"imitable": 0.5, "semantic": sem}
+    ladder["outside"] = {"classical.pca": {"public": 0.99, "private": 0.99, "by_family": {"semantic": 0.99}}}
+    assert check_ladder(ladder, 0.01) == ["strong beats medium by +0.0100 on the semantic family (needs >= 0.02)"]
+    assert check_ladder(ladder, 0.01, 0.005) == []
 
 
 def test_ladder_check_flag_fails_a_non_strict_ladder(tiny_dataset, tmp_path, capsys):
@@ -80,12 +98,13 @@ def test_ladder_check_flag_fails_a_non_strict_ladder(tiny_dataset, tmp_path, cap
                "--smoke", "--no-progress", "--stages", "medium", "strong", "--json", str(tmp_path / "l.json"),
                "--min-step", "1.0", "--check"])
     assert rc == 1
-    assert "ladder strict (each step >= 1.00 on public and private): NO" in capsys.readouterr().out
+    assert "ladder strict (each step >= 1.00 on public and private, >= 0.02 on the semantic family): NO" \
+        in capsys.readouterr().out
     rc = main(["ladder", "--data", str(tiny_dataset.data_dir), "--smoke", "--no-progress"])
     assert rc == 1
     assert "needs an answer key" in capsys.readouterr().err
     rc = main(["ladder", "--from-json", str(tmp_path / "l.json"), "--min-step", "1.0", "--check"])
-    assert rc == 1 and "ladder strict (each step >= 1.00 on public and private): NO" in capsys.readouterr().out
+    assert rc == 1 and "ladder strict (each step >= 1.00 on public and private" in capsys.readouterr().out
 
 
 def test_calibrate_writes_baselines_from_a_saved_ladder(ladder_json, tiny_dataset, tmp_path):

@@ -53,7 +53,7 @@ def test_ladder_predicts_a_mixture_from_a_saved_run(tmp_path, capsys):
     assert "| given | 0.5000 | 0.7500 | +0.2500 |" in out
     boss_default = 0.5 + 0.5 * DEFAULT_MIXTURE["face_paint"] / sum(DEFAULT_MIXTURE.values())
     assert f"| default | 0.5000 | {boss_default:.4f} |" in out
-    assert "ladder strict (each step >= 0.03 on public and private): yes" in out
+    assert "ladder strict (each step >= 0.03 on public and private, >= 0.02 on the semantic family): yes" in out
     assert "boss: public 0.9000, private 0.9000 (target 0.9: met)" in out
     assert main(["ladder", "--from-json", str(path), "--mixture", "glasses"]) == 1
     assert "error: --mixture: expected kind=share, got 'glasses'" in capsys.readouterr().err

@@ -87,8 +87,8 @@ def test_boss_classifier_learned_its_task(fitted, tiny_dataset):
     logits = boss.classifier_scores(result.model.classifier, np.concatenate([normal, bad_u8]))
     auc = roc_auc_score(np.r_[np.zeros(len(normal)), np.ones(len(bad_u8))], logits)
     assert auc > SYNTHETIC_FLOOR, f"classifier AUC on its own synthetic task: {auc:.3f}"
-    assert set(result.parts) == {"reconstruction", "classifier", "features"}
+    # The default boss: the logit and the kNN distance of the classifier's features, no autoencoder trained.
+    assert set(result.parts) == {"classifier", "knn"} and result.model.ae is None
     w = result.config
-    combined = w.w_ae * result.parts["reconstruction"] + w.w_cls * result.parts["classifier"] + \
-        w.w_feat * result.parts["features"]
-    assert np.allclose(combined, result.scores)
+    assert np.allclose(w.w_cls * result.parts["classifier"] + w.w_knn * result.parts["knn"], result.scores)
+    assert np.isfinite(result.parts["knn"]).all() and result.parts["knn"].std() > 0

@@ -15,7 +15,7 @@ from starter_code import TrainConfig
 from starter_code.config import Config, ConfigKeyError
 from starter_code.formats import SMOKE
 
-#: How many models each stage trains (boss: the autoencoder and the classifier).
+#: How many models each stage can train (boss: the classifier, and the autoencoder when its weight w_ae > 0).
 TRAINED_PARTS = {"simple": 1, "medium": 1, "strong": 1, "boss": 2}
 
 
@@ -76,7 +76,8 @@ def test_every_stage_trains_with_the_one_engine(name, tiny_dataset, monkeypatch)
     small = np.array(tiny_dataset.train[:96])
     result = get_stage(name).run(small, np.array(tiny_dataset.test[:8]), smoke=True, progress=False, epochs=1) \
         if name != "boss" else get_stage(name).run(small, np.array(tiny_dataset.test[:8]), smoke=True,
-                                                   progress=False, ae={"epochs": 1}, classifier={"epochs": 1})
+                                                   progress=False, ae={"epochs": 1}, classifier={"epochs": 1},
+                                                   w_ae=1.0)
     assert len(calls) == TRAINED_PARTS[name], calls
     assert result.scores.shape == (8,) and not result.model.training
 
@@ -127,3 +128,33 @@ def test_reconstruction_scores_keep_row_order(tiny_dataset):
     s_rev = stages.reconstruction_scores(model, images[::-1].copy(), batch_size=4)
     assert s.shape == (10,) and s.dtype == np.float64
     assert np.allclose(s, s_rev[::-1], rtol=1e-5)
+
+
+def test_knn_distance_is_zero_on_reference_rows_and_grows_away_from_them():
+    rng = np.random.default_rng(0)
+    ref = rng.normal(size=(200, 6))
+    near, far = ref[:5] + 1e-9, ref[:5] + 50.0
+    d_ref, d_near, d_far = stages.knn_distance(ref, [ref[:5], near, far], k=1)
+    assert np.allclose(d_ref, 0) and np.allclose(d_near, 0, atol=1e-6) and (d_far > 10).all()
+    # k neighbours averaged: a reference row's own distance is 0, its next neighbours' are not
+    assert (stages.knn_distance(ref, [ref[:5]], k=3)[0] > 0).all()
+    with pytest.raises(ValueError, match="reference features must be"):
+        stages.knn_distance(np.zeros(3), [ref])
+
+
+def test_boss_weights_pick_its_parts(tiny_dataset):
+    """w_ae = 0 trains no autoencoder; w_ae and w_feat > 0 add their parts; the score is the weighted sum."""
+    from solutions import boss
+    torch.set_num_threads(1)
+    small, test = np.array(tiny_dataset.train[:96]), np.array(tiny_dataset.test[:8])
+    quick = dict(smoke=True, progress=False, ae={"epochs": 1}, classifier={"epochs": 1})
+    r = boss.run(small, test, **quick, w_knn=0.0)
+    assert set(r.parts) == {"classifier"} and r.model.ae is None and not r.extra_histories
+    assert np.allclose(r.scores, r.parts["classifier"])
+    with pytest.raises(ValueError, match="no autoencoder"):
+        r.model.reconstruct(torch.zeros(1, 3, 64, 64))
+    r = boss.run(small, test, **quick, w_ae=0.5, w_feat=2.0)
+    assert set(r.parts) == {"classifier", "knn", "features", "reconstruction"} and "autoencoder" in r.extra_histories
+    assert np.allclose(r.scores, r.parts["classifier"] + 0.5 * r.parts["knn"] + 2.0 * r.parts["features"]
+                       + 0.5 * r.parts["reconstruction"])
+    assert r.model.reconstruct(torch.zeros(1, 3, 64, 64)).shape == (1, 3, 64, 64)
