@@ -37,8 +37,9 @@ def test_solved_notebook_runs_end_to_end_with_full_code_marks(course, assignment
                if next(c for c in grade.notebook.cells if c.get("id") == k).cell_type == "markdown"}
     assert grade.max_written_score == sum(written.values())
     assert grade.needs_manual_grade == bool(written)
-    # The run wrote the submission (smoke mode: the tiny set's 128 test rows) where the notebook ran.
-    sub = course.root / "autograded" / "solver" / assignment / "prediction.csv"
+    # The run wrote the submission (smoke mode: the tiny set's 128 test rows, as prediction_smoke.csv) where the
+    # notebook ran.
+    sub = course.root / "autograded" / "solver" / assignment / "prediction_smoke.csv"
     assert sub.is_file() and len(sub.read_text().splitlines()) == 1 + 128
 
 
