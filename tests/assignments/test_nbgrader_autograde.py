@@ -184,3 +184,44 @@ figure = report.plot_latent_adjustments(adjusted, path=env.path("latent_adjustme
     out = next(c for c in grade.notebook.cells if c.get("id") == "test_latent_adjustments").outputs
     assert any("changed only face(s) [0]" in o.get("evalue", "") for o in out), out
     assert grade.code_score == grade.max_code_score - 2
+
+
+@pytest.mark.slow
+def test_boss_steps_keep_the_two_kernel_contract(tmp_path, tiny_dataset):
+    """The kit's own autograder (student kernel sandboxed, tests in a kernel that never ran student code and gets
+    plain data): each 04 step's test reads only what its read-only check cell computed, so the same student answers
+    get every autograded point there too, and the unchanged release none."""
+    import os
+
+    import nbformat
+
+    from grader.autograde.course import CourseConfig
+    from grader.autograde.fixtures import answered_submission
+    from grader.autograde.release import release
+    from grader.autograde.run import AutogradeConfig, autograde
+    from grader.autograde.sandbox import unavailable_reason
+
+    reason = unavailable_reason()
+    if reason is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}: CI must run the sandboxed autograder (.ci/run installs bubblewrap)")
+        pytest.skip(f"no sandbox here: {reason}")
+    from assignments import ROOT
+    course = CourseConfig(source=ROOT, course_dir=tmp_path / "course")
+    release(course, ["04_boss"])
+    a = "04_boss"
+    rel = nbformat.read(str(course.course_dir / "release" / a / f"{a}.ipynb"), as_version=4)
+    answers = {k: v.strip() for k, v in BOSS_STUDENT.items()}
+    for sid, nb in (("own_answers", answered_submission(rel, answers)), ("blank", rel)):
+        path = course.course_dir / "submitted" / sid / a / f"{a}.ipynb"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, str(path))
+    cfg = AutogradeConfig(workers=1, cell_timeout=300, notebook_timeout=900, data_dir=tiny_dataset.data_dir,
+                          feedback=False)
+    res = {r.student: r for r in autograde(course, cfg, assignments=[a], progress=False)}
+    src = nbformat.read(str(course.source_dir / a / f"{a}.ipynb"), as_version=4)
+    with_tests = sum(c.metadata["nbgrader"].get("points", 0) for c in src.cells
+                     if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code")
+    assert res["own_answers"].status == "graded", res["own_answers"]
+    assert res["own_answers"].code_score == with_tests == 10, res["own_answers"]
+    assert res["blank"].code_score == 0.0 and res["own_answers"].tampering == []
