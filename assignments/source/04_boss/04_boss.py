@@ -106,7 +106,8 @@ display(plot_loss(ae_history, path=env.path("ae_loss.png")))
 
 # %% nbgrader={"grade": false, "grade_id": "ae_check", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # What the test below checks, computed here: the tests run in a separate process that gets your notebook's
-# results as data (arrays, numbers, files), not its objects. `ae`'s reconstructions of the probes' faces and noise.
+# results as data (arrays, numbers, files), not its objects. The autoencoder's reconstructions of the probes'
+# faces and noise.
 _faces = probes.images[probes.rows("face")]
 _noise = probes.images[probes.rows("noise")]
 ae_check = {"faces": _faces, "faces_reconstructed": reconstruct(ae, _faces),
@@ -206,7 +207,8 @@ clf.train(_was)
 # Autograder test: one logit per image, and corrupted faces get higher ones than the faces themselves.
 _n = len(probes.rows("face"))
 for _name, _out in clf_check.items():
-    assert _out.size == _n and np.isfinite(_out).all(), f"clf on {_n} {_name}: expected {_n} finite logits, got {_out.shape}"
+    assert _out.size == _n and np.isfinite(_out).all(), (
+        f"clf on {_n} {_name}: expected {_n} finite logits, got shape {_out.shape}")
 assert isinstance(clf_scores_all, np.ndarray) and clf_scores_all.shape == (len(images_to_score),), (
     f"clf_scores_all: expected {len(images_to_score)} scores, got {np.shape(clf_scores_all)}")
 ### BEGIN HIDDEN TESTS
