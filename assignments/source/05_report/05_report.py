@@ -122,8 +122,10 @@ display(plot_loss(history, path=env.path("loss.png")))
 # Set `CHANGES` (which elements you changed and how, e.g. `{0: 2.0, 1: -1.0}` for `z[:, 0] = 2 * z[:, 0]`
 # and `z[:, 1] = -z[:, 1]`) and `adjusted`: a dict whose first two entries are `"original"` and
 # `"reconstruction"`, then one entry per change (named after it, e.g. `"z[:, 0] = 2 * z[:, 0]"`), each a
-# uint8 array `(n, 64, 64, 3)`. Plot them (one row per face, one column per entry, titled) and save the
-# figure as `latent_adjustments.png` (`env.path("latent_adjustments.png")`); set `figure` to it.
+# uint8 array `(n, 64, 64, 3)`. Plot them (one row per face, one column per entry, titled; e.g.
+# `fig, axes = plt.subplots(len(faces), len(adjusted))` after `import matplotlib.pyplot as plt`, then
+# `axes[row, col].imshow(images[row])` and `axes[0, col].set_title(name)`), save the figure as
+# `latent_adjustments.png` (`fig.savefig(env.path("latent_adjustments.png"))`) and set `figure` to it.
 
 # %% nbgrader={"grade": false, "grade_id": "q2_adjust", "locked": false, "schema_version": 3, "solution": true, "task": false}
 faces = np.array(train[:4])
