@@ -11,7 +11,8 @@ c.CourseDirectory.source_directory = "source"
 c.CourseDirectory.release_directory = "release"
 # Files a notebook run leaves behind must not be released (a smoke run's prediction.csv would leak scores), nor
 # the notebooks' jupytext pairs (source/<assignment>/<assignment>.py: the instructor's version, solutions and all).
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "prediction.csv", "*.png",
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "prediction.csv",
+                            "prediction_smoke.csv", "*.png",
                             "*.pt", "data", "[0-9][0-9]_*.py"]
 
 # What students see in place of a solution region (the release then stops at the first NotImplementedError).

@@ -17,8 +17,9 @@ HW8_SMOKE      ``1``/``true``/``yes``/``on``: smoke mode (``starter_code.formats
 HW8_OUTPUT_DIR where ``prediction.csv`` and the figures go; default: the current folder (the notebook's)
 ============== ==========================================================================================
 
-Smoke-mode submissions cover only the first ``SMOKE.n_test`` test images: they are for checking, not for upload
-(the grader rejects them for their row count, with a message saying so).
+Smoke-mode submissions cover only the first ``SMOKE.n_test`` test images and are written as ``prediction_smoke.csv``
+(``env.path``: every output gets ``_smoke`` in smoke mode, so a real run's files are never overwritten): they are
+for checking, not for upload (the grader rejects them for their row count, with a message that names smoke mode).
 """
 from __future__ import annotations
 
@@ -122,9 +123,13 @@ class NotebookEnv:
         return self.smoke_sizes.training() if self.smoke else {}
 
     def path(self, name: str) -> Path:
-        """``output_dir / name``, with ``output_dir`` created if needed (for ``prediction.csv`` and figures)."""
+        """``output_dir / name``, with ``output_dir`` created if needed (for ``prediction.csv`` and figures). In
+        smoke mode ``_smoke`` goes before the suffix (``prediction_smoke.csv``), so that a smoke run never
+        overwrites a real run's submission or figures."""
         out = Path(self.output_dir)
         out.mkdir(parents=True, exist_ok=True)
+        if self.smoke:
+            name = f"{Path(name).stem}_smoke{Path(name).suffix}"
         return out / name
 
     def __str__(self) -> str:

@@ -107,7 +107,7 @@ def course(tmp_path_factory) -> Course:
     root = tmp_path_factory.mktemp("course")
     shutil.copy(ASSIGNMENTS_DIR / "nbgrader_config.py", root / "nbgrader_config.py")
     shutil.copytree(ASSIGNMENTS_DIR / "source", root / "source",
-                    ignore=shutil.ignore_patterns("*.png", "prediction.csv", ".ipynb_checkpoints"))
+                    ignore=shutil.ignore_patterns("*.png", "prediction.csv", "prediction_smoke.csv", ".ipynb_checkpoints"))
     # The course's own config file, as nbgrader would load it, pointed at the temp course directory.
     config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
     config.CourseDirectory.root = str(root)

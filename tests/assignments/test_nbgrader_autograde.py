@@ -37,8 +37,9 @@ def test_solved_notebook_runs_end_to_end_with_full_code_marks(course, assignment
                if next(c for c in grade.notebook.cells if c.get("id") == k).cell_type == "markdown"}
     assert grade.max_written_score == sum(written.values())
     assert grade.needs_manual_grade == bool(written)
-    # The run wrote the submission (smoke mode: the tiny set's 128 test rows) where the notebook ran.
-    sub = course.root / "autograded" / "solver" / assignment / "prediction.csv"
+    # The run wrote the submission (smoke mode: the tiny set's 128 test rows, as prediction_smoke.csv) where the
+    # notebook ran.
+    sub = course.root / "autograded" / "solver" / assignment / "prediction_smoke.csv"
     assert sub.is_file() and len(sub.read_text().splitlines()) == 1 + 128
 
 
@@ -85,3 +86,142 @@ def test_flipped_score_loses_the_direction_points(course, tmp_path):
     grade = course.autograde("01_simple", "flipper", path)
     assert grade.errors == [("test_score_direction", "AssertionError")], grade.errors
     assert grade.code_score == grade.max_code_score - 2
+
+
+def _answered(course, tmp_path, assignment, answers: dict[str, str]):
+    """The source notebook with whole answer cells (by grade id) replaced by a student's own code."""
+    import nbformat
+
+    nb = nbformat.read(course.source_notebook(assignment), 4)
+    cells = {c.get("id"): c for c in nb.cells}
+    for cell_id, code in answers.items():
+        src = cells[cell_id].source
+        start, end = src.index("### BEGIN SOLUTION"), src.index("### END SOLUTION") + len("### END SOLUTION")
+        indent = src[src.rindex("\n", 0, start) + 1:start] if "\n" in src[:start] else src[:start]
+        cells[cell_id].source = src[:start] + code.strip().replace("\n", "\n" + indent) + src[end:]
+    path = tmp_path / f"{assignment}.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+#: 04_boss answered from its instructions alone, with nothing but starter_code, numpy and torch (no `solutions`).
+BOSS_STUDENT = {
+    "autoencoder": """
+reference, fit_faces = train[:len(train) // 8], train[len(train) // 8:]
+ae, ae_history = build_and_fit(fit_faces, cfg)
+ae_scores_all = anomaly_scores(ae, images_to_score)
+""",
+    "make_anomalies": """
+rng = np.random.default_rng(seed)
+out = np.array(faces)
+for i in range(len(out)):  # a square of random pixels somewhere on each face
+    y, x = rng.integers(0, 40, size=2)
+    out[i, y:y + 24, x:x + 24] = rng.integers(0, 256, size=(24, 24, 3), dtype=np.uint8)
+return out
+""",
+    "classifier": """
+clf = nn.Sequential(nn.Conv2d(3, 16, 4, 2, 1), nn.ReLU(), nn.Conv2d(16, 32, 4, 2, 1), nn.ReLU(),
+                    nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(), nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(64, 1))
+batches = [0]
+
+def clf_loss(clf, x):
+    batches[0] += 1
+    bad = to_model_input(make_anomalies(from_model_output(x), seed=batches[0]), x.device)
+    logits = clf(torch.cat([x, bad])).squeeze(1)
+    target = torch.cat([torch.zeros(len(x)), torch.ones(len(bad))]).to(x.device)
+    return nn.functional.binary_cross_entropy_with_logits(logits, target)
+
+clf_history = fit(clf, fit_faces, clf_cfg, loss_fn=clf_loss)
+
+def clf_scores(images):
+    clf.eval()
+    with torch.no_grad():
+        return np.concatenate([clf(to_model_input(images[i:i + 256])).squeeze(1).numpy()
+                               for i in range(0, len(images), 256)])
+
+clf_scores_all = clf_scores(images_to_score)
+""",
+    "combine": """
+def on_one_scale(scores, ref):
+    return (scores - np.median(ref)) / np.subtract(*np.percentile(ref, [75, 25]))
+
+scores_all = (on_one_scale(ae_scores_all, anomaly_scores(ae, reference))
+              + on_one_scale(clf_scores_all, clf_scores(reference)))
+""",
+}
+
+
+@pytest.mark.slow
+def test_boss_answered_from_its_instructions_gets_full_code_marks(course, tmp_path):
+    """Each of the four steps can be done with what the release names (starter_code), and each test passes a
+    plain, correct answer: nothing needs the reference's code."""
+    path = _answered(course, tmp_path, "04_boss", BOSS_STUDENT)
+    assert "solutions" not in "".join(BOSS_STUDENT.values())
+    grade = course.autograde("04_boss", "own_answers", path)
+    assert grade.errors == [], grade.errors
+    assert grade.code_score == grade.max_code_score
+
+
+def test_report_fails_an_answer_that_scales_a_row(course, tmp_path):
+    """`z[0] = 2 * z[0]` on a batch doubles face 0's whole code: the latent test says so, visibly."""
+    code = """
+import torch
+from starter_code.data import from_model_output, to_model_input
+CHANGES = {0: 2.0, 1: -1.0}
+model.eval()
+with torch.no_grad():
+    z = model.encode(to_model_input(faces))
+    adjusted = {"original": faces, "reconstruction": from_model_output(model.decode(z))}
+    for i, factor in CHANGES.items():
+        z_changed = z.clone()
+        z_changed[i] = factor * z[i]  # a row: face i's whole code
+        adjusted[f"z[{i}] = {factor:g} * z[{i}]"] = from_model_output(model.decode(z_changed))
+figure = report.plot_latent_adjustments(adjusted, path=env.path("latent_adjustments.png"))
+"""
+    nb_path = _answered(course, tmp_path, "05_report", {"q2_adjust": "from solutions import report\n" + code})
+    grade = course.autograde("05_report", "row_scaler", nb_path)
+    assert grade.errors == [("test_latent_adjustments", "AssertionError")], grade.errors
+    out = next(c for c in grade.notebook.cells if c.get("id") == "test_latent_adjustments").outputs
+    assert any("changed only face(s) [0]" in o.get("evalue", "") for o in out), out
+    assert grade.code_score == grade.max_code_score - 2
+
+
+@pytest.mark.slow
+def test_boss_steps_keep_the_two_kernel_contract(tmp_path, tiny_dataset):
+    """The kit's own autograder (student kernel sandboxed, tests in a kernel that never ran student code and gets
+    plain data): each 04 step's test reads only what its read-only check cell computed, so the same student answers
+    get every autograded point there too, and the unchanged release none."""
+    import os
+
+    import nbformat
+
+    from grader.autograde.course import CourseConfig
+    from grader.autograde.fixtures import answered_submission
+    from grader.autograde.release import release
+    from grader.autograde.run import AutogradeConfig, autograde
+    from grader.autograde.sandbox import unavailable_reason
+
+    reason = unavailable_reason()
+    if reason is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}: CI must run the sandboxed autograder (.ci/run installs bubblewrap)")
+        pytest.skip(f"no sandbox here: {reason}")
+    from assignments import ROOT
+    course = CourseConfig(source=ROOT, course_dir=tmp_path / "course")
+    release(course, ["04_boss"])
+    a = "04_boss"
+    rel = nbformat.read(str(course.course_dir / "release" / a / f"{a}.ipynb"), as_version=4)
+    answers = {k: v.strip() for k, v in BOSS_STUDENT.items()}
+    for sid, nb in (("own_answers", answered_submission(rel, answers)), ("blank", rel)):
+        path = course.course_dir / "submitted" / sid / a / f"{a}.ipynb"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, str(path))
+    cfg = AutogradeConfig(workers=1, cell_timeout=300, notebook_timeout=900, data_dir=tiny_dataset.data_dir,
+                          feedback=False)
+    res = {r.student: r for r in autograde(course, cfg, assignments=[a], progress=False)}
+    src = nbformat.read(str(course.source_dir / a / f"{a}.ipynb"), as_version=4)
+    with_tests = sum(c.metadata["nbgrader"].get("points", 0) for c in src.cells
+                     if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code")
+    assert res["own_answers"].status == "graded", res["own_answers"]
+    assert res["own_answers"].code_score == with_tests == 10, res["own_answers"]
+    assert res["blank"].code_score == 0.0 and res["own_answers"].tampering == []

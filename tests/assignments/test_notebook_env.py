@@ -75,11 +75,17 @@ def test_smoke_mode_trims_data_and_training(tmp_path):
     train[0] = 0  # a private copy: the file is untouched
     assert np.load(d / "trainingset.npy")[0].any()
     cfg = env.train_config(model_type="cnn", epochs=50, batch_size=2000)
-    assert (cfg.model_type, cfg.epochs, cfg.batch_size, cfg.seed) == ("cnn", 3, 32, 7)
-    assert env.smoke_training() == {"epochs": 3, "batch_size": 32} == SMOKE.training()
+    # The batch scales with the smoke data: a 32nd of the images kept, at least 8.
+    assert (cfg.model_type, cfg.epochs, cfg.batch_size, cfg.seed) == ("cnn", 8, 8, 7)
+    assert env.smoke_training() == {"epochs": 8, "batch_size": 8}
+    assert SMOKE.training() == {"epochs": 8, "batch_size": 16}
     assert "SMOKE mode" in str(env)
+    # Smoke outputs never overwrite a real run's: prediction_smoke.csv, loss_smoke.png.
     out = env.path("prediction.csv")
-    assert out == tmp_path / "out" / "prediction.csv" and out.parent.is_dir()
+    assert out == tmp_path / "out" / "prediction_smoke.csv" and out.parent.is_dir()
+    assert env.path("loss.png").name == "loss_smoke.png"
+    real = NotebookEnv.from_environ({"HW8_DATA_DIR": str(d), "HW8_OUTPUT_DIR": "out"}, cwd=tmp_path)
+    assert real.path("prediction.csv") == tmp_path / "out" / "prediction.csv"
 
 
 def test_train_config_keeps_a_given_config_and_refuses_unknown_keys(tmp_path):

@@ -22,8 +22,8 @@ from assignments import ASSIGNMENTS, ROOT, notebook_path, script_path
 #: The scored stages: they share the data, probe, score, test and submission cells.
 SCORED = ASSIGNMENTS[:4]
 #: Cells identical (type, source and nbgrader metadata) in every scored stage ...
-SHARED_BY_SCORED = ("data", "probes", "split_scores", "test_scores_shape", "test_score_direction", "submit_md",
-                    "submit", "test_submission_file")
+SHARED_BY_SCORED = ("data", "probes", "split_scores", "test_scores_shape", "test_score_direction", "submit",
+                    "test_submission_file")
 #: ... and those of them that the report has too, identical there as well.
 SHARED_BY_ALL = ("data", "submit")
 
@@ -293,9 +293,49 @@ def test_every_stage_notebook_has_the_shared_contract():
         if assignment != "05_report":
             assert "images_to_score = np.concatenate([test, probes.images])" in src
             assert "scores, probe_scores = scores_all[:len(test)], scores_all[len(test):]" in src
-            assert f"{assignment.split('_')[1]}.run(train, images_to_score, smoke=env.smoke" in src
+            # The reference stage, called in smoke mode when the notebook is (04 calls its steps' parts).
+            stage = assignment.split("_")[1]
+            assert f"{stage}.run(train, images_to_score, smoke=env.smoke" in src or \
+                   f"{stage}.CONFIG.resolve(smoke=env.smoke)" in src, assignment
         assert 'write_submission(scores, env.path("prediction.csv"), expected_rows=len(test))' in src
         assert "plot_score_histogram(" in src and "plot_reconstructions(" in src
     boss = "\n".join(c.source for c in _read("04_boss").cells)
     for needle in ("PatchCore", "pretrained", "offline", "outlier exposure", "DRAEM", "CutPaste", "Deep SVDD"):
         assert needle in boss, needle
+
+
+def section_numbers(nb: nbformat.NotebookNode) -> list[int]:
+    """The numbers of the notebook's numbered sections (``## 1. ...``), in order."""
+    return [int(m) for c in nb.cells if c.cell_type == "markdown" for m in re.findall(r"^## (\d+)\. ", c.source, re.M)]
+
+
+@pytest.mark.parametrize("assignment", SCORED)
+def test_sections_are_numbered_one_by_one(assignment):
+    numbers = section_numbers(_read(assignment))
+    assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) >= 2, numbers
+
+
+def test_section_check_finds_a_gap():
+    nb = _read("01_simple")
+    md = _cell(nb, "submit_md")
+    md.source = re.sub(r"^## \d+\.", "## 3.", md.source, flags=re.M)
+    assert section_numbers(nb) == [1, 3]
+
+
+def test_boss_is_built_in_steps():
+    """04_boss: one answer cell per step (autoencoder, anomalies, classifier, combination), each followed by its
+    own autograder test; the two trainings' histories have names that say whose they are."""
+    cells = _read("04_boss").cells
+    ids = [_meta(c).get("grade_id") for c in cells]
+    steps = [("autoencoder", "test_autoencoder"), ("make_anomalies", "test_anomalies"),
+             ("classifier", "test_classifier"), ("combine", "test_combination")]
+    positions = [(ids.index(answer), ids.index(test)) for answer, test in steps]
+    assert all(a < t for a, t in positions) and positions == sorted(positions)
+    for answer, _ in steps:
+        assert _meta(cells[ids.index(answer)]).get("solution"), answer
+    # Every test reads data only: each step's read-only check cell computes what it needs from the objects.
+    src = "\n".join(c.source for c in cells)
+    for name in ("ae_history", "clf_history", "ae_scores_all", "clf_scores_all"):
+        assert f"`{name}`" in src, f"the instructions do not name {name}"
+    code = "\n".join(c.source for c in cells if c.cell_type == "code")
+    assert not re.search(r"(?<![\w.])history\b", code), "a variable named just `history`: whose?"

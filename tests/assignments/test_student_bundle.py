@@ -132,4 +132,4 @@ def test_solved_notebook_in_smoke_mode_runs_to_the_end(student, assignment):
     nb.cells.insert(0, nbformat.v4.new_code_cell(SMOKE_CELL))
     err = _execute(nb, work, "hw8-solved")
     assert err is None, str(err)[-3000:]
-    assert (work / "prediction.csv").is_file()
+    assert (work / "prediction_smoke.csv").is_file() and not (work / "prediction.csv").exists()

@@ -185,3 +185,15 @@ def test_formats_imports_no_torch():
     code = ("import sys, starter_code.formats, starter_code.config, starter_code.submission, starter_code\n"
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_smoke_sized_submission_is_refused_with_a_hint_at_smoke_mode():
+    def csv(rows):
+        return "ID,score\n" + "".join(f"{i},{i / 7}\n" for i in range(rows))
+
+    with pytest.raises(SubmissionError, match=r"found 256 data rows, expected 4000 .*256 rows is what a notebook "
+                                              r"writes in smoke mode \(HW8_SMOKE=1, prediction_smoke.csv\)"):
+        formats.parse_submission(csv(SMOKE.n_test), 4000)
+    with pytest.raises(SubmissionError) as e:  # another short file: no smoke hint
+        formats.parse_submission(csv(SMOKE.n_test - 1), 4000)
+    assert "smoke" not in str(e.value)

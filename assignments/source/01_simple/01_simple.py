@@ -7,7 +7,9 @@
 #
 # The sample code has three models behind one switch, `model_type` in the config cell: `'fcn'` (fully
 # connected autoencoder), `'cnn'` (convolutional autoencoder) and `'vae'` (convolutional variational
-# autoencoder, the sample code's choice). Try all three; keep the best for your submission.
+# autoencoder). Try all three; keep the best for your submission. This notebook starts from `'cnn'`: the
+# sample code ships with `'vae'`, whose loss lets the KL term win, so that it draws one blurry face for every
+# input (look at its reconstructions; part 5 asks why).
 #
 # > **Course rules.** Train only on `trainingset.npy` (normal faces): no extra data, no pretrained models or
 # > downloaded weights (the kit runs offline). At most **5 scored uploads per day**. The metric is ROC-AUC,
@@ -38,7 +40,7 @@ from starter_code import (TrainConfig, anomaly_scores, build_and_fit, build_mode
 from starter_code.notebook import PROBE_KINDS, NotebookEnv, make_probes
 
 env = NotebookEnv.from_environ()
-cfg = env.train_config(model_type="vae", epochs=50, batch_size=2000, lr=1e-3)  # the sample code; "fcn" / "cnn" / "vae"
+cfg = env.train_config(model_type="cnn", epochs=50, batch_size=2000, lr=1e-3)  # the sample code; "fcn" / "cnn" / "vae"
 seed_everything(cfg.seed)
 print(env)
 print(cfg)
@@ -108,7 +110,7 @@ assert np.median(_negative_scores) > np.median(face_scores), "colour-inverted fa
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "submit_md", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# ## 3. Submission
+# ## 2. Submission
 
 # %% nbgrader={"grade": false, "grade_id": "submit", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # Write the submission (upload prediction.csv), then look at the scores and the best/worst reconstructions.

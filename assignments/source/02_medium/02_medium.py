@@ -118,7 +118,7 @@ assert np.median(_negative_scores) > np.median(face_scores), "colour-inverted fa
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "submit_md", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# ## 3. Submission
+# ## 2. Submission
 
 # %% nbgrader={"grade": false, "grade_id": "submit", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # Write the submission (upload prediction.csv), then look at the scores and the best/worst reconstructions.
@@ -139,7 +139,7 @@ assert np.array_equal(np.argsort(-submitted, kind="stable")[:10], _top), "the fi
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "changes_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# ## 4. What did you change? (2 points, graded by hand)
+# ## 3. What did you change? (2 points, graded by hand)
 #
 # List the changes you made to the sample code and, for each, its effect on your public score (or on
 # the training loss) and why you think it helped or did not.

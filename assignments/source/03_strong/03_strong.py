@@ -148,7 +148,7 @@ for _code in encoders_check["codes"]:
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "submit_md", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# ## 3. Submission
+# ## 2. Submission
 
 # %% nbgrader={"grade": false, "grade_id": "submit", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # Write the submission (upload prediction.csv), then look at the scores and the best/worst reconstructions.
@@ -169,7 +169,7 @@ assert np.array_equal(np.argsort(-submitted, kind="stable")[:10], _top), "the fi
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "encoders_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# ## 4. Your encoders (2 points, graded by hand)
+# ## 3. Your encoders (2 points, graded by hand)
 #
 # Describe your encoders and how their codes are combined, and what the combination gained over your
 # best single-encoder model (public score or loss).

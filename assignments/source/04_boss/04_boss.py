@@ -8,6 +8,10 @@
 # reconstruction score of your autoencoder (put both on one scale first, e.g. subtract the median and
 # divide by the spread measured on normal faces, then add).
 #
+# Four steps, each with its own answer cell and test: **1** the autoencoder and its score (`ae`,
+# `ae_history`, `ae_scores_all`), **2** the self-made anomalies (`make_anomalies`), **3** the classifier and
+# its score (`clf`, `clf_history`, `clf_scores_all`), **4** the combined score (`scores_all`), submitted.
+#
 # These ideas have names (the course's lecture notes on anomaly detection cover them):
 # **outlier exposure** (Hendrycks et al., 2019: train against auxiliary outliers; here self-made ones),
 # **CutPaste** (Li et al., 2021) and **DRAEM** (Zavrtanik et al., 2021): synthetic local anomalies, and
@@ -32,12 +36,15 @@
 #
 # | part | points |
 # |---|---|
+# | the autoencoder | 1 |
+# | self-made anomalies | 2 |
+# | the classifier | 2 |
+# | the combined score | 1 |
 # | scores: shape and order | 1 |
 # | scores: direction (noise > faces) | 2 |
-# | synthetic anomalies | 2 |
 # | prediction.csv | 1 |
 # | your method and why it works (written) | 2 |
-# | **total** | **8** |
+# | **total** | **12** |
 
 # %%
 # Config and seed (edit the config line). The environment decides the data folder and smoke mode.
@@ -52,7 +59,8 @@ from starter_code.data import from_model_output, to_model_input
 from starter_code.notebook import PROBE_KINDS, NotebookEnv, make_probes
 
 env = NotebookEnv.from_environ()
-cfg = env.train_config(epochs=30, batch_size=256, lr=1e-3)  # your training settings
+cfg = env.train_config(model_type="cnn", epochs=30, batch_size=256, lr=1e-3)  # the autoencoder's training
+clf_cfg = env.train_config(epochs=3, batch_size=128, lr=2e-3)  # the classifier's training
 seed_everything(cfg.seed)
 print(env)
 print(cfg)
@@ -71,12 +79,63 @@ probes = make_probes(train, test)
 images_to_score = np.concatenate([test, probes.images])
 print(f"images_to_score: {len(test)} test images, then {len(probes)} probes ({', '.join(PROBE_KINDS)})")
 
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ae_md", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 1. The autoencoder
+#
+# The first score is the reconstruction error of an autoencoder trained on normal faces, as in parts 1-3.
+# Import it, do not copy it: `starter_code` has the sample models (`build_model("cnn", channels=(...))`,
+# `build_model("fcn", hidden=(...), latent_dim=...)`; `build_and_fit(train, cfg)` builds `cfg.model_type` and
+# trains it) and the sample score (`anomaly_scores(ae, images)`; `score_fn=` takes a better one, as in part 2).
+#
+# Keep some training faces out of every training, e.g. `reference, fit_faces = train[:500], train[500:]`
+# (in smoke mode, fewer): step 4 puts the scores on one scale with normal faces that no part has seen.
+#
+# Set `ae` (the trained autoencoder, an `nn.Module` whose `reconstruct(x)` or `forward(x)` gives the
+# reconstruction), `ae_history` (its training history) and `ae_scores_all` (its score of every row of
+# `images_to_score`, row order kept, higher = more anomalous).
+
+# %% nbgrader={"grade": false, "grade_id": "autoencoder", "locked": false, "schema_version": 3, "solution": true, "task": false}
+### BEGIN SOLUTION
+from solutions import boss, strong
+from solutions.stages import Gaussian, split_reference, standardise, subsample
+boss_cfg = boss.CONFIG.resolve(smoke=env.smoke)  # the reference's settings: the strong stage's autoencoder
+reference, fit_faces = split_reference(train, boss_cfg.ae.n_reference, boss_cfg.ae.seed)
+ae, ae_history, ae_scores_all, ae_scores_reference = strong.fit_and_score(train, images_to_score, boss_cfg.ae)
+### END SOLUTION
+display(plot_loss(ae_history, path=env.path("ae_loss.png")))
+
+# %% nbgrader={"grade": false, "grade_id": "ae_check", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# What the test below checks, computed here: the tests run in a separate process that gets your notebook's
+# results as data (arrays, numbers, files), not its objects. The autoencoder's reconstructions of the probes'
+# faces and noise.
+_faces = probes.images[probes.rows("face")]
+_noise = probes.images[probes.rows("noise")]
+ae_check = {"faces": _faces, "faces_reconstructed": reconstruct(ae, _faces),
+            "noise": _noise, "noise_reconstructed": reconstruct(ae, _noise)}
+
+# %% nbgrader={"grade": true, "grade_id": "test_autoencoder", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# Autograder test: the autoencoder reconstructs faces, and ae_scores_all has one finite score per row.
+assert ae_check["faces_reconstructed"].shape == ae_check["faces"].shape, "reconstruct(ae, faces) changed the shape"
+assert isinstance(ae_scores_all, np.ndarray) and ae_scores_all.shape == (len(images_to_score),), (
+    f"ae_scores_all: expected {len(images_to_score)} scores, got {type(ae_scores_all).__name__} "
+    f"{np.shape(ae_scores_all)}")
+assert np.isfinite(ae_scores_all).all(), "every score in ae_scores_all must be a finite number"
+### BEGIN HIDDEN TESTS
+_error = {k: ((ae_check[f"{k}_reconstructed"].astype(float) - ae_check[k]) ** 2).mean(axis=(1, 2, 3))
+          for k in ("faces", "noise")}
+assert np.median(_error["faces"]) < np.median(_error["noise"]), "ae reconstructs noise better than faces"
+_ae_probes = ae_scores_all[len(test):]
+assert np.median(_ae_probes[probes.rows("noise")]) > np.median(_ae_probes[probes.rows("face")]), (
+    "ae_scores_all: noise should score above faces")
+### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "anomalies_md", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# ## 1. Self-made anomalies
+# ## 2. Self-made anomalies
 #
 # Complete `make_anomalies`: uint8 faces in, the same number of corrupted faces out (same shape and
 # dtype, nearly every image visibly changed), repeatable for a given `seed` and different for another.
+# `to_model_input` / `from_model_output` (in `starter_code.data`) convert between uint8 images and
+# `(B, 3, 64, 64)` tensors in [-1, 1], if you corrupt on tensors.
 
 # %% nbgrader={"grade": false, "grade_id": "make_anomalies", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def make_anomalies(faces, seed=0):
@@ -110,27 +169,87 @@ assert _changed.mean() >= 0.75, f"{int((~_changed).sum())} of 16 images were lef
 assert not np.array_equal(_bad, anomalies_check["seed4"]), "another seed must give other anomalies"
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "train_md", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# ## 2. The autoencoder, the classifier and the combined score
+# %% [markdown] nbgrader={"grade": false, "grade_id": "clf_md", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 3. The classifier
 #
-# Train your autoencoder (e.g. the strong stage's) and a classifier on normal faces vs
-# `make_anomalies(...)` of them; set `model` (an `nn.Module` whose `reconstruct(x)` or `forward(x)` gives
-# the autoencoder's reconstruction, for the plots), `history` and `scores_all`: the combined score of
-# every row of `images_to_score` (row order kept, higher = more anomalous).
+# Train a classifier to tell normal faces (label 0) from their corrupted copies (label 1), on `fit_faces`.
+# `fit(clf, fit_faces, clf_cfg, loss_fn=...)` trains any module on any loss: `loss_fn(clf, x)` gets a batch `x`
+# of normal faces (`(B, 3, 64, 64)` in [-1, 1]); corrupt a copy of it (on tensors, or with
+# `to_model_input(make_anomalies(from_model_output(x), seed))`, a new seed per batch) and return the binary
+# cross-entropy of "normal" vs "corrupted" (`torch.nn.functional.binary_cross_entropy_with_logits`). A few
+# strided `nn.Conv2d` layers with `nn.ReLU`, pooled over the image, then one `nn.Linear` output are enough.
 #
-# `fit(module, train, cfg, loss_fn=...)` trains any module on any loss: `loss_fn(module, x)` gets a batch
-# `x` of normal faces (`(B, 3, 64, 64)` in [-1, 1]). For the classifier, corrupt a copy of the batch (on
-# tensors, or via `from_model_output` / `to_model_input` and `make_anomalies`) and return the binary
-# cross-entropy of "normal" vs "corrupted". Score the two parts on the same normal faces to put them on one
-# scale.
+# Set `clf` (an `nn.Module`: `(B, 3, 64, 64)` in [-1, 1] -> one logit per image, shape `(B,)` or `(B, 1)`,
+# higher = more likely corrupted), `clf_history` (its training history) and `clf_scores_all` (its score of
+# every row of `images_to_score`, row order kept, higher = more anomalous; e.g. the logits, computed batch by
+# batch with `torch.no_grad()` and `clf.eval()`).
 
-# %% nbgrader={"grade": false, "grade_id": "train", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "classifier", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
-from solutions import boss
-result = boss.run(train, images_to_score, smoke=env.smoke)
-model, history, scores_all = result.model, result.history, result.scores
+clf, clf_history = boss.train_classifier(fit_faces, boss_cfg.classifier)
+clf_scores_all, _features_all = boss.classifier_outputs(clf, images_to_score)
 ### END SOLUTION
-display(plot_loss(history, path=env.path("loss.png")))
+display(plot_loss(clf_history, path=env.path("clf_loss.png")))
+
+# %% nbgrader={"grade": false, "grade_id": "clf_check", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# What the test below checks, computed here (the tests get data, not `clf`): its outputs for the probes'
+# training faces and for `make_anomalies` of the same faces (seed 11).
+_faces = probes.images[probes.rows("face")]
+_device = next(clf.parameters()).device
+_was = clf.training
+clf.eval()
+with torch.no_grad():
+    clf_check = {name: clf(to_model_input(images, _device)).detach().float().cpu().numpy()
+                 for name, images in (("faces", _faces), ("anomalies", make_anomalies(_faces, seed=11)))}
+clf.train(_was)
+
+# %% nbgrader={"grade": true, "grade_id": "test_classifier", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Autograder test: one logit per image, and corrupted faces get higher ones than the faces themselves.
+_n = len(probes.rows("face"))
+for _name, _out in clf_check.items():
+    assert _out.size == _n and np.isfinite(_out).all(), (
+        f"clf on {_n} {_name}: expected {_n} finite logits, got shape {_out.shape}")
+assert isinstance(clf_scores_all, np.ndarray) and clf_scores_all.shape == (len(images_to_score),), (
+    f"clf_scores_all: expected {len(images_to_score)} scores, got {np.shape(clf_scores_all)}")
+### BEGIN HIDDEN TESTS
+assert np.isfinite(clf_scores_all).all(), "every score in clf_scores_all must be a finite number"
+_faces_out, _anomalies_out = clf_check["faces"].ravel(), clf_check["anomalies"].ravel()
+_auc = ((_anomalies_out[:, None] > _faces_out[None, :]).mean()
+        + 0.5 * (_anomalies_out[:, None] == _faces_out[None, :]).mean())  # ROC-AUC of anomalies vs faces
+# 0.6: what the reference classifier clears after smoke mode's ~110 steps on the grading set (a real run: > 0.9).
+assert _auc >= 0.6, f"the classifier tells self-made anomalies from their faces only at AUC {_auc:.2f}"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "combine_md", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 4. The combined score
+#
+# The two scores live on different scales. Put each on one scale with normal faces neither part trained on
+# (`reference`): subtract the median of its scores on them and divide by their spread (e.g. the interquartile
+# range, `np.subtract(*np.percentile(s, [75, 25]))`), then add (weights are yours). Set `scores_all`: the
+# combined score of every row of `images_to_score` (row order kept, higher = more anomalous).
+
+# %% nbgrader={"grade": false, "grade_id": "combine", "locked": false, "schema_version": 3, "solution": true, "task": false}
+### BEGIN SOLUTION
+# The reference adds a third part: the distance of the classifier's pooled features from their Gaussian fit on
+# normal faces; the classifier's part counts one-sidedly (solutions/boss.py says why).
+clf_scores_reference, _features_reference = boss.classifier_outputs(clf, reference)
+_gauss = Gaussian.fit(boss.classifier_outputs(clf, subsample(fit_faces, boss_cfg.n_gauss, boss_cfg.classifier.seed))[1])
+scores_all = (boss_cfg.w_ae * standardise(ae_scores_all, ae_scores_reference)
+              + boss_cfg.w_cls * np.maximum(standardise(clf_scores_all, clf_scores_reference), 0.0)
+              + boss_cfg.w_feat * standardise(_gauss.distance(_features_all), _gauss.distance(_features_reference)))
+### END SOLUTION
+model = ae  # for the reconstruction plots below
+
+# %% nbgrader={"grade": true, "grade_id": "test_combination", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# Autograder test: the combined score uses both parts: it follows each of them, and is neither one alone.
+assert isinstance(scores_all, np.ndarray) and scores_all.shape == ae_scores_all.shape, (
+    f"scores_all: expected {ae_scores_all.shape}, got {type(scores_all).__name__} {np.shape(scores_all)}")
+### BEGIN HIDDEN TESTS
+_ranks = lambda a: np.argsort(np.argsort(a, kind="stable"), kind="stable")
+for _name, _part in (("ae_scores_all", ae_scores_all), ("clf_scores_all", clf_scores_all)):
+    _r = np.corrcoef(_ranks(scores_all), _ranks(_part))[0, 1]
+    assert 0.1 < _r < 0.995, f"scores_all vs {_name}: rank correlation {_r:.3f} (a sum of both parts lies between)"
+### END HIDDEN TESTS
 
 # %% nbgrader={"grade": false, "grade_id": "split_scores", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # The test set's scores (submitted) and the probes' scores (checked by the tests below).
@@ -166,7 +285,7 @@ assert np.median(_negative_scores) > np.median(face_scores), "colour-inverted fa
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "submit_md", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# ## 3. Submission
+# ## 5. Submission
 
 # %% nbgrader={"grade": false, "grade_id": "submit", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # Write the submission (upload prediction.csv), then look at the scores and the best/worst reconstructions.
@@ -187,7 +306,7 @@ assert np.array_equal(np.argsort(-submitted, kind="stable")[:10], _top), "the fi
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "method_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# ## 4. Your method (2 points, graded by hand)
+# ## 6. Your method (2 points, graded by hand)
 #
 # Describe your synthetic anomalies, the classifier and how you combined its score with the
 # reconstruction score. Why does a classifier trained on *self-made* anomalies help on *real* ones it

@@ -108,19 +108,39 @@ display(plot_loss(history, path=env.path("loss.png")))
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "q2_adjust_md", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # **Step 2.** With the *same* trained model, encode a few training faces, change at least two different
-# elements of the encoder's output `z` (for instance `z[0] = 2 * z[0]`), decode, and plot: the original,
-# the plain reconstruction (decode(encode(x)) unchanged) and one reconstruction per change. Set
-# `CHANGES` (which elements you changed and how) and `adjusted`: a dict whose first two entries are
-# `"original"` and `"reconstruction"`, then one entry per change, each a uint8 array `(n, 64, 64, 3)`.
-# Save the figure as `latent_adjustments.png` (`env.path("latent_adjustments.png")`).
-# `model.encode(x)` and `model.decode(z)` work on `(B, 3, 64, 64)` tensors and `(B, latent)` codes;
-# `starter_code.data.to_model_input` / `from_model_output` convert images.
+# elements of the latent code, decode, and plot: the original, the plain reconstruction (decode(encode(x))
+# unchanged) and one reconstruction per change.
+#
+# `model.encode(x)` takes a batch `x` `(n, 3, 64, 64)` and returns `z` of shape `(n, latent)`: **one row per
+# face**, one column per latent element. So element `i` of every face's code is the column `z[:, i]`, and
+# the slides' "`z[0] = 2 * z[0]`" means, for a batch, `z[:, 0] = 2 * z[:, 0]` (change one element of every
+# code). `z[0] = 2 * z[0]` on the batch would double the *whole code of face 0* and leave the other faces
+# alone; the test below catches that. Change a copy of `z` (`.clone()`), one change at a time, then
+# decode the copy; `to_model_input(faces)` / `from_model_output(...)` (in `starter_code.data`)
+# convert between uint8 images and tensors in [-1, 1], and `torch.no_grad()` keeps autograd out of it.
+#
+# Set `CHANGES` (which elements you changed and how, e.g. `{0: 2.0, 1: -1.0}` for `z[:, 0] = 2 * z[:, 0]`
+# and `z[:, 1] = -z[:, 1]`) and `adjusted`: a dict whose first two entries are `"original"` and
+# `"reconstruction"`, then one entry per change (named after it, e.g. `"z[:, 0] = 2 * z[:, 0]"`), each a
+# uint8 array `(n, 64, 64, 3)`. Plot them (one row per face, one column per entry, titled; e.g.
+# `fig, axes = plt.subplots(len(faces), len(adjusted))` after `import matplotlib.pyplot as plt`, then
+# `axes[row, col].imshow(images[row])` and `axes[0, col].set_title(name)`), save the figure as
+# `latent_adjustments.png` (`fig.savefig(env.path("latent_adjustments.png"))`) and set `figure` to it.
 
 # %% nbgrader={"grade": false, "grade_id": "q2_adjust", "locked": false, "schema_version": 3, "solution": true, "task": false}
 faces = np.array(train[:4])
 ### BEGIN SOLUTION
-CHANGES = {0: 2.0, 1: -1.0, 2: 0.0}  # z[0] = 2*z[0]; z[1] = -z[1]; z[2] = 0
-adjusted = report.adjust_latent(model, faces, CHANGES)
+import torch
+from starter_code.data import from_model_output, to_model_input
+CHANGES = {0: 2.0, 1: -1.0, 2: 0.0}  # z[:, 0] = 2 * z[:, 0]; z[:, 1] = -z[:, 1]; z[:, 2] = 0
+model.eval()
+with torch.no_grad():
+    z = model.encode(to_model_input(faces, next(model.parameters()).device))  # (n, latent): a row per face
+    adjusted = {"original": faces, "reconstruction": from_model_output(model.decode(z))}
+    for i, factor in CHANGES.items():
+        z_changed = z.clone()
+        z_changed[:, i] = factor * z[:, i]  # element i of every face's code
+        adjusted[f"z[:, {i}] = {factor:g} * z[:, {i}]"] = from_model_output(model.decode(z_changed))
 figure = report.plot_latent_adjustments(adjusted, path=env.path("latent_adjustments.png"))
 ### END SOLUTION
 display(figure)
@@ -131,7 +151,8 @@ display(figure)
 plain_reconstruction = reconstruct(model, faces)
 
 # %% nbgrader={"grade": true, "grade_id": "test_latent_adjustments", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# Autograder test: at least two latent elements changed; original, reconstruction and one image set per change.
+# Autograder test: at least two latent elements changed; original, reconstruction and one image set per change,
+# each change made to every face's code.
 assert isinstance(adjusted, dict), f"adjusted must be a dict, got {type(adjusted).__name__}"
 names = list(adjusted)
 assert names[:2] == ["original", "reconstruction"], f"the first two entries must be original, reconstruction; got {names[:2]}"
@@ -140,13 +161,20 @@ for _name, _images in adjusted.items():
     assert isinstance(_images, np.ndarray) and _images.dtype == np.uint8 and _images.shape == faces.shape, (
         f"adjusted[{_name!r}] must be uint8 {faces.shape}, got {getattr(_images, 'dtype', None)} {np.shape(_images)}")
 assert np.array_equal(adjusted["original"], faces), "adjusted['original'] must be the faces themselves"
+# A latent element belongs to every face's code, so changing it changes every face (z[:, i], not z[i]).
+for _name in names[2:]:
+    _moved = np.abs(adjusted[_name].astype(int) - adjusted["reconstruction"].astype(int)).max(axis=(1, 2, 3))
+    assert (_moved > 2).all(), (
+        f"{_name!r} changed only face(s) {np.flatnonzero(_moved > 2).tolist()} of {len(faces)}: z[i] is face i's "
+        f"whole code; change element i of every face's code with z[:, i]")
 ### BEGIN HIDDEN TESTS
-# The plain reconstruction is the same model's (within rounding), and every change changes the image.
+# The plain reconstruction is the same model's (within rounding), and every change moves the image by more
+# than rounding noise (a few grey levels per pixel on average, over all faces).
 _plain = plain_reconstruction.astype(int)
 assert np.abs(_plain - adjusted["reconstruction"].astype(int)).max() <= 2, "the reconstruction is not decode(encode(x))"
 for _name in names[2:]:
     _diff = np.abs(adjusted[_name].astype(int) - adjusted["reconstruction"].astype(int)).mean()
-    assert _diff > 0, f"{_name!r} decodes to the plain reconstruction: the change did nothing"
+    assert _diff > 1.0, f"{_name!r} barely differs from the plain reconstruction (mean {_diff:.2f} grey levels)"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_figure_architecture", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
