@@ -1,7 +1,7 @@
 """Report, question 2: train a fully connected autoencoder, change elements of its latent code, look at the faces.
 
     model, history = train_fcn_autoencoder(train_images)
-    result = adjust_latent(model, test_images[:4], {0: 2.0, 1: lambda v: v - 3.0})   # z[0] = 2*z[0]; z[1] -= 3
+    result = adjust_latent(model, test_images[:4], {0: 2.0, 1: lambda v: v - 3.0})   # z[:, 0] *= 2; z[:, 1] -= 3
     plot_latent_adjustments(result, path="latent_adjustments.png")
     print(architecture_text(model))
 
@@ -37,11 +37,11 @@ def train_fcn_autoencoder(train_images: np.ndarray, *, smoke: bool = False, prog
 
 
 def change_label(index: int, change: Change) -> str:
-    """Human-readable name of a change: ``{0: 2.0}`` -> ``'z[0] = 2 * z[0]'``."""
+    """Human-readable name of a change: ``{0: 2.0}`` -> ``'z[:, 0] = 2 * z[:, 0]'`` (one element of every code)."""
     if callable(change):
         name = getattr(change, "__name__", "f")
-        return f"z[{index}] = {'f' if name == '<lambda>' else name}(z[{index}])"
-    return f"z[{index}] = {float(change):g} * z[{index}]"
+        return f"z[:, {index}] = {'f' if name == '<lambda>' else name}(z[:, {index}])"
+    return f"z[:, {index}] = {float(change):g} * z[:, {index}]"
 
 
 def apply_change(z: torch.Tensor, index: int, change: Change) -> torch.Tensor:
@@ -66,7 +66,7 @@ def apply_change(z: torch.Tensor, index: int, change: Change) -> torch.Tensor:
 def adjust_latent(model: nn.Module, images: np.ndarray, changes: Mapping[int, Change]) -> dict[str, np.ndarray]:
     """Encode uint8 ``images`` ``(n, 64, 64, 3)``, apply each change to the code on its own, decode.
 
-    ``changes``: latent index -> number (``{0: 2.0}`` means ``z[0] = 2 * z[0]``) or callable on that column
+    ``changes``: latent index -> number (``{0: 2.0}`` means ``z[:, 0] = 2 * z[:, 0]``) or callable on that column
     ``(n,)``. Returns an ordered dict of uint8 ``(n, 64, 64, 3)`` arrays: ``'original'``, ``'reconstruction'``
     (decode(encode(x))), then one entry per change, keyed by ``change_label``. ``model`` must have ``encode``
     and ``decode`` (the kit's fcn autoencoder does).

@@ -44,7 +44,7 @@ def test_adjust_latent_decodes_the_changed_code(trained, tiny_dataset):
     model, _ = trained
     images = np.array(tiny_dataset.test[:3])
     result = report.adjust_latent(model, images, {0: 2.0, 1: lambda v: v + 5.0})
-    assert list(result) == ["original", "reconstruction", "z[0] = 2 * z[0]", "z[1] = f(z[1])"]
+    assert list(result) == ["original", "reconstruction", "z[:, 0] = 2 * z[:, 0]", "z[:, 1] = f(z[:, 1])"]
     for v in result.values():
         assert v.shape == (3, 64, 64, 3) and v.dtype == np.uint8
     assert np.array_equal(result["original"], images)
@@ -55,8 +55,8 @@ def test_adjust_latent_decodes_the_changed_code(trained, tiny_dataset):
         z2 = z.clone()
         z2[:, 0] *= 2
         expected = ((model.decode(z2).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    assert np.abs(result["z[0] = 2 * z[0]"].astype(int) - expected.astype(int)).max() <= 1
-    assert not np.array_equal(result["z[1] = f(z[1])"], result["reconstruction"])
+    assert np.abs(result["z[:, 0] = 2 * z[:, 0]"].astype(int) - expected.astype(int)).max() <= 1
+    assert not np.array_equal(result["z[:, 1] = f(z[:, 1])"], result["reconstruction"])
     with pytest.raises(ValueError, match="at least one change"):
         report.adjust_latent(model, images, {})
 
@@ -67,7 +67,7 @@ def test_plot_has_original_plain_and_one_panel_per_change(trained, tiny_dataset,
     fig = report.plot_latent_adjustments(result, path=tmp_path / "latent.png")
     assert len(fig.axes) == 2 * 4
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
-    assert titles == ["original", "reconstruction", "z[0] = 2 * z[0]", "z[2] = -1 * z[2]"]
+    assert titles == ["original", "reconstruction", "z[:, 0] = 2 * z[:, 0]", "z[:, 2] = -1 * z[:, 2]"]
     assert (tmp_path / "latent.png").stat().st_size > 1000
     with pytest.raises(ValueError, match="adjust_latent"):
         report.plot_latent_adjustments({"original": result["original"]})

@@ -97,7 +97,7 @@ print(f"images_to_score: {len(test)} test images, then {len(probes)} probes ({',
 # %% nbgrader={"grade": false, "grade_id": "autoencoder", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
 from solutions import boss, strong
-from solutions.stages import Gaussian, split_reference, standardise, subsample
+from solutions.stages import knn_distance, split_reference, standardise, subsample
 boss_cfg = boss.CONFIG.resolve(smoke=env.smoke)  # the reference's settings: the strong stage's autoencoder
 reference, fit_faces = split_reference(train, boss_cfg.ae.n_reference, boss_cfg.ae.seed)
 ae, ae_history, ae_scores_all, ae_scores_reference = strong.fit_and_score(train, images_to_score, boss_cfg.ae)
@@ -230,13 +230,15 @@ assert _auc >= 0.6, f"the classifier tells self-made anomalies from their faces 
 
 # %% nbgrader={"grade": false, "grade_id": "combine", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
-# The reference adds a third part: the distance of the classifier's pooled features from their Gaussian fit on
-# normal faces; the classifier's part counts one-sidedly (solutions/boss.py says why).
+# The reference (solutions/boss.py) adds a third part: the kNN distance of the classifier's pooled features to
+# those of normal training faces. It drops the autoencoder (on its calibration build the AE added nothing to
+# logit + kNN); this step asks for it, so it stays here at half weight.
 clf_scores_reference, _features_reference = boss.classifier_outputs(clf, reference)
-_gauss = Gaussian.fit(boss.classifier_outputs(clf, subsample(fit_faces, boss_cfg.n_gauss, boss_cfg.classifier.seed))[1])
-scores_all = (boss_cfg.w_ae * standardise(ae_scores_all, ae_scores_reference)
-              + boss_cfg.w_cls * np.maximum(standardise(clf_scores_all, clf_scores_reference), 0.0)
-              + boss_cfg.w_feat * standardise(_gauss.distance(_features_all), _gauss.distance(_features_reference)))
+_normal_features = boss.classifier_outputs(clf, subsample(fit_faces, boss_cfg.n_features, boss_cfg.classifier.seed))[1]
+_knn_all, _knn_reference = knn_distance(_normal_features, [_features_all, _features_reference], boss_cfg.knn_k)
+scores_all = (0.5 * standardise(ae_scores_all, ae_scores_reference)
+              + boss_cfg.w_cls * standardise(clf_scores_all, clf_scores_reference)
+              + boss_cfg.w_knn * standardise(_knn_all, _knn_reference))
 ### END SOLUTION
 model = ae  # for the reconstruction plots below
 
@@ -321,9 +323,9 @@ assert np.array_equal(np.argsort(-submitted, kind="stable")[:10], _top), "the fi
 # **Reference answer** (the method in `solutions/boss.py`; its docstring lists the exact corruptions):
 # anomalies are made by one random corruption per face (noise, a pasted patch of another face, blobs,
 # stripes, blurred or recoloured regions, ...). A small CNN learns normal (0) vs corrupted (1); its logit,
-# the distance of its pooled features from their Gaussian fit on normal faces, and the multi-encoder
+# the mean distance of its pooled features to their 5 nearest normal training faces' (kNN) and the
 # autoencoder's reconstruction score are each standardised on normal faces (median and interquartile
 # range) and added. The classifier never sees a real anomaly, but it learns what "locally not like these
 # faces" looks like, which transfers to masks, paint and pasted objects; it can miss anomalies that look
-# like no corruption (a clean image of another style), which is why the reconstruction score stays in the
-# sum.
+# like no corruption (a clean image of another style): the kNN part catches faces whose features lie far
+# from every training face's, and the reconstruction score those the autoencoder cannot rebuild.
