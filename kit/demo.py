@@ -74,7 +74,8 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict:
     from data_tools.io import DatasetPaths
     from data_tools.preview import contact_sheet
     from grader.competition import CompetitionConfig, dump_competition, load_competition
-    from grader.scoring import auc_by_kind, format_board, score_file, score_folder
+    from grader.metrics import roc_auc
+    from grader.scoring import auc_by_family, auc_by_kind, format_board, score_file, score_folder
     from starter_code import (TrainConfig, anomaly_scores, build_and_fit, load_images, plot_loss,
                               plot_reconstructions, plot_score_histogram, reconstruct, write_submission)
 
@@ -121,8 +122,12 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict:
     _step(3, total, "Score: public and private ROC-AUC against the hidden answer key")
     for model_type, r in results.items():
         s = score_file(r["submission"], key)
-        r.update(public=s.public, private=s.private, by_kind=auc_by_kind(r.pop("scores"), key))
+        scores = r.pop("scores")
+        r.update(public=s.public, private=s.private, overall=roc_auc(key.labels, scores),
+                 by_family=auc_by_family(scores, key), by_kind=auc_by_kind(scores, key))
         print(f"  sample_{model_type}: public {s.public:.4f}   private {s.private:.4f}")
+        print(f"    all rows {r['overall']:.4f}, per family: "
+              + "  ".join(f"{f} {auc:.4f}" for f, auc in r["by_family"].items()))
         print("    per kind (all rows): " + "  ".join(f"{k} {v:.2f}" for k, v in r["by_kind"].items()))
 
     _step(4, total, "Leaderboard (the baselines are rows too; the broken file is listed, never ranked)")

@@ -21,6 +21,14 @@ def test_demo_runs_whole_loop(tiny_dataset, tmp_path, capsys):
     public = roc_auc_score(key.labels[key.public], scores[key.public])
     assert abs(summary["models"]["fcn"]["public"] - public) < 1e-12
     assert f"public {public:.4f}" in out
+    # All rows and each anomaly family, as sklearn computes them from the file.
+    fcn = summary["models"]["fcn"]
+    assert fcn["overall"] == roc_auc_score(key.labels, scores)
+    for family, auc in fcn["by_family"].items():
+        rows = (key.labels == 0) | (key.families == family)
+        assert abs(auc - roc_auc_score(key.labels[rows], scores[rows])) < 1e-12
+        assert f"{family} {auc:.4f}" in out
+    assert list(fcn["by_family"]) == ["imitable", "semantic"]
     # The board shows the baseline rows and lists the broken example without ranking it.
     assert "simple baseline" in out and "boss baseline" in out
     assert "broken_example.csv" in out and "not a finite number" in out
