@@ -12,7 +12,7 @@ HW8_DATA_DIR   folder holding ``trainingset.npy`` and ``testingset.npy``; defaul
                ``../data``, ``../../data``, ``../../../data`` (seen from the notebook's folder; the last is the
                kit's root from ``assignments/release/<assignment>/``) that holds ``trainingset.npy``
 HW8_SMOKE      ``1``/``true``/``yes``/``on``: smoke mode (``starter_code.formats.SMOKE``: a few hundred images,
-               three short epochs, small models), to check that a notebook runs end to end in seconds;
+               a few short epochs, small models), to check that a notebook runs end to end in seconds;
                ``0``/``false``/``no``/``off``/empty: a real run
 HW8_OUTPUT_DIR where ``prediction.csv`` and the figures go; default: the current folder (the notebook's)
 ============== ==========================================================================================
