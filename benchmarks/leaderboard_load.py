@@ -45,7 +45,8 @@ main's code with main's version of this script, run right after (same machine, l
 at the start and end only, without the allocator settings): floor 21.1 ms; server CPU per upload 43.9 ms (2.08×,
 SQLite ×1), 40.9 ms (1.94×, ×2), 47.3 ms (2.24×, PostgreSQL ×2, + 8.1 ms in PostgreSQL), of which 6.7-7.5 ms
 system time (this branch: 2.2-3.2 ms); p99 20.8-33.9 s. Earlier, at load 12-18: floor 18.9 ms; 2.06×, 2.32×,
-2.44×. So: 14-26% less server CPU per upload in adjacent runs; the ratios move ±15% from run to run here, so compare CPU per upload and system time first.
+2.44×. So: 14-26% less server CPU per upload in adjacent runs; the ratios move ±15% from run to run here, so
+compare CPU per upload and system time first.
 
 **Goals.** CPU per upload within 1.5× of the floor: not met under 200 simultaneous uploads (1.7-2.4×; figures
 move ±15% between runs on this shared machine); one upload at a time the whole app costs 1.55× the floor, the
