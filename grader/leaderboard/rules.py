@@ -7,13 +7,15 @@
   the main boards, never selectable.
 - Final selection: a student may mark up to ``final_selections`` submissions; if none is marked, the best public
   ones are auto-selected (ties: earlier first). Final score = best private among the selected (ties: earlier first).
-- Ordering: ``grader.ranking.rank_entries`` (higher score first, ties → earlier submission first; a student tied
-  with a baseline is listed above it). Baselines pass when ``score >= threshold``, consistent with that order.
+- Ordering: ``grader.ranking.rank_entries`` (higher score first, ties → earlier submission first, then the lower
+  submission id; a student tied with a baseline is listed above it). Baselines pass when ``score >= threshold``,
+  consistent with that order.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from operator import attrgetter
 from typing import Iterable, Mapping, NamedTuple, Sequence
 
 from grader.errors import GraderError
@@ -55,11 +57,12 @@ class Submission(NamedTuple):
     late: bool = False
 
 
-@dataclass(frozen=True)
-class BoardRow:
+class BoardRow(NamedTuple):
     """A line of a board. ``rank`` is 1-based among students (None for baseline rows, which carry a badge, and
     on the late board, which is never ranked). ``submitted_at`` is the ranked submission's time (it breaks ties);
-    ``last_at`` the time of the student's latest upload counted on this board ("Last scored")."""
+    ``last_at`` the time of the student's latest upload counted on this board ("Last scored").
+
+    A NamedTuple like :class:`Submission`: a frozen dataclass's ``__init__`` made a 1,000-row board cost ~15 ms."""
     rank: int | None
     name: str
     score: float
@@ -172,6 +175,67 @@ def group_by_student(subs: Iterable[Submission]) -> dict[int, list[Submission]]:
     return out
 
 
+class Standing(NamedTuple):
+    """One student's place on the main boards, from their on-time submissions: the best public one, the final one
+    (best private among the effective selection; None only when ``max_selected`` is 0), how many there are and
+    the time of the latest. Boards are ranked from standings, so a board kept up to date by re-reading only the
+    students who changed (``service.Leaderboard``) is built exactly as one from every row."""
+    student_id: int
+    best: Submission
+    final: Submission | None
+    n: int
+    last: datetime
+
+
+def standing(mine: Sequence[Submission], max_selected: int, count: tuple[int, datetime] | None = None
+             ) -> Standing | None:
+    """The standing of one student from their submissions (late ones are ignored); None without an on-time one.
+    ``count`` is their (number of on-time submissions, latest time) when ``mine`` is a candidate subset."""
+    on_time = [s for s in mine if not s.late]
+    if not on_time:
+        return None
+    n, last = count if count is not None else (len(on_time), max(s.submitted_at for s in on_time))
+    return Standing(on_time[0].student_id, best(on_time, "public"), final_submission(on_time, max_selected), n,
+                    last)
+
+
+def standings(subs: Iterable[Submission], max_selected: int,
+              counts: Mapping[int, tuple[int, datetime]] | None = None) -> dict[int, Standing]:
+    """``{student id: standing}`` for every student with an on-time submission in ``subs``."""
+    return {sid: standing(mine, max_selected, counts[sid] if counts is not None else None)
+            for sid, mine in group_by_student(s for s in subs if not s.late).items()}
+
+
+def rank_board(names: Mapping[int, str], ranked: Iterable[Standing], baselines: Mapping[str, object], *,
+               split: str) -> list[BoardRow]:
+    """Rank students (their best public, or their final submission's private score) and baseline rows on
+    ``split``. Ties: ``grader.ranking.rank_entries``; students tied on score and time are listed by submission id
+    (the one stored first), whatever the order of ``ranked``."""
+    if split not in ("public", "private"):
+        raise ValueError(f"split must be 'public' or 'private', got {split!r}")
+    chosen, of = [], {}
+    for st in ranked:
+        sub = st.best if split == "public" else st.final
+        if sub is not None:
+            chosen.append(sub)
+            of[st.student_id] = st
+    # Submissions are ranked as they are (``rank_entries`` reads their fields); baselines as dicts.
+    chosen.sort(key=lambda s: s.id)
+    entries = chosen + [{split: getattr(b, split), "submitted_at": None, "baseline": True, "name": b.name}
+                        for b in baselines.values()]
+    score = attrgetter(split)
+    rows = []
+    for rank, e in rank_entries(entries, by=split):
+        if isinstance(e, dict):
+            rows.append(BoardRow(None, e["name"], e[split], None, 0, baseline=True))
+            continue
+        sid = e.student_id
+        st = of[sid]
+        rows.append(BoardRow(rank, names.get(sid, f"student {sid}"), score(e), e.submitted_at, st.n, False, sid,
+                             e.id, st.last))
+    return rows
+
+
 def build_board(names: Mapping[int, str], subs: Iterable[Submission], baselines: Mapping[str, object], *,
                 split: str, max_selected: int, counts: Mapping[int, tuple[int, datetime]] | None = None
                 ) -> list[BoardRow]:
@@ -184,26 +248,7 @@ def build_board(names: Mapping[int, str], subs: Iterable[Submission], baselines:
     """
     if split not in ("public", "private"):
         raise ValueError(f"split must be 'public' or 'private', got {split!r}")
-    entries = []
-    for sid, mine in group_by_student(s for s in subs if not s.late).items():
-        chosen = best(mine, "public") if split == "public" else final_submission(mine, max_selected)
-        if chosen is None:
-            continue
-        n, last = counts[sid] if counts is not None else (len(mine), max(s.submitted_at for s in mine))
-        entries.append({split: getattr(chosen, split), "submitted_at": chosen.submitted_at, "baseline": False,
-                        "sub": chosen, "n": n, "last": last, "name": names.get(sid, f"student {sid}")})
-    for b in baselines.values():
-        entries.append({split: getattr(b, split), "submitted_at": None, "baseline": True, "sub": None,
-                        "n": 0, "name": b.name})
-    rows = []
-    for rank, e in rank_entries(entries, by=split):
-        if e["baseline"]:
-            rows.append(BoardRow(None, e["name"], e[split], None, 0, baseline=True))
-            continue
-        s = e["sub"]
-        rows.append(BoardRow(rank, e["name"], e[split], s.submitted_at, e["n"], student_id=s.student_id,
-                             submission_id=s.id, last_at=e["last"]))
-    return rows
+    return rank_board(names, standings(subs, max_selected, counts).values(), baselines, split=split)
 
 
 def build_late_board(names: Mapping[int, str], subs: Iterable[Submission]) -> list[BoardRow]:

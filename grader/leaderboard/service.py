@@ -123,8 +123,9 @@ class Leaderboard:
         self.clock = clock
         self._admin_hash = hash_token(admin_token) if admin_token else None
         self._secret: bytes | None = None
-        self._cache: dict = {}            # per store version: students, names, boards, signals
+        self._cache: dict = {}            # per store version: students, names, standings, boards, signals
         self._cache_lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
         # A 20,000-row ROC PNG costs ~400 ms and intervals ~350 ms; both are fixed once drawn for a given reveal.
         self._roc = _LRU(256)
         self._intervals = _LRU(1024)
@@ -282,19 +283,59 @@ class Leaderboard:
 
     # ------------------------------------------------------------------------------------------------- boards
     def _versioned(self) -> dict:
-        """Students, public names and boards, rebuilt once per store version (an upload, a selection, a roster
-        import, an override): a render costs one tiny query until something changes."""
+        """Students, public names and each student's standing, current with the store's version; the boards made
+        from them are cached in it. A render costs one tiny query until something changes.
+
+        After an upload or a selection (by this process or another on the database) only the students whose
+        submissions changed are read again (:meth:`Store.board_read`) and the boards re-ranked from the
+        standings; a roster import, an override or anything the store cannot name reads every student again.
+        Either way the boards equal boards built from every row (tests check it step by step), also when an
+        unacknowledged upload's grace time ends (no version marks that: its students are read again then). Only
+        an acknowledgement that comes after the grace time shows at the next change."""
         version = self.store.version()
-        with self._cache_lock:
-            c = self._cache
-            if c.get("version") != version:
-                students = self.store.students()
-                # Most versions are uploads: the roster is unchanged, and so are the names (1,000 HMACs).
-                names = c["names"] if c.get("students") == students else public_names(students, self.secret)
-                c = {"version": version, "students": students, "by_id": {st.id: st for st in students},
-                     "names": names, "boards": {}}
-                self._cache = c
+        c = self._cache
+        if c.get("version") == version and not self._expired(c):
             return c
+        with self._refresh_lock:
+            c = self._cache
+            if c.get("version") == version and not self._expired(c):
+                return c
+            read = self.store.board_read(c.get("version"), c.get("unacked", ()), self.cfg.final_selections)
+            if read.version == c.get("version") and not read.reread:
+                c["expires"] = read.expires
+                return c
+            k = self.cfg.final_selections
+            if read.full:
+                students = read.students
+                # Most full reads follow overrides: the roster is unchanged, and so are the names (1,000 HMACs).
+                names = c["names"] if c.get("students") == students else public_names(students, self.secret)
+                standings = rules.standings(read.rows, k, read.counts)
+                late = {sid: tuple(mine) for sid, mine in rules.group_by_student(read.late).items()}
+                c = {"students": students, "by_id": {st.id: st for st in students}, "names": names}
+            else:
+                standings, late = dict(c["standings"]), dict(c["late"])
+                mine = rules.group_by_student(read.rows)
+                for sid in read.reread:
+                    rows = mine.get(sid, ())
+                    st = rules.standing(rows, k)
+                    if st is None:
+                        standings.pop(sid, None)
+                    else:
+                        standings[sid] = st
+                    late_rows = tuple(s for s in rows if s.late)
+                    if late_rows:
+                        late[sid] = late_rows
+                    else:
+                        late.pop(sid, None)
+                c = {key: c[key] for key in ("students", "by_id", "names")}
+            c.update(version=read.version, unacked=read.unacked, expires=read.expires, standings=standings,
+                     late=late, boards={})
+            self._cache = c
+            return c
+
+    def _expired(self, c: dict) -> bool:
+        """A counted upload's grace time has ended since ``c`` was read: it may no longer count."""
+        return c.get("expires") is not None and self.store.wall() >= c["expires"]
 
     def public_name(self, student: Student) -> str:
         return self._versioned()["names"].get(student.id) or public_names([student], self.secret)[student.id]
@@ -307,26 +348,28 @@ class Leaderboard:
             raise NotRevealed("The late board is shown after the competition closes and every extension has ended.")
         c = self._versioned()
         now = self.now()
-        pending = frozenset(st.id for st in c["students"] if st.deadline is not None and not self.closed_for(st, now))
-        key = ("late",) if split == "late" else ("main", pending, self.closed())
+        if split == "late":
+            key = ("late",)
+        elif split == "public":
+            key = ("public",)
+        else:   # students whose extension runs are left off the private board until their deadline
+            key = ("private", frozenset(st.id for st in c["students"]
+                                        if st.deadline is not None and not self.closed_for(st, now)))
         with self._cache_lock:
             cached = c["boards"].get(key)
         if cached is None:
             names = c["names"]
             if split == "late":
-                cached = {"late": rules.build_late_board(names, self.store.late_submissions())}
+                cached = rules.build_late_board(names, [s for rows in c["late"].values() for s in rows])
+            elif split == "public":
+                cached = rules.rank_board(names, c["standings"].values(), self.cfg.baselines, split="public")
             else:
-                # One read serves both boards (a rebuild after an upload reads the candidates once).
-                subs, counts = self.store.board_candidates(self.cfg.final_selections)
-                cached = {"public": rules.build_board(names, subs, self.cfg.baselines, split="public",
-                                                      max_selected=self.cfg.final_selections, counts=counts)}
-                if self.closed():
-                    cached["private"] = rules.build_board(
-                        names, [s for s in subs if s.student_id not in pending] if pending else subs,
-                        self.cfg.baselines, split="private", max_selected=self.cfg.final_selections, counts=counts)
+                pending = key[1]
+                cached = rules.rank_board(names, (st for sid, st in c["standings"].items() if sid not in pending),
+                                          self.cfg.baselines, split="private")
             with self._cache_lock:
                 c["boards"][key] = cached
-        return cached[split]
+        return cached
 
     # -------------------------------------------------------------------------------------------------- admin
     def import_roster(self, data, public_url: str = "", tokens_path=None) -> ImportResult:

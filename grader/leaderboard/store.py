@@ -84,6 +84,10 @@ submissions = Table(
     Column("sketch", LargeBinary, nullable=True),
     Index("ix_submissions_student_day", "student_id", "day"),
 )
+#: The few uploads not (yet) acknowledged: boards re-read their students (their grace time may have ended, or
+#: the acknowledgement come, without a version change).
+ix_unacked = Index("ix_submissions_unacked", submissions.c.student_id, sqlite_where=text("NOT acked"),
+                   postgresql_where=text("NOT acked"))
 
 #: The uploaded files, apart from their scores: a row of ``submissions`` stays ~200 bytes, so boards and pages
 #: scan a compact table (with a 240 kB file in the same row, SQLite walked its overflow pages to reach any column
@@ -117,7 +121,19 @@ meta = Table(
     Column("secret", String(64), nullable=True),
 )
 
+#: What each version changed: the student whose submissions an upload or a selection changed, or NULL for
+#: anything else (roster, overrides, bulk imports). A server process that holds boards of version v re-reads only
+#: the students of versions v+1.., when every one of them is here; else it rebuilds the boards from every row.
+#: Old rows are pruned; backups do not copy it (a restored database has none, hence full rebuilds).
+changes = Table(
+    "changes", metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("student_id", Integer, nullable=True),
+)
+
 TABLES = (students, submissions, files, overrides, meta)
+#: Rows of ``changes`` kept (a process further behind than this rebuilds its boards from every row).
+CHANGES_KEPT = 4096
 MAX_ID = 2**63 - 1
 #: Seconds an upload counts before it is acknowledged (the answer takes milliseconds; a crash leaves it longer).
 ACK_GRACE_S = 30.0
@@ -156,6 +172,28 @@ class Recorded:
     submission: Submission
     used_today: int
     mine: list[Submission]
+
+
+@dataclass(frozen=True)
+class BoardRead:
+    """:meth:`Store.board_read`'s answer. A full read has ``students`` (every student), ``rows`` (every student's
+    board candidates), ``counts`` (every student's on-time count and latest time) and ``late`` (every counted late
+    row); a partial one has ``reread`` (the students whose rows were read) and ``rows`` (all their counted rows,
+    on time and late). Both carry the version, ``unacked`` (the students with an unacknowledged upload) and
+    ``expires``: the earliest end of a grace time among the counted unacknowledged uploads (the boards change
+    then, without a new version), None when none is pending."""
+    version: int
+    students: list[Student] | None
+    reread: frozenset[int] | None
+    rows: list[Submission]
+    counts: dict[int, tuple[int, datetime]]
+    late: list[Submission]
+    unacked: frozenset[int]
+    expires: float | None = None
+
+    @property
+    def full(self) -> bool:
+        return self.students is not None
 
 
 @dataclass(frozen=True)
@@ -272,7 +310,9 @@ _Q_USED_ON = select(func.count()).select_from(submissions).where(
     submissions.c.student_id == bindparam("sid"), submissions.c.day == bindparam("day"), _COUNTED)
 _INSERT_SUBMISSION = submissions.insert()
 _INSERT_FILE = files.insert()
-_BUMP = update(meta).where(meta.c.id == 1).values(version=meta.c.version + 1)
+_BUMP = update(meta).where(meta.c.id == 1).values(version=meta.c.version + 1).returning(meta.c.version)
+_INSERT_CHANGE = changes.insert()
+_PRUNE_CHANGES = changes.delete().where(changes.c.version <= bindparam("upto"))
 _Q_VERSION = select(meta.c.version).where(meta.c.id == 1)
 
 
@@ -343,6 +383,7 @@ class Store:
                 if table is submissions and "content" in have:
                     c.exec_driver_sql("INSERT INTO files (id, content) SELECT id, content FROM submissions")
                     c.exec_driver_sql("ALTER TABLE submissions DROP COLUMN content")
+            ix_unacked.create(c, checkfirst=True)
 
     def __enter__(self) -> "Store":
         return self
@@ -365,9 +406,14 @@ class Store:
                 yield conn
 
     @staticmethod
-    def _bump(c: Connection) -> None:
-        # Last statement of a writing transaction, so the row lock on PostgreSQL is held only until the commit.
-        c.execute(_BUMP)
+    def _bump(c: Connection, student_id: int | None = None) -> None:
+        """A new version, and what it changed (``student_id``'s submissions, or None: anything). The last
+        statements of a writing transaction, so the row lock on PostgreSQL is held only until the commit; that
+        lock (SQLite: its one writer) also numbers the versions in commit order, without gaps."""
+        v = c.execute(_BUMP).scalar_one()
+        c.execute(_INSERT_CHANGE, {"version": v, "student_id": student_id})
+        if v % 256 == 0:
+            c.execute(_PRUNE_CHANGES, {"upto": v - CHANGES_KEPT})
 
     def version(self) -> int:
         """Changes whenever a board could change (uploads, selections, roster, overrides)."""
@@ -444,10 +490,11 @@ class Store:
 
     def students(self) -> list[Student]:
         # Read on every board rebuild (to notice roster changes): the driver's rows, without per-value processing.
-        sql = ("SELECT id, login, name, email, lms_id, nickname, deadline, daily_limit FROM students "
-               "ORDER BY id")
         with self.transaction() as c:
-            return [_student(r) for r in c.exec_driver_sql(sql).fetchall()]
+            return [_student(r) for r in c.exec_driver_sql(self._STUDENTS_SQL).fetchall()]
+
+    _STUDENTS_SQL = ("SELECT id, login, name, email, lms_id, nickname, deadline, daily_limit FROM students "
+                     "ORDER BY id")
 
     def logins(self) -> set[str]:
         with self.transaction() as c:
@@ -521,7 +568,7 @@ class Store:
             mine = self._rows(c.exec_driver_sql(*self._driver_sql(
                 f"{self._SUB_SQL} WHERE (acked OR ack_by > :wall) AND student_id = :sid ORDER BY id",
                 wall=wall, sid=student_id)).fetchall())
-            self._bump(c)
+            self._bump(c, student_id)
         sub = next(x for x in mine if x.id == sid)
         return Recorded(sub, used + 1, mine)
 
@@ -608,6 +655,11 @@ class Store:
         (Two or more windows, one per rule, made SQLite sort twice and cost more than they saved.) A test checks
         that boards built from it equal boards built from every row.
         """
+        with self.transaction() as c:
+            return self._candidates(c, max_selected, self.wall())
+
+    def _candidates(self, c: Connection, max_selected: int, wall: float
+                    ) -> tuple[list[Submission], dict[int, tuple[int, datetime]]]:
         q = """
             SELECT id, student_id, submitted_at, public, private, selected, filename, late FROM (
               SELECT id, student_id, submitted_at, public, private, selected, filename, late,
@@ -617,12 +669,46 @@ class Store:
             ORDER BY id"""
         counts_q = ("SELECT student_id, count(*), max(submitted_at) FROM submissions "
                     "WHERE (acked OR ack_by > :wall) AND NOT late GROUP BY student_id")
+        rows = c.exec_driver_sql(*self._driver_sql(q, k=max_selected, wall=wall)).fetchall()
+        counts = {s: (n, _aware(t))
+                  for s, n, t in c.exec_driver_sql(*self._driver_sql(counts_q, wall=wall)).fetchall()}
+        return self._rows(rows), counts
+
+    def board_read(self, since: int | None, recheck: Iterable[int], max_selected: int,
+                   max_students: int = 400) -> "BoardRead":
+        """What boards held at version ``since`` need to become current, in one read transaction.
+
+        When every version after ``since`` (if any) changed one student's submissions, the counted rows (on time
+        and late) of those students, of the students in ``recheck`` (the caller's students with an unacknowledged
+        upload at its last read) and of those with one now are read; else (``since`` None, a roster or override change,
+        a bulk import, versions pruned or a restored database, more than ``max_students`` to read) the students
+        and every student's board candidates (:meth:`board_candidates`) and late rows.
+        """
         wall = self.wall()
         with self.transaction() as c:
-            rows = c.exec_driver_sql(*self._driver_sql(q, k=max_selected, wall=wall)).fetchall()
-            counts = {s: (n, _aware(t))
-                      for s, n, t in c.exec_driver_sql(*self._driver_sql(counts_q, wall=wall)).fetchall()}
-        return self._rows(rows), counts
+            version = c.execute(_Q_VERSION).scalar_one()
+            pending = c.exec_driver_sql("SELECT student_id, ack_by FROM submissions WHERE NOT acked").fetchall()
+            unacked = frozenset(sid for sid, _ in pending)
+            expires = min((t for _, t in pending if t is not None and t > wall), default=None)
+            changed = None
+            if since is not None and since <= version:
+                rows = c.exec_driver_sql(*self._driver_sql(
+                    "SELECT student_id FROM changes WHERE version > :since AND version <= :v",
+                    since=since, v=version)).fetchall() if since < version else []
+                if len(rows) == version - since and all(r[0] is not None for r in rows):
+                    changed = {r[0] for r in rows} | set(recheck) | unacked
+            if changed is not None and len(changed) <= max_students:
+                ids = sorted(changed)
+                marks = ", ".join(f":s{i}" for i in range(len(ids)))
+                rows = c.exec_driver_sql(*self._driver_sql(
+                    f"{self._SUB_SQL} WHERE (acked OR ack_by > :wall) AND student_id IN ({marks}) ORDER BY id",
+                    wall=wall, **{f"s{i}": sid for i, sid in enumerate(ids)})).fetchall() if ids else []
+                return BoardRead(version, None, frozenset(ids), self._rows(rows), {}, [], unacked, expires)
+            who = [_student(r) for r in c.exec_driver_sql(self._STUDENTS_SQL).fetchall()]
+            subs, counts = self._candidates(c, max_selected, wall)
+            late = c.exec_driver_sql(*self._driver_sql(
+                f"{self._SUB_SQL} WHERE late AND (acked OR ack_by > :wall) ORDER BY id", wall=wall)).fetchall()
+        return BoardRead(version, who, None, subs, counts, self._rows(late), unacked, expires)
 
     def submission(self, submission_id: int) -> Submission | None:
         """One counted submission by id (None when missing, unconfirmed or out of range)."""
@@ -659,7 +745,7 @@ class Store:
             c.execute(update(submissions).where(submissions.c.student_id == student_id).values(selected=False))
             if chosen:
                 c.execute(update(submissions).where(submissions.c.id.in_(chosen)).values(selected=True))
-            self._bump(c)
+            self._bump(c, student_id)
         return chosen
 
     def fingerprints(self) -> list[FingerprintRow]:
@@ -724,6 +810,7 @@ class Store:
         counts = {}
         with self._snapshot() as src, dst.transaction(write=True) as out:
             out.execute(meta.delete())
+            out.execute(changes.delete())
             for table in (meta, students, overrides, submissions, files):   # parents before children
                 n = 0
                 result = src.execute(select(table).order_by(table.c.id).execution_options(yield_per=batch))
