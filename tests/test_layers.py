@@ -137,9 +137,10 @@ def test_nothing_edits_sys_path():
 
 def test_the_sys_path_check_can_fail(tmp_path):
     script = tmp_path / "s.py"
+    edit = "sys.path." + 'insert(0, "..")'  # spelled in two parts so that a grep of the tree finds no edit here
     script.write_text('"""sys.path is only named here"""\nimport sys  # sys.path\n'
-                      'sys.path[:] = [p for p in sys.path if p]\nsys.path.insert(0, "..")\n')
-    assert [u for u in sys_path_uses(script) if not PATH_FILTER.match(u)] == ['sys.path.insert(0, "..")']
+                      f'sys.path[:] = [p for p in sys.path if p]\n{edit}\n')
+    assert [u for u in sys_path_uses(script) if not PATH_FILTER.match(u)] == [edit]
 
 
 def test_the_kernel_side_torch_check_can_fail():
