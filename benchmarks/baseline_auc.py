@@ -40,7 +40,7 @@ def make_demo_like(n_train: int, n_normal: int, n_anomalous: int, seed: int):
 
 
 def load(data: Path, answers: Path):
-    from data_tools.answer_key import load_answer_key
+    from common.answer_key import load_answer_key
     key = load_answer_key(answers / "solution.csv")
     return (np.load(data / "trainingset.npy"), np.load(data / "testingset.npy"),
             np.asarray(key.labels), np.asarray(key.kinds))

@@ -1,4 +1,4 @@
-"""Method exploration for the boss stage (issue 14): which ideas earn their step on the *semantic* family?
+"""Method exploration for the boss stage: which ideas earn their step on the *semantic* family?
 
 Run on a CALIBRATION build (another seed than the reported seed-0 demo), e.g.
 
@@ -23,8 +23,8 @@ the boss stage's corruption classifier; nothing pretrained, no extra data):
   face it cannot orient is unlike the training faces). Parts also: PaDiM on its feature maps, kNN on its pooled
   features.
 - ``cls``: the boss's classifier (normal vs self-made corruptions): its logit, the boss's Gaussian on its pooled
-  features (``ensemble:strong+cls.logit_clip+cls.gauss*0.5`` was the first boss stage's score, ``cls.logit+cls.knn*0.5``
-  is the boss stage's now), kNN on those features,
+  features (``ensemble:strong+cls.logit_clip+cls.gauss*0.5`` is the strong AE plus the classifier, ``cls.logit+cls.knn*0.5``
+  is the boss stage's score), kNN on those features,
   and PaDiM (Defard et al. 2020): a Gaussian per location of its intermediate feature maps, fitted on normal
   faces; score = the largest (or mean) Mahalanobis distance over locations.
 - ``ae_padim``: PaDiM on the strong autoencoder's convolutional feature maps (the AE trained for reconstruction).
@@ -359,7 +359,7 @@ def combine(parts_dir: Path, spec: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def table(results: dict, key_kinds: list[str]) -> str:
-    from data_tools.answer_key import FAMILIES
+    from common.answer_key import FAMILIES
     fams = list(FAMILIES)
     head = ["method", "overall", "public", "private", *fams, "seconds", *key_kinds]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -386,7 +386,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from data_tools.answer_key import load_answer_key
+    from common.answer_key import load_answer_key
     from solutions.stages import split_reference
     from starter_code.formats import load_images
     torch.set_num_threads(args.threads)

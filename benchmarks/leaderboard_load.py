@@ -17,93 +17,17 @@
    cached and just after an upload (a new submission, stored and acknowledged as the server does, changes the
    store's version; the boards are brought up to date: that student's rows read again, every board re-ranked).
 
-Goals (issue 11): server CPU per upload within 1.5× the floor; p99 < 1 s for 200 simultaneous uploads; board
-render < 100 ms. On N cores, 200 simultaneous uploads cannot all finish before 200 × floor / N seconds, which
-the report prints as the bound on p99.
+Goals: server CPU per upload within 1.5× the floor; p99 < 1 s for 200 simultaneous uploads; board render
+< 100 ms. On N cores, 200 simultaneous uploads cannot all finish before 200 × floor / N seconds, which the report
+prints as the bound on p99. Compare CPU per upload and system time first: on a shared machine the ratios to the
+floor move ±15% from run to run.
 
     .venv/bin/python benchmarks/leaderboard_load.py                       # SQLite ×1, SQLite ×2, PostgreSQL ×2
     .venv/bin/python benchmarks/leaderboard_load.py --configs sqlite:1 --uploads 50 --skip-board
+    .venv/bin/python benchmarks/leaderboard_load.py --skip-uploads --breakdown 0 --repeats 15   # board render only
 
-Last run (2 cores shared with other jobs, load average 8-9; 2026-11-30; the board figures: 2026-12-01, below)
-----------------------------------------------------------------------------------------------------------------
-The upload figures predate the boards' change log (one more small INSERT per upload, measured in-process below).
-
-Floor 18.1 ms (15.3-20.1 ms quiet; 18.0-19.9 ms during the runs). Server CPU per upload, ÷ the floor around it,
-÷ the floor during the run; 0 errors in every run::
-
-    database   procs  uploads/s  p50 s  p99 s  server CPU/upload  × floor  × floor during  PostgreSQL  peak RSS
-    sqlite       1       7.4      15.7   25.6       32.6 ms         1.69       1.70                      292 MB
-    sqlite       2       9.0      15.6   21.1       33.8 ms         1.75       1.88                      581 MB
-    postgresql   2       6.3      19.2   29.8       40.6 ms         2.40       2.04        + 9.6 ms       592 MB
-
-    in-process, one upload at a time (CPU p10 / median):  floor 15.1 / 19.0 ms;  Leaderboard.submit + ack
-    20.0 / 26.8 ms (1.33× the floor);  the whole ASGI app 23.4 / 30.6 ms (1.55×)
-
-    board, 1,000 students × 20 submissions (CPU median):  see "Board render" below
-
-main's code with main's version of this script, run right after (same machine, load 8-9; its floor is measured
-at the start and end only, without the allocator settings): floor 21.1 ms; server CPU per upload 43.9 ms (2.08×,
-SQLite ×1), 40.9 ms (1.94×, ×2), 47.3 ms (2.24×, PostgreSQL ×2, + 8.1 ms in PostgreSQL), of which 6.7-7.5 ms
-system time (this branch: 2.2-3.2 ms); p99 20.8-33.9 s. Earlier, at load 12-18: floor 18.9 ms; 2.06×, 2.32×,
-2.44×. So: 14-26% less server CPU per upload in adjacent runs; the ratios move ±15% from run to run here, so
-compare CPU per upload and system time first.
-
-**Goals.** CPU per upload within 1.5× of the floor: not met under 200 simultaneous uploads (1.7-2.4×; figures
-move ±15% between runs on this shared machine); one upload at a time the whole app costs 1.55× the floor, the
-service alone 1.33×. p99 < 1 s for 200 simultaneous uploads: out of reach on 2 cores — the floor alone needs
-200 × 18 ms / 2 cores = 1.8 s of both cores, and at the measured 33-41 ms per upload the server needs 3.3-4.1 s
-of both cores; the measured p99 (21-30 s) is 200 ÷ uploads/s, as the server got about a third of the two cores
-(7-9 uploads/s × 33 ms) on this machine. Board render < 100 ms: met, also right after an upload (below).
-
-**Board render** (2026-12-01, ``--skip-uploads --breakdown 0 --repeats 15``, this script run alternately on
-main's code and this branch's, main / branch / main / branch, 2 shared cores at load 4-4.6; CPU median, ms)::
-
-                                              main    branch   main    branch
-    GET / before close, just after an upload  115.8    25.5    151.6    45.5
-    GET / before close, boards cached          19.3    18.4     18.4    32.4
-    GET / after close, just after an upload   164.9    43.7    176.4    81.1
-    GET / after close, boards cached           31.1    35.5     37.0    52.2
-
-Right after an upload the render now costs about as much as a cached one plus the re-ranking (~5 ms per board):
-each version written records what it changed (``store.changes``: the student of an upload or a selection, NULL
-for anything else), and a server process holding boards of an older version reads only those students' rows
-(and those of unacknowledged uploads), keeps each student's standing (best public, final, count, latest) and
-re-ranks (``Store.board_read``, ``Leaderboard._versioned``). A roster import, an override, a bulk import, a gap
-in the log (pruned, a restored database, another process of an older version) or over 400 students to read
-fall back to the full read (~100-140 ms of the candidates query over 20,000 rows, as before). The end of an
-unacknowledged upload's grace time is noticed without a new version. A test
-(``tests/leaderboard/test_board_updates.py``) compares the boards kept this way with a rebuild from every row
-after each step of random uploads, acknowledgements, selections, extensions, roster imports, the close and the
-grace time, written by two stores on one database, on SQLite and PostgreSQL. The upload path pays one more
-INSERT per upload (the change row): in-process breakdown (``--skip-uploads --skip-board --breakdown 100``, the
-same alternation, load 5), ``Leaderboard.submit + ack`` ÷ the floor at p10 1.31 / 1.30 on main's code, 1.32 / 1.33
-on this branch's (~0.3 ms; the whole ASGI app 1.57 / 1.55 against 1.61 / 1.57).
-
-**Where the CPU above the floor went, and what was done** (cProfile, yappi, py-spy, perf on this branch):
-
-- Page faults: glibc mapped and unmapped each ~0.5 MB buffer of an upload (body, form part, text, parser, arrays),
-  ~1,000 faults and 4-5 ms of kernel time per upload. ``serve.tune_allocator`` (mallopt: heap below 4 MB, 64 MB
-  kept, 4 arenas): ~1 ms.
-- SQLAlchemy Core statements built per call (authentication, the upload transaction) cost more than running them
-  on SQLite: prebuilt statements, 5.4 → 2.6 ms for the upload transaction, 1.0 → 0.5 ms per authentication.
-- ``limits``' MemoryStorage started a timer thread after every hit that scanned every key (~1 ms per upload):
-  an in-memory moving window (``guard.RateLimits``), same answers (a test compares them).
-- PostgreSQL ``pool_pre_ping``: a round trip before each of four transactions per upload (~2 ms of the server's
-  CPU): a pooled connection is now checked only after 5 s idle (``store._ping_when_idle``).
-- One transaction per upload instead of a read before scoring and a write after (~0.6 ms SQLite, ~1 ms PostgreSQL);
-  the time rules are still checked before scoring, without the database.
-- The signals' fingerprint: one sort instead of ``np.unique``'s, blocks hashed in place, 2.2 → 1.0 ms (same values).
-- Memory: a waiting upload held 2.5 MB (the guard's body, its copy, the form part, the file read early): one
-  copy now; peak 470 → 290 MB for one process at 200 in flight. The route policy is a table lookup for fixed
-  paths; startup objects are frozen out of the cyclic GC (it was ~2.5% of the server's CPU under load).
-
-Left above the floor (in-process, p10): the service +5 ms (the store transaction writing the 242 kB compressed
-file with fsync ~2 ms, fingerprint ~1 ms, acknowledgement, rules), the HTTP layer +3.5 ms (authentication with its
-thread hop ~1.2 ms, multipart parsing ~0.5 ms, FastAPI and the guard, three thread hops); under 200 uploads in
-flight, contention among the event loop, the scoring threads, a second worker and the client adds the rest.
-Next steps, not done: batch the acknowledgements (one thread, one UPDATE per batch); in
-``grader.metrics``, ``argsort(kind="stable")`` is 4.5× slower than the default and the mid-rank maths does not
-need it (the floor itself would drop ~1.3 ms).
+The last run's figures, which goals they meet and where the CPU above the floor goes: docs/results.md,
+"Leaderboard load".
 """
 from __future__ import annotations
 
@@ -129,7 +53,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 
-from data_tools.answer_key import AnswerKey, write_answer_key  # noqa: E402
+from common.answer_key import AnswerKey, write_answer_key  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -179,7 +103,7 @@ def floor_worker(key_path: Path, data_path: Path, out: Path) -> None:
     """``--floor-worker``: measure the floor one file at a time while the uploads run, in a process of its own
     (so the same machine load weighs on it), until ``out``.stop exists; then write the CPU seconds of each, one
     per line, to ``out``."""
-    from data_tools.answer_key import load_answer_key
+    from common.answer_key import load_answer_key
     from grader.leaderboard.serve import tune_allocator
     tune_allocator()
     key, data = load_answer_key(key_path), data_path.read_bytes()

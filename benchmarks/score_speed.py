@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from data_tools.answer_key import AnswerKey
+from common.answer_key import AnswerKey
 from grader.metrics import roc_auc
 from grader.scoring import score_file
 from grader.validate import read_submission

@@ -5,7 +5,7 @@
 - ``out/trainingset.npy`` (N,64,64,3) uint8: normal faces only;
 - ``out/testingset.npy`` (M,64,64,3) uint8: normal faces and anomalies, rows shuffled (row index = ID);
 - ``out/README.md``: the student-facing description (no labels, no kinds);
-- ``answers/solution.csv``: ID,label,Usage,kind,family (``data_tools.answer_key``), Public/Private stratified by
+- ``answers/solution.csv``: ID,label,Usage,kind,family (``common.answer_key``), Public/Private stratified by
   label and kind (``private_only_kinds`` keep chosen kinds off the public board);
 - ``answers/manifest.json``: seed, preset, config, mixture, each kind's family, versions, sha256 of every file,
   build time.
@@ -32,7 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 from data_tools import anomalies
-from data_tools.answer_key import FAMILIES, NORMAL_KIND, AnswerKey, write_answer_key
+from common.answer_key import FAMILIES, NORMAL_KIND, AnswerKey, write_answer_key
 from data_tools.faces import WEIGHTS_LICENCE, WEIGHTS_PACKAGE, FaceGenerator
 from data_tools.io import (README_FILE, DatasetError, DatasetPaths, NpyWriter, check_dirs, check_images,
                            file_record, read_manifest, save_npy, write_json, write_text)

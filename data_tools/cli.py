@@ -7,7 +7,7 @@
     python -m data_tools preview --data DIR --answers DIR --out sheet.png
     python -m data_tools verify --data DIR --answers DIR
 
-Exit codes (``data_tools.commandline``, the kit's one CLI shape): 0 done, 1 a data problem (``DatasetError``,
+Exit codes (``common.commandline``, the kit's one CLI shape): 0 done, 1 a data problem (``DatasetError``,
 ``ImageFileError``, ``AnswerKeyError``, a missing file; printed on stderr), 2 a usage error.
 Build options and their defaults come from ``BuildConfig`` (help text from its field metadata).
 """
@@ -18,9 +18,9 @@ import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
 
-from data_tools import commandline
+from common import commandline
 
-#: (name, target) of every subcommand; targets are imported lazily (``data_tools.commandline``).
+#: (name, target) of every subcommand; targets are imported lazily (``common.commandline``).
 COMMANDS: list[tuple[str, str]] = [
     ("build", "data_tools.cli:BuildCommand"),
     ("import", "data_tools.cli:ImportCommand"),

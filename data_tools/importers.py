@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm.auto import tqdm
 
-from data_tools.answer_key import NORMAL_KIND, AnswerKey, write_answer_key
+from common.answer_key import NORMAL_KIND, AnswerKey, write_answer_key
 from data_tools.build import MANIFEST_FORMAT, BuildResult, set_modes, student_readme, versions
 from data_tools.io import (README_FILE, TEST_FILE, TRAIN_FILE, DatasetError, DatasetPaths, NpyWriter, check_dirs,
                            file_record, load_images, save_npy, write_json, write_text)

@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from data_tools.answer_key import NORMAL_KIND, AnswerKeyError, load_answer_key  # noqa: E402
+from common.answer_key import NORMAL_KIND, AnswerKeyError, load_answer_key  # noqa: E402
 from data_tools.io import DatasetError, DatasetPaths, load_images  # noqa: E402
 
 

@@ -11,7 +11,7 @@ import zlib
 
 import numpy as np
 
-from data_tools.answer_key import NORMAL_KIND, USAGES
+from common.answer_key import NORMAL_KIND, USAGES
 from data_tools.io import DatasetError
 
 DEFAULT_PUBLIC_FRACTION = 0.3

@@ -1,6 +1,6 @@
 """``python -m grader <command>``: score one submission, print a leaderboard, and whatever else is registered.
 
-Exit codes (``data_tools.commandline``, the kit's one CLI shape): 0 success, 1 a TA-side problem (a missing or
+Exit codes (``common.commandline``, the kit's one CLI shape): 0 success, 1 a TA-side problem (a missing or
 bad answer key or config, I/O errors), 2 a usage error, 3 an invalid submission (``SubmissionError``: the file,
 not the grader, is at fault).
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from data_tools import commandline
-from data_tools.commandline import EXIT_ERROR, EXIT_OK, EXIT_USAGE  # noqa: F401  (the codes, for callers)
+from common import commandline
+from common.commandline import EXIT_ERROR, EXIT_OK, EXIT_USAGE  # noqa: F401  (the codes, for callers)
 from grader.errors import GraderError, SubmissionError
 
 #: (name, target) of every subcommand; targets are imported lazily.
@@ -66,7 +66,7 @@ def _add_answer_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _config_and_key(args):
-    from data_tools.answer_key import load_answer_key
+    from common.answer_key import load_answer_key
     from grader.competition import CompetitionConfig, load_competition
     cfg = load_competition(args.competition) if args.competition else CompetitionConfig()
     return cfg, load_answer_key(args.answers or cfg.answers)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_tools.answer_key import FAMILIES, NORMAL_KIND, AnswerKey
+from common.answer_key import FAMILIES, NORMAL_KIND, AnswerKey
 from grader.errors import SubmissionError
 from grader.metrics import roc_auc
 from grader.validate import MAX_SUBMISSION_BYTES, read_submission

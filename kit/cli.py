@@ -1,11 +1,11 @@
 """``python -m kit COMMAND``: the TA's runs on top of the kit (demo, reference stages, ladder, calibration).
 
-Exit codes (``data_tools.commandline``, the kit's one CLI shape): 0 done, 1 a problem with the data, a config key
+Exit codes (``common.commandline``, the kit's one CLI shape): 0 done, 1 a problem with the data, a config key
 or a file (one line on stderr), 2 a usage error; ``ladder --check`` also exits 1 when the ladder is not strict.
 """
 from __future__ import annotations
 
-from data_tools import commandline
+from common import commandline
 from grader.errors import GraderError
 from starter_code.config import ConfigKeyError
 

@@ -69,7 +69,7 @@ def _step(n: int, total: int, text: str) -> None:
 
 def run_demo(cfg: DemoConfig, progress: bool = True) -> dict:
     """Run the demo; return a summary dict (also written to ``workdir/summary.json``)."""
-    from data_tools.answer_key import load_answer_key
+    from common.answer_key import load_answer_key
     from data_tools.build import cached_dataset
     from data_tools.io import DatasetPaths
     from data_tools.preview import contact_sheet

@@ -124,7 +124,7 @@ def mixture_auc(by_kind: dict[str, float], mixture: dict[str, float]) -> float:
 def format_table(ladder: dict) -> str:
     """Markdown table: one row per stage (public, private, overall, AUC per family, wall time, then AUC per kind),
     then the rows outside the ladder (classical detectors, the ceiling), their names in parentheses."""
-    from data_tools.answer_key import FAMILIES
+    from common.answer_key import FAMILIES
     rows = {**ladder["stages"], **{f"({n})": r for n, r in ladder.get("outside", {}).items()}}
     kinds = sorted({k for row in rows.values() for k in row["by_kind"]})
 
@@ -146,7 +146,7 @@ def format_table(ladder: dict) -> str:
 def steps_table(ladder: dict) -> str:
     """Markdown table of the AUC step from each stage to the next, on public, private and (where the rows have
     families) each family."""
-    from data_tools.answer_key import FAMILIES
+    from common.answer_key import FAMILIES
     names = list(ladder["stages"])
     fams = [f for f in FAMILIES if all(f in r.get("by_family", {}) for r in ladder["stages"].values())]
     rows = ["| step | public | private |" + "".join(f" {f} |" for f in fams), "|---|---|---|" + "---|" * len(fams)]

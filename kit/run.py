@@ -56,7 +56,7 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_data(args):
     """-> (train uint8 (N,64,64,3), test uint8 (M,64,64,3), AnswerKey or None, description)."""
-    from data_tools.answer_key import load_answer_key
+    from common.answer_key import load_answer_key
     from starter_code.formats import load_images
     answers = args.answers
     if args.data is not None:

@@ -11,85 +11,37 @@ constant learning rate, scoring in batches of 200, seed 48763 (the course's ``sa
 >>> TrainConfig.from_dict({"epoch": 3})
 Traceback (most recent call last):
 ...
-starter_code.config.ConfigKeyError: TrainConfig: unknown key(s) epoch; known keys: ...
+common.config.ConfigKeyError: TrainConfig: unknown key(s) epoch; known keys: ...
 
-``Config`` is what every config dataclass of the kit shares (``TrainConfig``, ``NotebookEnv``, the reference
-stages' configs in ``solutions/``): building from a dict and changing fields check the keys in one place
-(``check_keys``), ``smoke()`` gives the smoke-mode variant (``starter_code.formats.SMOKE``), ``help_table()`` the
-README table. No torch here.
+``Config`` is the kit's config base (``common.config``: building from a dict and changing fields check the keys in
+one place, ``check_keys``; ``help_table()`` gives the README table) with smoke mode added: ``smoke()`` gives the
+smoke-mode variant (``starter_code.formats.SMOKE``) of every config that trains (``TrainConfig``, the reference
+stages' configs in ``solutions/``). No torch here.
 """
 from __future__ import annotations
 
-import copy
-import dataclasses
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Mapping
+from typing import Any, ClassVar
 
+from common.config import Config as BaseConfig
+from common.config import ConfigKeyError, check_keys
 from starter_code.formats import COURSE_SEED, SMOKE
+
+__all__ = ["Config", "ConfigKeyError", "TrainConfig", "check_keys", "SCHEDULES", "CONFIG_FILENAME"]
 
 CONFIG_FILENAME = "config.json"
 #: Learning-rate schedules ``TrainConfig.schedule`` accepts.
 SCHEDULES = ("constant", "cosine")
 
 
-class ConfigKeyError(KeyError):
-    """A key that a config does not know (a typo would otherwise be silently ignored); the message lists the
-    known keys."""
-
-    def __str__(self) -> str:  # KeyError's str() quotes the message; show it plainly
-        return str(self.args[0])
-
-
-def check_keys(keys: Iterable[str], known, what: str) -> None:
-    """Raise ``ConfigKeyError`` if a key in ``keys`` is not in ``known`` (names, or a dataclass whose fields are
-    the names): the kit's one unknown-key check. ``what`` names the config in the message."""
-    known = {f.name for f in fields(known)} if dataclasses.is_dataclass(known) else set(known)
-    unknown = sorted(set(keys) - known)
-    if unknown:
-        raise ConfigKeyError(f"{what}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
-
-
-class Config:
-    """Base of the kit's config dataclasses (a mixin: subclasses are ``@dataclass``es whose fields all have
-    defaults and ``help`` metadata)."""
+class Config(BaseConfig):
+    """``common.config.Config`` with smoke mode: the base of the configs that train (``TrainConfig``, the
+    reference stages' configs in ``solutions/``)."""
 
     #: Changes ``smoke()`` makes besides the training length, e.g. ``{"model_kwargs.hidden": (128,)}``.
     SMOKE_CHANGES: ClassVar[dict] = {}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]):
-        """Build from a plain dict (e.g. parsed JSON); unknown keys raise ``ConfigKeyError`` listing the known
-        ones; nested configs may be given as dicts."""
-        check_keys(d, cls, cls.__name__)
-        return cls().replace(**d)
-
-    def to_dict(self) -> dict:
-        """JSON-friendly dict; ``type(cfg).from_dict(cfg.to_dict()) == cfg``."""
-        return asdict(self)
-
-    def replace(self, **changes):
-        """A copy with ``changes``; unknown keys raise ``ConfigKeyError``.
-
-        A dotted key changes one entry inside a field: ``replace(**{"model_kwargs.latent_dim": 32})`` keeps the
-        other ``model_kwargs``; ``replace(classifier={"epochs": 1})`` changes one key of a nested config.
-        """
-        check_keys([k.partition(".")[0] for k in changes], type(self), type(self).__name__)
-        new: dict[str, Any] = {}
-        for key, value in changes.items():
-            name, _, rest = key.partition(".")
-            current = new.get(name, getattr(self, name))
-            if rest:
-                value = {rest: value}
-            if isinstance(current, Config) and isinstance(value, Mapping):
-                value = current.replace(**value)
-            elif rest and isinstance(current, Mapping):
-                value = {**current, **value}
-            elif rest:
-                raise ConfigKeyError(f"{type(self).__name__}.{name} has no keys: cannot set {key!r}")
-            new[name] = value
-        return dataclasses.replace(self, **new)
 
     def smoke(self):
         """This config in smoke mode: ``SMOKE``'s epochs and batch size wherever it trains (nested configs
@@ -104,25 +56,6 @@ class Config:
         """``smoke()`` if ``smoke``, then ``replace(**changes)``: how a stage turns its defaults and a caller's
         overrides into the config it runs."""
         return (self.smoke() if smoke else self).replace(**changes)
-
-    @classmethod
-    def default_field(cls, name: str, default):
-        """``name``'s field of this class with another ``default`` (help text kept): how a subclass such as a
-        stage's config changes defaults, e.g. ``epochs: int = TrainConfig.default_field("epochs", 6)``."""
-        metadata = cls.__dataclass_fields__[name].metadata  # type: ignore[attr-defined]
-        if isinstance(default, (dict, list, set)):
-            return field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
-        return field(default=default, metadata=metadata)
-
-    @classmethod
-    def help_table(cls) -> str:
-        """Markdown table of fields, defaults and help (for READMEs and ``--help``)."""
-        rows = ["| key | default | meaning |", "|---|---|---|"]
-        for f in fields(cls):
-            default = f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
-            shown = f"`{type(default).__name__}()`" if isinstance(default, Config) else f"`{default!r}`"
-            rows.append(f"| `{f.name}` | {shown} | {f.metadata.get('help', '')} |")
-        return "\n".join(rows)
 
 
 @dataclass

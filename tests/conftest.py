@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data_tools.answer_key import AnswerKey, load_answer_key
+from common.answer_key import AnswerKey, load_answer_key
 from data_tools.io import DatasetPaths
 
 

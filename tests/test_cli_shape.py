@@ -1,4 +1,4 @@
-"""The one CLI shape (``data_tools.commandline``) of ``python -m data_tools``, ``grader`` and ``kit``: ``main(argv)
+"""The one CLI shape (``common.commandline``) of ``python -m data_tools``, ``grader`` and ``kit``: ``main(argv)
 -> int`` in-process, 0 done, 1 a domain error (one line, no traceback), 2 a usage error; ``--help`` loads no
 command module (each CLI's own tests cover its commands)."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ import types
 
 import pytest
 
-from data_tools import commandline
+from common import commandline
 from data_tools.cli import main as data_tools_main
 from grader.cli import main as grader_main
 from kit.cli import main as kit_main

@@ -2,8 +2,10 @@
 function), and which modules must start without torch.
 
     kit/                         the top floor: may import anything below
-    solutions/   grader/         side by side: solutions never imports grader, grader never imports solutions
+    solutions/   grader/         side by side: solutions never imports grader, grader never imports solutions or
+                                 the face generator (data_tools)
     starter_code/  data_tools/   the ground floor: import nothing of grader, solutions or kit
+    common/                      the shared base under everything: imports no package of the kit
 
 The grader, the leaderboard and the torch-free part of starter_code (formats, config, submission) must import
 without loading torch, so that the web app and ``python -m grader`` start fast.
@@ -21,13 +23,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("starter_code", "data_tools", "solutions", "grader", "kit")
+PACKAGES = ("common", "starter_code", "data_tools", "solutions", "grader", "kit")
 #: package -> the kit's packages it must never import.
 FORBIDDEN = {
+    "common": {"starter_code", "data_tools", "grader", "solutions", "kit"},
     "starter_code": {"data_tools", "grader", "solutions", "kit"},
     "data_tools": {"grader", "solutions", "kit"},
     "solutions": {"grader", "kit"},
-    "grader": {"solutions", "kit"},
+    "grader": {"data_tools", "solutions", "kit"},
     "kit": set(),
 }
 
@@ -99,7 +102,7 @@ def test_grader_leaderboard_and_torch_free_modules_import_without_torch():
     grader_modules = sorted(".".join(p.relative_to(ROOT).with_suffix("").parts) for p in (ROOT / "grader").rglob("*.py")
                             if p.name not in ("__main__.py",))
     modules = grader_modules + ["starter_code", "starter_code.formats", "starter_code.config",
-                                "starter_code.submission", "data_tools.io", "data_tools.commandline", "kit.cli"]
+                                "starter_code.submission", "data_tools.io", "common.commandline", "kit.cli"]
     code = ("import importlib, sys\n"
             f"for m in {modules!r}:\n"
             "    importlib.import_module(m)\n"

@@ -336,7 +336,7 @@ def load_course_roster(course: CourseConfig, roster_path: Path | None) -> Roster
     if roster_path is not None:
         roster = read_roster(roster_path)
         _check_ids(roster)
-        from grader.autograde.gradebook import write_private
+        from common.files import write_private
         write_private(saved, roster_csv(roster.students))
         return roster
     if saved.is_file():
@@ -388,7 +388,7 @@ def collect(source: Path, course: CourseConfig, assignment: str, roster_path: Pa
 
 
 def _write_report(path: Path, rep: CollectReport) -> None:
-    from grader.autograde.gradebook import write_private
+    from common.files import write_private
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["what", "student", "source", "detail", "late"])
@@ -418,7 +418,7 @@ def read_late_marks(course: CourseConfig) -> dict[tuple[str, str], dict]:
 
 def _merge_late_marks(path: Path, assignment: str, rep: CollectReport, chosen: dict[str, Unit]) -> None:
     """One row per collected (assignment, student): a later collect of the same student replaces it."""
-    from grader.autograde.gradebook import write_private
+    from common.files import write_private
     course_marks = read_late_marks(CourseConfig(course_dir=path.parent))
     for sid, unit in chosen.items():
         course_marks[(assignment, sid)] = {"late": sid in rep.late, "source": unit.label}

@@ -12,7 +12,8 @@ def worker_problem(sandbox_enabled: bool, sandbox_user: str) -> str:
     import os
     import sys
     missing = []
-    for name in ("grader.autograde.worker", "grader.autograde.sandbox", "nbgrader", "nbclient", "starter_code"):
+    for name in ("grader.autograde.worker", "grader.autograde.sandbox", "nbgrader", "nbclient", "starter_code",
+                 "common"):
         try:
             importlib.import_module(name)
         except Exception as e:  # noqa: BLE001 - any import failure is the answer

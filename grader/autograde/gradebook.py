@@ -28,11 +28,11 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from common.files import write_private
 from grader.autograde.course import (CourseConfig, add_course_arguments, course_from_args, open_gradebook,
                                      protect_gradebook_db)
 from grader.errors import ConfigError, GraderError
@@ -48,14 +48,6 @@ _FALSE = {"0", "0.0", "false", "no", "n", "", "failed", "fail", "-"}
 
 class ScoreFileError(GraderError):
     """A TA-side CSV (report scores, late days, leaderboard export) is malformed; names line, column and id."""
-
-
-def write_private(path: Path, text: str) -> Path:
-    """Write TA-only text (grades, rosters, reports) atomically, readable and writable by the owner only (0600)."""
-    from data_tools.io import write_text
-    write_text(text, path)          # a mkstemp file (created 0600) renamed into place: never readable by others
-    os.chmod(path, 0o600)
-    return Path(path)
 
 
 @dataclass

@@ -31,6 +31,8 @@ from functools import partial
 from pathlib import Path
 
 from grader.autograde.course import REPO_ROOT, CourseConfig, add_course_arguments, course_from_args, make_api
+# The kit's packages a student receives (with the template's pyproject, ``pip install -e .`` installs them).
+from grader.autograde.sandbox import STUDENT_PACKAGES
 from grader.errors import GraderError
 
 HELP = ("Release the student notebooks (nbgrader generate_assignment) as a bundle that sets itself up: README, "
@@ -42,8 +44,6 @@ _DELIMS = (("### BEGIN SOLUTION", "### END SOLUTION", "solution"),
 
 #: The student bundle's own files (README, requirements, pyproject, data/README.md) when a course has none.
 STUDENT_TEMPLATE = REPO_ROOT / "assignments" / "student"
-#: The kit's packages a student receives (with the template's pyproject, ``pip install -e .`` installs them).
-STUDENT_PACKAGES = ("starter_code",)
 #: The folder every student zip unpacks into.
 BUNDLE_NAME = "hw8"
 _BUNDLE_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "*.egg-info")

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 import queue
@@ -45,6 +46,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
+from common.files import write_private
 from grader.autograde.course import REPO_ROOT, CourseConfig, add_course_arguments, course_from_args
 from grader.autograde.env import KIT_ROOT, ensure_tool_path, worker_env
 from grader.autograde.sandbox import SandboxConfig, unavailable_reason
@@ -629,16 +631,12 @@ def write_results(path: Path, results: list[Result]) -> Path:
     new = {(r.student, r.assignment): r.row() for r in results}
     rows = {(r["student"], r["assignment"]): r for r in read_results(path)}
     rows.update(new)
-    tmp = Path(path).with_name(Path(path).name + f".{os.getpid()}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=RESULT_COLUMNS, lineterminator="\n")
-        w.writeheader()
-        for k in sorted(rows):
-            w.writerow({c: rows[k].get(c, "") for c in RESULT_COLUMNS})
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(tmp, 0o600)                      # scores and statuses of every student: the TA's eyes only
-    os.replace(tmp, path)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=RESULT_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for k in sorted(rows):
+        w.writerow({c: rows[k].get(c, "") for c in RESULT_COLUMNS})
+    write_private(path, buf.getvalue())       # scores and statuses of every student: the TA's eyes only
     return Path(path)
 
 

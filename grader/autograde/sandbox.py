@@ -20,7 +20,7 @@ path            access        what
 /hw8/home       rw            ``HOME`` (a fresh one per kernel; matplotlib's font cache is copied in)
 /hw8/data       ro            ``trainingset.npy`` and ``testingset.npy`` only: never the answer key beside them
 /hw8/venv       ro            the grading venv (the kit's own packages hidden if they were installed into it)
-/hw8/lib        ro            ``starter_code`` (first on ``PYTHONPATH``)
+/hw8/lib        ro            ``STUDENT_PACKAGES``: ``starter_code`` and ``common`` (first on ``PYTHONPATH``)
 /hw8/boot       ro            the kernel launcher, the exchange module, a minimal passwd/group/hosts
 /usr, /bin, ..  ro            the system, plus Python's own prefix (e.g. a pyenv build) at its own path
 /etc            ro, minimal   ld.so.cache, localtime, alternatives, the generated passwd/group/hosts
@@ -58,6 +58,9 @@ from grader.errors import ConfigError
 
 #: Fixed paths inside the sandbox.
 INSIDE = "/hw8"
+#: The kit's packages a student has: the bundle ships them and every kernel may import them (read-only, first on
+#: ``PYTHONPATH``); ``common`` is the shared base ``starter_code`` is built on.
+STUDENT_PACKAGES = ("starter_code", "common")
 WORK, EXPORT, HOME, DATA, VENV, LIB, BOOT = (f"{INSIDE}/{n}" for n in ("work", "export", "home", "data", "venv",
                                                                       "lib", "boot"))
 #: The only files of the grading data folder a notebook may read.
@@ -263,12 +266,13 @@ def _venv_binds(m: _Mounts, venv: Path) -> _Mounts:
     return m
 
 
-def starter_code_dir() -> Path:
-    """The ``starter_code`` package folder this grader uses (repository checkout or installed)."""
+def package_dir(name: str) -> Path:
+    """The folder of ``name``, one of ``STUDENT_PACKAGES``, that this grader uses (repository checkout or
+    installed)."""
     import importlib.util
-    spec = importlib.util.find_spec("starter_code")
+    spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        raise ConfigError("starter_code is not importable: the sandbox has no student library to offer")
+        raise ConfigError(f"{name} is not importable: the sandbox has no student library to offer")
     return Path(list(spec.submodule_search_locations)[0]).resolve()
 
 
@@ -299,9 +303,10 @@ class Boot:
         # A unsandboxed kernel (--unsafe-no-sandbox) imports starter_code from here, not from the kit's root.
         lib = self.root / "lib"
         lib.mkdir(exist_ok=True)
-        link = lib / "starter_code"
-        if not link.exists():
-            link.symlink_to(starter_code_dir(), target_is_directory=True)
+        for name in STUDENT_PACKAGES:
+            link = lib / name
+            if not link.exists():
+                link.symlink_to(package_dir(name), target_is_directory=True)
         self.mpl = self.root / "matplotlib"
         self._font_cache()
         for p in [self.root, *self.root.rglob("*")]:
@@ -416,7 +421,9 @@ def wrap(cmd: list[str], cfg: SandboxConfig, scratch: Scratch, boot: Boot, *, te
     m.args += ["--size", str(cfg.tmp_mb << 20)]
     m.add("--tmpfs", None, "/tmp", perms="1777")
     _venv_binds(m, venv or venv_dir())
-    m.add("--ro-bind", str(starter_code_dir()), f"{LIB}/starter_code").add("--ro-bind", str(boot.root), BOOT)
+    for name in STUDENT_PACKAGES:
+        m.add("--ro-bind", str(package_dir(name)), f"{LIB}/{name}")
+    m.add("--ro-bind", str(boot.root), BOOT)
     m.add("--ro-bind" if tests else "--bind", str(scratch.work), WORK)
     m.add("--ro-bind" if tests else "--bind", str(scratch.export), EXPORT)
     ipc = scratch.ipc_for(tests)

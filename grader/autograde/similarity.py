@@ -11,9 +11,9 @@ released notebook already has in that cell, then:
    ``max_share`` of the class;
 3. each pair scored by its *rare shared code*: every fingerprint the two share counts ``1 / (n - 1)`` when ``n``
    students have it. Code only these two share counts fully; a line a style group of eight wrote alike counts 1/7
-   per pair, so honest students who follow the same hint do not outrank one long copy (issue 10's corpus: 23
-   honest students in 3 styles and one copied pair; the old Jaccard report put 56 honest pairs at 1.00 above the
-   copy). Pairs are listed strongest first; ``score >= min_score`` flags a pair.
+   per pair, so honest students who follow the same hint do not outrank one long copy (on the test corpus of 23
+   honest students in 3 styles and one copied pair, plain Jaccard puts 56 honest pairs at 1.00 above the copy:
+   ``benchmarks/similarity_ranking.py``). Pairs are listed strongest first; ``score >= min_score`` flags a pair.
 
 Where the leaderboard's TA export is given (``--leaderboard``: ``login``/``id``, ``best_public``,
 ``final_private``), students with identical (public, private) scores are joined to the pairs: two different
@@ -297,7 +297,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from grader.autograde.gradebook import write_private
+    from common.files import write_private
     course = course_from_args(args)
     cfg = SimilarityConfig(k=args.k, guarantee=args.guarantee, max_share=args.max_share, min_score=args.min_score,
                            show=args.show)

@@ -122,7 +122,7 @@ class BackupCommand:
 
     @staticmethod
     def run(args) -> int:
-        from grader.leaderboard.private_files import make_private
+        from common.files import make_private
         from grader.leaderboard.store import Store, StoreError, remove_sqlite
         cfg = _config(args)     # a ConfigError is reported by grader.cli (exit code 1)
         out = args.out.resolve()

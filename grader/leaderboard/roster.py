@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from grader.leaderboard.display import csv_row
-from grader.leaderboard.private_files import write_private
+from common.files import write_private
 from grader.leaderboard.store import Store, StoreError, hash_token
 from grader.roster import Roster, RosterError, parse_roster
 

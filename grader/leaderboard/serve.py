@@ -88,7 +88,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def admin_token(args, competition: Path) -> tuple[str, str]:
     """(token, where it came from). Raises ``ConfigError`` for a token on the command line or a readable file."""
     from grader.errors import ConfigError
-    from grader.leaderboard.private_files import read_secret_file, write_private
+    from common.files import write_private
+    from grader.leaderboard.private_files import read_secret_file
 
     if getattr(args, "admin_token", None):
         raise ConfigError(f"--admin-token would show the TA token to every user of this machine (ps); put it in "
@@ -132,7 +133,7 @@ def app_from_env():
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from data_tools.answer_key import AnswerKeyError
+    from common.answer_key import AnswerKeyError
     from grader.errors import ConfigError
     from grader.leaderboard.roster import RosterError
     from grader.leaderboard.store import StoreError

@@ -26,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 
-from data_tools.answer_key import AnswerKey, load_answer_key
+from common.answer_key import AnswerKey, load_answer_key
 from grader.competition import CompetitionConfig
 from grader.errors import GraderError
 from grader.leaderboard import plots, rules, signals

@@ -42,7 +42,7 @@ from sqlalchemy.schema import CreateColumn
 
 from grader.errors import GraderError
 from grader.leaderboard import rules
-from grader.leaderboard.private_files import make_private
+from common.files import make_private
 from grader.leaderboard.rules import Submission
 
 metadata = MetaData()

@@ -36,7 +36,7 @@ print("SMOKE-CHECK", _json.dumps({"across": float(_recon.std(axis=0).mean()),
 def smoke_preset(tmp_path_factory):
     """The ``smoke`` preset's data folder and its labels, built once for this module (~10 s)."""
     from data_tools.build import BuildConfig, build_dataset
-    from data_tools.answer_key import load_answer_key
+    from common.answer_key import load_answer_key
 
     root = tmp_path_factory.mktemp("smoke_preset")
     result = build_dataset(BuildConfig.from_preset("smoke", seed=0), root / "data", root / "answers", progress=False)

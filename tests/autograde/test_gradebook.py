@@ -244,7 +244,8 @@ def test_lms_late_mark_flows_from_collect_to_the_exported_grades(released_course
 
 
 def test_gradebook_files_are_private(course, tmp_path):
-    from grader.autograde.gradebook import protect_gradebook_db, write_private
+    from common.files import write_private
+    from grader.autograde.gradebook import protect_gradebook_db
     db = course.course_dir / "gradebook.db"
     # as release and autograde left them
     assert stat.S_IMODE(db.stat().st_mode) == 0o600

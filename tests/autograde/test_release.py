@@ -27,7 +27,7 @@ def _all_text(folder):
 def test_release_writes_a_bundle_that_sets_itself_up(released_course):
     bundle = released_course.course_dir / "student_release"
     files = sorted(str(p.relative_to(bundle)) for p in bundle.rglob("*") if p.is_file())
-    assert [f for f in files if not f.startswith("starter_code/")] == [
+    assert [f for f in files if not f.startswith(("starter_code/", "common/"))] == [
         "README.md", "data/README.md", "ps1/ps1.ipynb", "pyproject.toml", "requirements.txt"]
     assert "starter_code/__init__.py" in files and "starter_code/models/__init__.py" in files
     assert not list(bundle.rglob("__pycache__"))

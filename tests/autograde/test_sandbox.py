@@ -214,7 +214,7 @@ def test_the_bwrap_command_binds_nothing_secret(sandbox, tmp_path, tiny_dataset)
     assert [s for s in sources if s.startswith(str(tiny_dataset.data_dir))] in \
         ([], [str(tiny_dataset.data_dir / "trainingset.npy"), str(tiny_dataset.data_dir / "testingset.npy")])
     under_kit = {s for s in sources if s.startswith(str(REPO_ROOT) + "/")}
-    assert under_kit <= {str(REPO_ROOT / "starter_code"), str(Path(sys.prefix).resolve())}
+    assert under_kit <= {str(REPO_ROOT / "starter_code"), str(REPO_ROOT / "common"), str(Path(sys.prefix).resolve())}
     for flag in ("--unshare-pid", "--unshare-net", "--unshare-ipc", "--die-with-parent", "--new-session",
                  "--clearenv"):
         assert flag in argv

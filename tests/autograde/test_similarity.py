@@ -47,7 +47,7 @@ def _pairs(pairs):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_issue_corpus_planted_copy_ranks_first_and_no_honest_pair_is_flagged(seed):
-    """23 honest students in 3 common styles and one renamed, reformatted, reordered copy (issue 10)."""
+    """23 honest students in 3 common styles and one renamed, reformatted, reordered copy."""
     codes = corpus(seed=seed)
     pairs, skipped, _ = compare(codes, SimilarityConfig(), [RELEASE_CELL, *SUGGESTED])
     assert skipped == []
@@ -113,7 +113,7 @@ def _board_export(tmp_path, scores: dict[str, list[float]]) -> str:
     from grader.leaderboard.service import Leaderboard
     from grader.leaderboard.store import Store
     from tests.leaderboard.conftest import Clock, csv_bytes, make_cfg, make_key
-    from data_tools.answer_key import write_answer_key
+    from common.answer_key import write_answer_key
     key = make_key()
     key_path = write_answer_key(key, tmp_path / "solution.csv")
     url = f"sqlite:///{tmp_path / 'lb.sqlite3'}"

@@ -63,7 +63,7 @@ def test_registry_errors_list_valid_names():
 
 
 def test_every_kind_has_a_family_and_both_families_exist():
-    from data_tools.answer_key import FAMILIES
+    from common.answer_key import FAMILIES
     assert an.FAMILIES == FAMILIES
     assert {k.family for k in an.KINDS.values()} == set(FAMILIES)
     # the split: pixel edits a corruption recipe can mimic vs faces that differ in themselves

@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from data_tools import anomalies, build
-from data_tools.answer_key import NORMAL_KIND, load_answer_key
+from common.answer_key import NORMAL_KIND, load_answer_key
 from data_tools.build import PRESETS, BuildConfig, build_dataset, cached_dataset, check_mixture, parse_mixture
 from data_tools.io import DatasetError, DatasetPaths, read_manifest, sha256_file, verify_manifest
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_tools.answer_key import load_answer_key
+from common.answer_key import load_answer_key
 from data_tools.cli import main
 
 

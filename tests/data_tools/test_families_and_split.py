@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from data_tools import anomalies
-from data_tools.answer_key import (FAMILIES, AnswerKey, AnswerKeyError, load_answer_key, write_answer_key)
+from common.answer_key import (FAMILIES, AnswerKey, AnswerKeyError, load_answer_key, write_answer_key)
 from data_tools.build import ANSWER_MODE, DATA_MODE, BuildConfig, build_dataset
 from data_tools.io import DatasetError
 from data_tools.splits import stratified_usage, stream

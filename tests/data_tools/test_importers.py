@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_tools.answer_key import load_answer_key
+from common.answer_key import load_answer_key
 from data_tools.importers import import_folders, import_npy, load_image, read_labels
 from data_tools.io import DatasetError, ImageFileError, sha256_file, verify_manifest
 

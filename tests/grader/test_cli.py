@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data_tools.answer_key import AnswerKey, write_answer_key
+from common.answer_key import AnswerKey, write_answer_key
 from grader import cli
 from grader.cli import main
 from grader.competition import COURSE_2023_BASELINES

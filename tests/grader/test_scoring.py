@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from data_tools.answer_key import AnswerKey
+from common.answer_key import AnswerKey
 from grader.errors import SubmissionError
 from grader.ranking import Ranked, rank_entries
 from grader.scoring import Scores, auc_by_kind, score_file, score_scores

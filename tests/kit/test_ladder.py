@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from data_tools.answer_key import AnswerKey
+from common.answer_key import AnswerKey
 from grader.scoring import auc_by_kind
 from kit.ladder import mixture_auc
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data_tools.answer_key import AnswerKey, write_answer_key
+from common.answer_key import AnswerKey, write_answer_key
 from grader.competition import Baseline, CompetitionConfig
 
 N_ROWS = 200

@@ -13,7 +13,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
 
-from data_tools.answer_key import write_answer_key
+from common.answer_key import write_answer_key
 from grader.leaderboard.app import create_app
 from grader.leaderboard.service import Leaderboard
 from grader.leaderboard.store import Store
