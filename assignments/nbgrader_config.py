@@ -19,5 +19,9 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
+# Student outputs and markdown are rendered in the TA's formgrader and in feedback pages: nbconvert's bleach-based
+# sanitiser drops scripts and JavaScript outputs and escapes event handlers, javascript: links and iframes.
+c.HTMLExporter.sanitize_html = True
+
 # Autograding runs the whole notebook: a training cell on the demo preset takes up to ~10 minutes on a CPU.
 c.Execute.timeout = 1200

@@ -125,3 +125,25 @@ def pg_cluster():
     finally:
         as_pg([str(bindir / "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"])
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------------ chromium
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium through Playwright (never a downloaded browser). Skips with the reason where chromium is
+    missing; fails instead when the CI variable is set."""
+    if not Path(CHROMIUM).exists():
+        reason = f"{CHROMIUM} not found; apt-get install -y chromium"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} — CI must run the browser tests")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -1,4 +1,4 @@
-"""A long-lived autograding worker: ``python -m grader.autograde.worker`` (started by ``run.WorkerProcess``).
+"""A long-lived autograding worker: ``python -m grader.autograde.worker`` (started by ``pool.WorkerProcess``).
 
 Protocol, one JSON object per line: the first line on stdin is the init message (``course``: CourseConfig dict,
 ``sandbox``: SandboxConfig dict, ``cell_timeout``, ``data_dir``, ``feedback``: bool); the worker answers
@@ -66,7 +66,7 @@ class Grader:
         self.feedback = bool(init.get("feedback", True))
         if self.feedback:
             from grader.autograde.feedback import default_server_paths
-            extra.update(feedback_config(default_server_paths(self.course)))
+            extra.update(feedback_config(default_server_paths(self.course, init.get("data_dir"))))
         self.api = make_api(self.course, **extra)
 
     def grade(self, task: dict) -> dict:
