@@ -1,4 +1,4 @@
-"""Similarity ranking on issue 10's corpus: where the planted copy lands under each ranking rule, and the time.
+"""Similarity ranking on the test suite's corpus: where the planted copy lands under each ranking rule, and the time.
 
     python benchmarks/similarity_ranking.py            # seeds 0-2, 25 students; then 300 students for the time
 
@@ -6,7 +6,7 @@ The corpus (tests/autograde/similarity_corpus.py): 23 honest students in 3 commo
 reformatted, reordered copy. Rules, all on the same copydetect fingerprints with the release and the notebook's
 suggested lines removed as boilerplate:
 
-- ``jaccard``: the old report's rule (fingerprints in more than half the class dropped, pairs by Jaccard);
+- ``jaccard``: plain Jaccard similarity (fingerprints in more than half the class dropped, pairs by Jaccard);
 - ``copydetect``: copydetect's own measure (share of each file's code in a match; its report shows >= 0.33);
 - ``kit``: the kit's rule (``grader.autograde.similarity.compare``: rare shared code, 1/(n-1) per fingerprint).
 """
@@ -78,7 +78,8 @@ def main() -> int:
             rank = next(i for i, (p, _) in enumerate(ranked, 1) if not _honest(p))
             copy = next(v for p, v in ranked if not _honest(p))
             honest = [v for p, v in ranked if _honest(p)]
-            flagged = sum(v >= cfg.min_score for v in honest) if name == "kit" else "-"
+            flagged = sum(p.flagged for p in compare(codes, cfg, BOILER)[0] if _honest((p.a, p.b))) \
+                if name == "kit" else "-"
             print(f"{seed:>4} {name:>10} {rank:>9} {copy:>8.2f} {max(honest):>11.2f} {copy / max(honest):>6.1f} "
                   f"{sum(v >= 0.99 for v in honest) if name != 'kit' else '-':>14} "
                   f"{sum(v >= 0.33 for v in honest) if name != 'kit' else '-':>14} {flagged:>14}")

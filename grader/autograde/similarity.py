@@ -1,7 +1,8 @@
-"""``python -m grader similarity``: pairs of students whose solution code is suspiciously alike, for a human to read.
+"""``python -m grader similarity``: pairs of students whose own code is suspiciously alike, for a human to read.
 
-Per student, the code of the assignment's solution cells is taken from the submission, minus every line that the
-released notebook already has in that cell, then:
+Per student, all the code they wrote is taken from the submission: every code cell, answer or added, minus every
+line the released notebook already has (in that cell where the cell is the release's, anywhere otherwise), so an
+answer moved into a cell of its own is still compared; then:
 
 1. tokenised and fingerprinted by `copydetect <https://pypi.org/project/copydetect/>`_ (Pygments tokens with names
    and strings replaced, comments and layout dropped; winnowing as in MOSS: every match of ``guarantee`` filtered
@@ -13,12 +14,18 @@ released notebook already has in that cell, then:
    students have it. Code only these two share counts fully; a line a style group of eight wrote alike counts 1/7
    per pair, so honest students who follow the same hint do not outrank one long copy (on the test corpus of 23
    honest students in 3 styles and one copied pair, plain Jaccard puts 56 honest pairs at 1.00 above the copy:
-   ``benchmarks/similarity_ranking.py``). Pairs are listed strongest first; ``score >= min_score`` flags a pair.
+   ``benchmarks/similarity_ranking.py``). Pairs are listed strongest first;
+4. a pair is flagged when its score reaches ``min_score``, or when it is high *relative to the students' own code
+   and to the class*: the rare shared code covers at least ``min_coverage`` of the shorter student's own code,
+   at least ``class_factor`` times the class's 95th-percentile coverage, and scores at least ``min_short_score``.
+   A short answer copied whole covers nearly all of it (a 7-line copy scores ~30 but covers ~0.97; honest pairs
+   in the test corpus cover at most ~0.47).
 
 Where the leaderboard's TA export is given (``--leaderboard``: ``login``/``id``, ``best_public``,
 ``final_private``), students with identical (public, private) scores are joined to the pairs: two different
 prediction files give the same six-decimal AUC pair only by copying, unless many students share it (the unchanged
-sample code: the group size says so).
+sample code: the group size says so). Two students alone with identical scores are flagged when their rare shared
+code covers ``twin_coverage`` of the shorter one's own code.
 
 The report is evidence for a TA to read (``similarity_<assignment>.html`` shows each flagged pair's code side by
 side with the shared parts marked), never a verdict. Every file is written 0600.
@@ -38,7 +45,7 @@ from pathlib import Path
 from grader.autograde.course import CourseConfig, add_course_arguments, course_from_args
 from grader.errors import GraderError
 
-HELP = "Rank pairs of students by rare shared solution code (copydetect winnowing, boilerplate removed)."
+HELP = "Rank pairs of students by rare shared code, all cells they wrote (copydetect winnowing, boilerplate removed)."
 
 
 @dataclass
@@ -51,6 +58,16 @@ class SimilarityConfig:
         "help": "Ignore fingerprints found in more than this share of the class (common code)."})
     min_score: float = field(default=40.0, metadata={
         "help": "Flag a pair whose rare shared code scores at least this (about 10 filtered characters a point)."})
+    min_coverage: float = field(default=0.6, metadata={
+        "help": "Flag a pair whose rare shared code covers at least this share of the shorter student's own code "
+                "(with class_factor and min_short_score): a short answer copied whole."})
+    class_factor: float = field(default=1.5, metadata={
+        "help": "... and at least this many times the class's 95th-percentile coverage."})
+    min_short_score: float = field(default=8.0, metadata={
+        "help": "... and scores at least this (a one-line match is never enough)."})
+    twin_coverage: float = field(default=0.3, metadata={
+        "help": "Flag two students alone with identical leaderboard scores when their rare shared code covers at "
+                "least this share of the shorter one's own code."})
     min_fingerprints: int = field(default=5, metadata={"help": "Students with less own code than this are skipped."})
     show: int = field(default=20, metadata={"help": "Pairs printed (all are in the CSV)."})
 
@@ -69,6 +86,7 @@ class Pair:
     shared: int            # fingerprints the two share after boilerplate and common code are dropped
     share_a: float         # shared / a's fingerprints: how much of a's own code b also has
     share_b: float
+    coverage: float = 0.0  # score / the shorter student's fingerprints: rare shared code relative to own code
     flagged: bool = False
     same_scores: int = 0   # size of the group of students with this pair's identical (public, private) scores
     scores: str = ""       # that (public, private) pair
@@ -131,14 +149,24 @@ def compare(codes: dict[str, str], cfg: SimilarityConfig | None = None, boilerpl
             score[(a, b)] += w
             shared[(a, b)] += 1
     pairs = [Pair(a, b, round(score[(a, b)], 2), n, round(n / len(hashes[a]), 3), round(n / len(hashes[b]), 3),
-                  flagged=score[(a, b)] >= cfg.min_score)
+                  coverage=round(score[(a, b)] / min(len(hashes[a]), len(hashes[b])), 3))
              for (a, b), n in shared.items()]
+    typical = _percentile([p.coverage for p in pairs], 95)
+    for p in pairs:
+        p.flagged = p.score >= cfg.min_score or (
+            p.coverage >= max(cfg.min_coverage, cfg.class_factor * typical) and p.score >= cfg.min_short_score)
     pairs.sort(key=lambda p: (-p.score, -p.shared, p.a, p.b))
     kept = {s: fp for s, fp in fps.items() if s in hashes}
     for s, fp in kept.items():         # leave only the rare code in the fingerprints the HTML report marks
         fp.hash_idx = {h: i for h, i in fp.hash_idx.items() if h in hashes[s]}
         fp.hashes = hashes[s]
     return pairs, skipped, kept
+
+
+def _percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile of ``values`` (0 for none)."""
+    import numpy as np
+    return float(np.percentile(values, q)) if values else 0.0
 
 
 # --- the leaderboard join -------------------------------------------------------------------------------------
@@ -170,8 +198,11 @@ def read_score_pairs(path: Path) -> dict[str, tuple[str, str]]:
     return out
 
 
-def join_scores(pairs: list[Pair], scores: dict[str, tuple[str, str]], students: list[str]) -> list[Pair]:
-    """Mark pairs with identical (public, private) scores and add such pairs that share no code (score 0)."""
+def join_scores(pairs: list[Pair], scores: dict[str, tuple[str, str]], students: list[str],
+                cfg: SimilarityConfig | None = None) -> list[Pair]:
+    """Mark pairs with identical (public, private) scores, flag such a pair of two that shares rare code (see
+    ``twin_coverage``), and add such pairs that share no code (score 0)."""
+    cfg = cfg or SimilarityConfig()
     groups = defaultdict(list)
     for s in students:
         if s in scores:
@@ -183,6 +214,7 @@ def join_scores(pairs: list[Pair], scores: dict[str, tuple[str, str]], students:
     for p in pairs:
         if (p.a, p.b) in twins:
             p.same_scores, p.scores = twins.pop((p.a, p.b))
+            p.flagged = p.flagged or (p.same_scores == 2 and p.coverage >= cfg.twin_coverage)
     for (a, b), (n, text) in sorted(twins.items()):
         pairs.append(Pair(a, b, 0.0, 0, 0.0, 0.0, same_scores=n, scores=text))
     return pairs
@@ -190,16 +222,24 @@ def join_scores(pairs: list[Pair], scores: dict[str, tuple[str, str]], students:
 
 # --- inputs from the course ---------------------------------------------------------------------------------------
 
-def solution_code(submitted_nb, released_nb) -> str:
-    """The student's code in the solution cells, without lines the released cell already had."""
-    rel = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in released_nb.cells}
+def student_code(submitted_nb, released_nb) -> str:
+    """All the code the student wrote: every code cell (answer, edited or added), without the lines the release
+    already has (in that cell for the release's own cells, anywhere in the release for added ones)."""
+    def lines(cell) -> set[str]:
+        return {ln.strip() for ln in cell.source.splitlines()}
+
+    rel_code = [c for c in released_nb.cells if c.cell_type == "code"]
+    by_id = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in rel_code}
+    anywhere = set().union(*map(lines, rel_code)) if rel_code else set()
     parts = []
     for c in submitted_nb.cells:
-        md = c.metadata.get("nbgrader", {})
-        if c.cell_type != "code" or not md.get("solution"):
+        if c.cell_type != "code":
             continue
-        given = {ln.strip() for ln in rel[md["grade_id"]].source.splitlines()} if md.get("grade_id") in rel else set()
-        parts.append("\n".join(ln for ln in c.source.splitlines() if ln.strip() not in given))
+        grade_id = c.metadata.get("nbgrader", {}).get("grade_id")
+        given = lines(by_id[grade_id]) if grade_id in by_id else anywhere
+        own = [ln for ln in c.source.splitlines() if ln.strip() and ln.strip() not in given]
+        if own:
+            parts.append("\n".join(own))
     return "\n".join(parts)
 
 
@@ -220,7 +260,7 @@ def release_boilerplate(released_nb) -> list[str]:
 
 
 def assignment_codes(course: CourseConfig, assignment: str) -> tuple[dict[str, str], list[str]]:
-    """(``{student: solution code}`` from ``COURSE/submitted``, the release's boilerplate code)."""
+    """(``{student: their own code}`` from ``COURSE/submitted``, the release's boilerplate code)."""
     import nbformat
     rel_dir = course.course_dir / "release" / assignment
     if not rel_dir.is_dir():
@@ -235,23 +275,23 @@ def assignment_codes(course: CourseConfig, assignment: str) -> tuple[dict[str, s
                 nb = nbformat.read(str(sdir / f"{name}.ipynb"), as_version=4)
             except Exception:  # noqa: BLE001 - missing or not a notebook: autograde reports it
                 continue
-            parts.append(solution_code(nb, rel))
+            parts.append(student_code(nb, rel))
         codes[sdir.parent.name] = "\n".join(parts)
     return codes, boiler
 
 
 # --- output -------------------------------------------------------------------------------------------------------
 
-COLUMNS = ["rank", "student_a", "student_b", "flagged", "score", "shared_fingerprints", "share_a", "share_b",
-           "same_scores", "public_private"]
+COLUMNS = ["rank", "student_a", "student_b", "flagged", "score", "coverage", "shared_fingerprints", "share_a",
+           "share_b", "same_scores", "public_private"]
 
 
 def pairs_csv(pairs: list[Pair]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(COLUMNS)
-    w.writerows([i, p.a, p.b, int(p.flagged), p.score, p.shared, p.share_a, p.share_b, p.same_scores, p.scores]
-                for i, p in enumerate(pairs, start=1))
+    w.writerows([i, p.a, p.b, int(p.flagged), p.score, p.coverage, p.shared, p.share_a, p.share_b, p.same_scores,
+                 p.scores] for i, p in enumerate(pairs, start=1))
     return buf.getvalue()
 
 
@@ -290,7 +330,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--leaderboard", type=Path, default=None, metavar="CSV",
                         help="the leaderboard's TA export: join students with identical (public, private) scores")
     d = SimilarityConfig()
-    for name in ("min_score", "max_share", "k", "guarantee", "show"):
+    for name in ("min_score", "min_coverage", "twin_coverage", "max_share", "k", "guarantee", "show"):
         f = SimilarityConfig.__dataclass_fields__[name]
         parser.add_argument("--" + name.replace("_", "-"), type=type(getattr(d, name)), default=getattr(d, name),
                             help=f"{f.metadata['help']} (default: {getattr(d, name)})")
@@ -300,7 +340,7 @@ def run(args) -> int:
     from common.files import write_private
     course = course_from_args(args)
     cfg = SimilarityConfig(k=args.k, guarantee=args.guarantee, max_share=args.max_share, min_score=args.min_score,
-                           show=args.show)
+                           min_coverage=args.min_coverage, twin_coverage=args.twin_coverage, show=args.show)
     assignments = args.assignments or [a for a in course.assignments()
                                        if (course.course_dir / "release" / a).is_dir()]
     scores = read_score_pairs(args.leaderboard) if args.leaderboard else None
@@ -308,11 +348,11 @@ def run(args) -> int:
         codes, boiler = assignment_codes(course, a)
         pairs, skipped, fps = compare(codes, cfg, boiler)
         if scores is not None:
-            pairs = join_scores(pairs, scores, sorted(codes))
+            pairs = join_scores(pairs, scores, sorted(codes), cfg)
         out = write_private(course.course_dir / f"similarity_{a}.csv", pairs_csv(pairs))
         page = write_private(course.course_dir / f"similarity_{a}.html", pairs_html(a, pairs, fps))
         flagged = sum(p.flagged for p in pairs)
-        print(f"{a}: {len(codes)} students, {flagged} pair(s) flagged (score >= {cfg.min_score:g}) of {len(pairs)} "
+        print(f"{a}: {len(codes)} students, {flagged} pair(s) flagged of {len(pairs)} "
               f"sharing any rare code -> {out}, {page}"
               + (f" ({len(skipped)} with too little own code skipped)" if skipped else ""))
         for i, p in enumerate(pairs[:cfg.show], start=1):
@@ -320,7 +360,7 @@ def run(args) -> int:
                 break
             mark = "FLAG " if p.flagged else "     "
             print(f"  {mark}{i:3d}. {p.a} ~ {p.b}: score {p.score:g} ({p.shared} shared; "
-                  f"{p.share_a:.0%} / {p.share_b:.0%} of their own code)"
+                  f"{p.share_a:.0%} / {p.share_b:.0%} of their own code; coverage {p.coverage:.2f})"
                   + (f"; identical scores {p.scores} ({p.same_scores} students)" if p.same_scores else ""))
         twins = [p for p in pairs if p.same_scores and p not in pairs[:cfg.show]]
         for p in twins:

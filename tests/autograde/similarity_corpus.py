@@ -1,11 +1,12 @@
 """A class's solution cells for the similarity tests and benchmark: honest students in a few common styles, one
 planted copy.
 
-Issue 10's measured failure, rebuilt: 23 honest students each write the notebook's ``train`` cell in one of 3 common
-styles (the notebook's own hints: tune the sample fcn through ``TrainConfig``; a CNN with L1 and a score over
+What a plain ranking gets wrong, rebuilt: 23 honest students each write the notebook's ``train`` cell in one of 3
+common styles (the notebook's own hints: tune the sample fcn through ``TrainConfig``; a CNN with L1 and a score over
 absolute errors; a patch score added to the whole-image error). Within a style, students pick their own names,
 numbers, comments, optional lines and sometimes a line of their own, and most keep the release's and the notebook's
-suggested lines: after names and layout are normalised many of them are identical (as in the issue's measurement). Student ``p1`` writes a long solution of their own (boss stage: noise probes and a small classifier on top of
+suggested lines: after names and layout are normalised many of them are identical (as in a real class).
+Student ``p1`` writes a long solution of their own (boss stage: noise probes and a small classifier on top of
 the reconstruction error); ``p2`` copies it with every name changed, new comments, other blank lines, two helper
 functions swapped and a few constants edited. Everything is generated from a seed: no text is shared by accident of
 writing, only by the rules above.
@@ -171,3 +172,25 @@ def corpus(n_honest: int = 23, seed: int = 0) -> dict[str, str]:
     codes["p1"] = ORIGINAL.strip() + "\n" + RELEASE_CELL.split("\n", 2)[2]
     codes["p2"] = DISGUISED.strip() + "\n" + RELEASE_CELL.split("\n", 2)[2]
     return codes
+
+# A short answer of a student's own (seven lines: a Mahalanobis distance on the encoder's codes) and its copy with
+# every name changed: a copy too short for the absolute score to reach ``min_score``.
+SHORT = '''
+feats = encode_batches(model, train[:3000])
+centre = feats.mean(axis=0)
+spread = np.cov(feats, rowvar=False) + 1e-3 * np.eye(feats.shape[1])
+prec = np.linalg.inv(spread)
+z = encode_batches(model, images_to_score) - centre
+maha = np.einsum("ij,jk,ik->i", z, prec, z)
+scores_all = np.sqrt(maha) + 0.1 * anomaly_scores(model, images_to_score)
+'''
+
+SHORT_COPY = '''
+f = encode_batches(model, train[:3000])
+mu = f.mean(axis=0)
+cov = np.cov(f, rowvar=False) + 1e-3 * np.eye(f.shape[1])
+inv = np.linalg.inv(cov)
+d = encode_batches(model, images_to_score) - mu
+m = np.einsum("ij,jk,ik->i", d, inv, d)
+scores_all = np.sqrt(m) + 0.1 * anomaly_scores(model, images_to_score)
+'''

@@ -10,9 +10,10 @@ import stat
 import pytest
 
 from grader.autograde.similarity import (SimilarityConfig, compare, join_scores, read_score_pairs,
-                                         release_boilerplate)
+                                         release_boilerplate, student_code)
 from tests.autograde.conftest import fresh_copy, release_nb
-from tests.autograde.similarity_corpus import DISGUISED, ORIGINAL, RELEASE_CELL, SUGGESTED, corpus
+from tests.autograde.similarity_corpus import (DISGUISED, ORIGINAL, RELEASE_CELL, SHORT, SHORT_COPY, SUGGESTED,
+                                              corpus)
 
 OTHERS = [
     '''
@@ -56,7 +57,7 @@ def test_issue_corpus_planted_copy_ranks_first_and_no_honest_pair_is_flagged(see
     top, honest = pairs[0], pairs[1]
     assert top.score >= 3 * honest.score, (top, honest)     # measured: 7.9x to 12.0x over these seeds
     assert top.share_a > 0.6 and top.share_b > 0.6
-    # honest students of one style do share code (the old Jaccard report put dozens of them at 1.00) ...
+    # honest students of one style do share code (plain Jaccard puts dozens of their pairs at 1.00) ...
     assert sum(1 for p in pairs if p.a[0] == p.b[0] == "h" and p.shared >= 10) >= 10
     # ... but every fingerprint they share with many others counts little
     assert all(p.score < SimilarityConfig().min_score / 2 for p in pairs[1:])
@@ -195,3 +196,45 @@ def test_similarity_on_submitted_notebooks_and_cli(released_course, tmp_path, ca
     assert "a ~ b" in page and page.count("<mark>") >= 3 and "error_features" in page
     for name in ("similarity_ps1.csv", "similarity_ps1.html"):
         assert stat.S_IMODE((course.course_dir / name).stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_short_copy_is_flagged_relative_to_its_length_and_the_class(seed):
+    """Seven copied lines score below ``min_score`` yet cover nearly all of both students' own code; no honest
+    pair of the 23 comes near."""
+    tail = RELEASE_CELL.split("\n", 2)[2]
+    codes = {**corpus(seed=seed), "q1": SHORT + tail, "q2": SHORT_COPY + tail}
+    pairs, skipped, _ = compare(codes, SimilarityConfig(), [RELEASE_CELL, *SUGGESTED])
+    by = {(p.a, p.b): p for p in pairs}
+    assert skipped == [] and by[("q1", "q2")].score < SimilarityConfig().min_score      # the old rule missed it
+    assert sorted((p.a, p.b) for p in pairs if p.flagged) == [("p1", "p2"), ("q1", "q2")]
+    honest = max(p.coverage for p in pairs if p.a[0] == p.b[0] == "h")
+    assert by[("q1", "q2")].coverage > 0.9 and honest < SimilarityConfig().min_coverage, honest
+
+
+def test_identical_scores_lower_the_bar_for_two_students_alone():
+    """A third of s8's own code is s1's noise helper: not enough alone, enough with identical leaderboard scores."""
+    codes = {"s1": ORIGINAL, "s3": OTHERS[0], "s4": OTHERS[1], "s5": OTHERS[2],
+             "s8": OTHERS[2] + "\n" + ORIGINAL.split("def error_features")[0]}
+    pairs, _, _ = compare(codes)
+    pair = next(p for p in pairs if (p.a, p.b) == ("s1", "s8"))
+    assert not pair.flagged and SimilarityConfig().twin_coverage <= pair.coverage < SimilarityConfig().min_coverage
+    pairs = join_scores(pairs, {"s1": ("0.81", "0.79"), "s8": ("0.81", "0.79")}, sorted(codes))
+    assert pair.flagged and pair.same_scores == 2
+
+
+def test_code_moved_out_of_the_answer_cell_is_still_compared(released_course):
+    """A copy pasted into an added cell (the answer cell left as released) is the student's code all the same;
+    the release's lines, wherever a student repeats them, are not."""
+    from nbformat.v4 import new_code_cell
+    rel = release_nb(released_course)
+    given = next(c for c in rel.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "squares")
+    moved = copy.deepcopy(rel)
+    at = moved.cells.index(next(c for c in moved.cells if c.metadata.get("nbgrader", {}).get("grade_id")
+                                == "squares"))
+    moved.cells.insert(at + 1, new_code_cell(DISGUISED + "\n" + given.source))
+    code = student_code(moved, rel)
+    assert "compute_err_feats" in code and given.source.strip().splitlines()[0] not in code
+    assert student_code(rel, rel) == ""
+    pairs, skipped, _ = compare({"a": ORIGINAL, "b": code, "c": OTHERS[0], "d": OTHERS[1]})
+    assert "b" not in skipped and [(p.a, p.b) for p in pairs if p.flagged] == [("a", "b")]
