@@ -23,10 +23,10 @@ the boss stage's corruption classifier; nothing pretrained, no extra data):
   face it cannot orient is unlike the training faces). Parts also: PaDiM on its feature maps, kNN on its pooled
   features.
 - ``cls``: the boss's classifier (normal vs self-made corruptions): its logit, the boss's Gaussian on its pooled
-  features (``ensemble:strong+cls.logit_clip+cls.gauss*0.5`` is the strong AE plus the classifier, ``cls.logit+cls.knn*0.5``
-  is the boss stage's score), kNN on those features,
-  and PaDiM (Defard et al. 2020): a Gaussian per location of its intermediate feature maps, fitted on normal
-  faces; score = the largest (or mean) Mahalanobis distance over locations.
+  features (``ensemble:strong+cls.logit_clip+cls.gauss*0.5`` adds the strong AE to them; ``cls.logit+cls.knn*0.5``
+  is the boss stage's score), kNN on those features, and PaDiM (Defard et al. 2020): a Gaussian per location of
+  its intermediate feature maps, fitted on normal faces; score = the largest (or mean) Mahalanobis distance over
+  locations.
 - ``ae_padim``: PaDiM on the strong autoencoder's convolutional feature maps (the AE trained for reconstruction).
 - ``svdd``: Deep SVDD (Ruff et al. 2018): the rotnet's trunk (self-supervised init: avoids the collapse a random
   init invites), bias-free projection head trained to pull normal faces to a centre c; score = |f(x) - c|^2.

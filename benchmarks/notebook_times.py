@@ -1,6 +1,6 @@
 """Top-to-bottom time of each solved source notebook on a real data set (the demo preset by default).
 
-Issue 13's budget: every notebook runs top to bottom on the demo data in at most 10 minutes on 2 CPU cores. This
+The budget: every notebook runs top to bottom on the demo data in at most 10 minutes on 2 CPU cores. This
 executes ``assignments/source/<name>/<name>.ipynb`` (the solutions filled in) with nbclient in a fresh kernel, not in
 smoke mode, with the data folder and an output folder of its own, and prints per notebook the wall time and the
 CPU time the kernel process used (user + system: what the notebook cost, whatever else the machine was running),
@@ -9,7 +9,7 @@ and the machine's load average, so figures from a shared machine read for what t
     .venv/bin/python benchmarks/notebook_times.py                    # all five on the demo preset (built if missing)
     .venv/bin/python benchmarks/notebook_times.py 04_boss 05_report --threads 2
 
-The figures are recorded in README.md ("The homework"), the one place.
+The figures are recorded in docs/results.md, beside this command.
 """
 from __future__ import annotations
 

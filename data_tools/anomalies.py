@@ -11,7 +11,7 @@ Interface (stable; ``data_tools/build.py`` builds against it):
 - ``normal_latent_mask(z)``: which latents (n,100) may be rendered as normal faces (train and normal test).
 - ``sample_normal_latents(faces, n, rng)``: z (n,100) drawn from N(0,I) restricted to ``normal_latent_mask``.
 
-Families (issue 14): *imitable* kinds are local pixel edits that a corruption recipe can mimic (a drawn mask,
+Families: *imitable* kinds are local pixel edits that a corruption recipe can mimic (a drawn mask,
 drawn face paint, a pasted patch or blur, a colour negative); a classifier trained on self-made corruptions
 catches them without learning what a face is. *Semantic* kinds are faces that differ in themselves, or other
 real things: a face attribute held out of training, faces from outside the generator's prior, cartoons, photos.
@@ -217,7 +217,7 @@ _MASK_COLOURS = np.array([[150, 200, 235], [215, 215, 215], [60, 60, 70], [230, 
                           [60, 90, 160]], np.float32)
 # Why the soft edge, faint pleats and loops, fabric grain and this size (benchmarks/calibrate_anomalies.py, 600
 # normal faces vs 400 masks): crisp edges and bold pleats made masks sharper than faces (Laplacian variance 0.71),
-# a flat mask of the old size smoother than faces (high-frequency energy 0.70-0.73); now every statistic <= 0.68.
+# a flat mask of another size smoother than faces (high-frequency energy 0.70-0.73); as made, every statistic <= 0.68.
 _MASK_EDGE, _MASK_PLEATS, _MASK_LOOPS, _MASK_GRAIN = 1.2, 0.03, 0.5, 0.03
 
 

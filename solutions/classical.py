@@ -10,7 +10,7 @@ fitted on at most ``n_fit`` training faces, and each test face gets three scores
 - ``knn``: the mean Euclidean distance of the whitened coefficients to the ``k`` nearest training faces.
 
 ``method`` picks the one returned as ``scores``; all three are in ``parts``. A tuned deep autoencoder should beat
-these: a ladder stage that a 10-second linear model outscores teaches the wrong lesson (issue 14).
+these: a ladder stage that a 10-second linear model outscores teaches the wrong lesson.
 
     from solutions import classical
     result = classical.run(train_images, test_images)              # result.scores: (M,) float64, higher = more anomalous
@@ -31,9 +31,8 @@ METHODS = ("pca", "mahalanobis", "knn")
 
 @dataclass
 class ClassicalConfig(Config):
-    """The classical detectors' settings (defaults for the demo and full presets). Measured on the old demo data
-    (issue 14): PCA 128 on 32x32, 20,000 faces, 10 s on CPU: reconstruction 0.721 overall; Mahalanobis / kNN in
-    the same space 0.688-0.691."""
+    """The classical detectors' settings (defaults for the demo and full presets; their scores beside the
+    reference ladder: docs/results.md)."""
     method: str = field(default="pca", metadata={"help": f"The score returned as ``scores``: {', '.join(METHODS)}."})
     components: int = field(default=128, metadata={"help": "PCA components."})
     size: int = field(default=32, metadata={"help": "Side of the area-downsampled faces (divides 64)."})

@@ -1,6 +1,6 @@
-"""The hostile corpus: a student who read the kit attacks the grader itself (issue 10's attack classes).
+"""The hostile corpus: a student who read the kit attacks the grader itself.
 
-One batch (2 workers, sandboxed) grades every attack of ``grader.autograde.fixtures.ATTACKS``, every way of
+One batch (2 workers, sandboxed) grades every attack of ``tests.autograde.fixtures.ATTACKS``, every way of
 tampering with the test cells, the instructor's source notebook, and an honest notebook. For each: the expected
 status, 0 for the cheat, the planted effect absent (no file written, no connection accepted, no process left, the
 gradebook unchanged after the survivor's wait), and nothing secret in any feedback page.
@@ -20,8 +20,8 @@ import nbformat
 import pytest
 
 from grader.autograde.course import REPO_ROOT
-from grader.autograde.fixtures import ATTACKS, HIDDEN_MARKER, REPORT, attack_notebook, write_submission
 from tests.autograde.conftest import fresh_copy, release_nb
+from tests.autograde.fixtures import ATTACKS, HIDDEN_MARKER, REPORT, attack_notebook, write_submission
 
 TAMPER = {"t_edited": "edited_test", "t_deleted": "deleted_test", "t_duplicated": "duplicated_test",
           "t_moved": "moved_test"}
@@ -259,7 +259,7 @@ def test_nothing_secret_in_any_feedback(attacked):
 
 @pytest.mark.slow
 def test_a_survivor_waiting_a_minute_changes_nothing(sandbox, released_course, tmp_path):
-    """The issue's exact attack: a forked child waits 60 s, then rewrites the student's gradebook row."""
+    """A survivor: a forked child waits 60 s, then rewrites the student's gradebook row."""
     from grader.autograde.run import AutogradeConfig, autograde
     course = fresh_copy(released_course, tmp_path)
     comm = "hw8s" + secrets.token_hex(4)

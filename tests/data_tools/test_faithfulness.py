@@ -1,4 +1,4 @@
-"""The anomaly kinds look like their names and are not separable by a trivial global statistic (issue 14).
+"""The anomaly kinds look like their names and are not separable by a trivial global statistic.
 
 - Faithfulness: every near kind made from a normal face (``AnomalyKind.edit``) changes mostly the part of the face
   it is named after: ``anomaly_stats.concentration`` of (before, after) in ``kind.region`` (1 = the change is spread

@@ -36,12 +36,12 @@ def test_committed_ladder_is_strict_overall_and_on_the_semantic_family():
         assert check_ladder(ladder) == [], f"{path.name}: {check_ladder(ladder)}"
         boss = ladder["stages"]["boss"]
         assert min(boss["public"], boss["private"]) >= BOSS_TARGET
-        # the classical detectors were measured beside it (reported in README, never a baseline)
+        # the classical detectors were measured beside it (in docs/results.md, never a baseline)
         assert {"classical.pca", "classical.knn"} <= set(ladder["outside"])
 
 
 def test_check_ladder_fails_a_boss_that_earns_its_step_only_on_imitable_kinds():
-    # the kind of ladder issue 14 measured: a big overall step, none on the semantic family
+    # a ladder a corruption classifier alone gives: a big overall step, none on the semantic family
     from kit.ladder import check_ladder
     row = lambda auc, imitable, semantic: {"public": auc, "private": auc,  # noqa: E731
                                            "by_family": {"imitable": imitable, "semantic": semantic}}

@@ -1,4 +1,4 @@
-"""The attacks of issue 11, each run against the app: the status and message it now gets, and that nothing was
+"""Attacks on the leaderboard, each run against the app: the status and message it now gets, and that nothing was
 stored or counted. CSRF from another origin/site, login CSRF, JSON under another content type, bodies too large
 (anonymous, over Content-Length, streamed without it), 500s on odd ids/JSON/forms, security headers and cookies,
 formula injection, throttling, and the caches of costly pages."""
@@ -59,7 +59,7 @@ def bearer(app, lb, who="alice") -> TestClient:
 
 
 def stored(lb, who="alice") -> int:
-    return len(lb.store.submissions(lb.authenticate(lb.tokens[who]).id))
+    return len(lb.store.uploads.counted(lb.authenticate(lb.tokens[who]).id))
 
 
 def good_file(key, seed=1) -> bytes:
@@ -99,15 +99,15 @@ def test_forms_without_the_csrf_token_are_refused(app, lb, key):
     c.cookies.set("csrftoken", csrf)
     r = c.post("/select", data={"csrftoken": "wrong", "ids": []})
     assert r.status_code == 403
-    # The issue's attack: a text/plain body to /api/selection with only the cookie. Refused; nothing changed.
+    # Cross-site JSON: a text/plain body to /api/selection with only the cookie. Refused; nothing changed.
     r = c.post("/api/selection", content=b'{"ids": []}', headers={"Content-Type": "text/plain"})
     assert r.status_code == 415 and "application/json" in r.json()["error"]
     r = c.post("/api/selection", json={"ids": []})                   # JSON, but no token: a page can't add one
     assert r.status_code == 403
-    assert [s.id for s in lb.store.submissions() if s.selected] == [v.id] and stored(lb) == 1
+    assert [s.id for s in lb.store.uploads.counted() if s.selected] == [v.id] and stored(lb) == 1
     # The same student's own pages work: the token from the page, same origin.
     ok = c.post("/select", data={"csrftoken": csrf, "ids": []}, headers={"Origin": "http://testserver"})
-    assert ok.status_code == 303 and not any(s.selected for s in lb.store.submissions())
+    assert ok.status_code == 303 and not any(s.selected for s in lb.store.uploads.counted())
 
 
 def test_login_csrf_needs_a_button_press_on_this_site(app, lb):
@@ -187,7 +187,7 @@ def test_oversized_bodies_get_413_with_their_real_size(app, lb):
     # No Content-Length (chunked): counted as it streams; stops soon after the limit.
     status, _, body, read = asgi(app, "POST", "/api/submissions", auth, [b"x" * MB] * 20)
     assert status == 413 and read <= 2 * MB and "over the 1.0 MB limit" in body.decode()
-    # The issue's 20 MB JSON selection: refused on its Content-Length, nothing read or parsed.
+    # A 20 MB JSON selection: refused on its Content-Length, nothing read or parsed.
     status, _, body, read = asgi(app, "POST", "/api/selection",
                                  {"authorization": auth["authorization"], "content-type": "application/json",
                                   "content-length": str(20 * MB)}, [b"[" * MB] * 20)
@@ -262,7 +262,8 @@ def test_an_unreadable_cookie_header_is_400(app):
 
 
 def test_non_latin1_ids_in_a_roster_reimport_return_every_token(app, lb):
-    """The issue's 500: an existing id 李雷 broke a response header after the new students were committed."""
+    """A non-Latin-1 id (李雷) already on the roster goes into no response header: a re-import answers with every
+    token, not a 500 after the new students were committed."""
     lb.import_roster("id,name\n李雷,Li Lei\n".encode())
     ta = TestClient(app, follow_redirects=False)
     ta.headers["Authorization"] = "Bearer admin-secret"
