@@ -1,5 +1,5 @@
 """The GPU check, in one run: the CUDA tests, training throughput on the GPU, and one reference stage on the
-full preset; prints a table of figures and targets (paste it into README.md, "Benchmarks").
+full preset; prints a table of figures and targets (paste it into docs/results.md).
 
     .venv/bin/python benchmarks/gpu_check.py                       # strong on the full preset (built once, cached)
     .venv/bin/python benchmarks/gpu_check.py --stage boss --preset demo --skip-tests
@@ -8,10 +8,10 @@ full preset; prints a table of figures and targets (paste it into README.md, "Be
 2. ``benchmarks/train_throughput.py --device cuda``: ``starter_code.fit`` against the course's per-item
    Dataset + DataLoader loop, same model and images, side by side; target >= 3x the course's images/s.
 3. ``python -m kit run --stage STAGE --preset full --reveal``: the stage's public/private AUC (the CPU figures
-   are in README.md, "Reference ladder") and its wall time on the GPU.
+   are in docs/results.md, "Reference ladder, full preset") and its wall time on the GPU.
 
 Exit code: 0 when every step ran (targets are reported, not enforced), 1 when there is no CUDA device or a step
-failed, 2 on a usage error. Nothing here has run on a GPU in this repository's history unless README.md says so.
+failed, 2 on a usage error. GPU figures are in docs/results.md once measured.
 """
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         if code == 0:
             r = json.loads((out_dir / "result.json").read_text())
             rows.append((f"{args.stage} on {args.preset}", f"public {r['public']:.4f}, private {r['private']:.4f}, "
-                         f"{r['seconds']:.0f} s training + scoring", "CPU figures: README.md"))
+                         f"{r['seconds']:.0f} s training + scoring", "CPU figures: docs/results.md"))
         else:
             rows.append((f"{args.stage} on {args.preset}", "failed", "-"))
             failed = True

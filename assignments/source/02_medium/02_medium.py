@@ -149,7 +149,7 @@ assert np.array_equal(np.argsort(-submitted, kind="stable")[:10], _top), "the fi
 # 2 = at least two concrete changes, each with its measured effect and a plausible reason;
 # 1 = changes listed without effects or reasons; 0 = missing.
 #
-# **Reference answer** (the changes in `solutions/medium.py`; the measured AUCs are in README.md's ladder
+# **Reference answer** (the changes in `solutions/medium.py`; the measured AUCs are in docs/results.md's ladder
 # table): a wider and deeper fully connected autoencoder with a larger latent code (the sample fcn squeezes
 # a face into 3 numbers, so even normal faces come back as blurry averages and the error separates
 # little); a cosine learning-rate schedule and smaller batches (many more optimiser steps per epoch), which

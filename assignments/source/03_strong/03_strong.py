@@ -179,7 +179,7 @@ assert np.array_equal(np.argsort(-submitted, kind="stable")[:10], _top), "the fi
 # 2 = encoders and the combination described, with a measured comparison against a single
 # encoder and a reason; 1 = described without a comparison; 0 = missing.
 #
-# **Reference answer** (the model in `solutions/strong.py`; measured AUCs in README.md's ladder table): three
+# **Reference answer** (the model in `solutions/strong.py`; measured AUCs in docs/results.md's ladder table): three
 # encoders, fully connected (global layout), convolutional with small kernels (local texture) and
 # convolutional with dilated kernels (a wider receptive field at the same cost); their codes are
 # concatenated and fused by a linear layer into one latent for a single decoder. The comparison to make is
