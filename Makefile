@@ -1,5 +1,6 @@
-# Two commands on a fresh machine: `make demo` (the main job) and `make test` (the fast test suite).
-# Both create .venv from requirements.txt when it is missing or older than the requirements files, then install the
+# Two commands on a fresh machine: `make demo` (the main job) and `make test` (the fast test suite); `make test-slow`
+# runs the slow checks (minutes each: notebooks run end to end, a fresh student venv), `make test-all` runs both.
+# Each creates .venv from requirements.txt when it is missing or older than the requirements files, then installs the
 # kit itself into it (`pip install -e .`, no dependencies: requirements.txt pins them).
 PYTHON ?= python3
 VENV   := .venv
@@ -8,7 +9,7 @@ STAMP  := $(VENV)/.installed
 # Where `make demo` writes data, answers, submissions and figures (never tracked by git).
 DEMO_DIR ?= .cache/demo
 
-.PHONY: demo test test-all venv clean
+.PHONY: demo test test-slow test-all venv clean
 
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +25,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -m "not slow" -q
+
+test-slow: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -m slow -q
 
 test-all: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q

@@ -7,8 +7,10 @@ Then, with kernels of that venv: every released notebook, with the README's one-
 source notebook, whose answers call the reference modules in ``solutions/``, put on the kernel's path) runs to the
 end and writes its ``prediction.csv``. nbgrader is not in that venv, so JupyterLab shows no nbgrader menus.
 
-Slow (minutes: the venv installs JupyterLab from the package index and torch from its wheel): ``make test-all``.
-The bundle's contents are checked fast in ``tests/autograde/test_release.py``.
+Slow (minutes: the venv installs JupyterLab from the package index and torch from its wheel): ``make test-slow``.
+The bundle's contents are checked fast in ``tests/autograde/test_release.py``, and that its ``requirements.txt``
+lists every package the notebooks, their hints, the shipped packages and the reference modules import in
+``test_student_requirements.py``.
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """schemathesis over every route of the app's OpenAPI schema (/api/openapi.json), with data that fits the schema
 and data that does not, as a visitor, a student and the TA: no input may get a 500.
 
-``make test`` runs a bounded set (``FAST`` examples per route and identity); ``make test-all`` adds the slow run with
-``SLOW`` examples. Both go through the whole ASGI stack (the Guard's limits, CSRF and authentication included).
+``make test`` runs a bounded set (``FAST`` examples per route and identity); ``make test-slow`` (and CI) adds the slow
+run with ``SLOW`` examples. Both go through the whole ASGI stack (the Guard's limits, CSRF and authentication included).
 """
 import tempfile
 import warnings
