@@ -258,13 +258,50 @@ def _student_template(course: CourseConfig) -> Path:
     return own if own.is_dir() else STUDENT_TEMPLATE
 
 
-def build_bundle(course: CourseConfig, assignments: list[str], out: Path) -> list[tuple[str, str]]:
+_PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
+
+
+def leaderboard_facts(competition=None) -> dict[str, str]:
+    """What the bundle's README says about the leaderboard (``{{name}}`` placeholders), from the competition's
+    config (``grader.competition.CompetitionConfig``); without one, words that send the student to the course."""
+    if competition is None or not competition.public_url:
+        where = {"leaderboard_url": "https://LEADERBOARD", "leaderboard_note": " (your course page gives the real "
+                 "address: use it wherever this section says https://LEADERBOARD)"}
+    else:
+        where = {"leaderboard_url": competition.public_url, "leaderboard_note": ""}
+    if competition is None:
+        return {**where, "daily_limit": "a few",
+                "deadline": "on your course page", "final_selections": "a few",
+                "late_rule": "the leaderboard says what happens to uploads after it."}
+    deadline = (competition.closes_at.strftime("%Y-%m-%d %H:%M UTC") if competition.closes_at
+                else "on your course page")
+    late = ("uploads after it are still scored, as *late*: shown to you, never ranked or chosen as final."
+            if competition.late_uploads else "uploads after it are refused.")
+    return {**where, "daily_limit": str(competition.daily_limit), "deadline": deadline,
+            "final_selections": str(competition.final_selections), "late_rule": late}
+
+
+def fill_placeholders(text: str, facts: dict[str, str], where: str) -> str:
+    """``text`` with every ``{{name}}`` replaced by ``facts[name]``; an unknown name raises ``GraderError``."""
+    unknown = sorted({m.group(1) for m in _PLACEHOLDER.finditer(text)} - set(facts))
+    if unknown:
+        raise GraderError(f"{where}: unknown placeholder(s) {', '.join('{{' + u + '}}' for u in unknown)}; "
+                          f"known: {', '.join(sorted(facts))}")
+    return _PLACEHOLDER.sub(lambda m: facts[m.group(1)], text)
+
+
+def build_bundle(course: CourseConfig, assignments: list[str], out: Path, competition=None) -> list[tuple[str, str]]:
     """Write the student bundle into ``out`` (emptied first) from nbgrader's ``release/`` folder, the bundle
     template and ``STUDENT_PACKAGES``; return the paragraphs of the packages' markdown left out because they
-    point into the kit (file, first words)."""
+    point into the kit (file, first words). The template's markdown gets the leaderboard's facts
+    (``leaderboard_facts(competition)``) in its ``{{name}}`` placeholders."""
     if out.exists():
         shutil.rmtree(out)
     shutil.copytree(_student_template(course), out, ignore=_BUNDLE_IGNORE)
+    facts = leaderboard_facts(competition)
+    for md in sorted(out.rglob("*.md")):
+        md.write_text(fill_placeholders(md.read_text(encoding="utf-8"), facts, str(md.relative_to(out))),
+                      encoding="utf-8")
     for package in STUDENT_PACKAGES:
         src = REPO_ROOT / package
         if not src.is_dir():
@@ -304,8 +341,10 @@ def write_zips(bundle: Path, assignments: list[str], dest: Path) -> list[Path]:
 
 
 def release(course: CourseConfig, assignments: list[str] | None = None, *, out: Path | None = None,
-            duedate: datetime | None = None) -> ReleaseResult:
-    """Generate the student version of ``assignments`` (default: all) and the student bundle ``out``.
+            duedate: datetime | None = None, competition=None) -> ReleaseResult:
+    """Generate the student version of ``assignments`` (default: all) and the student bundle ``out``
+    (``competition``: the leaderboard's ``CompetitionConfig``, whose address, limits and deadline the bundle's
+    README states).
 
     Raises ``GraderError`` if nbgrader fails (with its log) and ``ReleaseLeak`` if any secret text survives.
     """
@@ -325,7 +364,7 @@ def release(course: CourseConfig, assignments: list[str] | None = None, *, out: 
             raise GraderError(f"nbgrader generate_assignment {a} failed:\n{res.get('error', '')}\n"
                               f"{res.get('log', '')}")
     out = Path(out) if out is not None else course.course_dir / "student_release"
-    omitted = build_bundle(course, assignments, out)
+    omitted = build_bundle(course, assignments, out, competition)
     dangling = [f"{md.relative_to(out)}: {ref}" for md in sorted(out.rglob("*.md"))
                 for ref in dangling_references(md.read_text(encoding="utf-8"), md.parent, out)]
     if dangling:  # the template's text (the packages' was trimmed above): the course must fix it
@@ -352,6 +391,10 @@ def add_arguments(parser) -> None:
                         help="student bundle folder (default: COURSE/student_release)")
     parser.add_argument("--duedate", default=None,
                         help="due date stored in the gradebook (ISO, UTC), used for late penalties")
+    parser.add_argument("--competition", type=Path, default=None, metavar="TOML",
+                        help="the leaderboard's competition.toml: the bundle's README gives its address (public_url), "
+                             "daily limit, deadline and final selections (default: it sends students to the course "
+                             "page)")
 
 
 def run(args) -> int:
@@ -361,7 +404,12 @@ def run(args) -> int:
             due = datetime.fromisoformat(args.duedate.replace("Z", "+00:00"))
         except ValueError as e:
             raise GraderError(f"--duedate: not an ISO date-time: {args.duedate!r}") from e
-    res = release(course_from_args(args), args.assignments or None, out=args.out, duedate=due)
+    competition = None
+    if args.competition is not None:
+        from grader.competition import load_competition
+        competition = load_competition(args.competition)
+    res = release(course_from_args(args), args.assignments or None, out=args.out, duedate=due,
+                  competition=competition)
     for file, words in res.omitted:
         print(f"left out of the bundle's {file} (it points into the kit): {words} ...")
     print(f"released {', '.join(res.assignments)} -> {res.bundle} ({len(res.files)} files), "

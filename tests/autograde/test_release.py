@@ -10,9 +10,9 @@ import sqlite3
 
 import pytest
 
-from grader.autograde.fixtures import HIDDEN_MARKER, SOLUTION_MARKER
 from grader.autograde.release import (BUNDLE_NAME, STUDENT_TEMPLATE, Block, ReleaseLeak, dangling_references,
                                       find_leaks, secret_blocks, student_markdown)
+from tests.autograde.fixtures import HIDDEN_MARKER, SOLUTION_MARKER
 
 REPO = STUDENT_TEMPLATE.parents[1]
 #: Kit packages and services a student must not be asked to install.
@@ -119,9 +119,9 @@ def test_a_template_naming_a_missing_file_stops_the_release(tmp_path):
     import shutil
 
     from grader.autograde.course import CourseConfig
-    from grader.autograde.fixtures import write_fixture_source
     from grader.autograde.release import release
     from grader.errors import GraderError
+    from tests.autograde.fixtures import write_fixture_source
     write_fixture_source(tmp_path / "src", "ps1")
     shutil.copytree(STUDENT_TEMPLATE, tmp_path / "src" / "student")
     readme = tmp_path / "src" / "student" / "README.md"
@@ -187,8 +187,8 @@ def test_a_rubric_in_a_read_only_cell_stops_the_release(tmp_path):
     import nbformat
 
     from grader.autograde.course import CourseConfig
-    from grader.autograde.fixtures import source_notebook
     from grader.autograde.release import release
+    from tests.autograde.fixtures import source_notebook
     nb = source_notebook("ps2")
     question = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "question")
     question.source += "\n\n*Rubric:* 3 = all three parts correct, with reasons."
@@ -220,8 +220,8 @@ def test_release_fails_when_a_solution_leaks(released_course, tmp_path, monkeypa
     course = CourseConfig(source=released_course.source, course_dir=tmp_path / "c")
     real_build = rel.build_bundle
 
-    def leaky_build(course, assignments, out):
-        omitted = real_build(course, assignments, out)
+    def leaky_build(course, assignments, out, competition=None):
+        omitted = real_build(course, assignments, out, competition)
         shutil.copy(released_course.source_dir / "ps1" / "ps1.ipynb", out / "starter_code" / "oops.ipynb")
         return omitted
 
