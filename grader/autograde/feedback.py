@@ -148,8 +148,13 @@ def feedback_config(server_paths: list[str] | None = None) -> dict:
             "HTMLExporter.sanitize_html": True}
 
 
-def feedback_files(course_dir: Path, student: str, assignment: str) -> list[Path]:
-    return sorted((Path(course_dir) / "feedback" / student / assignment).glob("*.html"))
+def protect_feedback(course_dir: Path, student: str, assignment: str) -> list[Path]:
+    """Make the feedback pages of one submission readable by the TA's account only (0600) and return them: they
+    reach the student through the LMS, never through other users of the grading machine."""
+    pages = sorted((Path(course_dir) / "feedback" / student / assignment).glob("*.html"))
+    for page in pages:
+        os.chmod(page, 0o600)
+    return pages
 
 
 def regenerate_feedback(course, assignments: list[str] | None = None, students: list[str] | None = None
@@ -170,7 +175,7 @@ def regenerate_feedback(course, assignments: list[str] | None = None, students: 
                 continue
             res = api.generate_feedback(adir.name, sdir.name, force=True)
             if res.get("success"):
-                pages += feedback_files(course.course_dir, sdir.name, adir.name)
+                pages += protect_feedback(course.course_dir, sdir.name, adir.name)
             else:
                 errors.append(f"{sdir.name}/{adir.name}: feedback failed")
     return pages, errors

@@ -173,6 +173,8 @@ def write_rubrics(source_dir: Path, assignments: list[str], out: Path) -> list[P
     above its answer cell) with its points, rubric and model answer, taken from the source notebooks. Never part
     of the student bundle."""
     import nbformat
+
+    from common.files import write_private
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for a in assignments:
@@ -188,9 +190,7 @@ def write_rubrics(source_dir: Path, assignments: list[str], out: Path) -> list[P
                 parts.append(f"{question}\n\n*Answer cell `{md['grade_id']}` of `{nbpath.stem}.ipynb`, {points:g} "
                              f"point{'' if points == 1 else 's'}, graded by hand.*\n\n{cell.source.strip()}\n")
         if len(parts) > 1:
-            path = out / f"{a}.md"
-            path.write_text("\n".join(parts), encoding="utf-8")
-            written.append(path)
+            written.append(write_private(out / f"{a}.md", "\n".join(parts)))     # graders only: 0600
     return written
 
 

@@ -7,6 +7,7 @@ The bundle's fresh-venv proof (install from its requirements alone, run every no
 from __future__ import annotations
 
 import sqlite3
+import stat
 
 import pytest
 
@@ -173,6 +174,7 @@ def test_rubrics_are_searched_piece_by_piece(released_course, tmp_path):
 def test_graders_get_the_rubrics_outside_the_bundle(released_course):
     sheets = sorted((released_course.course_dir / "rubrics").glob("*.md"))
     assert [p.name for p in sheets] == ["ps1.md"]
+    assert stat.S_IMODE(sheets[0].stat().st_mode) == 0o600               # graders only
     text = sheets[0].read_text()
     assert "*Answer cell `vae_answer` of `ps1.ipynb`, 3 points, graded by hand.*" in text
     assert "**Question (3 points):**" in text
