@@ -1,8 +1,8 @@
 """The training engine: one loop, ``fit``, for every model family and every stage of the kit, extended by hooks.
 
 As in minGPT's trainer, the learning-rate schedule, the progress bar and checkpoints are callbacks on that one
-loop (``Callback``, ``TrainState``); a custom loss is ``loss_fn(model, x)``. The reference solutions in
-``solutions/`` train with this same ``fit``.
+loop (``Callback``, ``TrainState``); a custom loss is ``loss_fn(model, x)``. The course's reference solutions
+train with this same ``fit``.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from starter_code.config import TrainConfig
 from starter_code.data import FaceDataset, make_loader
-from starter_code.models import build_model
+from starter_code.models import build_model, model_name
 from starter_code.utils import seed_everything, select_device
 
 HISTORY_FILENAME = "history.json"
@@ -57,7 +57,7 @@ def reconstruct_batch(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 class History:
     """What ``fit`` measured. ``losses[e]`` is the mean batch loss of epoch ``e`` (the course's ``mean_loss``)."""
     losses: list[float] = field(default_factory=list)
-    model_type: str | None = None
+    model_type: str | None = None   # the registered family that was trained, or the class name of one's own model
     seconds: float = 0.0        # wall time of the training epochs (not counting checkpoint writes)
     images_seen: int = 0        # training images processed, all epochs together
 
@@ -185,7 +185,7 @@ class ProgressBar(Callback):
         self.desc, self.bar = desc, None
 
     def on_train_start(self, state: TrainState) -> None:
-        self.bar = tqdm(total=state.total_steps, unit="step", desc=self.desc or f"train {state.cfg.model_type}",
+        self.bar = tqdm(total=state.total_steps, unit="step", desc=self.desc or f"train {state.history.model_type}",
                         dynamic_ncols=True)
 
     def on_batch_end(self, state: TrainState) -> None:
@@ -252,7 +252,8 @@ def fit(model: nn.Module, images, cfg: TrainConfig | None = None, *,
     hooks = [LRSchedule(), *([ProgressBar()] if progress else []),
              *([Checkpoints(cfg.output_dir)] if cfg.output_dir else []), *callbacks]
     state = TrainState(model=model, optimizer=optimizer, cfg=cfg, device=device,
-                       history=History(model_type=cfg.model_type), steps_per_epoch=len(loader))
+                       history=History(model_type=model_name(model) or type(model).__name__),
+                       steps_per_epoch=len(loader))
     for hook in hooks:
         hook.on_train_start(state)
     try:

@@ -24,6 +24,7 @@ from typing import Callable
 import torch  # noqa: F401  (the docstring example uses it)
 from torch import nn
 
+from common.errors import KitError
 from starter_code.config import check_keys
 from starter_code.models.conv import ConvAutoencoder
 from starter_code.models.fcn import FCNAutoencoder
@@ -39,7 +40,7 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {
 }
 
 
-class UnknownModelError(ValueError):
+class UnknownModelError(KitError, ValueError):
     """``build_model`` was given a name that is not registered; the message lists the valid names."""
 
 
@@ -65,6 +66,11 @@ def available_models() -> tuple[str, ...]:
     return tuple(sorted(_REGISTRY))
 
 
+def model_name(model: nn.Module) -> str | None:
+    """The registered name whose factory built ``model`` (its class), or ``None`` for a model of one's own."""
+    return next((name for name, factory in _REGISTRY.items() if type(model) is factory), None)
+
+
 def build_model(name: str, **kwargs) -> nn.Module:
     """A fresh model of family ``name`` (see ``available_models()``), built with ``kwargs``; a keyword the
     family does not take raises ``ConfigKeyError`` listing the ones it does."""
@@ -79,4 +85,4 @@ def build_model(name: str, **kwargs) -> nn.Module:
 
 
 __all__ = ["MODEL_NAMES", "FCNAutoencoder", "ConvAutoencoder", "VAE", "vae_loss", "build_model", "register_model",
-           "available_models", "UnknownModelError"]
+           "available_models", "model_name", "UnknownModelError"]

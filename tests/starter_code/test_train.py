@@ -34,6 +34,24 @@ def test_loss_decreases(name, small):
     assert history.best_epoch == int(np.argmin(history.losses))
 
 
+def test_a_students_own_model_is_named_by_its_class_not_the_configs_default(small, capsys):
+    """``cfg.model_type`` defaults to 'fcn': a model of one's own must not be labelled so in the bar and the plot."""
+    from starter_code.plots import plot_loss
+
+    class TinyAE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 64 * 64, 8), nn.Linear(8, 3 * 64 * 64))
+
+        def forward(self, x):
+            return self.net(x).view_as(x)
+
+    history = fit(TinyAE(), small, tiny_cfg(epochs=1))
+    assert history.model_type == "TinyAE"
+    assert "train TinyAE" in capsys.readouterr().err
+    assert plot_loss(history).axes[0].get_title() == "training loss (TinyAE)"
+
+
 def test_same_seed_same_model_different_seed_different_model(small):
     # the VAE also draws noise while training: the seed must cover that too
     cfg = tiny_cfg(model_type="vae", epochs=2)
