@@ -17,6 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from common.errors import KitError
+from common.files import write_atomic
+
 ANSWER_COLUMNS = ("ID", "label", "Usage", "kind", "family")
 #: Columns a key must have; ``family`` may be missing in keys written before it existed.
 REQUIRED_COLUMNS = ANSWER_COLUMNS[:4]
@@ -27,7 +30,7 @@ FAMILIES = ("imitable", "semantic")
 UNKNOWN_FAMILY = "unknown"
 
 
-class AnswerKeyError(ValueError):
+class AnswerKeyError(KitError, ValueError):
     """The answer key is missing or malformed (a TA-side problem, never shown to students)."""
 
 
@@ -63,12 +66,9 @@ class AnswerKey:
 
 
 def write_answer_key(key: AnswerKey, path: str | Path) -> Path:
-    """Write ``key`` as CSV (LF line ends, no index) and return the path."""
+    """Write ``key`` as CSV (LF line ends, no index), atomically and owner-only (0600), and return the path."""
     _check(key, str(path))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key.to_frame().to_csv(path, index=False, lineterminator="\n")
-    return path
+    return write_atomic(path, key.to_frame().to_csv(index=False, lineterminator="\n"))
 
 
 def load_answer_key(path: str | Path) -> AnswerKey:

@@ -9,30 +9,42 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 #: Owner read/write only: tokens, databases, gradebooks, rosters, submitted notebooks, reports.
 PRIVATE = 0o600
 
 
+@contextmanager
+def atomic_target(path: str | Path, *, mode: int = PRIVATE) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to (created empty with ``mode``; parent folders are created),
+    renamed over ``path`` when the block ends without an error and removed when it raises: for writers that need
+    a file name (``np.save``, a memory map)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)   # created 0600
+    try:
+        try:
+            os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
 def write_atomic(path: str | Path, data: str | bytes, *, mode: int = PRIVATE) -> Path:
     """Write ``data`` (text as UTF-8, LF kept) to ``path`` atomically with permission bits ``mode``; returns the
     path. Parent folders are created."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)   # created 0600
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_target(path, mode=mode) as tmp, open(tmp, "wb") as f:
+        f.write(raw)
+        f.flush()
+        os.fsync(f.fileno())
+    return Path(path)
 
 
 def write_private(path: str | Path, data: str | bytes) -> Path:

@@ -24,15 +24,17 @@ import os
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from data_tools import anomalies
 from common.answer_key import FAMILIES, NORMAL_KIND, AnswerKey, write_answer_key
+from common.config import Config
+from data_tools import anomalies
 from data_tools.faces import WEIGHTS_LICENCE, WEIGHTS_PACKAGE, FaceGenerator
 from data_tools.io import (README_FILE, DatasetError, DatasetPaths, NpyWriter, check_dirs, check_images,
                            file_record, read_manifest, save_npy, write_json, write_text)
@@ -64,8 +66,9 @@ def _help(text: str) -> dict:
 
 
 @dataclass
-class BuildConfig:
-    """How to build a data set. Defaults are the ``demo`` preset; ``from_preset`` fills another preset's sizes."""
+class BuildConfig(Config):
+    """How to build a data set. Defaults are the ``demo`` preset; ``from_preset`` fills another preset's sizes.
+    ``from_dict`` (e.g. a manifest's ``config``) and ``replace`` raise ``ConfigKeyError`` for an unknown key."""
     preset: str = field(default="demo", metadata=_help(
         f"name of the size preset ({', '.join(PRESETS)}); sizes given explicitly override it"))
     n_train: int = field(default=PRESETS["demo"]["n_train"], metadata=_help(
@@ -82,7 +85,7 @@ class BuildConfig:
         "share of the test rows on the public leaderboard (stratified by label and kind)"))
     private_only_kinds: list[str] = field(default_factory=list, metadata=_help(
         "anomaly kinds kept off the public board entirely: all their rows are Private, so the private board "
-        "measures kinds the public one could not be tuned to (default: none)"))
+        "measures kinds the public one could not be tuned to"))
     batch_size: int = field(default=500, metadata=_help(
         "generator batch size (500: ~430 faces/s on 2 cores, float32)"))
     threads: int = field(default=0, metadata=_help(
@@ -110,21 +113,7 @@ class BuildConfig:
         """The preset's sizes, then ``overrides`` (any field; unknown names raise listing the valid ones)."""
         if preset not in PRESETS:
             raise DatasetError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
-        _check_keys(overrides, "build option")
-        return cls(**{"preset": preset, **PRESETS[preset], **overrides})
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "BuildConfig":
-        """Inverse of ``asdict`` (e.g. a manifest's ``config``); unknown keys raise."""
-        _check_keys(d, "config key")
-        return cls(**d)
-
-
-def _check_keys(d: dict, what: str) -> None:
-    valid = [f.name for f in fields(BuildConfig)]
-    unknown = sorted(set(d) - set(valid))
-    if unknown:
-        raise DatasetError(f"unknown {what}(s) {unknown}; valid: {', '.join(valid)}")
+        return cls.from_dict({"preset": preset, **PRESETS[preset], **overrides})
 
 
 def check_mixture(mixture: dict[str, float]) -> dict[str, float]:
@@ -168,18 +157,28 @@ def check_private_only_kinds(kinds, mixture: dict[str, float]) -> list[str]:
     return kinds
 
 
-def parse_mixture(text: str) -> dict[str, float]:
-    """``"glasses=0.5,inverted=0.5"`` -> ``{"glasses": 0.5, "inverted": 0.5}`` (validated)."""
-    mixture = {}
-    for i, part in enumerate(p.strip() for p in text.split(",")):
-        name, sep, share = part.partition("=")
-        if not sep or not name.strip():
-            raise DatasetError(f"mixture item {i + 1} {part!r}: expected kind=share, e.g. glasses=0.5")
+def parse_mixture(items: str | Sequence[str]) -> dict[str, float]:
+    """The command lines' mixture syntax (``python -m data_tools build --mixture``, ``python -m kit ladder
+    --mixture``): ``kind=share`` items, separated by commas or given as separate arguments.
+
+    ``"glasses=0.5,inverted=0.5"`` and ``["glasses=0.5", "inverted=0.5"]`` both give ``{"glasses": 0.5,
+    "inverted": 0.5}``. Only the syntax is checked here (a name, a number, each kind once): ``check_mixture``
+    (hence ``BuildConfig``) checks the kinds and that the shares sum to 1, ``kit.ladder.mixture_auc`` takes them
+    as weights.
+    """
+    parts = [p.strip() for item in ([items] if isinstance(items, str) else items) for p in item.split(",")]
+    mixture: dict[str, float] = {}
+    for i, part in enumerate(parts, start=1):
+        name, sep, share = (x.strip() for x in part.partition("="))
+        if not sep or not name:
+            raise DatasetError(f"mixture item {i} {part!r}: expected kind=share, e.g. glasses=0.5")
+        if name in mixture:
+            raise DatasetError(f"mixture item {i} {part!r}: kind {name!r} is given twice")
         try:
-            mixture[name.strip()] = float(share)
+            mixture[name] = float(share)
         except ValueError:
-            raise DatasetError(f"mixture item {i + 1} {part!r}: share {share!r} is not a number") from None
-    return check_mixture(mixture)
+            raise DatasetError(f"mixture item {i} {part!r}: share {share!r} is not a number") from None
+    return mixture
 
 
 @dataclass(frozen=True)

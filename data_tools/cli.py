@@ -7,18 +7,19 @@
     python -m data_tools preview --data DIR --answers DIR --out sheet.png
     python -m data_tools verify --data DIR --answers DIR
 
-Exit codes (``common.commandline``, the kit's one CLI shape): 0 done, 1 a data problem (``DatasetError``,
-``ImageFileError``, ``AnswerKeyError``, a missing file; printed on stderr), 2 a usage error.
-Build options and their defaults come from ``BuildConfig`` (help text from its field metadata).
+Exit codes (``common.commandline``, the kit's one CLI shape): 0 done, 1 a data problem (a ``KitError``:
+``DatasetError``, ``ImageFileError``, ``AnswerKeyError``, ``ConfigKeyError``; or a missing file; printed on
+stderr), 2 a usage error. Build options, their defaults and help come from ``BuildConfig``'s fields
+(``common.config.add_config_arguments``); ``--mixture`` takes ``kind=share`` items (``build.parse_mixture``).
 """
 from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import MISSING, fields
 from pathlib import Path
 
 from common import commandline
+from common.errors import KitError
 
 #: (name, target) of every subcommand; targets are imported lazily (``common.commandline``).
 COMMANDS: list[tuple[str, str]] = [
@@ -27,12 +28,11 @@ COMMANDS: list[tuple[str, str]] = [
     ("preview", "data_tools.cli:PreviewCommand"),
     ("verify", "data_tools.cli:VerifyCommand"),
 ]
-#: DatasetError, ImageFileError and AnswerKeyError are ValueErrors; a missing file is an OSError. (Named by their
-#: base classes so that ``--help`` imports neither numpy nor pandas.)
-ERRORS = [((ValueError, OSError), commandline.EXIT_ERROR, "error: ")]
-
-# BuildConfig fields given their own handling below (preset chooses sizes, mixture is parsed from text).
-_SPECIAL = {"preset", "mixture", "private_only_kinds"}
+#: A missing or unreadable file is an OSError. (``common.errors`` is light: ``--help`` imports neither numpy nor
+#: pandas.)
+ERRORS = [((KitError, OSError), commandline.EXIT_ERROR, "error: ")]
+#: BuildConfig's size fields: their default is the preset's.
+_SIZES = ("n_train", "n_test_normal", "n_test_anomalous")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,39 +49,32 @@ class BuildCommand:
 
     @staticmethod
     def add_arguments(b: argparse.ArgumentParser) -> None:
+        from common.config import add_config_arguments
         from data_tools.build import PRESETS, BuildConfig  # imports torch (~1-2 s): only `build` needs it
 
-        b.add_argument("--preset", choices=list(PRESETS), default="demo",
+        b.add_argument("--preset", choices=list(PRESETS), default=BuildConfig.preset,
                        help="size preset: " + "; ".join(f"{k}: {v['n_train']} train, {v['n_test_normal']}+"
                                                         f"{v['n_test_anomalous']} test" for k, v in PRESETS.items())
-                            + " (default: demo)")
+                            + f" (default: {BuildConfig.preset})")
         b.add_argument("--out", type=Path, help="student-facing directory (default: .cache/data/<preset>-<seed>/data)")
         b.add_argument("--answers", type=Path,
                        help="TA-only directory for solution.csv (default: .cache/data/<preset>-<seed>/answers)")
-        for f in fields(BuildConfig):
-            if f.name in _SPECIAL:
-                continue
-            default = f.default if f.default is not MISSING else None
-            shown = "the preset's" if f.name.startswith("n_") else default
-            b.add_argument("--" + f.name.replace("_", "-"), type=type(default), default=None,
-                           help=f"{f.metadata['help']} (default: {shown})")
-        b.add_argument("--mixture",
-                       help="kind=share,... " + BuildConfig.__dataclass_fields__["mixture"].metadata["help"])
-        b.add_argument("--private-only-kinds", nargs="+", metavar="KIND", default=None,
-                       help=BuildConfig.__dataclass_fields__["private_only_kinds"].metadata["help"])
+        add_config_arguments(b, BuildConfig, skip=("preset", "mixture"), shown=dict.fromkeys(_SIZES, "the preset's"))
+        b.add_argument("--mixture", nargs="+", metavar="KIND=SHARE",
+                       help="kind=share items, separated by commas or spaces: "
+                            + BuildConfig.__dataclass_fields__["mixture"].metadata["help"])
         b.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     @staticmethod
     def run(args) -> int:
+        from common.config import config_overrides
         from data_tools.build import BuildConfig, build_dataset, cache_paths, parse_mixture
 
-        overrides = {f.name: getattr(args, f.name) for f in fields(BuildConfig)
-                     if f.name not in _SPECIAL and getattr(args, f.name) is not None}
-        if args.mixture is not None:
-            overrides["mixture"] = parse_mixture(args.mixture)
-        if args.private_only_kinds is not None:
-            overrides["private_only_kinds"] = args.private_only_kinds
-        config = BuildConfig.from_preset(args.preset, **overrides)
+        overrides = config_overrides(args, BuildConfig)
+        preset = overrides.pop("preset")
+        if "mixture" in overrides:
+            overrides["mixture"] = parse_mixture(overrides["mixture"])
+        config = BuildConfig.from_preset(preset, **overrides)
         default = cache_paths(config.preset, config.seed)
         result = build_dataset(config, args.out or default.data, args.answers or default.answers,
                                progress=not args.no_progress)

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from common.errors import KitError
+
 NZ = 100          # latent size of the checkpoint
 IMAGE_SIZE = 64   # output is (3, 64, 64) in [-1, 1]
 WEIGHTS_PACKAGE = "gan-face-generate==1.1.1"
@@ -46,8 +48,8 @@ class DCGANGenerator(nn.Module):
         return self.main(z)
 
 
-class WeightsNotFound(RuntimeError):
-    pass
+class WeightsNotFound(KitError, RuntimeError):
+    """The face generator's weights package is not installed; the message says how to install it."""
 
 
 def load_generator(device: str | torch.device = "cpu") -> DCGANGenerator:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from common.errors import KitError
+from common.files import atomic_target, write_atomic
 # The image contract (shape, file names, the checks) is defined once, in the torch-free format module that
 # students, the data tools and the grader share; data_tools' modules import it from here.
 from starter_code.formats import IMAGE_SHAPE, TEST_FILE, TRAIN_FILE, ImageFileError, check_images, load_images
@@ -29,7 +29,7 @@ MANIFEST_FILE = "manifest.json"
 README_FILE = "README.md"
 
 
-class DatasetError(ValueError):
+class DatasetError(KitError, ValueError):
     """A data set cannot be built, imported or read; the message names the file and the problem.
 
     The CLI prints it and exits 1 (as it does for ``ImageFileError``: an image array or file that is not
@@ -83,24 +83,11 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def _atomic_target(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
-
-
 def save_npy(images: np.ndarray, path: str | Path) -> Path:
-    """Write an image array as ``.npy`` (atomically: temp file + rename)."""
-    path = Path(path)
-    tmp = _atomic_target(path)
-    try:
-        with open(tmp, "wb") as f:
-            np.save(f, np.ascontiguousarray(images), allow_pickle=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    """Write an image array as ``.npy`` (atomically: temp file + rename; mode 0600 until ``build.set_modes``)."""
+    with atomic_target(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, np.ascontiguousarray(images), allow_pickle=False)
+    return Path(path)
 
 
 class NpyWriter:
@@ -113,29 +100,20 @@ class NpyWriter:
         self.path, self.n = Path(path), n
 
     def __enter__(self) -> np.ndarray:
-        self.tmp = _atomic_target(self.path)
+        self._target = atomic_target(self.path)
+        self.tmp = self._target.__enter__()
         self.array = np.lib.format.open_memmap(self.tmp, mode="w+", dtype=np.uint8, shape=(self.n, *IMAGE_SHAPE))
         return self.array
 
     def __exit__(self, exc_type, exc, tb):
         self.array.flush()
         del self.array
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)
-        return False
+        return self._target.__exit__(exc_type, exc, tb)
 
 
 def write_text(text: str, path: str | Path) -> Path:
-    path = Path(path)
-    tmp = _atomic_target(path)
-    try:
-        tmp.write_text(text, encoding="utf-8", newline="\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    """Write ``text`` (UTF-8, LF) atomically, mode 0600: ``build.set_modes`` opens the students' files afterwards."""
+    return write_atomic(path, text)
 
 
 def write_json(obj, path: str | Path) -> Path:

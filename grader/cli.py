@@ -17,6 +17,7 @@ from pathlib import Path
 
 from common import commandline
 from common.commandline import EXIT_ERROR, EXIT_OK, EXIT_USAGE  # noqa: F401  (the codes, for callers)
+from common.errors import KitError
 from grader.errors import GraderError, SubmissionError
 
 #: (name, target) of every subcommand; targets are imported lazily.
@@ -37,9 +38,10 @@ COMMANDS: list[tuple[str, str]] = [
 
 #: Exit code of an invalid submission.
 EXIT_INVALID = 3
-#: Domain errors and their exit codes (AnswerKeyError is a ValueError: a TA-side problem with its own message).
+#: Domain errors and their exit codes: an invalid submission first (it is a KitError too), then every other
+#: KitError (GraderError, ConfigError, AnswerKeyError, ...) and I/O errors as TA-side problems.
 ERRORS = [((SubmissionError,), EXIT_INVALID, "invalid submission: "),
-          ((GraderError, ValueError, OSError), EXIT_ERROR, "error: ")]
+          ((KitError, OSError), EXIT_ERROR, "error: ")]
 _PROG, _DESCRIPTION = "python -m grader", "Anomaly-detection competition grader."
 
 

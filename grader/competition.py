@@ -1,6 +1,7 @@
 """Competition configuration: one TOML file per competition, read by the CLI and the leaderboard service.
 
-Every key is documented where it is defined (the ``help`` metadata); unknown keys raise ``ConfigError``.
+Every key is documented where it is defined (the ``help`` metadata); unknown keys raise ``UnknownKeyError`` (a
+``ConfigError``; the check is ``common.config``'s).
 Relative paths in the file are resolved against the file's own directory. ``python -m grader init DIR`` writes a
 ``competition.toml`` with every key and its help as comments (:func:`competition_template`) and an example roster.
 
@@ -27,7 +28,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
-from grader.errors import ConfigError
+from common.config import Config, check_keys
+from grader.errors import ConfigError, UnknownKeyError
 from starter_code.formats import STAGES
 
 #: Order in which baselines are listed on boards and in gradebooks: the stages'.
@@ -50,7 +52,10 @@ def _default_baselines() -> dict[str, Baseline]:
 
 
 @dataclass
-class CompetitionConfig:
+class CompetitionConfig(Config):
+    """One competition: where the answer key is, when uploads open and close, limits and baselines
+    (``load_competition`` reads it from TOML, resolving paths and times)."""
+    key_error = UnknownKeyError
     title: str = field(default="Anomaly Detection", metadata={"help": "Shown at the top of every page."})
     answers: Path = field(default=Path("solution.csv"),
                           metadata={"help": "TA-only answer key: CSV with columns ID,label,Usage,kind."})
@@ -143,10 +148,9 @@ def load_competition(path: str | Path) -> CompetitionConfig:
 
 
 def competition_from_dict(raw: dict, *, base_dir: Path = Path("."), source: str = "config") -> CompetitionConfig:
-    known = {f.name for f in fields(CompetitionConfig)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+    """A ``CompetitionConfig`` from parsed TOML: relative paths against ``base_dir``, times as UTC, every value
+    checked; ``source`` (the file) is named in every error."""
+    check_keys(raw, CompetitionConfig, source, UnknownKeyError)
     kw = dict(raw)
     if "answers" in kw:
         p = Path(kw["answers"])

@@ -6,8 +6,7 @@ or a file (one line on stderr), 2 a usage error; ``ladder --check`` also exits 1
 from __future__ import annotations
 
 from common import commandline
-from grader.errors import GraderError
-from starter_code.config import ConfigKeyError
+from common.errors import KitError
 
 #: (name, target) of every subcommand; targets are imported lazily.
 COMMANDS: list[tuple[str, str]] = [
@@ -16,8 +15,10 @@ COMMANDS: list[tuple[str, str]] = [
     ("ladder", "kit.ladder"),
     ("calibrate", "kit.calibrate"),
 ]
-#: ValueError covers the data errors (ImageFileError, DatasetError, AnswerKeyError) and bad stage names.
-ERRORS = [((ConfigKeyError, ValueError, OSError, GraderError), commandline.EXIT_ERROR, "error: ")]
+#: KitError: every named error below (ConfigKeyError, DatasetError, AnswerKeyError, GraderError, ...). ValueError
+#: too: the commands pass ``--set`` values and saved ladders straight to the student library and the stages, which
+#: reject a bad value with one (students' code catches it so), and the kit's own checks raise it.
+ERRORS = [((KitError, ValueError, OSError), commandline.EXIT_ERROR, "error: ")]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import solutions
+from common.config import Config, add_config_arguments, config_overrides
 
 #: The course's sample models the demo trains (README.md, "Two commands", has their timings on 2 CPU cores).
 DEMO_MODELS = ("vae", "fcn")
@@ -27,7 +28,8 @@ BASELINES_DIR = Path(solutions.__file__).resolve().parent / "baselines"
 
 
 @dataclass
-class DemoConfig:
+class DemoConfig(Config):
+    """What the demo builds, trains and writes; ``python -m kit demo`` has one option per field."""
     workdir: Path = field(default=Path(".cache/demo"), metadata={"help": "where submissions, figures and the "
                                                                          "competition config are written"})
     preset: str = field(default="demo", metadata={"help": "data preset (demo: 20,000 train / 4,000 test)"})
@@ -41,22 +43,11 @@ class DemoConfig:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    d = DemoConfig()
-    parser.add_argument("--workdir", type=Path, default=d.workdir, help=DemoConfig.__dataclass_fields__["workdir"]
-                        .metadata["help"])
-    parser.add_argument("--preset", default=d.preset, help=DemoConfig.__dataclass_fields__["preset"].metadata["help"])
-    parser.add_argument("--seed", type=int, default=d.seed, help="data build seed")
-    parser.add_argument("--epochs", type=int, default=d.epochs,
-                        help=DemoConfig.__dataclass_fields__["epochs"].metadata["help"])
-    parser.add_argument("--models", nargs="+", default=list(d.models),
-                        help="model types to train, e.g. vae fcn cnn")
-    parser.add_argument("--data", type=Path, help=DemoConfig.__dataclass_fields__["data"].metadata["help"])
-    parser.add_argument("--answers", type=Path, help=DemoConfig.__dataclass_fields__["answers"].metadata["help"])
+    add_config_arguments(parser, DemoConfig)
 
 
 def run(args) -> int:
-    cfg = DemoConfig(workdir=args.workdir, preset=args.preset, seed=args.seed, epochs=args.epochs,
-                     models=tuple(args.models), data=args.data, answers=args.answers)
+    cfg = DemoConfig.from_dict(config_overrides(args, DemoConfig))
     if (cfg.data is None) != (cfg.answers is None):
         raise ValueError("--data and --answers go together")
     run_demo(cfg)

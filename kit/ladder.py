@@ -188,20 +188,6 @@ def mixture_table(ladder: dict, mixtures: dict[str, dict[str, float]]) -> str:
     return "\n".join(rows)
 
 
-def parse_mixture(items: list[str]) -> dict[str, float]:
-    """``["kind=share", ...]`` -> ``{kind: share}``; a malformed item raises ``ValueError`` naming it."""
-    out = {}
-    for item in items:
-        kind, _, share = item.partition("=")
-        try:
-            out[kind.strip()] = float(share)
-        except ValueError:
-            raise ValueError(f"--mixture: expected kind=share, got {item!r}") from None
-        if not kind.strip():
-            raise ValueError(f"--mixture: expected kind=share, got {item!r}")
-    return out
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_data_arguments(parser)
     parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES, help="stages to run, in order")
@@ -217,11 +203,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from-json", type=Path, help="print a saved ladder instead of running one")
     parser.add_argument("--mixture", nargs="+", metavar="KIND=SHARE",
                         help="also predict each stage's overall AUC under this anomaly mixture (and the default "
-                             "one) from the per-kind AUCs, without training: how DEFAULT_MIXTURE is calibrated")
+                             "one) from the per-kind AUCs, without training: how DEFAULT_MIXTURE is calibrated. "
+                             "kind=share items separated by spaces or commas, as `python -m data_tools build "
+                             "--mixture`; shares are weights (renormalised)")
 
 
 def run(args) -> int:
-    mixture = parse_mixture(args.mixture) if args.mixture else None
+    mixture = None
+    if args.mixture:
+        from data_tools.build import parse_mixture  # the one mixture syntax, shared with `python -m data_tools build`
+        mixture = parse_mixture(args.mixture)
     if args.from_json is not None:
         try:
             ladder = json.loads(Path(args.from_json).read_text(encoding="utf-8"))

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.errors import KitError
 from starter_code.config import Config
 from starter_code.formats import STAGES
 from starter_code.scoring import anomaly_scores, eval_batches, l2_score, squared_error
@@ -37,7 +38,7 @@ __all__ = ["STAGES", "UnknownStageError", "get_stage", "StageResult", "SCORE_FUN
            "knn_distance"]
 
 
-class UnknownStageError(ValueError):
+class UnknownStageError(KitError, ValueError):
     """A stage name that is not in ``STAGES``; the message lists the valid names."""
 
 

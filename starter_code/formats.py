@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from common.errors import KitError
+
 # -- the course -----------------------------------------------------------------------------------------------------
 #: The course's seed (its sample code's ``same_seeds(48763)``): the default of every training config in the kit.
 COURSE_SEED = 48763
@@ -76,7 +78,7 @@ TRAIN_FILE = "trainingset.npy"
 TEST_FILE = "testingset.npy"
 
 
-class ImageFileError(ValueError):
+class ImageFileError(KitError, ValueError):
     """An image array (file or in-memory) is not ``(N, 64, 64, 3)`` uint8; the message names the source."""
 
 
@@ -168,7 +170,7 @@ _NON_FINITE = {s + w for s in ("", "+", "-") for w in ("nan", "inf", "infinity")
 _LIST_IDS = 10
 
 
-class SubmissionError(ValueError):
+class SubmissionError(KitError, ValueError):
     """A submission (scores in memory or a file) cannot be used. Exit code 3 at ``python -m grader``, HTTP 400/422
     in the web app; never stored as scored, never counted against a limit.
 

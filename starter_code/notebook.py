@@ -30,7 +30,9 @@ from typing import Mapping
 
 import numpy as np
 
-from starter_code.config import TrainConfig, check_keys
+from common.config import Config
+from common.errors import KitError
+from starter_code.config import TrainConfig
 from starter_code.formats import COURSE_SEED, SMOKE, TEST_FILE, TRAIN_FILE, Smoke, load_images
 #: Where ``from_environ`` looks for the data when ``HW8_DATA_DIR`` is not set, relative to the working directory.
 DEFAULT_DATA_DIRS = ("data", "../data", "../../data", "../../../data")
@@ -40,13 +42,15 @@ _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 
 
-class NotebookSetupError(ValueError):
+class NotebookSetupError(KitError, ValueError):
     """The notebook's surroundings are wrong (bad environment variable, data not found); the message says which."""
 
 
 @dataclass(frozen=True)
-class NotebookEnv:
-    data_dir: Path = field(metadata={"help": "Folder holding trainingset.npy and testingset.npy (HW8_DATA_DIR)."})
+class NotebookEnv(Config):
+    """Where the notebook's data and outputs are, smoke mode and the seed (``from_environ`` reads them)."""
+    data_dir: Path = field(default=Path(DEFAULT_DATA_DIRS[0]), metadata={
+        "help": "Folder holding trainingset.npy and testingset.npy (HW8_DATA_DIR)."})
     smoke: bool = field(default=False, metadata={
         "help": "Smoke mode (HW8_SMOKE): few images, short training; checks that the notebook runs."})
     output_dir: Path = field(default=Path("."), metadata={
@@ -66,7 +70,6 @@ class NotebookEnv:
         that does not exist.
         """
         env = os.environ if environ is None else environ
-        check_keys(overrides, cls, cls.__name__)
         unknown = sorted(k for k in env if k.startswith("HW8_") and k not in ENV_VARS)
         if unknown:
             raise NotebookSetupError(f"unknown environment variable(s) {', '.join(unknown)}; "
@@ -83,8 +86,8 @@ class NotebookEnv:
         else:
             data_dir = _find_data_dir(base)
         output_dir = base / Path(env.get("HW8_OUTPUT_DIR") or ".").expanduser()
-        values = {"data_dir": data_dir, "smoke": smoke_text in _TRUE, "output_dir": output_dir, **overrides}
-        return cls(**values)
+        return cls.from_dict({"data_dir": data_dir, "smoke": smoke_text in _TRUE, "output_dir": output_dir,
+                              **overrides})
 
     # -- data ---------------------------------------------------------------------------------------------------
     @property

@@ -71,3 +71,33 @@ def test_registration_is_one_line_and_a_broken_command_breaks_only_itself(monkey
     assert run(["--help"]) == 0
     with pytest.raises(ModuleNotFoundError):
         run(["broken"])
+
+
+def test_every_named_error_is_a_kit_error_and_keeps_its_builtin_base():
+    """Each CLI catches ``KitError`` once (not one base per package); callers' and students' ``except ValueError``
+    / ``except KeyError`` keep working."""
+    from common.answer_key import AnswerKeyError
+    from common.config import ConfigKeyError
+    from common.errors import KitError
+    from data_tools.faces import WeightsNotFound
+    from data_tools.io import DatasetError
+    from grader.errors import ConfigError, GraderError, UnknownKeyError
+    from grader.roster import RosterError
+    from solutions.stages import UnknownStageError
+    from starter_code.formats import ImageFileError, SubmissionError
+    from starter_code.models import UnknownModelError
+    from starter_code.notebook import NotebookSetupError
+
+    builtin = {AnswerKeyError: ValueError, ConfigKeyError: KeyError, WeightsNotFound: RuntimeError,
+               DatasetError: ValueError, ImageFileError: ValueError, SubmissionError: ValueError,
+               UnknownModelError: ValueError, NotebookSetupError: ValueError, UnknownStageError: ValueError,
+               UnknownKeyError: KeyError}
+    for error, base in builtin.items():
+        assert issubclass(error, KitError) and issubclass(error, base), error
+    for error in (GraderError, ConfigError, RosterError, UnknownKeyError):
+        assert issubclass(error, GraderError) and issubclass(error, KitError), error
+    assert issubclass(UnknownKeyError, ConfigError) and issubclass(UnknownKeyError, ConfigKeyError)
+    for cli in ("data_tools", "grader", "kit"):
+        errors = sys.modules[f"{cli}.cli"].ERRORS
+        assert any(KitError in types for types, code, _ in errors if code == commandline.EXIT_ERROR), cli
+

@@ -7,6 +7,9 @@ function), and which modules must start without torch.
     starter_code/  data_tools/   the ground floor: import nothing of grader, solutions or kit
     common/                      the shared base under everything: imports no package of the kit
 
+Within and across the floors no module imports itself back through others (no import circle): a circle makes
+the import order matter and leaves half-initialised modules.
+
 The grader, the leaderboard and the torch-free part of starter_code (formats, config, submission) must import
 without loading torch, so that the web app and ``python -m grader`` start fast.
 """
@@ -95,6 +98,97 @@ def test_the_layer_check_can_fail(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("def f():\n    from grader.scoring import score_file\n    import kit.cli\n")
     assert imports_of(bad) == {"grader", "kit"}
+
+
+def module_name(root: Path, path: Path) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def runtime_nodes(tree: ast.Module) -> list[ast.AST]:
+    """Every node of ``tree`` but those under ``if TYPE_CHECKING:``, which only a type checker reads."""
+    guards = [node for node in ast.walk(tree) if isinstance(node, ast.If)
+              and getattr(node.test, "id", getattr(node.test, "attr", None)) == "TYPE_CHECKING"]
+    hidden = {id(n) for node in guards for stmt in node.body for n in ast.walk(stmt)}
+    return [n for n in ast.walk(tree) if id(n) not in hidden]
+
+
+def import_graph(root: Path, packages) -> dict[str, set[str]]:
+    """Module -> the modules of ``packages`` (under ``root``) it imports when it runs, anywhere in the file (not
+    under ``if TYPE_CHECKING:``). ``from a import b`` points at ``a.b`` when that is a module, else at ``a``;
+    relative imports are resolved."""
+    files = {module_name(root, p): p for pkg in packages for p in sorted((root / pkg).rglob("*.py"))}
+    graph = {}
+    for name, path in files.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets = set()
+        for node in runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
+                    base = ".".join(anchor + ([base] if base else []))
+                targets |= {f"{base}.{a.name}" if f"{base}.{a.name}" in files else base for a in node.names}
+        graph[name] = {t for t in targets if t in files and t != name}
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import circles: each strongly connected group of more than one module (Tarjan), sorted."""
+    index, low, stack, on_stack, cycles = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                cycles.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return sorted(cycles)
+
+
+def test_no_import_circle():
+    graph = import_graph(ROOT, PACKAGES)
+    assert len(graph) > 100 and graph["grader.errors"] >= {"common.errors", "common.config"}
+    cycles = import_cycles(graph)
+    assert not cycles, "import circles (each a group of modules that import one another): " + "; ".join(
+        " <-> ".join(c) for c in cycles)
+
+
+def test_the_circle_check_can_fail(tmp_path):
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("from pkg import a\n")
+    (pkg / "a.py").write_text("def f():\n    from pkg.sub import b\n")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "b.py").write_text("from .. import c\n")
+    (pkg / "c.py").write_text("import pkg.a\nimport os\n")
+    (pkg / "d.py").write_text("from typing import TYPE_CHECKING\nfrom pkg import c\n"
+                              "if TYPE_CHECKING:\n    from pkg.e import E\n")
+    (pkg / "e.py").write_text("from pkg import d\n")
+    graph = import_graph(tmp_path, ["pkg"])
+    assert graph["pkg.sub.b"] == {"pkg.c"} and graph["pkg.c"] == {"pkg.a"} and graph["pkg.sub"] == set()
+    assert graph["pkg.d"] == {"pkg.c"} and graph["pkg.e"] == {"pkg.d"}
+    assert import_cycles(graph) == [["pkg.a", "pkg.c", "pkg.sub.b"]]
 
 
 def test_grader_leaderboard_and_torch_free_modules_import_without_torch():

@@ -3,18 +3,20 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.errors import ConfigError
+from common.config import Config, add_config_arguments, config_overrides
+from grader.errors import ConfigError, UnknownKeyError
 
 #: Repository root (holds ``assignments/`` and ``starter_code/``).
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
-class CourseConfig:
+class CourseConfig(Config):
     """The TA's course: nbgrader source notebooks, a working directory and a gradebook."""
+    key_error = UnknownKeyError
     source: Path = field(default=REPO_ROOT / "assignments", metadata={
         "help": "Folder with nbgrader_config.py (optional) and source/<assignment>/*.ipynb."})
     course_dir: Path = field(default=Path(".cache/course"), metadata={
@@ -49,35 +51,19 @@ class CourseConfig:
         return sorted(p.stem for p in (self.source_dir / assignment).glob("*.ipynb"))
 
     def to_dict(self) -> dict:
+        """JSON-friendly (paths as text): what a worker process receives."""
         return {"source": str(self.source), "course_dir": str(self.course_dir), "db_url": self.db_url,
                 "course_id": self.course_id}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "CourseConfig":
-        return strict_from_dict(cls, d, "course")
-
-
-def strict_from_dict(cls, d: dict, what: str):
-    """``cls(**d)`` for a config dataclass; unknown keys raise ``ConfigError`` listing the known ones."""
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise ConfigError(f"unknown {what} key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    return cls(**d)
 
 
 def add_course_arguments(parser: argparse.ArgumentParser) -> None:
     """``--source``, ``--course`` and ``--db-url``, with defaults and help from :class:`CourseConfig`."""
-    f = {x.name: x for x in fields(CourseConfig)}
-    parser.add_argument("--source", type=Path, default=CourseConfig.source,
-                        help=f["source"].metadata["help"] + " (default: the kit's assignments/)")
-    parser.add_argument("--course", type=Path, default=CourseConfig.course_dir,
-                        help=f["course_dir"].metadata["help"] + f" (default: {CourseConfig.course_dir})")
-    parser.add_argument("--db-url", default=None, help=f["db_url"].metadata["help"])
+    add_config_arguments(parser, CourseConfig, only=("source", "course_dir", "db_url"),
+                         flags={"course_dir": "--course"}, shown={"source": "the kit's assignments/"})
 
 
 def course_from_args(args) -> CourseConfig:
-    return CourseConfig(source=args.source, course_dir=args.course, db_url=args.db_url)
+    return CourseConfig.from_dict(config_overrides(args, CourseConfig))
 
 
 def nbgrader_config(course: CourseConfig, **extra):

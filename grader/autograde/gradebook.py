@@ -29,13 +29,14 @@ import csv
 import io
 import math
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.config import Config, check_keys
 from common.files import write_private
 from grader.autograde.course import (CourseConfig, add_course_arguments, course_from_args, open_gradebook,
                                      protect_gradebook_db)
-from grader.errors import ConfigError, GraderError
+from grader.errors import ConfigError, GraderError, UnknownKeyError
 from grader.roster import Student
 from starter_code.formats import STAGES
 
@@ -51,8 +52,9 @@ class ScoreFileError(GraderError):
 
 
 @dataclass
-class GradeScheme:
+class GradeScheme(Config):
     """How the final grade is put together (points)."""
+    key_error = UnknownKeyError
     baselines: list[str] = field(default_factory=lambda: list(BASELINES), metadata={
         "help": "Baselines that give points, in order."})
     baseline_public: float = field(default=0.5, metadata={"help": "Points per baseline passed on the public board."})
@@ -78,7 +80,8 @@ class GradeScheme:
 
 
 def load_scheme(path: Path) -> GradeScheme:
-    """A :class:`GradeScheme` from TOML (top level or a ``[gradebook]`` table); unknown keys raise ``ConfigError``."""
+    """A :class:`GradeScheme` from TOML (top level or a ``[gradebook]`` table); unknown keys raise
+    ``UnknownKeyError`` (a ``ConfigError``) naming the file."""
     try:
         raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError as e:
@@ -86,11 +89,8 @@ def load_scheme(path: Path) -> GradeScheme:
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from e
     raw = raw.get("gradebook", raw)
-    known = {f.name for f in fields(GradeScheme)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    return GradeScheme(**raw)
+    check_keys(raw, GradeScheme, str(path), UnknownKeyError)
+    return GradeScheme.from_dict(raw)
 
 
 # --- reading the TA-side CSVs ---------------------------------------------------------------------------------------

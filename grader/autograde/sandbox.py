@@ -51,10 +51,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.errors import ConfigError
+from common.config import Config
+from grader.errors import ConfigError, UnknownKeyError
 
 #: Fixed paths inside the sandbox.
 INSIDE = "/hw8"
@@ -74,8 +75,9 @@ SETPRIV = "/usr/bin/setpriv"
 
 
 @dataclass
-class SandboxConfig:
+class SandboxConfig(Config):
     """How each notebook kernel is confined. Defaults are what ``python -m grader autograde`` uses."""
+    key_error = UnknownKeyError
     enabled: bool = field(default=True, metadata={
         "help": "Run kernels in the bubblewrap sandbox. Off only with --unsafe-no-sandbox (every result row says so)."})
     user: str = field(default="hw8-sandbox", metadata={
@@ -99,14 +101,6 @@ class SandboxConfig:
         for k in ("memory_mb", "max_processes", "max_file_mb", "cpu_seconds", "tmp_mb"):
             if int(getattr(self, k)) <= 0:
                 raise ConfigError(f"sandbox {k} must be positive, got {getattr(self, k)}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "SandboxConfig":
-        from grader.autograde.course import strict_from_dict
-        return strict_from_dict(cls, d, "sandbox")
 
 
 def _is_root() -> bool:

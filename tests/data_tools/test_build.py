@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from data_tools import anomalies, build
 from common.answer_key import NORMAL_KIND, load_answer_key
+from common.config import ConfigKeyError
+from data_tools import anomalies, build
 from data_tools.build import PRESETS, BuildConfig, build_dataset, cached_dataset, check_mixture, parse_mixture
 from data_tools.io import DatasetError, DatasetPaths, read_manifest, sha256_file, verify_manifest
 
@@ -170,7 +171,6 @@ def test_answers_never_in_the_student_directory(tiny_dataset, tmp_path):
 
 # -- config errors --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kwargs, match", [
-    ({"n_trian": 5}, "unknown build option.*n_trian.*valid: preset, n_train"),
     ({"preset": "huge"}, "unknown preset 'huge'; valid presets: tiny, smoke, demo, full"),
     ({"mixture": {"hats": 1.0}}, "unknown anomaly kind.*hats.*valid kinds: .*glasses"),
     ({"mixture": {"glasses": 0.5}}, "sum to 1"),
@@ -189,16 +189,26 @@ def test_bad_config_raises_with_the_valid_values(kwargs, match):
 def test_from_dict_rejects_unknown_keys():
     d = asdict(BuildConfig.from_preset("tiny"))
     d["colour"] = "blue"
-    with pytest.raises(DatasetError, match="unknown config key.*colour"):
+    with pytest.raises(ConfigKeyError, match="BuildConfig: unknown key.*colour; known keys: batch_size"):
         BuildConfig.from_dict(d)
+    with pytest.raises(ConfigKeyError, match="unknown key.*n_trian"):
+        BuildConfig.from_preset("tiny", n_trian=3)
+    assert BuildConfig.from_dict(asdict(BuildConfig.from_preset("tiny"))) == BuildConfig.from_preset("tiny")
 
 
 def test_parse_mixture():
-    assert parse_mixture("glasses=0.25, inverted=0.75") == {"glasses": 0.25, "inverted": 0.75}
+    """One syntax for both command lines: kind=share items, separated by commas or given as separate arguments;
+    the shares are checked by the config (sum 1) or taken as weights (kit ladder), not here."""
+    expected = {"glasses": 0.25, "inverted": 0.75}
+    assert parse_mixture("glasses=0.25, inverted=0.75") == expected
+    assert parse_mixture(["glasses=0.25", "inverted=0.75"]) == expected == parse_mixture(["glasses=0.25,inverted=.75"])
+    assert parse_mixture(["glasses=1", "inverted=1"]) == {"glasses": 1.0, "inverted": 1.0}
     with pytest.raises(DatasetError, match="item 2 'inverted': expected kind=share"):
         parse_mixture("glasses=0.5,inverted")
     with pytest.raises(DatasetError, match="share 'x' is not a number"):
         parse_mixture("glasses=x")
+    with pytest.raises(DatasetError, match="item 2 'glasses=0.5': kind 'glasses' is given twice"):
+        parse_mixture(["glasses=0.5", "glasses=0.5"])
     assert check_mixture(dict(anomalies.DEFAULT_MIXTURE)) == anomalies.DEFAULT_MIXTURE
 
 

@@ -56,4 +56,7 @@ def test_ladder_predicts_a_mixture_from_a_saved_run(tmp_path, capsys):
     assert "ladder strict (each step >= 0.03 on public and private, >= 0.02 on the semantic family): yes" in out
     assert "boss: public 0.9000, private 0.9000 (target 0.9: met)" in out
     assert main(["ladder", "--from-json", str(path), "--mixture", "glasses"]) == 1
-    assert "error: --mixture: expected kind=share, got 'glasses'" in capsys.readouterr().err
+    assert "error: mixture item 1 'glasses': expected kind=share" in capsys.readouterr().err
+    # the same syntax as `python -m data_tools build --mixture`: commas work too
+    assert main(["ladder", "--from-json", str(path), "--mixture", "face_paint=1,glasses=1"]) == 0
+    assert "| given | 0.5000 | 0.7500 | +0.2500 |" in capsys.readouterr().out
