@@ -134,8 +134,8 @@ class BackupCommand:
                 make_private(out)
                 try:
                     with Store(f"sqlite:///{out}") as dst:
-                        counts = src.copy_into(dst)
-                        problems = dst.integrity_problems()
+                        counts = src.backup.copy_into(dst)
+                        problems = dst.backup.integrity_problems()
                 except BaseException:
                     remove_sqlite(out)
                     raise
@@ -166,8 +166,8 @@ class RestoreCommand:
             return _fail(f"{args.backup}: backup file not found")
         try:
             with Store(f"sqlite:///{args.backup.resolve()}", create=False) as src, Store(cfg.database_url) as dst:
-                counts = src.copy_into(dst)
-                problems = dst.integrity_problems()
+                counts = src.backup.copy_into(dst)
+                problems = dst.backup.integrity_problems()
         except (StoreError, OSError, GraderError) as e:
             return _fail(str(e))
         except SQLAlchemyError as e:   # not a backup file (no such table, not a database)

@@ -76,7 +76,7 @@ def import_roster(store: Store, data: bytes | str | Roster, public_url: str = ""
     With ``tokens_path``, the tokens CSV is written (see :func:`write_tokens_file`; ``result.tokens_path`` says
     where) *before* the commit and removed if the commit fails: the tokens are on disk whenever they are valid."""
     roster = data if isinstance(data, Roster) else parse_roster(data)
-    known = {st.login: st for st in store.students()}
+    known = {st.login: st for st in store.accounts.all()}
     issued, new, changed, skipped = [], [], [], []
     for s in roster.students:
         old = known.get(s.id)
@@ -95,7 +95,7 @@ def import_roster(store: Store, data: bytes | str | Roster, public_url: str = ""
     if tokens_path is not None and issued:
         result.tokens_path = write_tokens_file(result.csv_text, tokens_path)
     try:
-        store.sync_roster(new, changed)
+        store.accounts.sync(new, changed)
     except BaseException:
         if result.tokens_path is not None:
             result.tokens_path.unlink(missing_ok=True)
@@ -105,12 +105,12 @@ def import_roster(store: Store, data: bytes | str | Roster, public_url: str = ""
 
 def reissue(store: Store, ids: list[str]) -> list[Issued]:
     """New tokens for the roster ids ``ids`` (their old tokens stop working at once); all or none."""
-    known = {st.login: st for st in store.students()}
+    known = {st.login: st for st in store.accounts.all()}
     missing = [i for i in ids if i not in known]
     if missing:
         raise StoreError(f"no student with id {', '.join(repr(m) for m in missing)}")
     issued = [Issued(i, known[i].name, known[i].email, new_token()) for i in dict.fromkeys(ids)]
-    store.set_token_hashes({x.login: hash_token(x.token) for x in issued})
+    store.accounts.set_token_hashes({x.login: hash_token(x.token) for x in issued})
     return issued
 
 

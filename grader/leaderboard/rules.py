@@ -1,4 +1,4 @@
-"""Leaderboard rules as pure functions: no database, no clock, no HTTP. Every rule of the issue lives here once.
+"""Leaderboard rules as pure functions: no database, no clock, no HTTP. Every rule lives here, once.
 
 - Day boundary: UTC midnight. A student's scored uploads with ``utc_day(submitted_at) == utc_day(now)`` count
   against ``daily_limit`` (late ones too); invalid uploads are never stored, so they never count.
@@ -84,7 +84,7 @@ class ProbeFlag:
     n_submissions: int
 
 
-# --------------------------------------------------------------------------------------------------- daily limit
+# ------------------------------------------------------------------------------------------------------- uploads
 def utc_day(t: datetime) -> date:
     """The UTC calendar day of ``t`` (naive times are taken as UTC)."""
     if t.tzinfo is None:
@@ -107,20 +107,25 @@ def uploads_left(used: int, limit: int) -> int:
     return max(0, limit - used)
 
 
-def check_upload_allowed(*, now: datetime, used: int, limit: int, opens_at: datetime | None,
-                         closes_at: datetime | None, late_ok: bool = False) -> bool:
-    """Raise :class:`NotOpen` or :class:`LimitReached` if one more scored upload at ``now`` breaks a rule; else
-    return whether it is late (at or after ``closes_at``, the student's deadline, with ``late_ok``)."""
+def check_open(*, now: datetime, opens_at: datetime | None, closes_at: datetime | None,
+               late_ok: bool = False) -> bool:
+    """Raise :class:`NotOpen` if an upload at ``now`` is not scored at all; else return whether it is late (at or
+    after ``closes_at``, the student's deadline, with ``late_ok``)."""
     if opens_at is not None and now < opens_at:
         raise NotOpen(f"The competition opens at {opens_at:%Y-%m-%d %H:%M} UTC.")
     late = closes_at is not None and now >= closes_at
     if late and not late_ok:
         raise NotOpen(f"The competition closed at {closes_at:%Y-%m-%d %H:%M} UTC; uploads are no longer scored.")
+    return late
+
+
+def check_daily_limit(*, now: datetime, used: int, limit: int) -> None:
+    """Raise :class:`LimitReached` if one more scored upload at ``now`` would break the daily ``limit``; ``used``
+    counts the student's uploads of ``now``'s UTC day, late ones too."""
     if used >= limit:
         reset = next_reset(now)
         raise LimitReached(f"Daily limit reached: {limit} scored upload(s) per UTC day. "
                            f"The limit resets at {reset:%Y-%m-%d %H:%M} UTC.", reset)
-    return late
 
 
 # --------------------------------------------------------------------------------------------- final selection
@@ -244,7 +249,7 @@ def build_board(names: Mapping[int, str], subs: Iterable[Submission], baselines:
     Public board: each student's best public submission. Private board: each student's final submission
     (best private among the effective selection). Students without submissions are not listed; late
     submissions are ignored. ``counts`` gives each student's (number of submissions, time of the latest) when
-    ``subs`` is only a candidate subset (``Store.board_candidates``); by default both come from ``subs``.
+    ``subs`` is only a candidate subset (``store.boards.read``); by default both come from ``subs``.
     """
     if split not in ("public", "private"):
         raise ValueError(f"split must be 'public' or 'private', got {split!r}")

@@ -33,7 +33,7 @@ from grader.leaderboard import plots, rules, signals
 from grader.leaderboard.display import csv_row, public_names
 from grader.leaderboard.roster import ImportResult, Issued, import_roster, reissue
 from grader.leaderboard.rules import BoardRow, Submission
-from grader.leaderboard.store import Override, Store, Student, hash_token
+from grader.leaderboard.store import NewUpload, Override, Store, Student, hash_token
 from grader.scoring import score_scores
 from grader.validate import read_submission
 
@@ -173,7 +173,7 @@ class Leaderboard:
     def authenticate(self, token: str | None) -> Student | None:
         if not token or len(token) > 200 or not token.isascii():
             return None
-        return self.store.student_by_token_hash(hash_token(token))
+        return self.store.accounts.by_token_hash(hash_token(token))
 
     def is_admin(self, token: str | None) -> bool:
         return bool(token and self._admin_hash and len(token) <= 200
@@ -187,23 +187,24 @@ class Leaderboard:
         The stored upload is unacknowledged until :meth:`ack` (the web app calls it once its answer is sent)."""
         now = self.now()
         scores = read_submission(data, len(self.key), max_bytes=self.cfg.max_upload_bytes)
-        # The time rules before the scoring (no database needed); the store checks them again and the daily
-        # limit under its lock, in the one transaction that stores the upload and reads what the answer needs.
-        limit, deadline = self.limit_for(student), self.deadline_for(student)
-        rules.check_upload_allowed(now=now, used=0, limit=limit, opens_at=self.cfg.opens_at,
-                                   closes_at=deadline, late_ok=self.cfg.late_uploads)
+        # The time rule needs no database: refused uploads are not scored. The daily limit is applied under the
+        # student's lock, in the one transaction that counts the day's uploads and stores this one.
+        limit = self.limit_for(student)
+        late = rules.check_open(now=now, opens_at=self.cfg.opens_at, closes_at=self.deadline_for(student),
+                                late_ok=self.cfg.late_uploads)
         s = score_scores(scores, self.key)
-        rec = self.store.record_upload(student.id, now=now, daily_limit=limit, opens_at=self.cfg.opens_at,
-                                       closes_at=deadline, late_ok=self.cfg.late_uploads,
-                                       filename=filename or "prediction.csv", data=data, public=s.public,
-                                       private=s.private, fingerprint=signals.fingerprint(scores))
-        sub = rec.submission
-        counting = {x.id for x in rules.effective_selection(rec.mine, self.cfg.final_selections)}
-        return replace(self._view(student, sub, sub.id in counting), used_today=rec.used_today,
-                       left_today=rules.uploads_left(rec.used_today, limit))
+        upload = NewUpload.of(filename or "prediction.csv", data, public=s.public, private=s.private, late=late,
+                              fingerprint=signals.fingerprint(scores))
+        with self.store.transaction(write=True) as tx:
+            used = self.store.uploads.count_today(tx, student.id, now)
+            rules.check_daily_limit(now=now, used=used, limit=limit)
+            sub, mine = self.store.uploads.insert(tx, student.id, now, upload)
+        counting = {x.id for x in rules.effective_selection(mine, self.cfg.final_selections)}
+        return replace(self._view(student, sub, sub.id in counting), used_today=used + 1,
+                       left_today=rules.uploads_left(used + 1, limit))
 
     def ack(self, submission_id: int) -> None:
-        self.store.ack(submission_id)
+        self.store.uploads.ack(submission_id)
 
     def _view(self, student: Student, s: Submission, counts: bool) -> SubmissionView:
         return SubmissionView(s.id, s.submitted_at, s.filename, s.public, self.reveal(s.private, student, s.late),
@@ -211,7 +212,7 @@ class Leaderboard:
 
     def page(self, student: Student) -> StudentPage:
         now = self.now()
-        subs = self.store.submissions(student.id)
+        subs = self.store.uploads.counted(student.id)
         counting = {s.id for s in rules.effective_selection(subs, self.cfg.final_selections)}
         used = rules.used_today((s.submitted_at for s in subs), now)
         limit, deadline = self.limit_for(student), self.deadline_for(student)
@@ -228,31 +229,31 @@ class Leaderboard:
             final_private=self.reveal(final.private, student) if final else None,
             best_public=best.public if best else None,
             last_scored=max((s.submitted_at for s in subs), default=None),
-            unconfirmed=self.store.unconfirmed(student.id))
+            unconfirmed=self.store.uploads.unconfirmed(student.id))
 
     def select(self, student: Student, ids: list[int]) -> list[int]:
         if self.closed_for(student):
             raise rules.SelectionError("Your deadline has passed; final selections are frozen.")
-        return self.store.set_selection(student.id, ids, self.cfg.final_selections)
+        return self.store.selections.replace(student.id, ids, self.cfg.final_selections)
 
     def own(self, student: Student, submission_id: int) -> Submission:
-        s = self.store.submission(submission_id)
+        s = self.store.uploads.get(submission_id)
         if s is None or s.student_id != student.id:
             raise NotFound(f"No submission {submission_id} among yours.")
         return s
 
     def view(self, student: Student, submission_id: int) -> SubmissionView:
         s = self.own(student, submission_id)
-        counting = {x.id for x in rules.effective_selection(self.store.submissions(student.id),
+        counting = {x.id for x in rules.effective_selection(self.store.uploads.counted(student.id),
                                                              self.cfg.final_selections)}
         return self._view(student, s, s.id in counting)
 
     def download(self, student: Student, submission_id: int) -> tuple[str, bytes]:
         s = self.own(student, submission_id)
-        return s.filename, self.store.content(s.id)
+        return s.filename, self.store.uploads.content(s.id)
 
     def _scores(self, submission_id: int) -> np.ndarray:
-        return read_submission(self.store.content(submission_id), len(self.key), max_bytes=1 << 40)
+        return read_submission(self.store.uploads.content(submission_id), len(self.key), max_bytes=1 << 40)
 
     def roc_png(self, student: Student, submission_id: int) -> bytes:
         """ROC curve on the public rows; the private curve is added only once the private score may be shown (a
@@ -287,7 +288,7 @@ class Leaderboard:
         from them are cached in it. A render costs one tiny query until something changes.
 
         After an upload or a selection (by this process or another on the database) only the students whose
-        submissions changed are read again (:meth:`Store.board_read`) and the boards re-ranked from the
+        submissions changed are read again (``store.boards.read``) and the boards re-ranked from the
         standings; a roster import, an override or anything the store cannot name reads every student again.
         Either way the boards equal boards built from every row (tests check it step by step), also when an
         unacknowledged upload's grace time ends (no version marks that: its students are read again then). Only
@@ -300,7 +301,7 @@ class Leaderboard:
             c = self._cache
             if c.get("version") == version and not self._expired(c):
                 return c
-            read = self.store.board_read(c.get("version"), c.get("unacked", ()), self.cfg.final_selections)
+            read = self.store.boards.read(c.get("version"), c.get("unacked", ()), self.cfg.final_selections)
             if read.version == c.get("version") and not read.reread:
                 c["expires"] = read.expires
                 return c
@@ -384,12 +385,12 @@ class Leaderboard:
         and when."""
         now = self.now()
         if deadline != "keep":
-            self.store.set_override(student.id, "deadline", deadline, set_by=by, set_at=now, note=note)
+            self.store.overrides.set(student.id, "deadline", deadline, set_by=by, set_at=now, note=note)
         if daily_limit != "keep":
-            self.store.set_override(student.id, "daily_limit", daily_limit, set_by=by, set_at=now, note=note)
+            self.store.overrides.set(student.id, "daily_limit", daily_limit, set_by=by, set_at=now, note=note)
 
     def overrides(self) -> list[Override]:
-        return self.store.overrides()
+        return self.store.overrides.all()
 
     def signals(self) -> list[signals.Signal]:
         """Probing and collusion signals over every counted upload (cached per store version)."""
@@ -399,10 +400,10 @@ class Leaderboard:
         if cached is None:
             def differing(a: int, b: int) -> int:
                 return self._diffs.get((a, b), lambda: int((self._scores(a) != self._scores(b)).sum()))
-            cached = signals.compute(self.store.fingerprints(), n_rows=len(self.key), rows_differing=differing)
+            cached = signals.compute(self.store.uploads.fingerprints(), n_rows=len(self.key), rows_differing=differing)
             cached += [signals.Signal(f.student_id, "tiny-steps", -1,
                                       f"{f.tiny_steps} improvements of at most 0.002 (total {f.total_gain:.4f})")
-                       for f in rules.probing_flags(s for s in self.store.submissions() if not s.late)]
+                       for f in rules.probing_flags(s for s in self.store.uploads.counted() if not s.late)]
             with self._cache_lock:
                 c["signals"] = cached
         return cached
@@ -410,14 +411,14 @@ class Leaderboard:
     def probing(self, **kw) -> list[tuple[Student, rules.ProbeFlag]]:
         by_id = self._versioned()["by_id"]
         return [(by_id[f.student_id], f) for f in rules.probing_flags(
-            (s for s in self.store.submissions() if not s.late), **kw)]
+            (s for s in self.store.uploads.counted() if not s.late), **kw)]
 
     def export_leaderboard_csv(self) -> str:
         """TA export (includes private scores at any time: it is never student-reachable). One row per student:
         legal and public names, best public, final private, submission counts, ranks on both boards, overrides
         and signals. Cells a spreadsheet would run as a formula are escaped."""
         c = self._versioned()
-        subs = rules.group_by_student(self.store.submissions())
+        subs = rules.group_by_student(self.store.uploads.counted())
         allsubs = [s for v in subs.values() for s in v]
         ranks = {}
         for split in ("public", "private"):
@@ -449,7 +450,7 @@ class Leaderboard:
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(["id", "name", "best_public", "final_private"]
                    + [f"{n}_public" for n in names] + [f"{n}_private" for n in names])
-        subs = rules.group_by_student(s for s in self.store.submissions() if not s.late)
+        subs = rules.group_by_student(s for s in self.store.uploads.counted() if not s.late)
         for st in self._versioned()["students"]:
             mine = subs.get(st.id, [])
             b = rules.best(mine, "public")

@@ -80,7 +80,7 @@ def serious(page) -> list[str]:
 
 
 def pages(srv, lb, alice, identity: str) -> dict[str, str]:
-    sid = lb.store.submissions(alice.id)[-1].id
+    sid = lb.store.uploads.counted(alice.id)[-1].id
     common = {"board": "/", "error": "/nowhere"}
     if identity == "visitor":
         return {**common, "login": "/login", "login_link": None, "admin_login": "/admin/login"}
@@ -145,7 +145,7 @@ def test_upload_and_selection_with_the_keyboard_only(browser, site, tmp_path):
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/submissions/\d+$"))
     sid = int(page.url.rsplit("/", 1)[1])
-    assert lb.store.submission(sid).filename == "keyboard.csv"
+    assert lb.store.uploads.get(sid).filename == "keyboard.csv"
 
     page.goto(f"{srv.url}/me")
     tab_to(page, f"#sel-{sid}")
@@ -153,7 +153,7 @@ def test_upload_and_selection_with_the_keyboard_only(browser, site, tmp_path):
     tab_to(page, "#save-selection")
     with page.expect_navigation():
         page.keyboard.press("Enter")
-    assert [s.id for s in lb.store.submissions(alice.id) if s.selected] == [sid]
+    assert [s.id for s in lb.store.uploads.counted(alice.id) if s.selected] == [sid]
     assert page.locator(f"#sel-{sid}").is_checked()
     lb.select(alice, [])
     ctx.close()

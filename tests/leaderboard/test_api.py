@@ -74,7 +74,7 @@ def test_upload_shows_public_score_at_once(app, lb, key):
     assert set(body) == {"id", "submitted_at", "filename", "public", "selected", "counts", "late", "used_today",
                          "left_today"}
     assert body["counts"] is True and body["late"] is False and body["left_today"] == 4   # the only one: it counts
-    assert body["public"] == pytest.approx(lb.store.submission(body["id"]).public)
+    assert body["public"] == pytest.approx(lb.store.uploads.get(body["id"]).public)
     page = c.get(f"/submissions/{body['id']}")
     assert f"{body['public']:.5f}" in page.text
     png = c.get(f"/submissions/{body['id']}/roc.png")
@@ -120,8 +120,8 @@ def test_no_private_score_in_any_response_before_close(app, lb, key, clock):
     ids = [upload(alice, csv_bytes(noisy_scores(key, n, seed=30 + i))).json()["id"]
            for i, n in enumerate([0.4, 0.8])]
     ids.append(upload(bob, csv_bytes(noisy_scores(key, 0.6, seed=40))).json()["id"])
-    privates = [lb.store.submission(i).private for i in ids]
-    publics = [lb.store.submission(i).public for i in ids]
+    privates = [lb.store.uploads.get(i).private for i in ids]
+    publics = [lb.store.uploads.get(i).public for i in ids]
     assert all(abs(p - q) > 1e-3 for p in privates for q in publics)   # the search below is meaningful
 
     def needles(x):
@@ -175,7 +175,7 @@ def test_selection_api(app, lb, key, clock):
     assert [s["id"] for s in me["submissions"] if s["selected"]] == [a[2]]
     clock.set(CLOSES + timedelta(hours=1))
     assert alice.post("/api/selection", json={"ids": [a[0]]}).status_code == 409
-    assert alice.get("/api/me").json()["final_private"] == pytest.approx(lb.store.submission(a[2]).private)
+    assert alice.get("/api/me").json()["final_private"] == pytest.approx(lb.store.uploads.get(a[2]).private)
     d = alice.get(f"/api/submissions/{a[2]}").json()
     assert set(d["intervals"]) == {"public", "private"}
 
@@ -246,4 +246,4 @@ def test_fifty_concurrent_http_uploads_at_the_limit(lb, key):
         with ThreadPoolExecutor(50) as ex:
             codes = list(ex.map(one, range(50)))
     assert sorted(set(codes)) == [201, 429] and codes.count(201) == 5
-    assert len(lb.store.submissions(lb.authenticate(lb.tokens["alice"]).id)) == 5
+    assert len(lb.store.uploads.counted(lb.authenticate(lb.tokens["alice"]).id)) == 5

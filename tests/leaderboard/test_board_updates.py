@@ -1,4 +1,4 @@
-"""Boards kept up to date incrementally (``Leaderboard._versioned`` / ``Store.board_read``) equal boards rebuilt from
+"""Boards kept up to date incrementally (``Leaderboard._versioned`` / ``store.boards.read``) equal boards rebuilt from
 scratch, step by step, through random uploads, acknowledgements, selections, extensions, roster imports, the close
 and the grace time, written by two server processes (two stores on one database), on SQLite and on PostgreSQL."""
 from datetime import timedelta
@@ -9,7 +9,8 @@ import pytest
 from grader.leaderboard import rules
 from grader.leaderboard.display import public_names
 from grader.leaderboard.service import Leaderboard, NotRevealed
-from grader.leaderboard.store import Store, changes
+from grader.leaderboard.store import Store
+from grader.leaderboard.store.schema import changes
 
 from .conftest import CLOSES, Wall, csv_bytes, make_cfg, noisy_scores
 
@@ -19,7 +20,7 @@ class Reads:
 
     def __init__(self, store: Store):
         self.full = self.partial = 0
-        inner = store.board_read
+        inner = store.boards.read
 
         def counted(*a, **kw):
             read = inner(*a, **kw)
@@ -28,16 +29,16 @@ class Reads:
             elif read.reread:
                 self.partial += 1
             return read
-        store.board_read = counted
+        store.boards.read = counted
 
 
 def reference(lb: Leaderboard, store: Store, split: str):
     """The board from every counted row, without any cache: ``split`` as the service would show it now."""
-    students = store.students()
+    students = store.accounts.all()
     names = public_names(students, lb.secret)
-    every = store.submissions()
+    every = store.uploads.counted()
     if split == "late":
-        return rules.build_late_board(names, store.late_submissions())
+        return rules.build_late_board(names, [s for s in every if s.late])
     if split == "private":
         now = lb.now()
         pending = {st.id for st in students if st.deadline is not None and now < st.deadline}
@@ -69,7 +70,7 @@ def test_incremental_boards_equal_a_rebuild_at_every_step(db_url, key, key_path,
     try:
         for step in range(110):
             lb = (a, b)[int(rng.integers(2))]
-            who = lb.store.students()
+            who = lb.store.accounts.all()
             st = who[int(rng.integers(len(who)))]
             op = rng.choice(["upload", "upload", "upload", "select", "extend", "tick", "grace", "ack", "roster"])
             if step == closed_at_step:
@@ -78,7 +79,7 @@ def test_incremental_boards_equal_a_rebuild_at_every_step(db_url, key, key_path,
             writes = True
             if op == "upload":
                 try:
-                    v = lb.submit(lb.store.student(st.id), "p.csv", files[int(rng.integers(len(files)))])
+                    v = lb.submit(lb.store.accounts.get(st.id), "p.csv", files[int(rng.integers(len(files)))])
                 except rules.RuleViolation:
                     continue
                 if rng.random() < 0.8:
@@ -86,10 +87,10 @@ def test_incremental_boards_equal_a_rebuild_at_every_step(db_url, key, key_path,
                 else:
                     unacked.append((lb, v.id, wall.t))
             elif op == "select":
-                mine = [s.id for s in lb.store.submissions(st.id) if not s.late]
+                mine = [s.id for s in lb.store.uploads.counted(st.id) if not s.late]
                 pick = [i for i in mine if rng.random() < 0.3][:cfg.final_selections]
                 try:
-                    lb.select(lb.store.student(st.id), pick)
+                    lb.select(lb.store.accounts.get(st.id), pick)
                 except rules.RuleViolation:      # after the deadline, selections are frozen
                     continue
             elif op == "extend":
@@ -159,7 +160,7 @@ def test_gaps_in_the_change_log_fall_back_to_a_full_read(lb, key, clock):
         assert board == Leaderboard(lb.cfg, store=other, key=key, clock=clock).board("public")
         # More students to read than the limit: a full read as well.
         writer.ack(writer.submit(bob, "d.csv", csv_bytes(noisy_scores(key, 0.05, seed=4))).id)
-        read = lb.store.board_read(lb._cache["version"], (), 2, max_students=0)
+        read = lb.store.boards.read(lb._cache["version"], (), 2, max_students=0)
         assert read.full and read.version == other.version()
     finally:
         other.close()

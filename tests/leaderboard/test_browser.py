@@ -64,7 +64,7 @@ def test_student_journey_in_chromium(browser, site, key, tmp_path):
     page.wait_for_url(re.compile(r"/submissions/\d+$"))
     sid = int(page.url.rsplit("/", 1)[1])
     shown = page.locator("#public-score").inner_text()
-    assert shown == f"{lb.store.submission(sid).public:.5f}"
+    assert shown == f"{lb.store.uploads.get(sid).public:.5f}"
     assert page.locator("#private-score").count() == 0
     assert page.locator("img.roc").evaluate("img => img.complete && img.naturalWidth > 0")
 
@@ -103,7 +103,7 @@ def test_student_journey_in_chromium(browser, site, key, tmp_path):
     assert private.locator("tr.me").count() == 1
     shot(page, "board_private.png")
     page.goto(f"{srv.url}/submissions/{sid}")
-    assert page.locator("#private-score").inner_text() == f"{lb.store.submission(sid).private:.5f}"
+    assert page.locator("#private-score").inner_text() == f"{lb.store.uploads.get(sid).private:.5f}"
     assert "95% bootstrap intervals" in page.locator("#intervals").inner_text()
     shot(page, "submission_after_close.png")
     ctx.close()

@@ -115,7 +115,7 @@ def test_probing_and_copying_are_flagged_for_the_ta(lb, key):
     # Copying: s3 uploads s2's exact file; s4 uploads a monotone transform of it (same ranking, other bytes).
     lb.submit(lb.users["s3"], "copy.csv", csv_bytes(base))
     lb.submit(lb.users["s4"], "copy2.csv", csv_bytes(3 * base + 7))
-    got = {(lb.store.student(s.student_id).login, s.kind): s.detail for s in lb.signals()}
+    got = {(lb.store.accounts.get(s.student_id).login, s.kind): s.detail for s in lb.signals()}
     assert "near-constant" in "".join(k for _, k in got if _ == "s1")
     assert got[("s1", "small-diff")] == "differs from #3 in 2 row(s)"
     assert got[("s2", "small-diff")] == "differs from #5 in 3 row(s)"
@@ -162,7 +162,7 @@ def test_extension_and_limit_override_with_who_and_when(lb, key, clock):
     board = api(lb).get("/api/board?split=private").json()["rows"]
     assert lb.public_name(s1) in [r["name"] for r in board]
     assert api(lb, "s1").get(f"/api/submissions/{on_time['id']}").json()["private"] == pytest.approx(
-        lb.store.submission(on_time["id"]).private)
+        lb.store.uploads.get(on_time["id"]).private)
     assert api(lb, "s2").get(f"/api/submissions/{late['id']}").json()["private"] is not None
     assert [r["name"] for r in api(lb).get("/api/board?split=late").json()["rows"]] == [lb.public_name(lb.users["s2"])]
     # Back to the competition's values: recorded too.

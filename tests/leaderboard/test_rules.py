@@ -26,17 +26,17 @@ def test_day_boundary_is_utc_midnight():
     assert rules.used_today(times, late) == 2
 
 
-def test_check_upload_allowed():
+def test_check_open_and_daily_limit():
     opens, closes = T - timedelta(days=1), T + timedelta(days=1)
-    rules.check_upload_allowed(now=T, used=4, limit=5, opens_at=opens, closes_at=closes)
+    assert rules.check_open(now=T, opens_at=opens, closes_at=closes) is False
+    rules.check_daily_limit(now=T, used=4, limit=5)
     with pytest.raises(rules.LimitReached) as e:
-        rules.check_upload_allowed(now=T, used=5, limit=5, opens_at=opens, closes_at=closes)
+        rules.check_daily_limit(now=T, used=5, limit=5)
     assert e.value.resets_at == datetime(2026, 11, 11, tzinfo=UTC) and "2026-11-11 00:00 UTC" in str(e.value)
     with pytest.raises(rules.NotOpen, match="closed"):
-        rules.check_upload_allowed(now=closes, used=0, limit=5, opens_at=opens, closes_at=closes)
+        rules.check_open(now=closes, opens_at=opens, closes_at=closes)
     with pytest.raises(rules.NotOpen, match="opens"):
-        rules.check_upload_allowed(now=opens - timedelta(seconds=1), used=0, limit=5, opens_at=opens,
-                                   closes_at=closes)
+        rules.check_open(now=opens - timedelta(seconds=1), opens_at=opens, closes_at=closes)
     assert rules.uploads_left(7, 5) == 0 and rules.uploads_left(2, 5) == 3
 
 
@@ -101,12 +101,10 @@ def test_probing_flags_many_tiny_climbs_only():
 
 def test_late_uploads_are_scored_only_when_allowed_and_never_ranked_or_selected():
     closes = T + timedelta(hours=1)
-    assert rules.check_upload_allowed(now=T, used=0, limit=5, opens_at=None, closes_at=closes, late_ok=True) is False
-    assert rules.check_upload_allowed(now=closes, used=0, limit=5, opens_at=None, closes_at=closes, late_ok=True)
+    assert rules.check_open(now=T, opens_at=None, closes_at=closes, late_ok=True) is False
+    assert rules.check_open(now=closes, opens_at=None, closes_at=closes, late_ok=True)
     with pytest.raises(rules.NotOpen):
-        rules.check_upload_allowed(now=closes, used=0, limit=5, opens_at=None, closes_at=closes)
-    with pytest.raises(rules.LimitReached):      # the daily limit counts late uploads too
-        rules.check_upload_allowed(now=closes, used=5, limit=5, opens_at=None, closes_at=closes, late_ok=True)
+        rules.check_open(now=closes, opens_at=None, closes_at=closes)
     subs = [sub(1, 10, 0.70, 0.60, 0), Submission(2, 10, T + timedelta(hours=2), 0.99, 0.99, False, "", True),
             Submission(3, 20, T + timedelta(hours=3), 0.80, 0.85, False, "", True)]
     assert [s.id for s in rules.effective_selection(subs, 2)] == [1]

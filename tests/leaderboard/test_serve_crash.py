@@ -42,7 +42,7 @@ def test_serve_check_imports_roster_and_writes_tokens(tmp_path, key_path, capsys
     assert [r["id"] for r in rows] == ["b01", "b02"]
     assert rows[0]["login_url"] == f"http://127.0.0.1:8123/login/{rows[0]['token']}"
     with Store(f"sqlite:///{tmp_path / 'lb.sqlite3'}") as s:   # relative to the config file
-        assert [st.login for st in s.students()] == ["b01", "b02"]
+        assert [st.login for st in s.accounts.all()] == ["b01", "b02"]
     # Importing again skips known ids and keeps their tokens; a new student's tokens never overwrite the first file.
     roster.write_text("id,name,email\nb01,Ann,ann@x\nb02,Ben,\nb03,Cy,\n")
     assert main(["serve", "--competition", str(comp), "--roster", str(roster), "--check", "--public-url",
@@ -153,5 +153,5 @@ def test_sigkill_during_uploads_loses_no_acknowledged_submission(tmp_path, key, 
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)
     with Store(db_url) as s:
-        assert s.integrity_problems() == []
-        assert len(s.submissions()) >= len(acked)
+        assert s.backup.integrity_problems() == []
+        assert len(s.uploads.counted()) >= len(acked)

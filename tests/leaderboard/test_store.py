@@ -1,5 +1,6 @@
 """Store and service rules, each run on SQLite and on a throwaway PostgreSQL cluster (``db_url`` is parametrised)."""
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
@@ -24,10 +25,14 @@ def test_tokens_are_stored_hashed(lb):
     assert tok not in stored and hash_token(tok) in stored
 
 
+def logins(lb) -> set[str]:
+    return {st.login for st in lb.store.accounts.all()}
+
+
 def test_roster_import_is_all_or_nothing_and_skips_known(lb):
     with pytest.raises(RosterError, match="line 3, column 'name'"):
         lb.import_roster(b"id,name\ndave,Dave\nerin,\n")
-    assert "dave" not in lb.store.logins()
+    assert "dave" not in logins(lb)
     res = lb.import_roster("\ufeffid,name\r\nalice,Alice again\r\ndave,Dave D\r\n".encode())
     assert [i.login for i in res.issued] == ["dave"] and res.skipped == ["alice"] and res.updated == ["alice"]
     assert lb.authenticate(lb.tokens["alice"]).name == "Alice again"   # same token, roster's new name
@@ -40,16 +45,16 @@ def test_roster_import_is_all_or_nothing_and_skips_known(lb):
 
 
 def test_store_rolls_back_a_failed_transaction(lb):
-    before = lb.store.logins()
+    before = logins(lb)
     with pytest.raises(StoreError, match="duplicate"):
-        lb.store.add_students([("zed", "Zed", "", hash_token("t1")), ("alice", "dup", "", hash_token("t2"))])
-    assert lb.store.logins() == before
-    assert lb.store.logins() == before                      # zed was not kept
+        lb.store.accounts.sync([dict(login="zed", name="Zed", email="", token_hash=hash_token("t1")),
+                                dict(login="alice", name="dup", email="", token_hash=hash_token("t2"))])
+    assert logins(lb) == before                              # zed was not kept
     with pytest.raises(RuntimeError):
         with lb.store.transaction(write=True) as c:
             c.exec_driver_sql("DELETE FROM students")
             raise RuntimeError("boom")
-    assert lb.store.logins() == before
+    assert logins(lb) == before
 
 
 def test_upload_scores_and_stores_the_exact_file(lb, key):
@@ -61,9 +66,9 @@ def test_upload_scores_and_stores_the_exact_file(lb, key):
     assert v.public == pytest.approx(expected.public, abs=1e-12)
     assert v.private is None                               # before close
     assert lb.download(alice, v.id) == ("pred.csv", data)
-    stored = lb.store.submission(v.id)
+    stored = lb.store.uploads.get(v.id)
     assert stored.private == pytest.approx(expected.private, abs=1e-12)
-    assert lb.store.integrity_problems() == []
+    assert lb.store.backup.integrity_problems() == []
 
 
 def test_invalid_upload_is_not_stored_and_not_counted(lb, key):
@@ -72,7 +77,7 @@ def test_invalid_upload_is_not_stored_and_not_counted(lb, key):
     with pytest.raises(SubmissionError) as e:
         lb.submit(alice, "bad.csv", bad)
     assert e.value.line == 3 and e.value.column == "score"
-    assert lb.store.submissions(alice.id) == []
+    assert lb.store.uploads.counted(alice.id) == []
     assert lb.page(alice).left_today == 5
 
 
@@ -91,11 +96,11 @@ def test_daily_limit_counts_scored_uploads_per_utc_day(lb, key, clock):
     clock.advance(minutes=10)                              # UTC midnight: a new day
     assert lb.page(alice).left_today == 5
     lb.submit(alice, "7.csv", data)
-    assert len(lb.store.submissions(alice.id)) == 6
+    assert len(lb.store.uploads.counted(alice.id)) == 6
 
 
 def test_fifty_concurrent_uploads_at_the_limit_never_exceed_it(lb, key):
-    """50 threads race one student's uploads (the store's lock, not the service's early check, must hold)."""
+    """50 threads race one student's uploads: the limit holds under the student's lock."""
     alice = lb.users["alice"]
     lb.submit(alice, "first.csv", csv_bytes(noisy_scores(key, 1.0, seed=3)))   # 4 left
     data = csv_bytes(noisy_scores(key, 1.0, seed=4))
@@ -109,20 +114,26 @@ def test_fifty_concurrent_uploads_at_the_limit_never_exceed_it(lb, key):
     with ThreadPoolExecutor(50) as ex:
         results = list(ex.map(one, range(50)))
     assert sum(r is not None for r in results) == 4
-    assert len(lb.store.submissions(alice.id)) == 5
-    assert lb.store.integrity_problems() == []
+    assert len(lb.store.uploads.counted(alice.id)) == 5
+    assert lb.store.backup.integrity_problems() == []
 
 
-def test_store_lock_alone_enforces_the_limit(lb):
-    """Bypass the service's early check: add_submission itself refuses the sixth of the day."""
+def test_the_limit_is_a_students_own_and_counts_late_uploads(lb, key, clock):
+    """The TA's per-student limit is the one applied, counted in the transaction that stores the upload (late
+    uploads too); an id the database does not hold is refused, with nothing stored."""
     bob = lb.users["bob"]
-    kw = dict(now=lb.now(), daily_limit=2, opens_at=None, closes_at=None, data=b"x", public=0.5, private=0.5)
-    lb.store.add_submission(bob.id, filename="a", **kw)
-    lb.store.add_submission(bob.id, filename="b", **kw)
-    with pytest.raises(rules.LimitReached):
-        lb.store.add_submission(bob.id, filename="c", **kw)
+    lb.set_override(bob, daily_limit=2, by="ta")
+    bob = lb.store.accounts.get(bob.id)
+    data = csv_bytes(noisy_scores(key, 1.0, seed=2))
+    for day in (clock(), CLOSES):
+        clock.set(day)
+        lb.submit(bob, "a.csv", data)
+        assert lb.submit(bob, "b.csv", data).left_today == 0
+        with pytest.raises(rules.LimitReached):
+            lb.submit(bob, "c.csv", data)
     with pytest.raises(StoreError):
-        lb.store.add_submission(999999, filename="x", **kw)
+        lb.submit(replace(bob, id=999999), "x.csv", data)
+    assert [s.late for s in lb.store.uploads.counted()] == [False, False, True, True]
 
 
 def test_closed_competition_scores_late_or_refuses_and_freezes_selection(lb, key, clock):
@@ -134,7 +145,7 @@ def test_closed_competition_scores_late_or_refuses_and_freezes_selection(lb, key
     lb.cfg.late_uploads = False
     with pytest.raises(rules.NotOpen, match="closed"):
         lb.submit(alice, "late2.csv", csv_bytes(noisy_scores(key, 1.0, seed=7)))
-    assert [s.late for s in lb.store.submissions(alice.id)] == [False, True]
+    assert [s.late for s in lb.store.uploads.counted(alice.id)] == [False, True]
     with pytest.raises(rules.SelectionError, match="frozen"):
         lb.select(alice, [v.id])
 
@@ -153,7 +164,7 @@ def test_selection_and_final_score(lb, key, clock):
     assert [v.id for v in page.submissions if v.counts] == [ids[2]] and page.final_private is None
     clock.set(CLOSES + timedelta(seconds=1))
     page = lb.page(alice)
-    assert page.final_private == pytest.approx(lb.store.submission(ids[2]).private)
+    assert page.final_private == pytest.approx(lb.store.uploads.get(ids[2]).private)
     row = next(r for r in lb.board("private") if r.student_id == alice.id)
     assert row.submission_id == ids[2]
 
@@ -179,7 +190,7 @@ def test_private_board_only_after_close_and_reveal_intervals(lb, key, clock):
     board = lb.board("private")
     assert len(board) == 5 and sum(r.baseline for r in board) == 4
     iv = lb.intervals(alice, v.id, n_boot=50)
-    stored = lb.store.submission(v.id)
+    stored = lb.store.uploads.get(v.id)
     for split in ("public", "private"):
         lo, hi = iv[split]
         assert lo <= getattr(stored, split) <= hi and hi - lo < 0.5
@@ -217,19 +228,19 @@ def test_integrity_check_detects_a_corrupted_file(lb, key):
     v = lb.submit(lb.users["alice"], "a.csv", csv_bytes(noisy_scores(key, 1.0, seed=11)))
     with lb.store.transaction(write=True) as c:
         c.exec_driver_sql(f"UPDATE submissions SET sha256 = 'x' WHERE id = {v.id}")
-    assert lb.store.integrity_problems() == [f"submission {v.id}: stored file does not match its sha256"]
+    assert lb.store.backup.integrity_problems() == [f"submission {v.id}: stored file does not match its sha256"]
 
 
 def test_store_is_a_context_manager(db_url):
     with Store(db_url) as s:
-        assert s.students() == []
+        assert s.accounts.all() == []
 
 
 def test_board_candidates_give_the_same_boards_as_every_row(lb):
     """The database's pre-selection (window functions) must not change any board: random scores with many ties,
     random times and random marks, on both backends."""
     rng = np.random.default_rng(3)
-    ids = [st.id for st in lb.store.students()]
+    ids = [st.id for st in lb.store.accounts.all()]
     t0 = lb.now()
     rows = []
     for sid in ids:
@@ -237,15 +248,15 @@ def test_board_candidates_give_the_same_boards_as_every_row(lb):
             rows.append(dict(student_id=sid, submitted_at=t0 - timedelta(minutes=int(rng.integers(0, 50))),
                              data=b"x", public=float(rng.integers(0, 6)) / 5, private=float(rng.integers(0, 6)) / 5,
                              selected=bool(rng.random() < 0.15)))
-    lb.store.add_submissions_bulk(rows)
-    names = {st.id: st.name for st in lb.store.students()}
-    every = lb.store.submissions()
+    lb.store.uploads.add_bulk(rows)
+    names = {st.id: st.name for st in lb.store.accounts.all()}
+    every = lb.store.uploads.counted()
     for max_sel in (1, 2, 3):
-        cand, counts = lb.store.board_candidates(max_sel)
-        assert len(cand) < len(every)
+        read = lb.store.boards.read(None, (), max_sel)        # a full read: every student's candidates
+        assert read.full and len(read.rows) < len(every)
         for split in ("public", "private"):
             full = rules.build_board(names, every, {}, split=split, max_selected=max_sel)
-            fast = rules.build_board(names, cand, {}, split=split, max_selected=max_sel, counts=counts)
+            fast = rules.build_board(names, read.rows, {}, split=split, max_selected=max_sel, counts=read.counts)
             assert fast == full
 
 
@@ -286,9 +297,9 @@ def test_a_database_of_the_first_layout_is_brought_up_to_date(tmp_path):
     con.commit()
     con.close()
     with Store(f"sqlite:///{path}") as s:
-        assert s.content(1) == data and s.integrity_problems() == []
-        (sub,) = s.submissions()
+        assert s.uploads.content(1) == data and s.backup.integrity_problems() == []
+        (sub,) = s.uploads.counted()
         assert (sub.public, sub.selected, sub.late) == (0.7, True, False)
-        st = s.student_by_token_hash(hash_token("tok"))
+        st = s.accounts.by_token_hash(hash_token("tok"))
         assert (st.login, st.nickname, st.deadline) == ("b01", "", None)
         assert len(s.secret()) == 32 and s.version() == 7
