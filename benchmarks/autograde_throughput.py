@@ -19,6 +19,7 @@ medians compared.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -29,29 +30,37 @@ from pathlib import Path
 from grader.autograde.course import REPO_ROOT, CourseConfig
 
 
+def _load_fixtures():
+    """tests/autograde/fixtures.py, loaded from its file (tests/ is not an installed package)."""
+    path = Path(__file__).resolve().parents[1] / "tests" / "autograde" / "fixtures.py"
+    spec = importlib.util.spec_from_file_location("autograde_fixtures", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _course(root: Path, real: str | None, n: int) -> tuple[CourseConfig, str]:
     import nbformat
 
-    from grader.autograde.fixtures import STUDENT_ANSWERS, answered_submission, write_fixture_source, \
-        write_submission
     from grader.autograde.release import release
+    fixtures = _load_fixtures()
     if real:
         course = CourseConfig(source=REPO_ROOT / "assignments", course_dir=root / "course")
         assignment = real
     else:
-        write_fixture_source(root / "src", "ps1")
+        fixtures.write_fixture_source(root / "src", "ps1")
         course = CourseConfig(source=root / "src", course_dir=root / "course")
         assignment = "ps1"
     release(course, [assignment])
     rel = nbformat.read(str(course.course_dir / "release" / assignment / f"{assignment}.ipynb"), as_version=4)
-    kinds = ["good", "partial", "blank"]
-    for i in range(n):
-        path = course.course_dir / "submitted" / f"s{i:03d}" / assignment / f"{assignment}.ipynb"
-        if real:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            nbformat.write(answered_submission(rel, STUDENT_ANSWERS[real]) if i % 2 == 0 else rel, str(path))
-        else:
-            write_submission(path, rel, kinds[i % 3])
+    if real:
+        solved = fixtures.answered_submission(rel, fixtures.STUDENT_ANSWERS[real])
+        fixtures.submit_notebooks(course, assignment, {f"s{i:03d}": solved if i % 2 == 0 else rel for i in range(n)})
+    else:
+        kinds = ["good", "partial", "blank"]
+        for i in range(n):
+            path = course.course_dir / "submitted" / f"s{i:03d}" / assignment / f"{assignment}.ipynb"
+            fixtures.write_submission(path, rel, kinds[i % 3])
     return course, assignment
 
 

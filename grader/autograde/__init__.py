@@ -17,6 +17,11 @@ Course directory (nbgrader's layout; default ``.cache/course``)::
                                        was confined (sandbox), what was graded (submission_sha256) and when
     logs/                              one log per worker process
 
+``python -m grader autograde`` is four modules: ``run.py``, the supervisor (what to grade, each result recorded as
+it comes, the command), hands submissions to ``pool.py`` (long-lived ``worker.py`` processes on this machine) or
+``dask_pool.py`` (the same tasks on a Dask cluster), and ``results.py`` holds ``autograde_results.csv``. Every module
+is listed in README.md, "Modules".
+
 Autograding runs every notebook in two bubblewrap sandboxes (``sandbox.py``, ``execute.py``): the student's cells
 in one, the tests in another that never ran student code and receives plain data (``exchange.py``). What is and
 is not isolated: README.md, "Security".

@@ -18,48 +18,41 @@ duplicated test cells) is reported per cell from a comparison with the release (
 released whatever the student did to it. Notebooks read the tiny data preset (``HW8_SMOKE=1``, ``HW8_DATA_DIR``) so
 grading never retrains on 100k images. Nothing here is a ``--no-execute`` shortcut: every notebook is executed.
 
-Results are written as they come: each finished submission is in the gradebook (by its worker, through nbgrader)
-and then in ``autograde_results.csv`` (atomically replaced), so a run killed at any moment loses at most the
+This module is the supervisor: it decides what to grade (every (student, assignment) of the roster and the
+submitted folders; a cheap check first, ``precheck``), hands the rest to workers and records each result as it comes.
+Each finished submission is in the gradebook (by its worker, through nbgrader) and then in
+``autograde_results.csv`` (``results.py``, atomically replaced), so a run killed at any moment loses at most the
 submissions in flight; run again, it grades only what has no result for the submitted file yet (``--regrade``:
 everything). Workers die with this process, and the kernels with their worker.
 
-Parallelism: ``--workers N`` long-lived worker processes on this machine, or ``--dask-scheduler ADDRESS`` to fan the
-same tasks out to a Dask cluster (each Dask worker keeps one such worker process, sandboxed the same way; beyond this
-machine the scheduler must be ``tls://`` with ``--dask-tls-*`` certificates; the gradebook must be reachable from
-every machine: ``--db-url postgresql+psycopg://...``).
+Parallelism: ``--workers N`` long-lived worker processes on this machine (``pool.py``), or ``--dask-scheduler
+ADDRESS`` to fan the same tasks out to a Dask cluster (``dask_pool.py``: each Dask worker keeps one such worker
+process, sandboxed the same way; beyond this machine the scheduler must be ``tls://`` with ``--dask-tls-*``
+certificates; the gradebook must be reachable from every machine: ``--db-url postgresql+psycopg://...``).
 """
 from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
-import os
-import queue
-import selectors
-import signal
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
-from common.files import write_private
 from grader.autograde.course import REPO_ROOT, CourseConfig, add_course_arguments, course_from_args
-from grader.autograde.env import KIT_ROOT, ensure_tool_path, worker_env
+from grader.autograde.dask_pool import DaskTLS, check_scheduler_address, grade_dask
+from grader.autograde.env import ensure_tool_path
+from grader.autograde.pool import grade_local
+from grader.autograde.results import (SANDBOXED, UNSANDBOXED, Result, read_results, score_distribution,
+                                      summarize, write_results)
 from grader.autograde.sandbox import SandboxConfig, unavailable_reason
 from grader.errors import ConfigError, GraderError
 
 HELP = "Autograde every submission with nbgrader in sandboxed workers (graded/timeout/error/source_notebook/missing)."
-STATUSES = ("graded", "timeout", "error", "source_notebook", "missing")
-RESULT_COLUMNS = ("student", "assignment", "status", "score", "max_score", "code_score", "written_score",
-                  "needs_manual_grade", "seconds_late", "tampering", "message", "seconds", "sandbox",
-                  "submission_sha256", "graded_at")
-#: The ``sandbox`` column: how the submission's code was confined.
-SANDBOXED = "bwrap"
-UNSANDBOXED = "NONE (--unsafe-no-sandbox)"
 
 
 @dataclass
@@ -105,46 +98,6 @@ class AutogradeConfig:
                              cpu_seconds=2 * self.notebook_timeout, block_network=self.block_network,
                              block_subprocess=self.block_subprocess,
                              env={"HW8_SMOKE": "1" if self.smoke else "0"})
-
-
-@dataclass
-class Result:
-    """The outcome for one (student, assignment): a value even when everything went wrong."""
-    student: str
-    assignment: str
-    status: str
-    score: float | None = None
-    max_score: float | None = None
-    code_score: float | None = None
-    written_score: float | None = None
-    needs_manual_grade: bool | None = None
-    seconds_late: float | None = None
-    tampering: list[str] = field(default_factory=list)
-    message: str = ""
-    seconds: float = 0.0
-    sandbox: str = ""
-    submission_sha256: str = ""
-    graded_at: str = ""
-    worker_pid: int | None = None   # which worker process graded it (not written to the CSV)
-    kept: bool = False              # taken from an earlier run's row (not written to the CSV)
-
-    def row(self) -> dict:
-        d = asdict(self)
-        d["tampering"] = "; ".join(self.tampering)
-        return {k: ("" if d[k] is None else d[k]) for k in RESULT_COLUMNS}
-
-    @classmethod
-    def from_row(cls, row: dict) -> "Result":
-        def num(k):
-            return float(row[k]) if row.get(k) not in (None, "") else None
-        return cls(student=row["student"], assignment=row["assignment"], status=row["status"], score=num("score"),
-                   max_score=num("max_score"), code_score=num("code_score"), written_score=num("written_score"),
-                   needs_manual_grade=(row.get("needs_manual_grade") == "True") if row.get("needs_manual_grade")
-                   else None, seconds_late=num("seconds_late"),
-                   tampering=[t for t in (row.get("tampering") or "").split("; ") if t],
-                   message=row.get("message") or "", seconds=num("seconds") or 0.0, sandbox=row.get("sandbox") or "",
-                   submission_sha256=row.get("submission_sha256") or "", graded_at=row.get("graded_at") or "",
-                   kept=True)
 
 
 # --- checks before grading (cheap, in the supervisor) -----------------------------------------------------------
@@ -222,268 +175,6 @@ def precheck(course: CourseConfig, student: str, assignment: str) -> Result | li
     return findings
 
 
-# --- worker processes -------------------------------------------------------------------------------------------
-
-class WorkerDied(Exception):
-    pass
-
-
-class WorkerProcess:
-    """One ``python -m grader.autograde.worker`` in its own session; killed with its kernels on timeout.
-
-    The worker watches its parent: if this process dies (even by ``kill -9``), the worker exits, and its kernels'
-    sandboxes die with it (bwrap ``--die-with-parent``).
-    """
-
-    def __init__(self, init: dict, *, env: dict, log_path: Path | None = None, startup_timeout: float = 180):
-        self.init, self.env, self.log_path, self.startup_timeout = init, env, log_path, startup_timeout
-        self.proc = None
-        self._buf = b""
-        self.started = 0
-
-    def start(self) -> None:
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        env = {**self.env, "HW8_SUPERVISOR_PID": str(os.getpid())}
-        try:
-            self.proc = subprocess.Popen([sys.executable, "-m", "grader.autograde.worker"], stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, stderr=log, env=env, start_new_session=True,
-                                         cwd=str(KIT_ROOT))
-        finally:
-            if self.log_path:
-                log.close()
-        self._buf = b""
-        self.started += 1
-        self._send(self.init)
-        ready = self._receive(self.startup_timeout)
-        if ready is None or not ready.get("ready"):
-            self.kill()
-            raise WorkerDied(f"worker did not start (see {self.log_path})")
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def _send(self, obj) -> None:
-        self.proc.stdin.write((json.dumps(obj) + "\n").encode())
-        self.proc.stdin.flush()
-
-    def _receive(self, timeout: float):
-        """The next JSON line, or None on timeout; raises WorkerDied on EOF."""
-        deadline = time.monotonic() + timeout
-        fd = self.proc.stdout.fileno()
-        with selectors.DefaultSelector() as sel:
-            sel.register(fd, selectors.EVENT_READ)
-            while b"\n" not in self._buf:
-                left = deadline - time.monotonic()
-                if left <= 0 or not sel.select(left):
-                    return None
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    raise WorkerDied(f"worker exited with code {self.proc.wait()}")
-                self._buf += chunk
-        line, _, self._buf = self._buf.partition(b"\n")
-        return json.loads(line)
-
-    def grade(self, task: dict, timeout: float) -> dict:
-        """The worker's result dict, or a timeout/error dict after killing it (it restarts on the next call)."""
-        if not self.alive():
-            self.start()
-        t0 = time.perf_counter()
-        try:
-            self._send(task)
-            out = self._receive(timeout)
-        except (WorkerDied, BrokenPipeError, OSError) as e:
-            self.kill()
-            return {**task, "status": "error", "message": f"worker crashed: {e}", "seconds": time.perf_counter() - t0}
-        if out is None:
-            self.kill()
-            return {**task, "status": "timeout", "seconds": time.perf_counter() - t0,
-                    "message": f"notebook timeout: more than {timeout:g} s; worker and kernels killed"}
-        return out
-
-    def kill(self) -> None:
-        """Kill the worker and its process group; its sandboxes die with it (``--die-with-parent``)."""
-        if self.proc is None:
-            return
-        try:
-            import psutil
-            kids = psutil.Process(self.proc.pid).children(recursive=True)
-        except Exception:  # noqa: BLE001 - already gone
-            kids = []
-        for p in kids:
-            try:
-                p.kill()
-            except Exception:  # noqa: BLE001
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-        self.proc = None
-
-    def close(self) -> None:
-        if self.alive():
-            try:
-                self.proc.stdin.close()
-                self.proc.wait(timeout=30)
-            except Exception:  # noqa: BLE001
-                pass
-        self.kill()
-
-
-def _init_message(course: CourseConfig, cfg: AutogradeConfig) -> dict:
-    """What every worker is started with (JSON): the course, the sandbox, timeouts, data and feedback."""
-    return {"course": {**course.to_dict(), "course_dir": str(course.course_dir.resolve()),
-                       "source": str(Path(course.source).resolve())},
-            "sandbox": cfg.sandbox().to_dict(), "cell_timeout": cfg.cell_timeout,
-            "data_dir": str(Path(cfg.data_dir).resolve()) if cfg.data_dir else None, "feedback": cfg.feedback,
-            "scratch_dir": str(Path(cfg.scratch_dir).resolve()) if cfg.scratch_dir else None,
-            "sandbox_label": cfg.sandbox_label}
-
-
-def _grade_local(tasks: list[dict], init: dict, cfg: AutogradeConfig, log_dir: Path, done) -> None:
-    todo: queue.Queue = queue.Queue()
-    for t in tasks:
-        todo.put(t)
-    lock = threading.Lock()
-    env = worker_env()
-
-    def loop(i: int) -> None:
-        w = WorkerProcess(init, env=env, log_path=log_dir / f"worker-{i}.log", startup_timeout=cfg.startup_timeout)
-        try:
-            while True:
-                try:
-                    t = todo.get_nowait()
-                except queue.Empty:
-                    return
-                try:
-                    r = w.grade(t, cfg.notebook_timeout)
-                except WorkerDied as e:
-                    r = {**t, "status": "error", "message": str(e)}
-                with lock:
-                    done(r)
-        finally:
-            w.close()
-
-    threads = [threading.Thread(target=loop, args=(i,), daemon=True) for i in range(min(cfg.workers, len(tasks)))]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-
-
-# --- Dask ---------------------------------------------------------------------------------------------------------
-
-_DASK_WORKERS: dict[str, WorkerProcess] = {}
-
-
-def dask_grade(task: dict, init: dict, notebook_timeout: float, startup_timeout: float) -> dict:
-    """Run on a Dask worker: grade ``task`` in this Dask worker's long-lived grading process (started once).
-
-    The grading process is the same as a local worker's (same sandbox). Only the course folder (``init``) must be
-    the same path on every machine (a shared file system), and the gradebook a server (``db_url``) when several
-    machines write to it.
-    """
-    ensure_tool_path()
-    key = json.dumps(init, sort_keys=True)
-    w = _DASK_WORKERS.get(key)
-    if w is None:
-        for old in _DASK_WORKERS.values():      # another course or configuration before: one grading process each
-            old.close()
-        _DASK_WORKERS.clear()
-        log_dir = Path(init["course"]["course_dir"]) / "logs"
-        log_dir.mkdir(parents=True, exist_ok=True)
-        w = _DASK_WORKERS[key] = WorkerProcess(init, env=worker_env(), log_path=log_dir / f"dask-{os.getpid()}.log",
-                                               startup_timeout=startup_timeout)
-    try:
-        return w.grade(task, notebook_timeout)
-    except WorkerDied as e:
-        return {**task, "status": "error", "message": str(e)}
-
-
-@dataclass
-class DaskTLS:
-    """Certificates for a Dask scheduler beyond this machine (``distributed.security.Security``)."""
-    ca_file: Path | None = None
-    cert: Path | None = None
-    key: Path | None = None
-
-    def security(self):
-        if not (self.ca_file and self.cert):
-            return None
-        from distributed.security import Security
-        return Security(tls_ca_file=str(self.ca_file), tls_client_cert=str(self.cert),
-                        tls_client_key=str(self.key) if self.key else None, require_encryption=True)
-
-
-def _loopback(host: str) -> bool:
-    return host in ("localhost", "::1", "") or host.startswith("127.")
-
-
-def check_scheduler_address(address: str, tls: DaskTLS | None) -> None:
-    """Refuse an unencrypted scheduler on another machine (it runs arbitrary code for whoever reaches it)."""
-    from urllib.parse import urlsplit
-    parts = urlsplit(address if "://" in address else f"tcp://{address}")
-    scheme, host = parts.scheme, (parts.hostname or "")
-    if scheme == "tls":
-        if tls is None or tls.security() is None:
-            raise ConfigError(f"{address}: a tls:// scheduler needs --dask-tls-ca-file and --dask-tls-cert "
-                              f"(and --dask-tls-key unless the key is in the certificate file)")
-        return
-    if scheme in ("tcp", "inproc") and _loopback(host):
-        return
-    raise ConfigError(f"{address}: a Dask scheduler beyond this machine must use TLS "
-                      f"(tls://{host}:{parts.port or 8786} with --dask-tls-ca-file/--dask-tls-cert/--dask-tls-key): "
-                      f"an unencrypted scheduler runs code for anyone who reaches it")
-
-
-def check_dask_workers(client, cfg: AutogradeConfig) -> None:
-    """Ask every Dask worker whether it can grade (kit importable, sandbox available); raise naming each that
-    cannot."""
-    import cloudpickle
-
-    from grader.autograde import dask_check
-    cloudpickle.register_pickle_by_value(dask_check)
-    try:
-        answers = client.run(dask_check.worker_problem, not cfg.unsafe_no_sandbox, cfg.sandbox_user)
-    finally:
-        cloudpickle.unregister_pickle_by_value(dask_check)
-    bad = {w: msg for w, msg in answers.items() if msg}
-    if not answers:
-        raise GraderError("the Dask cluster has no workers")
-    if bad:
-        raise GraderError("Dask worker(s) cannot grade: " + "; ".join(f"{w}: {m}" for w, m in sorted(bad.items())))
-
-
-def _grade_dask(tasks, init, cfg: AutogradeConfig, scheduler, done, tls: DaskTLS | None = None) -> None:
-    from dask.distributed import Client, as_completed
-    if hasattr(scheduler, "submit"):
-        client = scheduler
-    else:
-        check_scheduler_address(str(scheduler), tls)
-        client = Client(scheduler, security=tls.security() if tls else None)
-    try:
-        check_dask_workers(client, cfg)
-        futures = {client.submit(dask_grade, t, init, cfg.notebook_timeout, cfg.startup_timeout, pure=False,
-                                 key=f"autograde-{t['student']}-{t['assignment']}-{time.time_ns()}"): t
-                   for t in tasks}
-        for fut in as_completed(list(futures)):
-            try:
-                r = fut.result()
-            except Exception as e:  # noqa: BLE001 - a lost Dask worker is a failed task, not a failed batch
-                hint = (" (a Dask worker that joined later cannot import the kit: start it from the kit's venv with "
-                        "the kit on PYTHONPATH)" if "deserializ" in str(e).lower() else "")
-                r = {**futures[fut], "status": "error",
-                     "message": f"dask task failed: {type(e).__name__}: {e}{hint}"}
-            done(r)
-    finally:
-        if client is not scheduler:
-            client.close()
-
-
 # --- the batch ------------------------------------------------------------------------------------------------------
 
 def clear_stale_scores(course: CourseConfig, student: str, assignment: str) -> bool:
@@ -551,6 +242,16 @@ def _keep(row: dict | None, sha: str, cfg: AutogradeConfig) -> bool:
             and row.get("sandbox") == cfg.sandbox_label and row.get("status") in ("graded", "timeout", "error"))
 
 
+def _init_message(course: CourseConfig, cfg: AutogradeConfig) -> dict:
+    """What every worker is started with (JSON): the course, the sandbox, timeouts, data and feedback."""
+    return {"course": {**course.to_dict(), "course_dir": str(course.course_dir.resolve()),
+                       "source": str(Path(course.source).resolve())},
+            "sandbox": cfg.sandbox().to_dict(), "cell_timeout": cfg.cell_timeout,
+            "data_dir": str(Path(cfg.data_dir).resolve()) if cfg.data_dir else None, "feedback": cfg.feedback,
+            "scratch_dir": str(Path(cfg.scratch_dir).resolve()) if cfg.scratch_dir else None,
+            "sandbox_label": cfg.sandbox_label}
+
+
 def autograde(course: CourseConfig, cfg: AutogradeConfig | None = None, *, assignments: list[str] | None = None,
               students: list[str] | None = None, dask_scheduler=None, dask_tls: DaskTLS | None = None,
               progress: bool = True) -> list[Result]:
@@ -611,58 +312,14 @@ def autograde(course: CourseConfig, cfg: AutogradeConfig | None = None, *, assig
     if tasks:
         init = _init_message(course, cfg)
         if dask_scheduler is not None:
-            _grade_dask(tasks, init, cfg, dask_scheduler, done, dask_tls)
+            grade_dask(tasks, init, done, dask_scheduler, tls=dask_tls, notebook_timeout=cfg.notebook_timeout,
+                       startup_timeout=cfg.startup_timeout, sandbox_enabled=not cfg.unsafe_no_sandbox,
+                       sandbox_user=cfg.sandbox_user)
         else:
-            _grade_local(tasks, init, cfg, log_dir, done)
+            grade_local(tasks, init, done, workers=cfg.workers, notebook_timeout=cfg.notebook_timeout,
+                        startup_timeout=cfg.startup_timeout, log_dir=log_dir)
     bar.close()
     return [results[(s, a)] for s in students for a in assignments if (s, a) in results]
-
-
-def read_results(path: Path) -> list[dict]:
-    if not Path(path).is_file():
-        return []
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
-def write_results(path: Path, results: list[Result]) -> Path:
-    """Merge ``results`` into the CSV at ``path`` (rows of other students/assignments are kept); the file is
-    replaced atomically and flushed to disk, so a crash leaves either the old or the new version."""
-    new = {(r.student, r.assignment): r.row() for r in results}
-    rows = {(r["student"], r["assignment"]): r for r in read_results(path)}
-    rows.update(new)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=RESULT_COLUMNS, lineterminator="\n")
-    w.writeheader()
-    for k in sorted(rows):
-        w.writerow({c: rows[k].get(c, "") for c in RESULT_COLUMNS})
-    write_private(path, buf.getvalue())       # scores and statuses of every student: the TA's eyes only
-    return Path(path)
-
-
-def summarize(results: list[Result]) -> str:
-    counts = {s: sum(r.status == s for r in results) for s in STATUSES}
-    return ", ".join(f"{n} {s}" for s, n in counts.items())
-
-
-def score_distribution(results: list[Result], bins: int = 5) -> list[str]:
-    """Per assignment: min/median/mean/max of the autograded score and a histogram of score / max (text lines)."""
-    import statistics
-    lines = []
-    for a in sorted({r.assignment for r in results}):
-        rows = [r for r in results if r.assignment == a and r.status != "missing" and r.score is not None]
-        if not rows:
-            continue
-        scores = [r.score for r in rows]
-        top = max((r.max_score or 0.0) for r in rows) or 1.0
-        counts = [0] * bins
-        for x in scores:
-            counts[min(bins - 1, int(bins * max(0.0, x) / top))] += 1
-        hist = "  ".join(f"{100 * i // bins}-{100 * (i + 1) // bins}%: {n}" for i, n in enumerate(counts))
-        lines.append(f"{a}: score of {top:g} over {len(rows)} submission(s): min {min(scores):g}, median "
-                     f"{statistics.median(scores):g}, mean {statistics.fmean(scores):.2f}, max {max(scores):g} "
-                     f"| {hist}")
-    return lines
 
 
 # --- CLI ---------------------------------------------------------------------------------------------------------

@@ -196,10 +196,10 @@ def test_boss_steps_keep_the_two_kernel_contract(tmp_path, tiny_dataset):
     import nbformat
 
     from grader.autograde.course import CourseConfig
-    from grader.autograde.fixtures import answered_submission
     from grader.autograde.release import release
     from grader.autograde.run import AutogradeConfig, autograde
     from grader.autograde.sandbox import unavailable_reason
+    from tests.autograde.fixtures import answered_submission, submit_notebooks
 
     reason = unavailable_reason()
     if reason is not None:
@@ -212,10 +212,7 @@ def test_boss_steps_keep_the_two_kernel_contract(tmp_path, tiny_dataset):
     a = "04_boss"
     rel = nbformat.read(str(course.course_dir / "release" / a / f"{a}.ipynb"), as_version=4)
     answers = {k: v.strip() for k, v in BOSS_STUDENT.items()}
-    for sid, nb in (("own_answers", answered_submission(rel, answers)), ("blank", rel)):
-        path = course.course_dir / "submitted" / sid / a / f"{a}.ipynb"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, str(path))
+    submit_notebooks(course, a, {"own_answers": answered_submission(rel, answers), "blank": rel})
     cfg = AutogradeConfig(workers=1, cell_timeout=300, notebook_timeout=900, data_dir=tiny_dataset.data_dir,
                           feedback=False)
     res = {r.student: r for r in autograde(course, cfg, assignments=[a], progress=False)}

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from grader.autograde.course import CourseConfig
-from grader.autograde.fixtures import write_fixture_source, write_submission
+from tests.autograde.fixtures import write_fixture_source, write_submission
 
-#: Submissions of the session batch: student id -> kind (see grader.autograde.fixtures).
+#: Submissions of the session batch: student id -> kind (see tests/autograde/fixtures.py).
 BATCH = {"s01": "good", "s02": "blank", "s03": "infinite_loop", "s04": "memory_bomb", "s05": "os_system",
          "s06": "network", "s07": "edited_test", "s08": "deleted_test", "s09": "crash", "s10": "not_a_notebook",
          "s11": "partial"}
@@ -66,8 +66,8 @@ def graded_batch(sandbox, released_course, tmp_path_factory):
     notebook, a wrongly named notebook, and a student on the roster who submitted nothing."""
     import nbformat
 
-    from grader.autograde.fixtures import source_notebook
     from grader.autograde.run import AutogradeConfig, autograde
+    from tests.autograde.fixtures import source_notebook
     course = fresh_copy(released_course, tmp_path_factory.mktemp("batch"))
     rel = release_nb(course)
     sub = course.course_dir / "submitted"

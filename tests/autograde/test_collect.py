@@ -17,7 +17,7 @@ import pytest
 
 from grader.autograde.collect import collect, match_student, read_late_marks
 from grader.autograde.course import CourseConfig
-from grader.autograde.fixtures import write_fixture_source
+from tests.autograde.fixtures import write_fixture_source
 from grader.roster import RosterError, Student, read_roster
 
 ROSTER = "id,name,email,lms_id\nb01,Ann Lee,ann@uni.edu,11111\nb02,Bo Chen,bo@uni.edu,22222\n" \

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from grader.autograde.fixtures import write_submission
 from tests.autograde.conftest import fresh_copy, release_nb
+from tests.autograde.fixtures import write_submission
 
 KINDS = {"d1": "good", "d2": "blank", "d3": "infinite_loop", "d4": "good"}
 
@@ -35,7 +35,7 @@ def _grade(course, client, kinds=KINDS):
 
 
 def _check(res):
-    from grader.autograde.run import SANDBOXED
+    from grader.autograde.results import SANDBOXED
     assert {s: r.status for s, r in res.items()} == {"d1": "graded", "d2": "graded", "d3": "timeout",
                                                       "d4": "graded"}
     assert {r.sandbox for r in res.values()} == {SANDBOXED}        # Dask workers grade in the same sandbox

@@ -12,7 +12,7 @@ import nbformat
 import pytest
 
 from grader.autograde.course import CourseConfig
-from grader.autograde.fixtures import write_fixture_source, write_submission
+from tests.autograde.fixtures import write_fixture_source, write_submission
 from grader.autograde.gradebook import GradeScheme, ScoreFileError, build_gradebook, compute, \
     import_report_scores, load_scheme, read_baselines, report_template, StudentGrade, write_gradebook
 from grader.errors import ConfigError

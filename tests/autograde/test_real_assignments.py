@@ -27,8 +27,8 @@ def test_real_release_has_no_solution_or_hidden_test(real_course):
     bundle = real_course.course_dir / "student_release"
     assert find_leaks(blocks, bundle) == []
     names = sorted(p.name for p in bundle.iterdir())
-    assert names == sorted(real_course.assignments() + ["README.md", "data", "pyproject.toml", "requirements.txt",
-                                                        "starter_code"])
+    assert names == sorted(real_course.assignments() + ["README.md", "common", "data", "pyproject.toml",
+                                                        "requirements.txt", "starter_code"])
     for a in real_course.assignments():
         text = (bundle / a / f"{a}.ipynb").read_text(encoding="utf-8")
         assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
@@ -37,15 +37,13 @@ def test_real_release_has_no_solution_or_hidden_test(real_course):
 def test_real_notebook_autograded_solved_full_marks_blank_zero(sandbox, real_course, tiny_dataset):
     """A student who solved 01_simple (with starter_code, as a student can) gets every autograded point, the
     unchanged release none, and the source notebook (which calls the kit's reference) a status of its own."""
-    from grader.autograde.fixtures import STUDENT_ANSWERS, answered_submission
     from grader.autograde.run import AutogradeConfig, autograde
+    from tests.autograde.fixtures import STUDENT_ANSWERS, answered_submission, submit_notebooks
     a = "01_simple"
     src = nbformat.read(str(real_course.source_dir / a / f"{a}.ipynb"), as_version=4)
     rel = nbformat.read(str(real_course.course_dir / "release" / a / f"{a}.ipynb"), as_version=4)
-    for sid, nb in (("solver", answered_submission(rel, STUDENT_ANSWERS[a])), ("blank", rel), ("source", src)):
-        path = real_course.course_dir / "submitted" / sid / a / f"{a}.ipynb"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, str(path))
+    submit_notebooks(real_course, a, {"solver": answered_submission(rel, STUDENT_ANSWERS[a]), "blank": rel,
+                                      "source": src})
     cfg = AutogradeConfig(workers=2, cell_timeout=300, notebook_timeout=600, data_dir=tiny_dataset.data_dir,
                           feedback=False)
     res = {r.student: r for r in autograde(real_course, cfg, assignments=[a], progress=False)}

@@ -11,8 +11,8 @@ import subprocess
 import sys
 import time
 
-from grader.autograde.fixtures import write_submission
 from tests.autograde.conftest import fresh_copy, release_nb
+from tests.autograde.fixtures import write_submission
 from tests.autograde.test_run import sandbox_processes
 
 KINDS = ("good", "partial", "blank", "slow", "good")

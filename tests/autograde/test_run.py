@@ -14,8 +14,8 @@ import time
 import nbformat
 import pytest
 
-from grader.autograde.fixtures import HIDDEN_MARKER, write_submission
 from tests.autograde.conftest import fresh_copy, release_nb
+from tests.autograde.fixtures import HIDDEN_MARKER, write_submission
 
 
 def _autograded(course, sid):
@@ -141,7 +141,8 @@ def test_notebook_timeout_kills_worker_and_kernel_and_the_batch_goes_on(sandbox,
 def test_worker_started_without_venv_on_path_creates_a_valid_gradebook(released_course, tmp_path):
     """Workers may be started by anything (Dask, a service): each puts the venv's bin on PATH itself."""
     from grader.autograde.course import CourseConfig
-    from grader.autograde.run import AutogradeConfig, WorkerProcess, _init_message
+    from grader.autograde.pool import WorkerProcess
+    from grader.autograde.run import AutogradeConfig, _init_message
     course = CourseConfig(source=released_course.source, course_dir=tmp_path / "c")
     write_submission(course.course_dir / "submitted" / "x" / "ps1" / "ps1.ipynb", release_nb(released_course), "good")
     init = _init_message(course, AutogradeConfig(feedback=False, unsafe_no_sandbox=True))
@@ -217,8 +218,8 @@ def test_autograde_cli_in_process(graded_batch, capsys):
 
 
 def test_autograde_before_release_is_a_clear_error(tmp_path, capsys):
-    from grader.autograde.fixtures import write_fixture_source
     from grader.cli import main
+    from tests.autograde.fixtures import write_fixture_source
     write_fixture_source(tmp_path / "src", "ps1")
     assert main(["autograde", "--source", str(tmp_path / "src"), "--course", str(tmp_path / "c")]) == 1
     assert "not released" in capsys.readouterr().err
@@ -228,6 +229,7 @@ def test_autograde_modules_import_neither_torch_nor_nbgrader():
     """grader never imports torch at import time; nbgrader/dask/pandas load only where used."""
     code = ("import sys, grader.cli\n"
             "import grader.autograde.release, grader.autograde.collect, grader.autograde.run, "
+            "grader.autograde.pool, grader.autograde.dask_pool, grader.autograde.results, "
             "grader.autograde.gradebook, grader.autograde.similarity, grader.autograde.feedback, "
             "grader.autograde.tamper, grader.autograde.worker, grader.autograde.sandbox_kernel, "
             "grader.autograde.sandbox, grader.autograde.execute, grader.autograde.exchange, "

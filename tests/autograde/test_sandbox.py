@@ -22,8 +22,8 @@ import pytest
 from grader.autograde.course import REPO_ROOT
 from grader.autograde.exchange import NotPlainData, Unavailable, export, load
 from grader.autograde.execute import free_names, release_imports, inputs_of_tests
-from grader.autograde.fixtures import write_submission
 from tests.autograde.conftest import fresh_copy, release_nb
+from tests.autograde.fixtures import write_submission
 
 
 # --- what the grader derives from the tests and the release --------------------------------------------------
@@ -242,7 +242,7 @@ def test_no_sandbox_is_a_refusal_unless_the_ta_says_unsafe(released_course, tmp_
 def test_unsafe_no_sandbox_grades_and_says_so_in_every_row(released_course, tmp_path, capsys):
     import csv
 
-    from grader.autograde.run import UNSANDBOXED
+    from grader.autograde.results import UNSANDBOXED
     from grader.cli import main
     course = fresh_copy(released_course, tmp_path)
     rel = release_nb(course)

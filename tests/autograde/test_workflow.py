@@ -8,8 +8,8 @@ import zipfile
 
 import nbformat
 
-from grader.autograde.fixtures import student_notebook, write_fixture_source
 from grader.cli import main
+from tests.autograde.fixtures import student_notebook, write_fixture_source
 
 
 def test_release_collect_autograde_gradebook_similarity(sandbox, tmp_path, capsys):

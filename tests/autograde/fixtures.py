@@ -1,12 +1,16 @@
-"""Small generated nbgrader assignments for tests and the throughput benchmark (no notebook is committed).
+"""Small generated nbgrader assignments for the tests and the throughput benchmark (no notebook is committed).
 
 ``write_fixture_source(root, assignment)`` writes ``root/source/<assignment>/<assignment>.ipynb``: a locked setup
 cell, a solution cell, a locked cell that calls the student's function on inputs the course chose (tests run in a
 process that never ran student code: they see its plain-data result, ``squares_check``), a test cell with a visible
 and a hidden part (``HIDDEN_MARKER`` appears only in the hidden part), a locked question and a manually graded
 markdown answer (its source holds the rubric). ``student_notebook(release_nb, kind)`` turns the released notebook
-into one student's submission: ``good``, ``blank`` and the hostile kinds in ``HOSTILE_KINDS``; ``attack_notebook(release_nb, kind, targets)`` the
-attacks of the hostile corpus (``ATTACKS``), which need the grading machine's paths.
+into one student's submission: ``good``, ``blank`` and the hostile kinds in ``HOSTILE_KINDS``;
+``attack_notebook(release_nb, kind, targets)`` the attacks of the hostile corpus (``ATTACKS``), which need the
+grading machine's paths. ``answered_submission`` fills a real assignment's stubs; ``submit_notebooks`` puts
+notebooks where ``collect`` would.
+
+Tests import it as ``tests.autograde.fixtures``; ``benchmarks/autograde_throughput.py`` loads it from its file.
 """
 from __future__ import annotations
 
@@ -175,6 +179,18 @@ def answered_submission(release_nb, answers: dict):
         cell.source = "\n".join(lines)
     return nb
 
+
+def submit_notebooks(course, assignment: str, notebooks: dict) -> list[Path]:
+    """Write each student's notebook (student id -> nbformat node) where ``collect`` puts it,
+    ``COURSE/submitted/<id>/<assignment>/<assignment>.ipynb``; the paths written."""
+    import nbformat
+    paths = []
+    for sid, nb in notebooks.items():
+        path = course.course_dir / "submitted" / sid / assignment / f"{assignment}.ipynb"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, str(path))
+        paths.append(path)
+    return paths
 
 # --- the hostile corpus: attacks on the grader itself -----------------------------------------------------------
 
