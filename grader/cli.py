@@ -28,6 +28,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("autograde", "grader.autograde.run"),
     ("collect", "grader.autograde.collect"),
     ("gradebook", "grader.autograde.gradebook"),
+    ("feedback", "grader.autograde.deliver"),
     ("similarity", "grader.autograde.similarity"),
     ("serve", "grader.leaderboard.serve"),
     ("init", "grader.leaderboard.commands:InitCommand"),

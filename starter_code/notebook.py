@@ -135,11 +135,34 @@ class NotebookEnv(Config):
             name = f"{Path(name).stem}_smoke{Path(name).suffix}"
         return out / name
 
+    def smoke_rows(self) -> tuple[int | None, int | None]:
+        """(train, test) images smoke mode uses: ``smoke_sizes``' numbers, or fewer when a file holds fewer
+        (the tiny data has 256 / 128); None for a file that cannot be read (``load_*`` will say why)."""
+        return (_rows_used(self.train_path, self.smoke_sizes.n_train),
+                _rows_used(self.test_path, self.smoke_sizes.n_test))
+
     def __str__(self) -> str:
-        mode = (f"SMOKE mode (first {self.smoke_sizes.n_train} train / {self.smoke_sizes.n_test} test images; "
-                f"not for upload)"
-                if self.smoke else "full run")
+        if self.smoke:
+            n_train, n_test = self.smoke_rows()
+            shown = [f"first {n}" if n is not None else f"up to {limit}"
+                     for n, limit in ((n_train, self.smoke_sizes.n_train), (n_test, self.smoke_sizes.n_test))]
+            mode = f"SMOKE mode ({shown[0]} train / {shown[1]} test images; not for upload)"
+        else:
+            mode = "full run"
         return f"data: {Path(self.data_dir)} | outputs: {Path(self.output_dir)} | seed {self.seed} | {mode}"
+
+
+def _rows_used(path: Path, limit: int) -> int | None:
+    """``min(rows in the .npy file, limit)`` from the file's header alone (nothing loaded); None if unreadable."""
+    try:
+        with open(path, "rb") as f:
+            major, _ = np.lib.format.read_magic(f)
+            read_header = (np.lib.format.read_array_header_1_0 if major == 1
+                           else np.lib.format.read_array_header_2_0)
+            shape = read_header(f)[0]
+    except (OSError, ValueError):
+        return None
+    return min(int(shape[0]), limit) if shape else None
 
 
 #: What ``make_probes`` appends to the test set, in this order.

@@ -28,15 +28,28 @@ symbolic links, hidden files, files over :data:`MAX_NOTEBOOK_BYTES` and zips nes
 (the LMS adds prefixes and ``-1`` suffixes); with several candidates the one named like it, then the newest, wins.
 Several entries for one student: the newest wins, the others are reported.
 
+A notebook that is not valid JSON or not a notebook (a truncated upload) is never copied silently: when the
+student has a readable one it is used instead, otherwise the broken file is copied (so ``autograde`` records an
+error for it, not a missing submission) and reported as ``invalid`` with the parser's line and column.
+
+Collecting one assignment in several batches (the on-time download, then a late one) adds to the course folder:
+a student in the new batch is ``new``, ``replaced`` (different notebooks) or ``unchanged``; a student who is not
+in it keeps their earlier submission (``kept``). ``missing`` means nothing in ``COURSE/submitted/<id>/<assignment>/``
+after all batches. ``COURSE/collect_<assignment>.csv`` is the report of the latest batch plus the kept and missing
+students; each batch's own report stays in ``COURSE/collect_history/<assignment>/NNN-<UTC time>.csv``.
+
 The roster is :mod:`grader.roster`'s format (``id,name,email,lms_id,nickname``); it is copied to
 ``COURSE/roster.csv`` so ``autograde`` can mark students without a submission ``missing``. The LMS's late marks
 are merged into ``COURSE/late_marks.csv`` (``assignment,id,late,source``; one row per collected submission), which
-``gradebook`` turns into late days. Everything written here is TA-only and readable by the owner only (0600).
+``gradebook`` turns into late days. Everything written here is TA-only: files readable by the owner only (0600),
+the submission and history folders 0700.
 """
 from __future__ import annotations
 
 import csv
 import io
+import json
+import os
 import re
 import shutil
 import stat
@@ -45,6 +58,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
+from common.files import write_private
 from grader.autograde.course import CourseConfig, add_course_arguments, course_from_args
 from grader.errors import GraderError
 from grader.roster import Roster, Student, fold, read_roster, roster_csv
@@ -62,6 +76,12 @@ MAX_ZIP_BYTES = 2 << 30
 #: Zips inside zips are opened this deep (a zip that contains itself must not loop).
 MAX_ZIP_DEPTH = 4
 LATE_MARKS = "late_marks.csv"
+#: Each batch's own report: ``COURSE/collect_history/<assignment>/NNN-<UTC time>.csv``.
+HISTORY = "collect_history"
+#: Folders of TA-only files: the owner only.
+PRIVATE_DIR = 0o700
+#: What a collected student's submission became in this batch.
+CHANGES = ("new", "replaced", "unchanged")
 
 
 @dataclass
@@ -88,9 +108,14 @@ class CollectReport:
     unplaced: list[tuple[str, str]] = field(default_factory=list)    # (label, reason)
     superseded: list[tuple[str, str]] = field(default_factory=list)  # (label, student id) older duplicates
     late: list[str] = field(default_factory=list)                    # ids the LMS marked late
-    missing: list[str] = field(default_factory=list)                 # roster ids without a submission
+    missing: list[str] = field(default_factory=list)                 # roster ids without a submission, after all
     skipped: list[tuple[str, str]] = field(default_factory=list)     # (path, why): links, huge files, deep zips
     notes: list[str] = field(default_factory=list)                   # e.g. roster columns ignored
+    changes: dict[str, str] = field(default_factory=dict)           # placed id -> new / replaced / unchanged
+    kept: dict[str, int] = field(default_factory=dict)               # id -> batch that placed what is still there
+    invalid: list[tuple[str, str, str]] = field(default_factory=list)  # (id, notebook, why): copied, flagged
+    batch: int = 1                                                   # this collect's number for the assignment
+    history: Path | None = None                                      # this batch's own report
 
 
 # --- matching a name to the roster --------------------------------------------------------------------------------
@@ -295,14 +320,34 @@ def _safe_name(name: str) -> str:
     return stem if stem.lower().endswith(".ipynb") else stem + ".ipynb"
 
 
+def notebook_problem(content: bytes) -> str:
+    """Why ``content`` cannot be a Jupyter notebook ("" when it can): not UTF-8, not JSON (with the parser's line
+    and column: a truncated upload ends mid-way), or JSON without the notebook's ``cells`` and ``nbformat``."""
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        return f"not UTF-8 text (byte {e.start}): not a notebook"
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        return f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}; truncated upload?)"
+    except RecursionError:
+        return "JSON nested too deeply: not a notebook"
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list) \
+            or not isinstance(data.get("nbformat"), int):
+        return "valid JSON but not a notebook (no 'cells' list and 'nbformat' number)"
+    return ""
+
+
 def choose_notebooks(notebooks: list[Notebook], expected: list[str]) -> tuple[dict[str, bytes], list[str]]:
     """({file name in the submission folder: content}, notes on notebooks left out).
 
-    Each expected notebook takes the student's notebook named like it (the newest of several); a student with a
-    single notebook for a single-notebook assignment gets it renamed. Others keep their (sanitised) names.
+    Each expected notebook takes the student's notebook named like it (a readable one before a broken one, then the
+    newest of several); a student with a single notebook for a single-notebook assignment gets it renamed. Others
+    keep their (sanitised) names.
     """
     out, notes, used = {}, [], set()
-    newest = sorted(notebooks, key=lambda n: -n.mtime)
+    newest = sorted(notebooks, key=lambda n: (bool(notebook_problem(n.content)), -n.mtime))
     if len(expected) == 1 and len(notebooks) == 1:
         return {f"{expected[0]}.ipynb": notebooks[0].content}, []
     for nb_name in expected:
@@ -336,7 +381,6 @@ def load_course_roster(course: CourseConfig, roster_path: Path | None) -> Roster
     if roster_path is not None:
         roster = read_roster(roster_path)
         _check_ids(roster)
-        from common.files import write_private
         write_private(saved, roster_csv(roster.students))
         return roster
     if saved.is_file():
@@ -369,41 +413,119 @@ def collect(source: Path, course: CourseConfig, assignment: str, roster_path: Pa
             report.superseded.append((old.label, sid))
             unit = new
         chosen[sid] = unit
+    submitted = course.course_dir / "submitted"
+    history_dir = course.course_dir / HISTORY / assignment
+    earlier = _batches(history_dir)
+    report.batch = max(earlier, default=0) + 1
     for sid, unit in sorted(chosen.items()):
-        dest = course.course_dir / "submitted" / sid / assignment
-        if dest.exists():
-            shutil.rmtree(dest)
-        dest.mkdir(parents=True)
+        dest = submitted / sid / assignment
         files, notes = choose_notebooks(unit.notebooks, expected)
-        for target, content in sorted(files.items()):
-            (dest / target).write_bytes(content)
+        before = _notebooks_in(dest)
+        report.changes[sid] = "new" if not before else "unchanged" if before == files else "replaced"
+        if report.changes[sid] != "unchanged":
+            _replace_folder(dest, files)
+        else:                     # kept as is, but private even if an older copy was not
+            for target in files:
+                os.chmod(dest / target, 0o600)
+        _private_dirs(course.course_dir, dest)
         report.placed[sid] = sorted(files)
         report.skipped += [(unit.label, n) for n in notes]
+        report.invalid += [(sid, t, why) for t, c in sorted(files.items()) if (why := notebook_problem(c))]
         if unit.late:
             report.late.append(sid)
-    report.missing = sorted(s.id for s in roster if s.id not in chosen)
-    _write_report(course.course_dir / f"collect_{assignment}.csv", report)
+    last_placed = _last_placed(history_dir, earlier)
+    on_roster = {s.id for s in roster}
+    for sid in sorted(on_roster | ({p.name for p in submitted.iterdir()} if submitted.is_dir() else set())):
+        if sid in chosen:
+            continue
+        if _notebooks_in(submitted / sid / assignment):
+            report.kept[sid] = last_placed.get(sid, 0)
+        elif sid in on_roster:
+            report.missing.append(sid)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    report.history = history_dir / f"{report.batch:03d}-{stamp}.csv"
+    _private_dirs(course.course_dir, history_dir)
+    batch_only = CollectReport(**{**report.__dict__, "kept": {}, "missing": []})
+    write_private(report.history, _report_csv(batch_only, str(source)))
+    write_private(course.course_dir / f"collect_{assignment}.csv", _report_csv(report, str(source)))
     _merge_late_marks(course.course_dir / LATE_MARKS, assignment, report, chosen)
     return report
 
 
-def _write_report(path: Path, rep: CollectReport) -> None:
-    from common.files import write_private
+def _replace_folder(dest: Path, files: dict[str, bytes]) -> None:
+    """``dest`` holding exactly ``files`` (0600); the earlier submission is removed only once the new one is whole,
+    so a crash half-way leaves one or the other, never neither."""
+    new, old = dest.with_name(f".{dest.name}.new"), dest.with_name(f".{dest.name}.old")
+    for leftover in (new, old):
+        if leftover.exists():
+            shutil.rmtree(leftover)
+    for target, content in sorted(files.items()):
+        write_private(new / target, content)
+    if dest.exists():
+        dest.rename(old)
+    new.rename(dest)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def _notebooks_in(folder: Path) -> dict[str, bytes]:
+    """``{name: content}`` of the notebooks in a submission folder (empty when there is none)."""
+    return {p.name: p.read_bytes() for p in folder.glob("*.ipynb") if p.is_file()} if folder.is_dir() else {}
+
+
+def _private_dirs(root: Path, folder: Path) -> None:
+    """Create ``folder`` and make it and every folder between it and ``root`` the owner's only (0700)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    while folder != root and root in folder.parents:
+        os.chmod(folder, PRIVATE_DIR)
+        folder = folder.parent
+
+
+def _batches(history_dir: Path) -> dict[int, Path]:
+    """``{batch number: its report}`` of the assignment's earlier collects."""
+    out = {}
+    for p in history_dir.glob("*.csv") if history_dir.is_dir() else []:
+        head = p.name.split("-", 1)[0]
+        if head.isdigit():
+            out[int(head)] = p
+    return out
+
+
+def _last_placed(history_dir: Path, batches: dict[int, Path]) -> dict[str, int]:
+    """``{student: the batch whose notebooks are in the course folder now}`` (new or replaced there)."""
+    out = {}
+    for n, path in sorted(batches.items()):
+        with open(path, newline="", encoding="utf-8") as f:
+            for r in csv.DictReader(f):
+                if r.get("what") == "placed" and r.get("change") in ("new", "replaced"):
+                    out[r["student"]] = n
+    return out
+
+
+def _report_csv(rep: CollectReport, source: str) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["what", "student", "source", "detail", "late"])
+    w.writerow(["what", "student", "source", "detail", "late", "change", "batch"])
+    w.writerow(["batch", "", source, datetime.now(timezone.utc).isoformat(timespec="seconds"), "", "", rep.batch])
     for sid, files in sorted(rep.placed.items()):
         late = sid in rep.late
-        w.writerow(["placed", sid, "", " ".join(files) + (" (marked late by the LMS)" if late else ""), int(late)])
+        w.writerow(["placed", sid, "", " ".join(files) + (" (marked late by the LMS)" if late else ""), int(late),
+                    rep.changes.get(sid, ""), rep.batch])
+    for sid, name, why in rep.invalid:
+        w.writerow(["invalid", sid, name, f"{why}: copied so that autograde records an error; ask the student "
+                    f"for the file", "", "", rep.batch])
     for label, why in rep.unplaced:
-        w.writerow(["unplaced", "", label, why, ""])
+        w.writerow(["unplaced", "", label, why, "", "", rep.batch])
     for label, sid in rep.superseded:
-        w.writerow(["superseded", sid, label, "an older upload; the newest was kept", ""])
+        w.writerow(["superseded", sid, label, "an older upload; the newest was kept", "", "", rep.batch])
     for label, why in rep.skipped:
-        w.writerow(["skipped", "", label, why, ""])
+        w.writerow(["skipped", "", label, why, "", "", rep.batch])
+    for sid, n in sorted(rep.kept.items()):
+        w.writerow(["kept", sid, "", f"not in this batch: the notebooks of batch {n or 'an earlier one'} stay",
+                    "", "", n or ""])
     for sid in rep.missing:
-        w.writerow(["missing", sid, "", "nothing submitted", ""])
-    write_private(path, buf.getvalue())
+        w.writerow(["missing", sid, "", "nothing submitted in any batch", "", "", ""])
+    return buf.getvalue()
 
 
 def read_late_marks(course: CourseConfig) -> dict[tuple[str, str], dict]:
@@ -418,7 +540,6 @@ def read_late_marks(course: CourseConfig) -> dict[tuple[str, str], dict]:
 
 def _merge_late_marks(path: Path, assignment: str, rep: CollectReport, chosen: dict[str, Unit]) -> None:
     """One row per collected (assignment, student): a later collect of the same student replaces it."""
-    from common.files import write_private
     course_marks = read_late_marks(CourseConfig(course_dir=path.parent))
     for sid, unit in chosen.items():
         course_marks[(assignment, sid)] = {"late": sid in rep.late, "source": unit.label}
@@ -444,8 +565,12 @@ def run(args) -> int:
     rep = collect(args.input, course, args.assignment, args.roster)
     for note in rep.notes:
         print(f"note: {note}")
-    print(f"placed {len(rep.placed)} student(s) in {course.course_dir / 'submitted'}; "
-          f"{len(rep.missing)} on the roster without a submission")
+    counts = ", ".join(f"{sum(c == k for c in rep.changes.values())} {k}" for k in CHANGES)
+    print(f"batch {rep.batch} of {args.assignment}: placed {len(rep.placed)} student(s) in "
+          f"{course.course_dir / 'submitted'} ({counts}); {len(rep.kept)} kept from earlier batches; "
+          f"{len(rep.missing)} on the roster without a submission after all batches")
+    for sid, name, why in rep.invalid:
+        print(f"  INVALID {sid}/{args.assignment}/{name}: {why} (copied: autograde will record an error)")
     for label, why in rep.unplaced:
         print(f"  cannot place {label}: {why}")
     for label, sid in rep.superseded:
@@ -454,5 +579,5 @@ def run(args) -> int:
         print(f"  skipped {label}: {why}")
     if rep.late:
         print(f"  marked late by the LMS: {', '.join(rep.late)} (recorded in {course.course_dir / LATE_MARKS})")
-    print(f"report: {course.course_dir / f'collect_{args.assignment}.csv'}")
+    print(f"report: {course.course_dir / f'collect_{args.assignment}.csv'} (this batch alone: {rep.history})")
     return 0

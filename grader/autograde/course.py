@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from common.config import Config, add_config_arguments, config_overrides
@@ -126,3 +127,27 @@ def protect_gradebook_db(course: CourseConfig) -> None:
             os.chmod(p, 0o600)
 
 
+def utc_naive(when: datetime) -> datetime:
+    """nbgrader stores due dates as naive UTC."""
+    return when.astimezone(timezone.utc).replace(tzinfo=None) if when.tzinfo else when
+
+
+def assignments_due(course: CourseConfig, assignments: list[str], now: datetime | None = None
+                    ) -> tuple[list[str], dict[str, str]]:
+    """(assignments graded as of ``now``, {assignment: why not yet}): released (in nbgrader's gradebook) and past
+    its due date, or released without one."""
+    from nbgrader.api import MissingEntry
+    now = utc_naive(now or datetime.now(timezone.utc))
+    due, later = [], {}
+    with open_gradebook(course) as gb:
+        for a in assignments:
+            try:
+                when = gb.find_assignment(a).duedate
+            except MissingEntry:
+                later[a] = "not released"
+                continue
+            if when is not None and when > now:
+                later[a] = f"due {when.isoformat(sep=' ', timespec='minutes')} UTC"
+            else:
+                due.append(a)
+    return due, later

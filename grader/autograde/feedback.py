@@ -166,7 +166,7 @@ def regenerate_feedback(course, assignments: list[str] | None = None, students: 
     from grader.autograde.course import make_api
     api = make_api(course, **feedback_config(default_server_paths(course)))
     root = course.course_dir / "autograded"
-    pages, errors = [], []
+    pages, errors, written = [], [], []
     for sdir in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
         if students and sdir.name not in students:
             continue
@@ -176,6 +176,69 @@ def regenerate_feedback(course, assignments: list[str] | None = None, students: 
             res = api.generate_feedback(adir.name, sdir.name, force=True)
             if res.get("success"):
                 pages += protect_feedback(course.course_dir, sdir.name, adir.name)
+                written.append((sdir.name, adir.name))
             else:
                 errors.append(f"{sdir.name}/{adir.name}: feedback failed")
+    record_hand_grading(course, written)
     return pages, errors
+
+
+# What the pages were written from, so that ``gradebook`` can remind the TA to rewrite them after hand grading.
+HAND_GRADING_MARK = ".hand_grading.json"
+
+
+def hand_grading(gb, assignment: str, student: str) -> str:
+    """A fingerprint of one submission's hand grading in nbgrader's gradebook (manual scores, extra credit, manual
+    comments; formgrader's or ``--report-scores``'); "" when there is none, as when autograde wrote the pages."""
+    import hashlib
+    import json
+    from nbgrader.api import MissingEntry
+    try:
+        sub = gb.find_submission(assignment, student)
+    except MissingEntry:
+        return ""
+    items = []
+    for nb in sub.notebooks:
+        items += [["grade", nb.name, g.name, g.manual_score, g.extra_credit] for g in nb.grades
+                  if g.manual_score is not None or g.extra_credit]
+        items += [["comment", nb.name, c.name, c.manual_comment] for c in nb.comments if c.manual_comment]
+    return hashlib.sha256(json.dumps(sorted(items, key=str)).encode()).hexdigest() if items else ""
+
+
+def _marks_path(course) -> Path:
+    return Path(course.course_dir) / "feedback" / HAND_GRADING_MARK
+
+
+def _read_marks(course) -> dict:
+    import json
+    try:
+        return json.loads(_marks_path(course).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def record_hand_grading(course, written: list[tuple[str, str]]) -> None:
+    """Remember the hand grading each (student, assignment)'s new pages show (``COURSE/feedback/`` + mark, 0600)."""
+    if not written:
+        return
+    import json
+    from common.files import write_private
+    from grader.autograde.course import open_gradebook
+    marks = _read_marks(course)
+    with open_gradebook(course) as gb:
+        for student, assignment in written:
+            marks[f"{student}/{assignment}"] = hand_grading(gb, assignment, student)
+    write_private(_marks_path(course), json.dumps(marks, indent=1, sort_keys=True))
+
+
+def stale_feedback(course) -> list[tuple[str, str]]:
+    """(student, assignment) whose feedback pages exist but predate their hand grading in the gradebook."""
+    root = Path(course.course_dir) / "feedback"
+    folders = sorted((s.name, a.name) for s in root.iterdir() if s.is_dir() for a in s.iterdir()
+                     if a.is_dir() and any(a.glob("*.html"))) if root.is_dir() else []
+    if not folders:
+        return []
+    from grader.autograde.course import open_gradebook
+    marks = _read_marks(course)
+    with open_gradebook(course) as gb:
+        return [(s, a) for s, a in folders if hand_grading(gb, a, s) != marks.get(f"{s}/{a}", "")]

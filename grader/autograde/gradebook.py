@@ -9,8 +9,10 @@ Inputs, joined by student id:
 - code: nbgrader's gradebook (``autograde``), the code assignments' score over their maximum;
 - report: the report assignment's score (autograded plus manually graded cells) from nbgrader's gradebook. A TA
   grades the report in nbgrader's formgrader, or fills the CSV written by ``--report-template`` (one column per
-  manually graded cell, with the rubric's points in the header) and loads it with ``--report-scores`` (stored as
-  nbgrader manual scores, all rows or none);
+  manually graded cell, with the rubric's points in the header, and ``comment``) and loads it with
+  ``--report-scores`` (stored as nbgrader manual scores and manual comments, all rows or none). ``comment`` goes
+  to the first written answer's cell, ``comment:<grade id>`` to that cell: nbgrader's feedback shows a comment
+  under its cell, and ``grades.csv`` has them all in its ``comment`` column;
 - late days, per assignment, the largest of: nbgrader's lateness (``timestamp.txt`` in the submission folder against
   the assignment's due date, set by ``release --duedate``) and the LMS's late mark that ``collect`` recorded in
   ``COURSE/late_marks.csv`` (the LMS says *that* a submission was late, not by how much: it counts as one started
@@ -19,6 +21,15 @@ Inputs, joined by student id:
 
 Totals follow :class:`GradeScheme` (TOML file with ``--scheme``; unknown keys raise). Default: each baseline 0.5 public
 + 0.5 private, code 2 points, report 4 points, no late penalty.
+
+Only what is due counts: an assignment is graded once it is released (in nbgrader's gradebook) and its due date
+(``release --duedate``, or ``--duedate ASSIGNMENT=DATE`` here) has passed; one without a due date counts once
+released. Mid-term, the code points are the due code assignments' score over their maximum, the report points
+count once the report is due, and ``max_total`` is what was gradable; an assignment not yet due is ``not_due`` in
+``status`` (``not_released`` before its release), never ``missing``.
+
+After ``--report-scores`` (or hand grading in formgrader), the feedback pages are out of date: the command says so,
+from the fingerprint of the hand grading each page was written from (``feedback.stale_feedback``).
 
 Every file written here (``grades.csv``, ``canvas_import.csv``, the report template) and the SQLite gradebook are
 readable by the owner only (0600): they hold grades and names.
@@ -30,12 +41,13 @@ import io
 import math
 import tomllib
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from common.config import Config, check_keys
 from common.files import write_private
-from grader.autograde.course import (CourseConfig, add_course_arguments, course_from_args, open_gradebook,
-                                     protect_gradebook_db)
+from grader.autograde.course import (CourseConfig, add_course_arguments, assignments_due, course_from_args,
+                                     open_gradebook, protect_gradebook_db, utc_naive)
 from grader.errors import ConfigError, GraderError, UnknownKeyError
 from grader.roster import Student
 from starter_code.formats import STAGES
@@ -194,7 +206,8 @@ def manual_cells(course: CourseConfig, assignment: str) -> list[tuple[str, str, 
 
 def report_template(course: CourseConfig, assignment: str, students: list[str]) -> str:
     """CSV text for the TA: ``id``, one column per manually graded cell (its grade id; the rubric is in
-    ``COURSE/rubrics/<assignment>.md``, written by ``release``), and ``comment``; one row per student."""
+    ``COURSE/rubrics/<assignment>.md``, written by ``release``), and ``comment`` (for the student: it reaches the
+    gradebook and the feedback page); one row per student."""
     cells = manual_cells(course, assignment)
     if not cells:
         raise GraderError(f"{assignment}: no manually graded cells")
@@ -207,23 +220,50 @@ def report_template(course: CourseConfig, assignment: str, students: list[str]) 
 
 
 def import_report_scores(course: CourseConfig, assignment: str, path: Path) -> int:
-    """Store a filled report CSV as nbgrader manual scores; every row is checked first, then all written or none.
+    """Store a filled report CSV as nbgrader manual scores and comments (:func:`import_report`); returns the number
+    of scores written."""
+    return import_report(course, assignment, path).scores
 
-    Blank cells are left ungraded. Returns the number of scores written.
+
+@dataclass
+class ReportImport:
+    scores: int = 0          # manual scores written
+    comments: int = 0        # manual comments written
+    changed: int = 0         # of those, values the gradebook did not hold already
+
+
+def import_report(course: CourseConfig, assignment: str, path: Path) -> ReportImport:
+    """Store a filled report CSV as nbgrader manual scores and manual comments; every row is checked first, then
+    all written or none.
+
+    Columns: the id, one per manually graded cell (points), ``comment`` (stored on the first manually graded cell,
+    where the feedback page shows it) and ``comment:<grade id>`` (on that cell). Blank cells leave the gradebook as
+    it is (a comment written in formgrader stays).
     """
     header, rows = _rows(path, "report scores")
     idc = _id_column(path, header)
     cells = {g: (nb, mx) for nb, g, mx in manual_cells(course, assignment)}
-    unknown = [h for h in header if h not in cells and h not in (idc, "comment", "name")]
+    comment_cols = {"comment": next(iter(cells), None)} | {f"comment:{g}": g for g in cells}
+    unknown = [h for h in header if h not in cells and h not in comment_cols and h not in (idc, "name")]
     if unknown:
         raise ScoreFileError(f"{path}: line 1: unknown column(s) {unknown}; manually graded cells of {assignment}: "
-                             f"{', '.join(cells)}")
+                             f"{', '.join(cells)} (comments: comment, comment:<cell>)")
     from nbgrader.api import MissingEntry
-    writes = []
+    writes, notes = [], []
+
+    def find(what, n, sid, *args):
+        try:
+            return what(*args)
+        except MissingEntry:
+            raise ScoreFileError(f"{path}: line {n}, column '{idc}', id {sid}: no autograded {assignment} "
+                                 f"submission in the gradebook (run autograde first)") from None
+
     with open_gradebook(course) as gb:
         try:
             for n, row in rows:
                 sid = row[idc]
+                if not sid:
+                    raise ScoreFileError(f"{path}: line {n}, column '{idc}': empty student id")
                 for gid, (nb, mx) in cells.items():
                     raw = row.get(gid, "")
                     if raw == "":
@@ -234,20 +274,24 @@ def import_report_scores(course: CourseConfig, assignment: str, path: Path) -> i
                         raise ScoreFileError(f"{path}: line {n}, column '{gid}', id {sid}: {raw!r} is not a number")
                     if not (0 <= v <= mx):
                         raise ScoreFileError(f"{path}: line {n}, column '{gid}', id {sid}: {v:g} is outside 0..{mx:g}")
-                    try:
-                        grade = gb.find_grade(gid, nb, assignment, sid)
-                    except MissingEntry:
-                        raise ScoreFileError(f"{path}: line {n}, column '{idc}', id {sid}: no autograded {assignment} "
-                                             f"submission in the gradebook (run autograde first)") from None
-                    writes.append((grade, v))
+                    writes.append((find(gb.find_grade, n, sid, gid, nb, assignment, sid), v))
+                for col, gid in comment_cols.items():
+                    text = row.get(col, "")
+                    if text and gid is not None:
+                        notes.append((find(gb.find_comment, n, sid, gid, cells[gid][0], assignment, sid), text))
+            out = ReportImport(len(writes), len(notes))
             for grade, v in writes:
+                out.changed += grade.manual_score != v
                 grade.manual_score = v
                 grade.needs_manual_grade = False
+            for comment, text in notes:
+                out.changed += comment.manual_comment != text
+                comment.manual_comment = text
             gb.db.commit()
         except BaseException:
             gb.db.rollback()
             raise
-    return len(writes)
+    return out
 
 
 # --- the join -----------------------------------------------------------------------------------------------------
@@ -268,6 +312,9 @@ class StudentGrade:
     statuses: dict[str, str] = field(default_factory=dict)
     needs_manual_grade: bool = False
     notes: list[str] = field(default_factory=list)
+    comments: list[str] = field(default_factory=list)   # the graders' manual comments, "<assignment> <cell>: text"
+    code_due: bool = True       # whether any code assignment is due yet (else its points are not in max_total)
+    report_due: bool = True
 
 
 def compute(g: StudentGrade, scheme: GradeScheme) -> dict:
@@ -283,13 +330,15 @@ def compute(g: StudentGrade, scheme: GradeScheme) -> dict:
     for b in scheme.baselines:
         row[f"{b}_public"] = int(g.baselines.get(f"{b}_public", False))
         row[f"{b}_private"] = int(g.baselines.get(f"{b}_private", False))
+    max_total = scheme.max_total - scheme.code_points * (not g.code_due) - scheme.report_points * (not g.report_due)
     row.update({"baseline_points": base, "code_raw": g.code_raw, "code_max": g.code_max, "code_points": code,
                 "report_raw": g.report_raw, "report_max": g.report_max, "report_points": report,
                 "late": int(days > 0), "late_days": days, "late_source": g.late_source if days > 0 else "",
                 "late_penalty": penalty, "total": base + code + report - penalty,
-                "max_total": scheme.max_total,
+                "max_total": max_total,
                 "status": " ".join(f"{a}:{s}" for a, s in sorted(g.statuses.items())),
-                "needs_manual_grade": int(g.needs_manual_grade), "notes": "; ".join(g.notes)})
+                "needs_manual_grade": int(g.needs_manual_grade), "comment": "; ".join(g.comments),
+                "notes": "; ".join(g.notes)})
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}
 
 
@@ -309,17 +358,39 @@ def _late_days(seconds_late: float, lms_late: bool) -> tuple[float, str]:
     return (1.0, "lms") if lms_late else (0.0, "")
 
 
-def build_gradebook(course: CourseConfig, scheme: GradeScheme | None = None, *, baselines_csv: Path | None = None,
-                    thresholds: dict | None = None, late_csv: Path | None = None
-                    ) -> tuple[list[dict], list[str]]:
-    """(rows, warnings): one row per student known to the roster, the gradebook or the leaderboard export."""
-    from nbgrader.api import MissingEntry
-    scheme = scheme or GradeScheme()
+def scheme_assignments(course: CourseConfig, scheme: GradeScheme) -> tuple[list[str], list[str], list[str]]:
+    """(code assignments, report assignments, warnings) of the scheme that exist in the course's source."""
     known = course.assignments()
     bad = [a for a in scheme.code_assignments + scheme.report_assignments if a not in known]
     warnings = [f"grade scheme names assignment {a!r}, not in {course.source_dir}" for a in bad]
     report = [a for a in scheme.report_assignments if a in known]
     code = [a for a in (scheme.code_assignments or [a for a in known if a not in report]) if a in known]
+    return code, report, warnings
+
+
+def set_due_dates(course: CourseConfig, dates: dict[str, datetime]) -> None:
+    """Store each assignment's due date in nbgrader's gradebook (what ``release --duedate`` stores)."""
+    known = course.assignments()
+    for a in dates:
+        if a not in known:
+            raise GraderError(f"--duedate: unknown assignment {a!r}; in {course.source_dir}: {', '.join(known)}")
+    with open_gradebook(course) as gb:
+        for a, when in dates.items():
+            gb.update_or_create_assignment(a, duedate=utc_naive(when))
+    protect_gradebook_db(course)
+
+
+def build_gradebook(course: CourseConfig, scheme: GradeScheme | None = None, *, baselines_csv: Path | None = None,
+                    thresholds: dict | None = None, late_csv: Path | None = None, now: datetime | None = None
+                    ) -> tuple[list[dict], list[str]]:
+    """(rows, warnings): one row per student known to the roster, the gradebook or the leaderboard export, graded
+    on the assignments due as of ``now`` (default: now; :func:`assignments_due`)."""
+    from nbgrader.api import MissingEntry
+    scheme = scheme or GradeScheme()
+    code_all, report_all, warnings = scheme_assignments(course, scheme)
+    due, later = assignments_due(course, code_all + report_all, now)
+    code = [a for a in code_all if a in due]
+    report = [a for a in report_all if a in due]
     roster = _roster(course)
     from grader.autograde.collect import read_late_marks
     marks = read_late_marks(course)
@@ -331,6 +402,10 @@ def build_gradebook(course: CourseConfig, scheme: GradeScheme | None = None, *, 
             grades[sid] = StudentGrade(sid, r.name, r.lms_id, r.email) if r else StudentGrade(sid)
             if roster and sid not in roster:
                 grades[sid].notes.append("not on the roster")
+            # a part counts in max_total once one of its assignments is due (a scheme without one: always)
+            grades[sid].code_due, grades[sid].report_due = bool(code) or not code_all, bool(report) or not report_all
+            grades[sid].statuses.update({a: "not_released" if why == "not released" else "not_due"
+                                         for a, why in later.items()})
         return grades[sid]
 
     for sid in roster:
@@ -340,8 +415,7 @@ def build_gradebook(course: CourseConfig, scheme: GradeScheme | None = None, *, 
         for a in code + report:
             try:
                 maxima[a] = float(gb.find_assignment(a).max_score)
-            except MissingEntry:
-                warnings.append(f"{a}: not in the gradebook (released?): counted as 0 of 0")
+            except MissingEntry:        # released after assignments_due looked: counted from the next run
                 maxima[a] = 0.0
         for s in gb.students:
             get(s.id)
@@ -353,8 +427,11 @@ def build_gradebook(course: CourseConfig, scheme: GradeScheme | None = None, *, 
                     score, seconds = float(sub.score), float(sub.total_seconds_late or 0)
                     if sub.needs_manual_grade:
                         g.needs_manual_grade = True
-                except MissingEntry:
+                    g.comments += [f"{a} {c.name}: {c.manual_comment}" for nb in sub.notebooks
+                                   for c in nb.comments if c.manual_comment]
+                except MissingEntry:      # due and nothing graded: missing (autograde's row, if any, says more)
                     score, seconds = 0.0, 0.0
+                    g.statuses[a] = "missing"
                 days, source = _late_days(seconds, lms_late)
                 if days > g.late_days:
                     g.late_days, g.late_source = days, source
@@ -365,7 +442,7 @@ def build_gradebook(course: CourseConfig, scheme: GradeScheme | None = None, *, 
                     g.code_raw += score
                     g.code_max += maxima[a]
     protect_gradebook_db(course)
-    from grader.autograde.run import read_results
+    from grader.autograde.results import read_results
     for r in read_results(course.course_dir / "autograde_results.csv"):
         if r["student"] in grades and r["assignment"] in code + report:
             g = grades[r["student"]]
@@ -402,7 +479,8 @@ def write_gradebook(rows: list[dict], out_dir: Path, scheme: GradeScheme, roster
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", scheme.canvas_column])
-    w.writerow(["Points Possible", "", "", "", "", f"{scheme.max_total:g}"])
+    # mid-term, what was gradable (every row has the same max_total)
+    w.writerow(["Points Possible", "", "", "", "", f"{rows[0]['max_total'] if rows else scheme.max_total:g}"])
     for r in rows:
         st = roster.get(r["id"])
         login = (st.email.split("@")[0] if st and st.email else "") or r["id"]
@@ -429,12 +507,40 @@ def add_arguments(parser) -> None:
                              "assignment; code notebooks with written questions work the same way)")
     parser.add_argument("--late", type=Path, default=None, metavar="CSV",
                         help="id,late_days overriding nbgrader's lateness")
+    parser.add_argument("--duedate", action="append", default=[], metavar="ASSIGNMENT=DATE",
+                        help="store an assignment's due date (ISO, UTC, e.g. 01_simple=2026-10-04T15:59:59Z) in "
+                             "nbgrader's gradebook first, as release --duedate does (repeatable)")
+    parser.add_argument("--as-of", default=None, metavar="DATE",
+                        help="grade the assignments due at this time (ISO, UTC; default: now)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: COURSE/gradebook)")
+
+
+def _parse_date(text: str, what: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise GraderError(f"{what}: not an ISO date-time (e.g. 2026-10-04T15:59:59Z): {text!r}") from None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def _due_dates(values: list[str]) -> dict[str, datetime]:
+    out = {}
+    for v in values:
+        a, sep, date = v.partition("=")
+        if not sep or not a.strip():
+            raise GraderError(f"--duedate {v!r}: expected ASSIGNMENT=DATE, e.g. 01_simple=2026-10-04T15:59:59Z")
+        out[a.strip()] = _parse_date(date, f"--duedate {v!r}")
+    return out
 
 
 def run(args) -> int:
     course = course_from_args(args)
     scheme = load_scheme(args.scheme) if args.scheme else GradeScheme()
+    now = _parse_date(args.as_of, "--as-of") if args.as_of else None
+    if args.duedate:
+        dates = _due_dates(args.duedate)
+        set_due_dates(course, dates)
+        print("due dates stored: " + ", ".join(f"{a} {d.isoformat()}" for a, d in dates.items()))
     report = args.assignment or (scheme.report_assignments[0] if scheme.report_assignments else None)
     if (args.report_template or args.report_scores) and report is None:
         raise ConfigError("the grade scheme has no report assignment: pass --assignment")
@@ -446,19 +552,32 @@ def run(args) -> int:
               f"the rubrics are in {course.course_dir / 'rubrics' / (report + '.md')}. Load it with --report-scores.")
         return 0
     if args.report_scores:
-        n = import_report_scores(course, report, args.report_scores)
+        done = import_report(course, report, args.report_scores)
         protect_gradebook_db(course)
-        print(f"stored {n} manual report score(s) in the gradebook")
+        print(f"stored {done.scores} manual score(s) and {done.comments} comment(s) of {report} in the gradebook "
+              f"({done.changed} changed)")
     thresholds = None
     if args.competition:
         from grader.competition import load_competition
         thresholds = load_competition(args.competition).baselines
     rows, warnings = build_gradebook(course, scheme, baselines_csv=args.leaderboard, thresholds=thresholds,
-                                     late_csv=args.late)
+                                     late_csv=args.late, now=now)
     for w in warnings:
         print(f"warning: {w}")
+    code, report_all, _ = scheme_assignments(course, scheme)
+    due, later = assignments_due(course, code + report_all, now)
+    if later:
+        print(f"graded as of {'--as-of ' + args.as_of if now else 'now'}: {', '.join(due) or 'nothing yet'}; not "
+              f"counted: " + ", ".join(f"{a} ({why})" for a, why in later.items()))
     grades, canvas = write_gradebook(rows, args.out or course.course_dir / "gradebook", scheme, _roster(course))
     pending = sum(r["needs_manual_grade"] for r in rows)
     print(f"{len(rows)} students -> {grades} and {canvas}" + (f"; {pending} still need manual grading" if pending
                                                               else ""))
+    from grader.autograde.feedback import stale_feedback
+    stale = stale_feedback(course)
+    if stale:
+        shown = ", ".join(f"{s}/{a}" for s, a in stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
+        print(f"reminder: hand scores or comments changed since the feedback pages of {len(stale)} submission(s) "
+              f"were written ({shown}): run `python -m grader feedback` to rewrite them (`--zip DIR` also packs one "
+              f"zip per student)")
     return 0

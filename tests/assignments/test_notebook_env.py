@@ -115,3 +115,15 @@ def test_probes_are_known_images_with_their_sources():
     assert [int((small.kinds == k).sum()) for k in PROBE_KINDS] == [3, 8, 3, 2]
     with pytest.raises(ValueError, match="unknown probe kind 'faces'; valid: face, noise"):
         p.rows("faces")
+
+
+def test_smoke_message_gives_the_numbers_used(tmp_path):
+    """Tiny data holds fewer images than smoke mode keeps: the message says how many are used, not the limit."""
+    d = _data_dir(tmp_path, n_train=10, n_test=6)
+    env = NotebookEnv.from_environ({"HW8_DATA_DIR": str(d), "HW8_SMOKE": "1"}, cwd=tmp_path,
+                                   smoke_sizes=Smoke(n_train=8, n_test=16))
+    assert env.smoke_rows() == (8, 6) == (len(env.load_train()), len(env.load_test()))
+    assert "SMOKE mode (first 8 train / first 6 test images; not for upload)" in str(env)
+    (d / "testingset.npy").unlink()
+    assert "(first 8 train / up to 16 test images" in str(env)
+    assert "full run" in str(NotebookEnv.from_environ({"HW8_DATA_DIR": str(d)}, cwd=tmp_path))

@@ -17,8 +17,8 @@ import pytest
 
 from grader.autograde.collect import collect, match_student, read_late_marks
 from grader.autograde.course import CourseConfig
-from tests.autograde.fixtures import write_fixture_source
 from grader.roster import RosterError, Student, read_roster
+from tests.autograde.fixtures import write_fixture_source
 
 ROSTER = "id,name,email,lms_id\nb01,Ann Lee,ann@uni.edu,11111\nb02,Bo Chen,bo@uni.edu,22222\n" \
          "b03,Cy Wu,cy@uni.edu,33333\nb04,Di Ng,di@uni.edu,44444\n"
@@ -72,7 +72,7 @@ def test_canvas_zip_is_mapped_by_lms_id_and_name(course, tmp_path):
     assert read_roster(course.course_dir / "roster.csv").by_id()["b01"] == Student("b01", "Ann Lee", "ann@uni.edu",
                                                                                    "11111")
     rows = list(csv.DictReader(open(course.course_dir / "collect_ps1.csv")))
-    assert {r["what"] for r in rows} == {"placed", "unplaced", "missing"}
+    assert {r["what"] for r in rows} == {"batch", "placed", "unplaced", "missing"}
     assert {r["student"]: r["late"] for r in rows if r["what"] == "placed"} == {"b01": "0", "b02": "1"}
     assert read_late_marks(course) == {("ps1", "b01"): {"late": False, "source": "leeann_11111_900001_ps1.ipynb"},
                                        ("ps1", "b02"): {"late": True,
@@ -203,8 +203,8 @@ def test_hostile_lms_zip(course, tmp_path):
     assert any(p.startswith("bomb.zip/again.zip") and "nested more than" in why for p, why in rep.skipped)
     assert not (course.course_dir.parent / "evil.ipynb").exists()
     written = {p.relative_to(course.course_dir).as_posix() for p in course.course_dir.rglob("*") if p.is_file()}
-    assert written == {"roster.csv", "collect_ps1.csv", "late_marks.csv"} | \
-        {f"submitted/{s}/ps1/ps1.ipynb" for s in ("b01", "b02", "b03", "b04")}
+    assert written == {"roster.csv", "collect_ps1.csv", "late_marks.csv", rep.history.relative_to(
+        course.course_dir).as_posix()} | {f"submitted/{s}/ps1/ps1.ipynb" for s in ("b01", "b02", "b03", "b04")}
 
 
 def test_several_notebooks_and_odd_names(course, tmp_path):

@@ -12,11 +12,11 @@ import nbformat
 import pytest
 
 from grader.autograde.course import CourseConfig
-from tests.autograde.fixtures import write_fixture_source, write_submission
 from grader.autograde.gradebook import GradeScheme, ScoreFileError, build_gradebook, compute, \
     import_report_scores, load_scheme, read_baselines, report_template, StudentGrade, write_gradebook
 from grader.errors import ConfigError
 from grader.roster import Student
+from tests.autograde.fixtures import write_fixture_source, write_submission
 
 DUE = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 
