@@ -43,7 +43,9 @@ class WorkerProcess:
         self.started = 0
 
     def start(self) -> None:
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        # A worker's log quotes students' tracebacks: the TA's eyes only.
+        log = open(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") \
+            if self.log_path else subprocess.DEVNULL
         env = {**self.env, "HW8_SUPERVISOR_PID": str(os.getpid())}
         try:
             self.proc = subprocess.Popen([sys.executable, "-m", "grader.autograde.worker"], stdin=subprocess.PIPE,

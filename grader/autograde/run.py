@@ -43,7 +43,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
-from grader.autograde.course import REPO_ROOT, CourseConfig, add_course_arguments, course_from_args
+from grader.autograde.course import REPO_ROOT, CourseConfig, assignments_due, add_course_arguments, course_from_args
 from grader.autograde.dask_pool import DaskTLS, check_scheduler_address, grade_dask
 from grader.autograde.env import ensure_tool_path
 from grader.autograde.pool import grade_local
@@ -263,6 +263,7 @@ def autograde(course: CourseConfig, cfg: AutogradeConfig | None = None, *, assig
     """
     cfg = cfg or AutogradeConfig()
     assignments = check_released(course, assignments)
+    _, not_due = assignments_due(course, assignments)
     check_sandbox(cfg)
     students = list(students or roster_ids(course))
     csv_path = course.course_dir / "autograde_results.csv"
@@ -287,6 +288,8 @@ def autograde(course: CourseConfig, cfg: AutogradeConfig | None = None, *, assig
         for a in assignments:
             sha = submission_sha256(course, s, a)
             pre = precheck(course, s, a)
+            if isinstance(pre, Result) and pre.status == "missing" and a in not_due:
+                continue            # nothing to grade yet, and nothing is missing before the due date
             if isinstance(pre, Result):
                 pre.submission_sha256 = sha
                 record(pre)

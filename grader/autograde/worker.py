@@ -98,9 +98,16 @@ class Grader:
             out.update(score=float(sub.score), max_score=float(sub.max_score), code_score=float(sub.code_score),
                        written_score=float(sub.written_score), needs_manual_grade=bool(sub.needs_manual_grade),
                        seconds_late=float(sub.total_seconds_late or 0.0))
+        # nbgrader leaves the graded notebook world-readable (0444): it holds the hidden tests' full source.
+        for nb in (self.course.course_dir / "autograded" / s / a).glob("*"):
+            if nb.is_file():
+                nb.chmod(0o400)
         if self.feedback:
             fb = self.api.generate_feedback(a, s, force=True)
-            if not fb.get("success"):
+            if fb.get("success"):
+                from grader.autograde.feedback import protect_feedback
+                protect_feedback(self.course.course_dir, s, a)
+            else:
                 out["message"] = (out["message"] + "; " if out["message"] else "") + \
                     "feedback failed: " + _last_error(fb)
         out["seconds"] = time.perf_counter() - t0

@@ -110,3 +110,20 @@ def test_cli_due_dates_as_of_and_canvas_points(course, tmp_path, capsys):
     assert "expected ASSIGNMENT=DATE" in capsys.readouterr().err
     assert main(["gradebook", *common, "--as-of", "soon"]) == 1
     assert "--as-of: not an ISO date-time" in capsys.readouterr().err
+
+
+def test_autograde_reports_missing_only_after_the_due_date(course, tmp_path):
+    """A student who handed nothing in is missing for what is due, and has no row at all for what is not."""
+    import shutil
+
+    from grader.autograde.results import read_results
+    from grader.autograde.run import AutogradeConfig, autograde
+    c = CourseConfig(source=course.source, course_dir=tmp_path / "course")
+    shutil.copytree(course.course_dir, c.course_dir)
+    (c.course_dir / "autograde_results.csv").unlink(missing_ok=True)
+    set_due_dates(c, {"code2": datetime(2100, 1, 1, tzinfo=timezone.utc)})
+    res = autograde(c, AutogradeConfig(unsafe_no_sandbox=True, feedback=False), assignments=["code1", "code2"],
+                    students=["s2"], progress=False)
+    assert [(r.assignment, r.status) for r in res] == [("code1", "missing")]
+    assert [(r["assignment"], r["status"]) for r in read_results(c.course_dir / "autograde_results.csv")] == \
+        [("code1", "missing")]

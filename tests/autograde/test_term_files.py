@@ -125,9 +125,6 @@ def test_comments_feedback_zips_and_private_files(term, tmp_path, capsys):
     assert bad == [], "\n".join(bad)
 
 
-@pytest.mark.xfail(strict=True, reason="autograde's workers leave nbgrader's autograded notebooks 0444, their "
-                                       "logs 0644 and the feedback pages they write 0644 (the feedback command "
-                                       "makes the pages 0600)")
 def test_what_autograde_writes_is_private(term):
     bad = term[2]                 # right after autograde
     assert bad == [], "\n".join(bad)
