@@ -19,7 +19,6 @@ medians compared.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import shutil
 import subprocess
 import sys
@@ -29,21 +28,14 @@ from pathlib import Path
 
 from grader.autograde.course import REPO_ROOT, CourseConfig
 
-
-def _load_fixtures():
-    """tests/autograde/fixtures.py, loaded from its file (tests/ is not an installed package)."""
-    path = Path(__file__).resolve().parents[1] / "tests" / "autograde" / "fixtures.py"
-    spec = importlib.util.spec_from_file_location("autograde_fixtures", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+import test_modules  # tests/ corpora, loaded from their files (benchmarks/test_modules.py)
 
 
 def _course(root: Path, real: str | None, n: int) -> tuple[CourseConfig, str]:
     import nbformat
 
     from grader.autograde.release import release
-    fixtures = _load_fixtures()
+    fixtures = test_modules.load("autograde/fixtures.py")
     if real:
         course = CourseConfig(source=REPO_ROOT / "assignments", course_dir=root / "course")
         assignment = real

@@ -12,25 +12,16 @@ suggested lines removed as boilerplate:
 """
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import time
 from collections import Counter
-from pathlib import Path
 
 from grader.autograde.similarity import SimilarityConfig, _fingerprint, boilerplate_hashes, compare
 
-
-def _load_corpus():
-    """tests/autograde/similarity_corpus.py, loaded from its file (tests/ is not an installed package)."""
-    path = Path(__file__).resolve().parents[1] / "tests" / "autograde" / "similarity_corpus.py"
-    spec = importlib.util.spec_from_file_location("similarity_corpus", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+import test_modules  # tests/ corpora, loaded from their files (benchmarks/test_modules.py)
 
 
-_corpus = _load_corpus()
+_corpus = test_modules.load("autograde/similarity_corpus.py")
 RELEASE_CELL, SUGGESTED, corpus = _corpus.RELEASE_CELL, _corpus.SUGGESTED, _corpus.corpus
 
 BOILER = [RELEASE_CELL, *SUGGESTED]
