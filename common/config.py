@@ -133,9 +133,10 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, *, only: Se
                          shown: Mapping[str, str] | None = None) -> None:
     """One option per field of the config dataclass ``cls`` (``only`` those, in that order; else every field not
     in ``skip``): ``--field-name`` (or ``flags[name]``), the help from the field's ``help`` metadata followed by its
-    default (or ``shown[name]``), the type from its annotation (a bool is ``--x`` / ``--no-x``; a list or tuple
-    takes one or more values). An option that is not given is ``None`` in the parsed arguments, so the config's
-    own default applies: ``config_overrides(args, cls)`` returns the given ones."""
+    default (or ``shown[name]``), the type from its annotation (a list or tuple takes one or more values; a bool is
+    the one switch that changes its default: ``--x`` for a field off by default, ``--no-x`` for one on by
+    default). An option that is not given is ``None`` in the parsed arguments, so the config's own default applies:
+    ``config_overrides(args, cls)`` returns the given ones."""
     hints = typing.get_type_hints(cls)
     by_name = {f.name: f for f in fields(cls)}
     check_keys(list(only or ()) + list(skip) + list(flags or ()) + list(shown or ()), by_name, cls.__name__)
@@ -145,11 +146,14 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, *, only: Se
         kind, many = _option_type(hints[name])
         text = (shown or {}).get(name, _shown(default))
         option = dict(default=None, dest=name, help=f"{f.metadata.get('help', '')} (default: {text})")
-        if kind is bool:
-            option["action"] = argparse.BooleanOptionalAction
+        flag = (flags or {}).get(name, "--" + name.replace("_", "-"))
+        if kind is bool:        # the switch that changes the default: --x for an off field, --no-x for an on one
+            option.update(action="store_const", const=not default)
+            if default and name not in (flags or {}):
+                flag = "--no-" + name.replace("_", "-")
         else:
             option.update(type=kind, nargs="+" if many else None)
-        parser.add_argument((flags or {}).get(name, "--" + name.replace("_", "-")), **option)
+        parser.add_argument(flag, **option)
 
 
 def _shown(default) -> str:

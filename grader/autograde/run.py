@@ -43,7 +43,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
-from grader.autograde.course import REPO_ROOT, CourseConfig, assignments_due, add_course_arguments, course_from_args
+from common.config import add_config_arguments, config_overrides
+from grader.autograde.course import REPO_ROOT, CourseConfig, add_course_arguments, assignments_due, course_from_args
 from grader.autograde.dask_pool import DaskTLS, check_scheduler_address, grade_dask
 from grader.autograde.env import ensure_tool_path
 from grader.autograde.pool import grade_local
@@ -98,6 +99,11 @@ class AutogradeConfig:
                              cpu_seconds=2 * self.notebook_timeout, block_network=self.block_network,
                              block_subprocess=self.block_subprocess,
                              env={"HW8_SMOKE": "1" if self.smoke else "0"})
+
+
+#: The fields ``python -m grader autograde`` offers as options (``smoke`` is ``--full-data``'s opposite).
+CLI_FIELDS = ("workers", "cell_timeout", "notebook_timeout", "memory_mb", "max_processes", "max_file_mb",
+              "sandbox_user", "data_dir", "scratch_dir", "feedback", "regrade", "unsafe_no_sandbox")
 
 
 # --- checks before grading (cheap, in the supervisor) -----------------------------------------------------------
@@ -328,28 +334,19 @@ def autograde(course: CourseConfig, cfg: AutogradeConfig | None = None, *, assig
 # --- CLI ---------------------------------------------------------------------------------------------------------
 
 def add_arguments(parser) -> None:
-    f = {x.name: x for x in fields(AutogradeConfig)}
     add_course_arguments(parser)
     parser.add_argument("--assignment", action="append", dest="assignments", default=None,
                         help="assignment id (repeatable; default: all released)")
     parser.add_argument("--student", action="append", dest="students", default=None,
                         help="student id (repeatable; default: roster and every submission)")
-    for name in ("workers", "cell_timeout", "notebook_timeout", "memory_mb", "max_processes", "max_file_mb"):
-        parser.add_argument("--" + name.replace("_", "-"), type=int, default=f[name].default,
-                            help=f"{f[name].metadata['help']} (default: {f[name].default})")
-    parser.add_argument("--sandbox-user", default=f["sandbox_user"].default, help=f["sandbox_user"].metadata["help"])
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help=f["data_dir"].metadata["help"] + " (default: the tiny preset in .cache/data/tiny-0/data, "
-                                                               "built on first use)")
+    add_config_arguments(parser, AutogradeConfig, only=CLI_FIELDS,
+                         shown={"data_dir": "the tiny preset in .cache/data/tiny-0/data, built on first use",
+                                "scratch_dir": "the system temp folder"})
     parser.add_argument("--no-data", action="store_true", help="do not set HW8_DATA_DIR (notebooks find data "
                                                                 "themselves)")
     parser.add_argument("--full-data", action="store_true", help="do not set HW8_SMOKE=1 (slow: real training)")
-    parser.add_argument("--no-feedback", action="store_true", help="skip the HTML feedback")
     parser.add_argument("--feedback-only", action="store_true",
                         help="only rewrite the feedback of graded submissions (after manual grading); runs nothing")
-    parser.add_argument("--regrade", action="store_true", help=f["regrade"].metadata["help"])
-    parser.add_argument("--scratch-dir", type=Path, default=None, help=f["scratch_dir"].metadata["help"])
-    parser.add_argument("--unsafe-no-sandbox", action="store_true", help=f["unsafe_no_sandbox"].metadata["help"])
     parser.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
                         help="fan out to this Dask scheduler instead of local workers: tcp://127.0.0.1:8786 on this "
                              "machine, tls://HOST:8786 with the --dask-tls-* files beyond it")
@@ -389,10 +386,7 @@ def run(args) -> int:
         return 1 if errors else 0
     course = course_from_args(args)
     check_released(course, args.assignments)       # before building any data
-    cfg = AutogradeConfig(workers=args.workers, cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
-                          memory_mb=args.memory_mb, max_processes=args.max_processes, max_file_mb=args.max_file_mb,
-                          sandbox_user=args.sandbox_user, smoke=not args.full_data, feedback=not args.no_feedback,
-                          unsafe_no_sandbox=args.unsafe_no_sandbox, regrade=args.regrade, scratch_dir=args.scratch_dir)
+    cfg = AutogradeConfig(**config_overrides(args, AutogradeConfig), smoke=not args.full_data)
     tls = DaskTLS(args.dask_tls_ca_file, args.dask_tls_cert, args.dask_tls_key)
     if args.dask_scheduler:
         check_scheduler_address(args.dask_scheduler, tls)
@@ -400,10 +394,8 @@ def run(args) -> int:
     if cfg.unsafe_no_sandbox:
         print("WARNING: --unsafe-no-sandbox: students' code runs with this user's privileges, files and network",
               file=sys.stderr)
-    data_dir = args.data_dir
-    if data_dir is None and not args.no_data:
-        data_dir = ensure_grading_data()
-    cfg.data_dir = data_dir
+    if cfg.data_dir is None and not args.no_data:
+        cfg.data_dir = ensure_grading_data()
     t0 = time.perf_counter()
     results = autograde(course, cfg, assignments=args.assignments, students=args.students,
                         dask_scheduler=args.dask_scheduler, dask_tls=tls, progress=not args.no_progress)

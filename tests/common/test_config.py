@@ -23,6 +23,7 @@ class Job(Config):
     tags: tuple[str, ...] = field(default=("a", "b"), metadata={"help": "Labels."})
     kinds: list[str] = field(default_factory=list, metadata={"help": "Kinds kept."})
     verbose: bool = field(default=False, metadata={"help": "Say more."})
+    color: bool = field(default=True, metadata={"help": "Colour the output."})
 
 
 @dataclass
@@ -32,7 +33,7 @@ class Scheme(Config):
 
 
 def test_one_check_and_its_error():
-    with pytest.raises(ConfigKeyError, match="^Job: unknown key\\(s\\) wokers; known keys: kinds, name, out, tags"):
+    with pytest.raises(ConfigKeyError, match="^Job: unknown key\\(s\\) wokers; known keys: color, kinds, name, out, tags"):
         Job.from_dict({"wokers": 3})
     with pytest.raises(ConfigKeyError, match="Job: unknown key"):
         Job().replace(nam="x")
@@ -54,14 +55,16 @@ def test_options_from_fields_defaults_and_help_once():
     text = " ".join(parser.format_help().split())
     for line in ("--name NAME What to call it. (default: run)", "--workers WORKERS Processes. (default: one per core)",
                  "--out OUT Where to write. (default: none)", "Labels. (default: a b)", "Kinds kept. (default: none)",
-                 "--verbose, --no-verbose Say more. (default: False)"):
+                 "--verbose Say more. (default: False)", "--no-color Colour the output. (default: True)"):
         assert line in text, line
     assert config_overrides(parser.parse_args([]), Job) == {}       # the config's own defaults apply
     args = parser.parse_args(["--workers", "4", "--out", "o", "--tags", "x", "y", "--kinds", "k", "--verbose"])
     given = config_overrides(args, Job)
     assert given == {"workers": 4, "out": Path("o"), "tags": ("x", "y"), "kinds": ["k"], "verbose": True}
     assert Job.from_dict(given) == Job(workers=4, out=Path("o"), tags=("x", "y"), kinds=["k"], verbose=True)
-    assert config_overrides(parser.parse_args(["--no-verbose"]), Job) == {"verbose": False}
+    assert config_overrides(parser.parse_args(["--no-color"]), Job) == {"color": False}
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--no-verbose"])             # a switch that would only restate the default
 
 
 def test_options_subset_renamed_and_checked():
