@@ -89,6 +89,7 @@ def create_app(lb: Leaderboard) -> Guard:
     guard = Guard(app, app, authenticate=site.authenticate, credentials=site.credentials, error=site.error_response,
                   login_page={"student": "/login", "admin": "/admin/login"}, origin=site.origin,
                   upload_limit=lb.cfg.max_upload_bytes, rates=site.rates, secure=site.secure_cfg,
-                  csrf_secret=lb.secret, csrf_cookie=site.csrf_cookie)
+                  csrf_secret=lb.secret, csrf_cookie=site.csrf_cookie,
+                  session_cookies=(site.cookie, site.admin_cookie))
     guard.fastapi = app
     return guard

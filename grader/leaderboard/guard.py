@@ -4,20 +4,31 @@ body is read, then the body read into memory within its route's limit.
 In order, for every HTTP request:
 
 1. the route's :class:`Policy` (declared on the endpoint with :func:`policy`; unknown routes get the default);
-2. header sanity: a ``Content-Length`` that is not a number, a ``Cookie`` header that is not UTF-8 → 400;
+2. header sanity: a ``Content-Length`` that is not a number, a ``Cookie`` header that is not UTF-8 → 400 (cookies
+   are read by :func:`parse_cookies`, which skips a pair it cannot read and keeps the others);
 3. state-changing methods from a browser on another site or origin (``Sec-Fetch-Site`` other than same-origin or
    none, or an ``Origin`` other than the server's) → 403. This is the first CSRF defence; the second is step 9;
 4. authentication for routes that need it (student token from ``Authorization: Bearer`` — which then is the only
-   credential looked at — or the session cookie; TA token likewise) → 401 (API) or a redirect to the login page;
-5. rate limits: failed logins per client address, uploads and costly pages per student → 429 with Retry-After;
+   credential looked at — or the session cookie; TA token likewise) → 401 (API) or a redirect to the login page.
+   The token is checked first: a correct one is taken even from an address over its limit of failures, so one
+   student guessing cannot lock out everyone behind the same NAT; a wrong one counts as a failure of that address
+   and, once the address is over the limit, is answered 429 (bearer guesses included);
+5. rate limits: failed logins per client address (the peer, or what uvicorn's proxy-headers middleware resolved
+   from a proxy in ``--forwarded-allow-ips``; ``X-Forwarded-For`` is never read here), uploads and costly pages
+   per student → 429 with Retry-After;
 6. ``Content-Length`` over the route's limit → 413 at once; the content type the route accepts → 415;
 7. the body, counted as it streams in (a missing or lying ``Content-Length`` is caught here) → 413;
 8. JSON nesting depth → 400; multipart boundary and number of parts → 400;
-9. CSRF, signed double-submit: a state-changing request without ``Authorization`` (which a page on another site
-   cannot add without a CORS preflight this app never grants) must carry the value of the ``csrftoken`` cookie —
-   random, HMAC-signed with the server secret, ``__Host-`` prefixed and SameSite=Strict behind https — in its
-   ``csrftoken`` form field (the first field of every form here) or an ``X-CSRFToken`` header → else 403. The
-   login forms are included: a page elsewhere cannot log a visitor into the attacker's account.
+9. CSRF, signed double-submit bound to the session: every state-changing request must carry the value of the
+   ``csrftoken`` cookie — random, HMAC-signed with the server secret over a hash of the visitor's session cookies,
+   ``__Host-`` prefixed and SameSite=Strict behind https — in its ``csrftoken`` form field (the first field of
+   every form here) or an ``X-CSRFToken`` header → else 403. A token minted for one session is refused with
+   another's cookies, so a session cookie tossed in from a sibling host or over plain http does not carry the
+   victim's open forms with it. The only exemption is a JSON API route whose caller authenticated with a bearer
+   token in ``Authorization`` (which a page on another site cannot add without a CORS preflight this app never
+   grants); any other ``Authorization`` header (``Basic``, which a browser may send by itself, or a token that
+   does not authenticate) exempts nothing. The login forms are included: a page elsewhere cannot log a visitor
+   into the attacker's account.
 
 Only then is the request passed on, with the body replayed from memory.
 
@@ -38,7 +49,6 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from http.cookies import CookieError, SimpleCookie
 from typing import Callable
 from urllib.parse import parse_qsl
 
@@ -56,7 +66,8 @@ UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 class Policy:
     """What a route accepts. ``body``: most request-body bytes (None: the competition's upload limit plus
     multipart overhead); ``auth``: None, ``"student"`` or ``"admin"``; ``api``: errors as JSON (else HTML);
-    ``content``: accepted body media types (empty: any); ``rate``: ``"login"``, ``"upload"`` or ``"pages"``;
+    ``content``: accepted body media types (empty: any); ``rate``: ``"upload"`` or ``"pages"`` (counted per
+    student), or ``"login"`` (the route checks the token and reports a wrong one with ``Site.login_failed``);
     ``parts``: most multipart parts; ``json_depth``: most nesting of a JSON body."""
     body: int | None = 16 * KB
     auth: str | None = None
@@ -83,26 +94,53 @@ def policy(**kw) -> Callable:
 CSRF_FIELD = "csrftoken"
 
 
+def parse_cookies(header: str) -> dict[str, str]:
+    """The ``Cookie`` header as ``{name: value}``, read leniently as browsers write it: pairs split on ``;``, each
+    on its first ``=``, a quoted value unquoted. A pair without a name or ``=`` is skipped and the others kept
+    (``http.cookies.SimpleCookie`` drops every cookie once one value is not to its taste, e.g. a JSON
+    ``prefs={"theme": "dark"}`` set by another page on the same host, which would lock the visitor out of every
+    form). For a name sent twice the first wins: browsers send the cookie of the longest path, then the oldest,
+    first, so a duplicate tossed in later for a parent domain does not replace this host's own (one with a longer
+    path would: the CSRF token's binding to the session is the defence there)."""
+    jar: dict[str, str] = {}
+    for pair in header.split(";"):
+        name, eq, value = pair.partition("=")
+        name = name.strip()
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        if eq and name and name not in jar:
+            jar[name] = value
+    return jar
+
+
+def client_address(scope) -> str:
+    """The address a request's failed logins count against: the peer, or the client that uvicorn's proxy-headers
+    middleware resolved when the peer is a trusted proxy (``--forwarded-allow-ips``)."""
+    return (scope.get("client") or ("unknown",))[0]
+
+
 class CsrfTokens:
-    """Signed double-submit tokens: ``random.hmac(secret, random)``, so a value the server did not make is refused
-    even if a sibling site managed to set the cookie."""
+    """Signed double-submit tokens bound to a session: ``random.hmac(secret, random + binding)`` where the binding
+    is a hash of the visitor's session cookies. A value the server did not make is refused even if a sibling site
+    managed to set the cookie, and so is one made for another visitor's session."""
 
     def __init__(self, secret: bytes):
         self.key = hmac.new(secret, b"csrf-token", hashlib.sha256).digest()
 
-    def _sig(self, nonce: str) -> str:
-        mac = hmac.new(self.key, nonce.encode("ascii"), hashlib.sha256).digest()[:18]
+    def _sig(self, nonce: str, binding: bytes) -> str:
+        mac = hmac.new(self.key, nonce.encode("ascii") + b"|" + binding, hashlib.sha256).digest()[:18]
         return base64.urlsafe_b64encode(mac).decode("ascii")
 
-    def new(self) -> str:
+    def new(self, binding: bytes) -> str:
         nonce = secrets.token_urlsafe(18)
-        return f"{nonce}.{self._sig(nonce)}"
+        return f"{nonce}.{self._sig(nonce, binding)}"
 
-    def valid(self, token: str | None) -> bool:
+    def valid(self, token: str | None, binding: bytes) -> bool:
         if not token or len(token) > 100 or not token.isascii() or token.count(".") != 1:
             return False
         nonce, sig = token.split(".")
-        return hmac.compare_digest(sig, self._sig(nonce))
+        return hmac.compare_digest(sig, self._sig(nonce, binding))
 
 
 class _Found(Exception):
@@ -156,6 +194,14 @@ def json_depth(data: bytes, limit: int) -> int:
         elif b in (0x5D, 0x7D):
             depth -= 1
     return deepest
+
+
+def too_many(rate: str, wait: int) -> str:
+    """The 429 message of limit ``rate``."""
+    what = {"login": "Too many failed logins from your address (a correct token is still accepted)",
+            "upload": "Too many uploads in a short time",
+            "pages": "Too many requests for submission pages in a short time"}[rate]
+    return f"{what}; try again in {wait} s."
 
 
 def _mb(n: int) -> str:
@@ -215,6 +261,14 @@ class RateLimits:
                 for key in [k for k in self.hits if not self._recent(k[0], k[1], now)]:
                     del self.hits[key]
 
+    def failure(self, name: str, who: str) -> int | None:
+        """Count a failed attempt of ``who`` (a wrong token); the seconds to wait if ``who`` was already over the
+        limit before it, else None. Callers check the token before calling this, so a correct token is never
+        refused for its address's failures."""
+        wait = self.retry_after(name, who)
+        self.hit(name, who)
+        return wait
+
 
 class Guard:
     """ASGI middleware; see the module docstring.
@@ -233,13 +287,16 @@ class Guard:
         secure: add Strict-Transport-Security; the CSRF cookie is Secure.
         csrf_secret: the server secret that signs CSRF tokens (shared by every server process).
         csrf_cookie: the CSRF cookie's name.
+        session_cookies: the names of the session cookies CSRF tokens are bound to.
     """
 
     def __init__(self, app, inner, *, authenticate, credentials, error, login_page: dict[str, str],
                  origin: Callable[[dict, dict], str], upload_limit: int, rates: "RateLimits | dict[str, str]",
-                 secure: bool, csrf_secret: bytes, csrf_cookie: str = CSRF_FIELD):
+                 secure: bool, csrf_secret: bytes, csrf_cookie: str = CSRF_FIELD,
+                 session_cookies: tuple[str, ...] = ()):
         self.app, self.inner = app, inner
         self.csrf, self.csrf_cookie, self.secure = CsrfTokens(csrf_secret), csrf_cookie, secure
+        self.session_cookies = session_cookies
         self.authenticate, self.credentials, self.error = authenticate, credentials, error
         self.login_page, self.origin, self.upload_limit = login_page, origin, upload_limit
         self.rates = rates if isinstance(rates, RateLimits) else RateLimits(rates)
@@ -306,21 +363,20 @@ class Guard:
             await send(message)
         return wrapped
 
-    def _csrf_scope(self, scope, headers: dict, state: dict) -> None:
-        """Expose ``scope["csrftoken"]()`` to templates: the cookie's token, or a new one the response will set."""
+    def _csrf_scope(self, scope, jar: dict[str, str], state: dict) -> None:
+        """Expose ``scope["csrftoken"]()`` to templates: the cookie's token if it was made for this visitor's
+        session cookies, or a new one for them that the response will set (after a login or logout the next page
+        gets one)."""
         state.update(token=None, set=False)
-        current = None
-        if "cookie" in headers:
-            jar = SimpleCookie()
-            jar.load(headers["cookie"].encode("latin-1").decode("utf-8"))
-            current = jar[self.csrf_cookie].value if self.csrf_cookie in jar else None
-        state["cookie"] = current if self.csrf.valid(current) else None
+        binding = hashlib.sha256("\0".join(jar.get(n, "") for n in self.session_cookies).encode()).digest()
+        current = jar.get(self.csrf_cookie)
+        state["cookie"] = current if self.csrf.valid(current, binding) else None
 
         def token() -> str:
             if state["cookie"]:
                 return state["cookie"]
             if state["token"] is None:
-                state["token"], state["set"] = self.csrf.new(), True
+                state["token"], state["set"] = self.csrf.new(binding), True
             return state["token"]
         scope[CSRF_FIELD] = token
 
@@ -349,13 +405,11 @@ class Guard:
         length = headers.get("content-length")
         if length is not None and not length.strip().isdigit():
             raise Reject(400, "The Content-Length header is not a number.")
-        if "cookie" in headers:
-            try:
-                raw = headers["cookie"].encode("latin-1").decode("utf-8")
-                SimpleCookie().load(raw)
-            except (UnicodeDecodeError, CookieError):
-                raise Reject(400, "The Cookie header cannot be read; clear this site's cookies and reload.") from None
-        self._csrf_scope(scope, headers, csrf_state)
+        try:
+            jar = parse_cookies(headers.get("cookie", "").encode("latin-1").decode("utf-8"))
+        except UnicodeDecodeError:
+            raise Reject(400, "The Cookie header cannot be read; clear this site's cookies and reload.") from None
+        self._csrf_scope(scope, jar, csrf_state)
 
         if method in UNSAFE:
             site = headers.get("sec-fetch-site")
@@ -375,24 +429,22 @@ class Guard:
             token = self.credentials(pol.auth, headers)
             principal = await run_in_threadpool(self.authenticate, pol.auth, token) if token else None
             if principal is None:
+                wait = self.rates.failure("login", client_address(scope)) if token else None
+                if wait is not None:
+                    raise Reject(429, too_many("login", wait), {"retry-after": str(wait)})
                 if pol.api or (method in UNSAFE and pol.auth == "admin"):
                     raise Reject(401, "missing or unknown token" if pol.auth == "student" else
                                  "admin token required")
                 raise Reject(303, "Log in first.", {"location": self.login_page[pol.auth]})
             state[pol.auth] = principal
 
-        if pol.rate:
-            who = (str(principal.id) if pol.rate != "login" and principal is not None
-                   else (scope.get("client") or ("unknown",))[0])
+        # Login routes count only their failures, after checking the token (the route reports them).
+        if pol.rate and pol.rate != "login" and principal is not None:
+            who = str(principal.id)
             wait = self.rates.retry_after(pol.rate, who)
             if wait is not None:
-                what = {"login": "Too many failed logins from your address",
-                        "upload": "Too many uploads in a short time",
-                        "pages": "Too many requests for submission pages in a short time"}[pol.rate]
-                raise Reject(429, f"{what}; try again in {wait} s.", {"retry-after": str(wait)})
-            if pol.rate != "login":       # logins count only their failures (the route reports them)
-                self.rates.hit(pol.rate, who)
-            state["rate_key"] = who
+                raise Reject(429, too_many(pol.rate, wait), {"retry-after": str(wait)})
+            self.rates.hit(pol.rate, who)
 
         limit = pol.body if pol.body is not None else self.upload_limit + UPLOAD_OVERHEAD
         if method not in UNSAFE:
@@ -439,7 +491,8 @@ class Guard:
             except UnicodeDecodeError:
                 raise Reject(400, "The form data is not UTF-8 text.") from None
 
-        if method in UNSAFE and "authorization" not in headers:
+        by_bearer = pol.api and principal is not None and "authorization" in headers
+        if method in UNSAFE and not by_bearer:
             sent = headers.get("x-csrftoken")
             if sent is None and media == "application/x-www-form-urlencoded":
                 sent = next((v for k, v in parse_qsl(body.decode("utf-8")) if k == CSRF_FIELD), None)

@@ -86,7 +86,7 @@ class StudentPage:
 
 
 class _LRU:
-    """A small thread-safe LRU cache for rendered images and intervals."""
+    """A small thread-safe LRU cache for rendered images, intervals and comparisons of uploads."""
 
     def __init__(self, size: int):
         self.size, self.data, self.lock = size, OrderedDict(), threading.Lock()
@@ -398,9 +398,18 @@ class Leaderboard:
         with self._cache_lock:
             cached = c.get("signals")
         if cached is None:
-            def differing(a: int, b: int) -> int:
-                return self._diffs.get((a, b), lambda: int((self._scores(a) != self._scores(b)).sum()))
-            cached = signals.compute(self.store.uploads.fingerprints(), n_rows=len(self.key), rows_differing=differing)
+            files = _LRU(64)       # one upload is often compared with several others in a row
+
+            def scores(i: int) -> np.ndarray:
+                return files.get(i, lambda: self._scores(i))
+
+            def reordered(a: int, b: int) -> int:
+                return self._diffs.get(("reordered", a, b), lambda: signals.rows_reordered(scores(a), scores(b)))
+
+            def correlation(a: int, b: int) -> float:
+                return self._diffs.get(("spearman", a, b), lambda: signals.spearman(scores(a), scores(b)))
+            cached = signals.compute(self.store.uploads.fingerprints(), n_rows=len(self.key), reordered=reordered,
+                                     correlation=correlation)
             cached += [signals.Signal(f.student_id, "tiny-steps", -1,
                                       f"{f.tiny_steps} improvements of at most 0.002 (total {f.total_gain:.4f})")
                        for f in rules.probing_flags(s for s in self.store.uploads.counted() if not s.late)]

@@ -88,7 +88,8 @@ def test_invalid_upload_shows_exact_problem_and_does_not_count(app, lb):
     assert r.status_code == 422
     assert r.json()["line"] == 3 and r.json()["column"] == "score" and r.json()["id"] == 1
     assert "line 3, column 'score', ID 1: 'abc' is not a number" in r.json()["error"]
-    page = c.post("/submit", files={"file": ("broken.csv", b"ID,score\n0,0.1\n1,abc\n", "text/csv")})
+    page = c.post("/submit", files={"file": ("broken.csv", b"ID,score\n0,0.1\n1,abc\n", "text/csv")},
+                  headers={"X-CSRFToken": page_csrf(c.get("/me").text)})
     assert page.status_code == 422
     assert "broken.csv: line 3, column &#39;score&#39;, ID 1: &#39;abc&#39; is not a number" in page.text
     assert "not scored, not counted" in page.text and "5</strong> of 5 uploads left" in page.text
@@ -105,7 +106,8 @@ def test_limit_is_shown_and_enforced(app, lb, key, clock):
     r = upload(c, data)
     assert r.status_code == 429 and "Daily limit reached" in r.json()["error"]
     assert int(r.headers["Retry-After"]) == 12 * 3600            # T0 is 12:00 UTC
-    page = c.post("/submit", files={"file": ("p.csv", data, "text/csv")})
+    page = c.post("/submit", files={"file": ("p.csv", data, "text/csv")},
+                  headers={"X-CSRFToken": page_csrf(c.get("/me").text)})
     assert page.status_code == 429 and "0</strong> of 5 uploads left" in page.text
     clock.advance(hours=12)
     assert upload(c, data).status_code == 201

@@ -17,7 +17,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from .conftest import CLOSES, Wall, csv_bytes, make_cfg, noisy_scores
+from .conftest import CLOSES, Wall, csv_bytes, make_cfg, noisy_scores, page_csrf
 
 ROSTER = ("id,name,email,nickname\n"
           "s1,Alice Legalname,a@x,\n"
@@ -117,8 +117,8 @@ def test_probing_and_copying_are_flagged_for_the_ta(lb, key):
     lb.submit(lb.users["s4"], "copy2.csv", csv_bytes(3 * base + 7))
     got = {(lb.store.accounts.get(s.student_id).login, s.kind): s.detail for s in lb.signals()}
     assert "near-constant" in "".join(k for _, k in got if _ == "s1")
-    assert got[("s1", "small-diff")] == "differs from #3 in 2 row(s)"
-    assert got[("s2", "small-diff")] == "differs from #5 in 3 row(s)"
+    assert got[("s1", "small-diff")] == "reorders 1 row(s) of #3"
+    assert got[("s2", "small-diff")] == "reorders 3 row(s) of #5"
     assert got[("s3", "same-file")].startswith("the same file as #5")
     assert got[("s2", "same-file")].startswith("the same file as #7")
     assert got[("s4", "same-ranks")].startswith("the same ranking of the rows as #5")
@@ -132,6 +132,7 @@ def test_probing_and_copying_are_flagged_for_the_ta(lb, key):
 # ------------------------------------------------------------------------------------ late board, extensions
 def test_extension_and_limit_override_with_who_and_when(lb, key, clock):
     ta = api(lb, "ta")
+    ta.headers["X-CSRFToken"] = page_csrf(ta.get("/admin").text)      # a bearer token does not exempt a form
     s1 = lb.users["s1"]
     assert upload(lb, "s2", seed=1).status_code == 201
     assert upload(lb, "s1", seed=2).status_code == 201

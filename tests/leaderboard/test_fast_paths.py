@@ -1,24 +1,33 @@
 """The upload path's faster parts give the answers of the plain versions they replaced: the signals' fingerprint
-(one sort, blocks hashed in place) against np.unique + np.array_split, the in-memory rate limiter against a moving
+(one sort) against np.unique + np.array_split + scipy's rankdata, the in-memory rate limiter against a moving
 window written out, the guard's route table against matching every route. Speed itself is measured by
 ``benchmarks/leaderboard_load.py``, not here."""
 import hashlib
 
 import numpy as np
 import pytest
+from scipy.stats import rankdata
 
 from grader.leaderboard.guard import RateLimits
-from grader.leaderboard.signals import BLOCKS, fingerprint
+from grader.leaderboard.signals import BLOCKS, fingerprint, sample_rows
 from grader.leaderboard.store import Fingerprint
 
 
 def reference_fingerprint(scores: np.ndarray) -> Fingerprint:
-    """The definition: np.unique's dense ranks and counts, a blake2b of each of np.array_split's blocks."""
+    """The definition: np.unique's dense ranks and counts; for each of np.array_split's blocks a blake2b of its IDs
+    sorted by score (stable) and of which neighbours tie; scipy's mid-ranks of the sampled rows scaled to
+    0..65535."""
     scores = np.ascontiguousarray(scores, dtype="<f8")
     _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
     rank_sha = hashlib.sha256(inverse.astype("<i4").tobytes()).hexdigest()
-    sketch = b"".join(hashlib.blake2b(b.tobytes(), digest_size=8).digest() for b in np.array_split(scores, BLOCKS))
-    return Fingerprint(rank_sha, int(len(counts)), float(counts.max() / len(scores)), sketch)
+    sketch = b""
+    for ids in np.array_split(np.arange(len(scores)), BLOCKS):
+        ids = ids[np.argsort(scores[ids], kind="stable")]
+        ties = scores[ids][1:] == scores[ids][:-1]
+        sketch += hashlib.blake2b(ids.astype("<i4").tobytes() + ties.tobytes(), digest_size=8).digest()
+    ranks = rankdata(scores) - 1
+    sample = np.round(ranks[sample_rows(len(scores))] / max(len(scores) - 1, 1) * 65535).astype("<u2")
+    return Fingerprint(rank_sha, int(len(counts)), float(counts.max() / len(scores)), sketch + sample.tobytes())
 
 
 def cases():
@@ -44,8 +53,8 @@ def test_fingerprint_keeps_the_row_order_of_a_copy_apart():
     a = rng.standard_normal(1000)
     assert fingerprint(a).rank_sha == fingerprint(3 * a + 1).rank_sha          # same ranking: same hash
     assert fingerprint(a).rank_sha != fingerprint(a[::-1].copy()).rank_sha
-    b = a.copy()
-    b[500] += 1e-9                                                             # one row: one block differs
+    b = a + 1e-9                                                               # the same order: no block differs
+    b[500] = a.max() + 1                                                       # one row reordered: one block
     sa, sb = fingerprint(a).sketch, fingerprint(b).sketch
     assert sum(sa[i:i + 8] != sb[i:i + 8] for i in range(0, 8 * BLOCKS, 8)) == 1
 

@@ -7,7 +7,6 @@ import asyncio
 import math
 import os
 from datetime import datetime
-from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Annotated
 
@@ -18,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 
 from grader.leaderboard import rules
 from grader.leaderboard.display import clean
-from grader.leaderboard.guard import RateLimits
+from grader.leaderboard.guard import RateLimits, client_address, parse_cookies, too_many
 from grader.leaderboard.service import Leaderboard, SubmissionView
 from grader.leaderboard.store import MAX_ID, Student
 
@@ -85,10 +84,8 @@ class Site:
         auth = headers.get("authorization")
         if auth is not None:
             return auth[7:].strip() if auth[:7].lower() == "bearer " else None
-        jar = SimpleCookie()
-        jar.load(headers.get("cookie", "").encode("latin-1").decode("utf-8", "replace"))
-        name = self.cookie if kind == "student" else self.admin_cookie
-        return jar[name].value if name in jar else None
+        jar = parse_cookies(headers.get("cookie", "").encode("latin-1").decode("utf-8", "replace"))
+        return jar.get(self.cookie if kind == "student" else self.admin_cookie)
 
     def authenticate(self, kind: str, token: str | None):
         if kind == "student":
@@ -118,7 +115,11 @@ class Site:
         return resp
 
     def login_failed(self, request: Request) -> None:
-        self.rates.hit("login", (request.client.host if request.client else "unknown"))
+        """Count a wrong token tried from the request's address (call it after checking the token, so that a
+        correct one is never refused for its address); raises 429 once the address was over the limit."""
+        wait = self.rates.failure("login", client_address(request.scope))
+        if wait is not None:
+            raise HTTPException(429, too_many("login", wait), headers={"Retry-After": str(wait)})
 
     # -------------------------------------------------------------------------------------------- answers
     def render(self, request: Request, name: str, status: int = 200, headers: dict | None = None,
