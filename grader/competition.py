@@ -15,12 +15,24 @@ Example ``competition.toml``::
     final_selections = 2
     public_url = "https://hw8.example.edu"
 
+    [baselines]
+    source = "kit ladder solutions/baselines/demo-ladder.json on preset demo (seed 0)"
+    preset = "demo"
+    seed = 0
+
     [baselines.simple]
-    public = 0.535
-    private = 0.535
+    public = 0.6192
+    private = 0.611
+
+The thresholds decide grade points, so a file says where they came from (``[baselines]`` ``source``, and the
+ladder's data: ``preset``/``seed`` or ``answers_sha256``). :func:`threshold_problems` names what is wrong with them:
+never set (the course's 2023 figures, or no source), or measured on data other than this competition's answer key.
+:func:`set_thresholds` writes them into a file, keeping its comments (``grader init --baselines``, ``kit calibrate``).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import textwrap
 import tomllib
@@ -35,8 +47,15 @@ from starter_code.formats import STAGES
 #: Order in which baselines are listed on boards and in gradebooks: the stages'.
 BASELINE_NAMES = STAGES
 
-#: The course's own 2023 public thresholds, used until `python -m kit calibrate` writes the kit's.
+#: The course's own 2023 public thresholds, measured on another data set: placeholders until a ladder sets a term's.
 COURSE_2023_BASELINES = {"simple": 0.535, "medium": 0.719, "strong": 0.790, "boss": 0.822}
+
+#: The kit's recorded ladders, ``<preset>-ladder.json`` (data files read by path: the grader imports no solution).
+RECORDED_LADDERS = Path(__file__).resolve().parents[1] / "solutions" / "baselines"
+
+#: How a ladder's ``data`` line names a preset build (``kit.run.load_data``).
+_PRESET_DATA = re.compile(r"^preset (\S+) \(seed (\d+)\)$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -45,6 +64,24 @@ class Baseline:
     name: str
     public: float
     private: float
+
+
+@dataclass(frozen=True)
+class ThresholdSource:
+    """Where a competition's thresholds came from: the ``[baselines]`` keys besides the baselines' own tables."""
+    source: str                     # for a person: which ladder, on which data
+    preset: str = ""                # the kit preset the ladder ran on ("" for other data) ...
+    seed: int | None = None         # ... and its build seed
+    answers_sha256: str = ""        # sha256 of the answer key the ladder scored, where it was recorded
+
+    def keys(self) -> dict:
+        """The non-empty ``[baselines]`` keys, in file order."""
+        out = {"source": self.source, "preset": self.preset, "seed": self.seed, "answers_sha256": self.answers_sha256}
+        return {k: v for k, v in out.items() if v not in ("", None)}
+
+
+#: ``[baselines]`` keys that say where the thresholds came from; every other key names a baseline.
+SOURCE_KEYS = tuple(f.name for f in fields(ThresholdSource))
 
 
 def _default_baselines() -> dict[str, Baseline]:
@@ -87,6 +124,9 @@ class CompetitionConfig(Config):
     baselines: dict[str, Baseline] = field(default_factory=_default_baselines,
                                            metadata={"help": "Thresholds per baseline: [baselines.NAME] "
                                                              "public=..., private=..."})
+    baselines_source: ThresholdSource | None = field(default=None, metadata={
+        "help": "Where the thresholds came from: the [baselines] keys source (which ladder), preset and seed, or "
+                "answers_sha256 (its data). None: never set."})
 
     def is_closed(self, now: datetime | None = None) -> bool:
         """True once the deadline has passed: private scores may be shown from then on."""
@@ -150,7 +190,8 @@ def load_competition(path: str | Path) -> CompetitionConfig:
 def competition_from_dict(raw: dict, *, base_dir: Path = Path("."), source: str = "config") -> CompetitionConfig:
     """A ``CompetitionConfig`` from parsed TOML: relative paths against ``base_dir``, times as UTC, every value
     checked; ``source`` (the file) is named in every error."""
-    check_keys(raw, CompetitionConfig, source, UnknownKeyError)
+    check_keys(raw, [f.name for f in fields(CompetitionConfig) if f.name != "baselines_source"], source,
+               UnknownKeyError)
     kw = dict(raw)
     if "answers" in kw:
         p = Path(kw["answers"])
@@ -166,13 +207,18 @@ def competition_from_dict(raw: dict, *, base_dir: Path = Path("."), source: str 
         kw[key] = _as_utc(kw.get(key), key)
     if "baselines" in kw:
         bl = {}
-        for name, v in kw["baselines"].items():
-            if isinstance(v, (int, float)):
+        table = kw["baselines"]
+        if not isinstance(table, dict):
+            raise ConfigError(f"{source}: baselines must be a table ([baselines.NAME] public=..., private=...)")
+        kw["baselines_source"] = _threshold_source(table, source)
+        for name, v in table.items():
+            if name in SOURCE_KEYS:
+                continue
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
                 v = {"public": v, "private": v}
-            extra = set(v) - {"public", "private"}
-            if extra or "public" not in v:
+            if not isinstance(v, dict) or set(v) - {"public", "private"} or "public" not in v:
                 raise ConfigError(f"{source}: [baselines.{name}] needs public (and optionally private), "
-                                  f"got {sorted(v)}")
+                                  f"got {sorted(v) if isinstance(v, dict) else repr(v)}")
             bl[name] = Baseline(name, float(v["public"]), float(v.get("private", v["public"])))
         kw["baselines"] = bl
     for key in ("daily_limit", "final_selections", "max_upload_bytes"):
@@ -197,8 +243,177 @@ def competition_from_dict(raw: dict, *, base_dir: Path = Path("."), source: str 
     return cfg
 
 
+def _threshold_source(table: dict, source: str) -> ThresholdSource | None:
+    """The ``[baselines]`` provenance keys as a ``ThresholdSource`` (None without ``source``)."""
+    given = {k: table[k] for k in SOURCE_KEYS if k in table}
+    if not given:
+        return None
+    for key in ("source", "preset", "answers_sha256"):
+        if key in given and not isinstance(given[key], str):
+            raise ConfigError(f"{source}: [baselines] {key} must be a string, got {given[key]!r}")
+    if "source" not in given or not given["source"].strip():
+        raise ConfigError(f"{source}: [baselines] needs source (which ladder set the thresholds) beside "
+                          f"{', '.join(k for k in given if k != 'source') or 'its keys'}")
+    seed = given.get("seed")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
+        raise ConfigError(f"{source}: [baselines] seed must be a non-negative integer, got {seed!r}")
+    if not _SHA256.match(given.get("answers_sha256", "0" * 64)):
+        raise ConfigError(f"{source}: [baselines] answers_sha256 must be 64 lowercase hex digits, got "
+                          f"{given['answers_sha256']!r}")
+    if ("preset" in given) != (seed is not None):
+        raise ConfigError(f"{source}: [baselines] preset and seed go together (the build the ladder ran on)")
+    return ThresholdSource(given["source"], given.get("preset", ""), seed, given.get("answers_sha256", ""))
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def thresholds_from_ladder(ladder: dict, where: str) -> tuple[dict[str, Baseline], ThresholdSource, list[str]]:
+    """(baselines, their source, warnings) from a ladder saved by ``python -m kit ladder`` (``where``: its file,
+    named in the source). Each baseline is the matching stage's public and private AUC, rounded to 4 places.
+    Raises ``ConfigError`` for a ladder without numeric stages. Warnings: a smoke-mode ladder (seconds of training:
+    far below a real run's scores)."""
+    stages = ladder.get("stages") if isinstance(ladder, dict) else None
+    if not isinstance(stages, dict) or not stages:
+        raise ConfigError(f"{where}: ladder has no 'stages'")
+    out = {}
+    for name in BASELINE_NAMES:
+        if name in stages:
+            row = stages[name]
+            try:
+                out[name] = Baseline(name, round(float(row["public"]), 4), round(float(row["private"]), 4))
+            except (KeyError, TypeError, ValueError) as e:
+                raise ConfigError(f"{where}: ladder stage {name!r}: needs numeric 'public' and 'private' "
+                                  f"({e})") from e
+    if not out:
+        raise ConfigError(f"{where}: ladder has none of the stages {', '.join(BASELINE_NAMES)}")
+    preset, seed = ladder.get("preset") or "", ladder.get("seed")
+    data = str(ladder.get("data") or "")
+    m = _PRESET_DATA.match(data)
+    if not preset and m:
+        preset, seed = m.group(1), int(m.group(2))
+    sha = ladder.get("answers_sha256") or ""
+    on = f"preset {preset} (seed {seed})" if preset else (data or "unrecorded data")
+    smoke = bool(ladder.get("smoke"))
+    text = f"kit ladder {where} on {on}" + (", smoke mode" if smoke else "")
+    warnings = [f"{where} ran in smoke mode (seconds of training): its thresholds are far below a real run's"] \
+        if smoke else []
+    return out, ThresholdSource(text, preset, seed if preset else None, sha if _SHA256.match(sha) else ""), warnings
+
+
+def recorded_ladder(preset: str) -> Path:
+    """The kit's recorded ladder for ``preset``; raises ``ConfigError`` listing the presets that have one."""
+    path = RECORDED_LADDERS / f"{preset}-ladder.json"
+    if not path.is_file():
+        have = sorted(p.name[:-len("-ladder.json")] for p in RECORDED_LADDERS.glob("*-ladder.json"))
+        raise ConfigError(f"no recorded ladder for preset {preset!r}; recorded: {', '.join(have) or 'none'} "
+                          f"(for other data run `python -m kit ladder` and pass its JSON)")
+    return path
+
+
+def read_ladder(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise ConfigError(f"{path}: ladder file not found") from e
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}: not valid JSON: {e}") from e
+
+
+def threshold_problems(cfg: CompetitionConfig) -> list[str]:
+    """Why the thresholds cannot be trusted to grade this competition (empty: they can): never set (the course's
+    2023 placeholders, or no ``[baselines] source``), or measured on data other than the answer key's (a different
+    ``answers_sha256``, or a preset/seed other than the one its ``manifest.json`` records)."""
+    src = cfg.baselines_source
+    fix = ("set them from a ladder on this term's data (`python -m kit ladder` then `python -m kit calibrate "
+           "--competition FILE --ladder LADDER.json`), or from the kit's recorded ladder for a preset build "
+           "(`python -m kit calibrate --competition FILE --ladder solutions/baselines/demo-ladder.json`)")
+    if src is None:
+        placeholder = {n: (b.public, b.private) for n, b in cfg.baselines.items()} == \
+            {n: (v, v) for n, v in COURSE_2023_BASELINES.items()}
+        what = ("are the course's 2023 figures, placeholders measured on other data" if placeholder
+                else "have no recorded source ([baselines] source = ...)")
+        return [f"the baseline thresholds {what}: {fix}"]
+    answers = Path(cfg.answers)
+    if not answers.is_file():
+        return []           # nothing to compare yet; serving needs the key anyway
+    try:
+        sha = file_sha256(answers)
+    except OSError as e:
+        return [f"cannot read the answer key to check the thresholds' data: {e}"]
+    if src.answers_sha256:
+        if sha != src.answers_sha256:
+            return [f"the thresholds were measured against an answer key with sha256 {src.answers_sha256[:12]}…, "
+                    f"but {answers} has {sha[:12]}…: the ladder ran on other data ({src.source}); {fix}"]
+        return []
+    if src.preset:
+        manifest = _manifest(answers) or {}
+        built = (manifest.get("preset"), manifest.get("seed"))
+        try:
+            recorded = manifest["files"]["answers"][answers.name]["sha256"]
+        except (KeyError, TypeError):
+            recorded = None
+        if built != (src.preset, src.seed):
+            what = (f"preset {built[0]} (seed {built[1]})" if built[0] else
+                    f"{manifest.get('source', 'other')} data (its manifest.json names no preset)" if manifest else
+                    "data without a build's manifest.json beside it")
+        elif recorded and recorded != sha:
+            what = "not the file that build wrote (its sha256 differs from manifest.json's)"
+        else:
+            return []
+        return [f"the thresholds come from preset {src.preset} (seed {src.seed}), but the answer key {answers} is "
+                f"{what}; {fix}"]
+    return []
+
+
+def _manifest(answers: Path) -> dict | None:
+    try:
+        manifest = json.loads((answers.parent / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def set_thresholds(text: str, baselines: dict[str, Baseline], src: ThresholdSource) -> str:
+    """``text`` (a competition TOML) with its ``[baselines]`` replaced by ``baselines`` and ``src``; every comment
+    and other setting kept. Baselines not in ``baselines`` are removed (the ladder decides which exist)."""
+    import tomlkit
+
+    doc = tomlkit.parse(text)
+    if "baselines" not in doc:
+        doc.add(tomlkit.nl())
+        doc["baselines"] = tomlkit.table(is_super_table=True)
+    table = doc["baselines"]
+    for key in list(table):
+        if key in SOURCE_KEYS or key not in baselines:
+            del table[key]
+    for key, value in src.keys().items():       # tomlkit puts plain keys before the sub-tables, as TOML needs
+        table.add(key, value)
+    for b in baselines.values():
+        if b.name in table:
+            table[b.name]["public"], table[b.name]["private"] = b.public, b.private
+        else:
+            sub = tomlkit.table()
+            sub["public"], sub["private"] = b.public, b.private
+            table.append(b.name, sub)
+    return tomlkit.dumps(doc)
+
+
+def write_thresholds(path: Path, baselines: dict[str, Baseline], src: ThresholdSource) -> CompetitionConfig:
+    """Write ``baselines`` and their source into the competition file ``path`` (comments kept); -> the loaded
+    config (so a file the edit made invalid is reported before anyone serves it)."""
+    path = Path(path)
+    path.write_text(set_thresholds(path.read_text(encoding="utf-8"), baselines, src), encoding="utf-8")
+    return load_competition(path)
+
+
 def dump_competition(cfg: CompetitionConfig) -> str:
-    """TOML text for ``cfg`` (paths written as given). Used by `python -m kit calibrate` and `make demo`."""
+    """TOML text for ``cfg`` (paths written as given), without comments: `make demo`'s throwaway competition."""
     def q(s: str) -> str:
         return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -213,6 +428,9 @@ def dump_competition(cfg: CompetitionConfig) -> str:
     lines += [f"daily_limit = {cfg.daily_limit}", f"final_selections = {cfg.final_selections}",
               f"public_fraction = {cfg.public_fraction}", f"database_url = {q(cfg.database_url)}",
               f"max_upload_bytes = {cfg.max_upload_bytes}"]
+    if cfg.baselines_source:
+        lines += ["", "[baselines]"] + [f"{k} = {q(v) if isinstance(v, str) else v}"
+                                        for k, v in cfg.baselines_source.keys().items()]
     for b in cfg.baselines.values():
         lines += ["", f"[baselines.{b.name}]", f"public = {b.public!r}", f"private = {b.private!r}"]
     return "\n".join(lines) + "\n"
@@ -227,7 +445,7 @@ def competition_template(*, title: str = "HW8 Anomaly Detection", answers: str =
              "# Times are UTC (a trailing Z); relative paths are relative to this file. Unknown keys are an error.",
              ""]
     for f in fields(CompetitionConfig):
-        if f.name == "baselines":
+        if f.name in ("baselines", "baselines_source"):
             continue
         lines += ["# " + x for x in textwrap.wrap(f.metadata.get("help", ""), 114)]
         value = values.get(f.name, getattr(defaults, f.name))
@@ -242,9 +460,15 @@ def competition_template(*, title: str = "HW8 Anomaly Detection", answers: str =
             text = value.as_posix() if isinstance(value, Path) else str(value)
             lines.append(f'{f.name} = "{text}"')
         lines.append("")
-    lines += ["# " + x for x in textwrap.wrap(CompetitionConfig.__dataclass_fields__["baselines"].metadata["help"]
-                                              + " A student passes a baseline with score >= threshold. "
-                                              "`python -m kit calibrate` writes the kit's own.", 114)]
+    lines += ["# " + x for x in textwrap.wrap(
+        CompetitionConfig.__dataclass_fields__["baselines"].metadata["help"] + " A student passes a baseline with "
+        "score >= threshold; they decide grade points. [baselines] source says where they came from (preset and "
+        "seed, or answers_sha256: the ladder's data). Until it is set they count as not set, and the TA page and "
+        "`serve` say so: the figures below are then the course's 2023 ones, measured on other data. Set them "
+        "from a ladder: `python -m kit calibrate --competition THIS_FILE --ladder LADDER.json` (a ladder run "
+        "on this term's data by `python -m kit ladder`, or the kit's recorded one for a preset build, "
+        "solutions/baselines/PRESET-ladder.json).", 114)]
+    lines += ["[baselines]", ""]
     for b in defaults.baselines.values():
         lines += [f"[baselines.{b.name}]", f"public = {b.public!r}", f"private = {b.private!r}", ""]
     return "\n".join(lines)

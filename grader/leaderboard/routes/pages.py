@@ -46,7 +46,7 @@ def login_form(request: Request, site: SiteDep):
 
 
 @router.get("/login/{token}", response_class=HTMLResponse)
-@policy(rate="login")
+@policy()
 def login_link(request: Request, site: SiteDep, lb: Service, token: Annotated[str, PathParam(max_length=200)]):
     student = lb.authenticate(token)
     if student is None:
@@ -59,7 +59,7 @@ def login_link(request: Request, site: SiteDep, lb: Service, token: Annotated[st
 
 
 @router.post("/login", response_class=HTMLResponse)
-@policy(body=4 * KB, rate="login", content=("application/x-www-form-urlencoded", "multipart/form-data"))
+@policy(body=4 * KB, content=("application/x-www-form-urlencoded", "multipart/form-data"))
 def login_post(request: Request, site: SiteDep, lb: Service, token: Token = ""):
     student = lb.authenticate(token.strip())
     if student is None:
