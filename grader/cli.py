@@ -13,6 +13,7 @@ command's module is imported, so keep heavy imports (fastapi, dask) at the top o
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from common import commandline
@@ -128,6 +129,10 @@ class LeaderboardCommand:
         if not args.submissions_dir.is_dir():
             raise GraderError(f"{args.submissions_dir}: not a folder of submissions")
         cfg, key = _config_and_key(args)
+        if args.competition:
+            from grader.competition import threshold_problems
+            for problem in threshold_problems(cfg):
+                print(f"warning: {args.competition}: {problem}", file=sys.stderr)
         board = score_folder(args.submissions_dir, key, max_bytes=cfg.max_upload_bytes,
                              baselines=cfg.baselines.values())
         print(format_board(board, reveal=args.reveal, title=cfg.title))

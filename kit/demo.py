@@ -64,7 +64,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict:
     from data_tools.build import cached_dataset
     from data_tools.io import DatasetPaths
     from data_tools.preview import contact_sheet
-    from grader.competition import CompetitionConfig, dump_competition, load_competition
+    from grader.competition import CompetitionConfig, ThresholdSource, dump_competition, load_competition
     from grader.metrics import roc_auc
     from grader.scoring import auc_by_family, auc_by_kind, format_board, score_file, score_folder
     from starter_code import (TrainConfig, anomaly_scores, build_and_fit, load_images, plot_loss,
@@ -128,8 +128,10 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict:
         comp = CompetitionConfig(title=f"HW8 anomaly detection ({cfg.data or cfg.preset} data)",
                                  answers=paths.solution.resolve(), opens_at=now, closes_at=now + timedelta(days=14))
         reference = BASELINES_DIR / f"{cfg.preset}.toml"
-        if cfg.data is None and reference.is_file():
+        if cfg.data is None and reference.is_file():   # the reference ladder's scores on this preset, seed 0
             comp.baselines = load_competition(reference).baselines
+            comp.baselines_source = ThresholdSource(f"the kit's recorded ladder on preset {cfg.preset} (seed 0): "
+                                                    f"solutions/baselines/{cfg.preset}.toml", cfg.preset, 0)
         comp_path.write_text(dump_competition(comp))
     comp = load_competition(comp_path)
     board = score_folder(subs, key, max_bytes=comp.max_upload_bytes, baselines=comp.baselines.values())

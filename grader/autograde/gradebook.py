@@ -156,7 +156,7 @@ def read_baselines(path: Path, scheme: GradeScheme, thresholds: dict | None = No
                 src, thr = derive[col]
                 raw = row.get(src, "")
                 try:
-                    passed[col] = raw != "" and float(raw) > thr
+                    passed[col] = raw != "" and float(raw) >= thr      # the board's rule (rules.baselines_passed)
                 except ValueError:
                     raise ScoreFileError(f"{path}: line {n}, column '{src}', id {sid}: {raw!r} is not a number")
                 continue
@@ -496,7 +496,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--leaderboard", type=Path, default=None, metavar="CSV",
                         help="the leaderboard's TA export of baselines passed (login, <baseline>_public/_private)")
     parser.add_argument("--competition", type=Path, default=None,
-                        help="competition.toml: thresholds used when the export has only best_public/final_private")
+                        help="competition.toml: thresholds used when the export has only best_public/final_private; "
+                             "refused while they are not set for this term's data (grader init --baselines, kit "
+                             "calibrate)")
+    parser.add_argument("--accept-unset-thresholds", action="store_true",
+                        help="grade with the competition's thresholds even though they were not set for this data")
     parser.add_argument("--scheme", type=Path, default=None, help="grade scheme TOML (see GradeScheme)")
     parser.add_argument("--report-scores", type=Path, default=None, metavar="CSV",
                         help="filled report CSV (from --report-template) to store as nbgrader manual scores first")
@@ -558,8 +562,15 @@ def run(args) -> int:
               f"({done.changed} changed)")
     thresholds = None
     if args.competition:
-        from grader.competition import load_competition
-        thresholds = load_competition(args.competition).baselines
+        from grader.competition import load_competition, threshold_problems
+        competition = load_competition(args.competition)
+        problems = threshold_problems(competition)
+        if problems and not args.accept_unset_thresholds:
+            raise GraderError(f"{args.competition}: the grade thresholds are not set for this term's data: "
+                              + "; ".join(problems) + " (or --accept-unset-thresholds to grade with them anyway)")
+        for problem in problems:
+            print(f"warning: {args.competition}: {problem}")
+        thresholds = competition.baselines
     rows, warnings = build_gradebook(course, scheme, baselines_csv=args.leaderboard, thresholds=thresholds,
                                      late_csv=args.late, now=now)
     for w in warnings:

@@ -12,8 +12,9 @@ Layers, each usable on its own:
   routers; ``site`` for what they share) behind :mod:`.guard` (limits, login, CSRF, headers);
 - :mod:`.roster`, :mod:`.display`, :mod:`.signals`, :mod:`.plots`: accounts from the course roster, public names and
   safe CSV cells, the TA's probing signals, ROC curves and intervals;
-- :mod:`.serve`, :mod:`.commands`: the ``python -m grader serve`` subcommand and the TA's ``init``, ``tokens``,
-  ``backup`` and ``restore``.
+- :mod:`.serve`, :mod:`.timeouts`, :mod:`.commands`: the ``python -m grader serve`` subcommand (it binds first,
+  then writes; ``timeouts`` bounds how long a request's headers and body may take), and the TA's ``init``,
+  ``tokens``, ``backup`` and ``restore``.
 
 Nothing here imports torch, so the app starts fast.
 """

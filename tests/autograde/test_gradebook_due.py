@@ -127,3 +127,19 @@ def test_autograde_reports_missing_only_after_the_due_date(course, tmp_path):
     assert [(r.assignment, r.status) for r in res] == [("code1", "missing")]
     assert [(r["assignment"], r["status"]) for r in read_results(c.course_dir / "autograde_results.csv")] == \
         [("code1", "missing")]
+
+
+def test_gradebook_refuses_thresholds_never_set_for_this_data(course, tmp_path, capsys):
+    """The course's 2023 placeholders decide 4 of 10 points: grading with them takes a deliberate switch."""
+    from grader.cli import main
+    from grader.competition import competition_template
+    comp = tmp_path / "competition.toml"
+    comp.write_text(competition_template(), encoding="utf-8")
+    args = ["gradebook", "--source", str(course.source), "--course", str(course.course_dir), "--competition",
+            str(comp), "--out", str(tmp_path / "out")]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "grade thresholds are not set" in err and "2023 figures" in err and "--accept-unset-thresholds" in err
+    assert not (tmp_path / "out").exists()
+    assert main([*args, "--accept-unset-thresholds"]) == 0
+    assert "warning:" in capsys.readouterr().out and (tmp_path / "out" / "grades.csv").is_file()
