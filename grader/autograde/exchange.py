@@ -13,6 +13,8 @@ bytes
 list, tuple, set, frozenset, dict         the same containers (keys and items converted recursively)
 numpy array or scalar (no object dtype)   the same (``.npy`` written and read with ``allow_pickle=False``)
 torch tensor                              a CPU tensor of the same values (through numpy)
+one of ``starter_code``'s sample models   the same class, built by the test kernel from the weights' shapes,
+(fcn, cnn, vae: exact class)              the weights loaded (``.npz``, ``allow_pickle=False``), eval mode
 pathlib path                              ``pathlib.Path``
 dataclass instance of ``starter_code``    rebuilt with its class's constructor from converted fields
 module, function or class                 never sent: if the release's own cells import that name
@@ -24,8 +26,13 @@ a name the notebook had not set           not defined (the test gets Python's ow
 ========================================  ==================================================================
 
 Nothing is ever unpickled, the test kernel decides which names it reads (a manifest cannot add others), and no
-code is chosen by the student: not a module, not a function, not a class to construct outside ``starter_code``. This
-module imports only the standard library (numpy and torch where an array or tensor is converted).
+code is chosen by the student: not a module, not a function, not a class to construct outside ``starter_code``. A
+sample model crosses as weights only: the test kernel runs ``starter_code``'s own class on them, so the numbers a
+test computes with it come from no code of the student's.
+
+The grader's own names (:data:`GRADER_NAMES`) never come from the student: ``secret_probes`` is read from the
+folder the grader fills after the student's kernel is gone (``probes.py``), or stays undefined. This module imports
+only the standard library (numpy and torch where an array, a tensor or a model is converted).
 """
 from __future__ import annotations
 
@@ -47,6 +54,16 @@ MAX_DEPTH = 40
 MAX_NODES = 500_000
 MAX_MANIFEST_BYTES = 64 << 20
 _ARRAY_FILE = re.compile(r"^a\d{1,9}\.npy$")
+_WEIGHTS_FILE = re.compile(r"^m\d{1,9}\.npz$")
+#: Names a test reads from the grader, never from the student's export.
+GRADER_NAMES = ("secret_probes",)
+#: The folder, inside the export folder, that the grader fills for the test kernel once the student's kernel is gone,
+#: and its two files (``probes.py`` writes them).
+GRADER_FOLDER, PROBES_FILE, PROBES_META = "grader", "probes.npz", "probes.json"
+#: starter_code's sample models, which cross to the test kernel as their weights: class -> kind.
+SAMPLE_MODELS = {"starter_code.models.conv.ConvAutoencoder": "cnn", "starter_code.models.fcn.FCNAutoencoder": "fcn",
+                 "starter_code.models.vae.VAE": "vae"}
+MAX_WEIGHTS_BYTES = 256 << 20
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
@@ -79,6 +96,76 @@ class Unavailable:
     __lt__ = __le__ = __gt__ = __ge__ = __neg__ = __abs__ = __float__ = __int__ = __index__ = __array__ = _fail
 
 
+class SecretProbes:
+    """The grader's probe set, in the test kernel only (``probes.py`` draws it from the grading data): ``images``
+    uint8 ``(P, 64, 64, 3)``, ``labels`` int8 ``(P,)`` (1 = anomaly, never in the student's kernel), ``rows``
+    ``(P,)`` (the grading test row of each probe), and the bars set by the reference solution on these probes:
+    ``max_face_error`` (on :meth:`face_error`) and ``min_auc`` (on :meth:`auc`; None where the assignment's tests
+    judge no ranking)."""
+
+    def __init__(self, folder: str):
+        import numpy as np
+        with np.load(os.path.join(folder, PROBES_FILE), allow_pickle=False) as z:
+            self.images, self.labels, self.rows = z["images"], z["labels"], z["rows"]
+        with open(os.path.join(folder, PROBES_META), encoding="utf-8") as f:
+            meta = json.load(f)
+        self.min_auc = float(meta["min_auc"]) if "min_auc" in meta else None
+        self.reference_auc = float(meta["reference_auc"])
+        self.max_face_error = float(meta["max_face_error"])
+        self.reference_face_error = float(meta["reference_face_error"])
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} secret probes>"
+
+    def _checked(self, scores):
+        import numpy as np
+        scores = np.asarray(scores, dtype=np.float64)
+        if scores.shape != self.labels.shape:
+            raise ValueError(f"expected {len(self)} scores, got shape {scores.shape}")
+        if not np.isfinite(scores).all():
+            raise ValueError("the scores hold NaN or infinite values")
+        return scores
+
+    def face_error(self, scores) -> float:
+        """The median of ``scores`` ``(P,)`` over the normal faces: a reconstruction error when the scores are."""
+        import numpy as np
+        return float(np.median(self._checked(scores)[self.labels == 0]))
+
+    def auc(self, scores) -> float:
+        """ROC-AUC of ``scores`` ``(P,)`` (higher = more anomalous) against the labels: the leaderboard's metric in
+        its Mann-Whitney form, as ``grader.metrics`` computes it (the grader's package is not in a sandbox; SciPy's U
+        counts a tie as half a pair, as the metric does). Not scikit-learn's: its import warns on stderr in a
+        sandbox (no shared-memory semaphores), and nbgrader fails a test cell that writes to stderr."""
+        from scipy.stats import mannwhitneyu
+        scores = self._checked(scores)
+        pos, neg = scores[self.labels == 1], scores[self.labels == 0]
+        return float(mannwhitneyu(pos, neg).statistic) / (len(pos) * len(neg))
+
+
+def _sample_model_kwargs(kind: str, shapes: dict) -> dict:
+    """The constructor's arguments of a sample model of ``kind``, from its weights' shapes (name -> shape)."""
+    def outs(prefix: str) -> tuple[int, ...]:
+        """Output sizes of the layers ``prefix.N`` in N order."""
+        found = []
+        for k, shape in shapes.items():
+            parts = k.split(".")
+            if len(parts) == 3 and parts[0] == prefix and parts[1].isdigit() and parts[2] == "weight":
+                found.append((int(parts[1]), int(shape[0])))
+        return tuple(o for _, o in sorted(found))
+
+    if kind == "cnn":
+        return {"channels": outs("encoder")}
+    if kind == "fcn":
+        enc = outs("encoder")
+        return {"hidden": enc[:-1], "latent_dim": enc[-1]}
+    c1, c2 = outs("encoder")
+    (c3,) = outs("enc_out_1")
+    return {"channels": (c1, c2, c3)}
+
+
 def _type_name(obj) -> str:
     t = type(obj)
     return f"{t.__module__}.{t.__qualname__}" if t.__module__ not in ("builtins", "__main__") else t.__qualname__
@@ -100,6 +187,20 @@ class _Encoder:
         self.files += 1
         np.save(os.path.join(self.folder, name), arr, allow_pickle=False)
         return name
+
+    def _model(self, model) -> dict:
+        import numpy as np
+        cls = type(model)
+        path = f"{cls.__module__}.{cls.__qualname__}"
+        if path not in SAMPLE_MODELS:
+            raise ValueError(f"a {path}: of the models, only starter_code's sample models (build_model('fcn' | "
+                             f"'cnn' | 'vae'), not a subclass) reach the tests, as their weights")
+        name = f"m{self.files}.npz"
+        self.files += 1
+        np.savez(os.path.join(self.folder, name),
+                 **{k: v.detach().cpu().float().numpy() for k, v in model.state_dict().items()})
+        return {"t": "model", "class": path, "f": name,
+                "sample_at_eval": bool(getattr(model, "sample_at_eval", True))}
 
     def encode(self, x, depth: int = 0):
         self.nodes += 1
@@ -134,6 +235,8 @@ class _Encoder:
         if isinstance(x, dict):
             return {"t": "dict", "k": [self.encode(k, depth + 1) for k in x],
                     "v": [self.encode(v, depth + 1) for v in x.values()]}
+        if torch is not None and isinstance(x, torch.nn.Module):
+            return self._model(x)
         if isinstance(x, (types.ModuleType, type)) or callable(x):
             return {"t": "code", "type": _type_name(x)}
         if dataclasses.is_dataclass(x):
@@ -154,6 +257,8 @@ def export(step: int, names, ns: dict | None = None, folder: str = "/hw8/export"
     enc = _Encoder(folder)
     out = {}
     for name in names:
+        if name in GRADER_NAMES:
+            continue
         if name not in ns:
             out[name] = {"t": "missing"}
             continue
@@ -179,6 +284,25 @@ class _Decoder:
         if not isinstance(name, str) or not _ARRAY_FILE.match(name):
             raise ValueError(f"bad array file name {name!r}")
         return np.load(os.path.join(self.folder, name), allow_pickle=False)
+
+    def _model(self, node):
+        import numpy as np
+        import torch
+        path, name = node.get("class"), node.get("f")
+        if path not in SAMPLE_MODELS or not isinstance(name, str) or not _WEIGHTS_FILE.match(name):
+            raise ValueError("malformed model")
+        file = os.path.join(self.folder, name)
+        if os.path.getsize(file) > MAX_WEIGHTS_BYTES:
+            raise ValueError(f"weights larger than {MAX_WEIGHTS_BYTES >> 20} MiB")
+        with np.load(file, allow_pickle=False) as z:
+            state = {k: np.asarray(z[k], dtype=np.float32) for k in z.files}
+        kwargs = _sample_model_kwargs(SAMPLE_MODELS[path], {k: v.shape for k, v in state.items()})
+        if SAMPLE_MODELS[path] == "vae":
+            kwargs["sample_at_eval"] = node.get("sample_at_eval") is not False
+        module, _, qualname = path.rpartition(".")
+        model = getattr(importlib.import_module(module), qualname)(**kwargs)
+        model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=True)
+        return model.eval()
 
     def _resolve(self, module, qualname):
         if not _trusted(module) or not isinstance(qualname, str) or not _DOTTED.match(qualname) \
@@ -215,6 +339,8 @@ class _Decoder:
         if t == "tensor":
             import torch
             return torch.from_numpy(self._array(node.get("f")))
+        if t == "model":
+            return self._model(node)
         if t in ("list", "tuple", "set", "frozenset"):
             if not isinstance(v, list):
                 raise ValueError("malformed container")
@@ -268,6 +394,9 @@ def load(step: int, names, ns: dict | None = None, folder: str = "/hw8/export", 
         if not (isinstance(name, str) and name.isidentifier() and not keyword.iskeyword(name)) \
                 or name.startswith("__"):
             continue
+        if name in GRADER_NAMES:
+            _grader_value(name, ns, os.path.join(folder, GRADER_FOLDER))
+            continue
         node = manifest.get(name, {"t": "missing"})
         if not isinstance(node, dict) or node.get("t") == "missing":
             ns.pop(name, None)
@@ -290,4 +419,15 @@ def load(step: int, names, ns: dict | None = None, folder: str = "/hw8/export", 
             ns[name] = Unavailable(name, "unreadable", f"{type(e).__name__}: {str(e)[:200]}")
     if unset:
         print(f"not defined in your notebook when this test ran (did a cell above fail?): {', '.join(unset)}",
+              file=sys.stderr)
+
+
+def _grader_value(name: str, ns: dict, folder: str) -> None:
+    """Set the grader's ``name`` from ``folder`` (the grader filled it after the student's kernel was gone), or
+    leave it undefined when this grading has none."""
+    ns.pop(name, None)
+    if os.path.isfile(os.path.join(folder, PROBES_META)):
+        ns[name] = SecretProbes(folder)
+    else:
+        print(f"no {name} in this grading: the tests that judge your model need the course's autograder",
               file=sys.stderr)

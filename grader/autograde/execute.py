@@ -15,15 +15,17 @@ two of its steps are replaced, in the worker (``worker.py``) that never runs stu
      (visible) version of the test. Hidden test source never enters this process, so neither an input transformer,
      an event hook nor a print can skip, change or leak it;
   2. that kernel is shut down: its pid namespace ends and every process it started is gone;
-  3. the **test kernel** (a second sandbox, never ran student code; the notebook's folder and the exports
+  3. in the gap, for an assignment whose tests judge a model (``probes.REFERENCES``), the worker writes the secret
+     probes (grading images, their labels, the reference's bar) where only the test kernel reads them;
+  4. the **test kernel** (a second sandbox, never ran student code; the notebook's folder and the exports
      read-only; its own HOME; no folder the student wrote on ``sys.path``) runs, for each test cell, the import
      of that test's plain data (``exchange.load``) and then the test's full source (hidden tests included);
-  4. the test cells get the test kernel's outputs, every other cell the student kernel's; nbgrader scores them.
+  5. the test cells get the test kernel's outputs, every other cell the student kernel's; nbgrader scores them.
 
 What a test can use of the student's work is therefore data: arrays, numbers, strings, containers, files the
-notebook wrote, and objects of trusted packages rebuilt from their fields (see ``exchange.py``). A test that needs
-a model or a function of the student's must read what a read-only cell computed from it on inputs the release
-chose.
+notebook wrote, objects of trusted packages rebuilt from their fields, and starter_code's sample models rebuilt
+from their weights (see ``exchange.py``). A test that decides whether the code works judges such a model on
+``secret_probes`` (``probes.py``), inputs and labels the student's process never had.
 """
 from __future__ import annotations
 
@@ -327,9 +329,10 @@ class _Kernel:
                 self.client.kc.stop_channels()
 
 
-async def _student_then_tests(student: _Kernel, tests: _Kernel | None) -> None:
+async def _student_then_tests(student: _Kernel, tests: _Kernel | None, between=None) -> None:
     """The student's kernel runs and is gone before the test kernel runs a cell; the test kernel starts meanwhile
-    (its sandbox shares nothing writable with the student's, and it reads nothing of theirs until it runs)."""
+    (its sandbox shares nothing writable with the student's, and it reads nothing of theirs until it runs).
+    ``between()`` runs in the gap: after the student's last process, before the first test."""
     starting = asyncio.ensure_future(tests.start()) if tests is not None else None
     try:
         await student.start()
@@ -338,6 +341,8 @@ async def _student_then_tests(student: _Kernel, tests: _Kernel | None) -> None:
         finally:
             await student.stop()
         if tests is not None:
+            if between is not None:
+                between()
             await starting
             await tests.run()
     finally:
@@ -448,11 +453,14 @@ def _preprocessors():
         boot_dir = Unicode("", help="This worker's boot folder (launcher, exchange module).").tag(config=True)
         scratch_dir = Unicode("", help="Where per-notebook scratch folders are made (default: temp).").tag(
             config=True)
+        course_dir = Unicode("", help="The course folder: the secret probe seed and the reference's scores "
+                                      "(probes.py; default: the release folder's parent).").tag(config=True)
         max_output_bytes = Integer(1 << 20, help="Output kept per cell.").tag(config=True)
 
         def preprocess(self, nb, resources):
             import nbformat
 
+            from grader.autograde import exchange, probes
             from grader.autograde import sandbox as sb
             a, name = resources["nbgrader"]["assignment"], resources["nbgrader"]["notebook"]
             rel_dir = Path(self.release_dir) / a
@@ -460,6 +468,11 @@ def _preprocessors():
             cfg = sb.SandboxConfig.from_dict(dict(self.sandbox))
             boot = _boot(self.boot_dir, cfg)
             data = Path(self.data_dir) if self.data_dir else None
+            t0 = time.perf_counter()
+            judged = probes.prepare(a, data, self.course_dir or Path(self.release_dir).parent,
+                                    smoke=str(cfg.env.get("HW8_SMOKE", "")).lower() in ("1", "true", "yes", "on"))
+            if judged is not None:
+                self.log.info("%s: secret probes %.2f s", name, time.perf_counter() - t0)
             if self.scratch_dir:
                 Path(self.scratch_dir).mkdir(parents=True, exist_ok=True)
             scratch = sb.Scratch(cfg, Path(self.scratch_dir) if self.scratch_dir else None)
@@ -473,9 +486,11 @@ def _preprocessors():
                 scratch.hand_over()
                 t_nb, t_index = tests_notebook(nb, names, export, work, release_imports(release_nb))
                 t0 = time.perf_counter()
-                asyncio.run(_student_then_tests(self._kernel(s_nb, cfg, scratch, boot, data, tests=False),
-                                                self._kernel(t_nb, cfg, scratch, boot, data, tests=True)
-                                                if names else None))
+                asyncio.run(_student_then_tests(
+                    self._kernel(s_nb, cfg, scratch, boot, data, tests=False),
+                    self._kernel(t_nb, cfg, scratch, boot, data, tests=True) if names else None,
+                    None if judged is None else
+                    lambda: probes.write_for_tests(scratch.export / exchange.GRADER_FOLDER, *judged)))
                 self.log.info("%s: both kernels %.2f s", name, time.perf_counter() - t0)
                 for (kind, i), cell in zip(s_index, s_nb.cells):
                     if kind == "cell" and i not in names and cell.cell_type == "code":
@@ -527,8 +542,11 @@ def _copy_release_files(src: Path, dest: Path) -> None:
 
 
 def nbgrader_config(*, sandbox: dict, cell_timeout: int, release_dir: Path, data_dir: Path | None,
-                    boot_dir: Path | None = None, scratch_dir: Path | None = None, startup_timeout: int = 120) -> dict:
-    """nbgrader config entries (``Class.trait`` -> value) that make ``autograde`` use the two kernels."""
+                    boot_dir: Path | None = None, scratch_dir: Path | None = None, startup_timeout: int = 120,
+                    course_dir: Path | None = None) -> dict:
+    """nbgrader config entries (``Class.trait`` -> value) that make ``autograde`` use the two kernels.
+
+    ``course_dir`` (default: ``release_dir``'s parent) keeps the secret probe seed and the reference's scores."""
     from nbconvert.preprocessors import ClearMetadataPreprocessor
     from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds,
                                         IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec,
@@ -547,4 +565,5 @@ def nbgrader_config(*, sandbox: dict, cell_timeout: int, release_dir: Path, data
         "TwoKernelExecute.data_dir": str(data_dir) if data_dir else "",
         "TwoKernelExecute.boot_dir": str(boot_dir) if boot_dir else "",
         "TwoKernelExecute.scratch_dir": str(scratch_dir) if scratch_dir else "",
+        "TwoKernelExecute.course_dir": str(course_dir) if course_dir else "",
     }

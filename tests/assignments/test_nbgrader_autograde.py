@@ -26,7 +26,11 @@ def _cell_points(nb) -> dict[str, float]:
             if c.metadata.get("nbgrader", {}).get("grade")}
 
 
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+#: Their code tests judge the model on the secret probes that only the course's autograder has.
+PROBED = ("01_simple", "05_report")
+
+
+@pytest.mark.parametrize("assignment", [a for a in ASSIGNMENTS if a not in PROBED])
 def test_solved_notebook_runs_end_to_end_with_full_code_marks(course, assignment):
     grade = course.autograde(assignment, "solver", course.source_notebook(assignment))
     assert grade.errors == [], f"{assignment}: cells failed when run as a solved submission: {grade.errors}"
@@ -41,6 +45,19 @@ def test_solved_notebook_runs_end_to_end_with_full_code_marks(course, assignment
     # notebook ran.
     sub = course.root / "autograded" / "solver" / assignment / "prediction_smoke.csv"
     assert sub.is_file() and len(sub.read_text().splitlines()) == 1 + 128
+
+
+@pytest.mark.parametrize("assignment, failing", [
+    ("01_simple", [("test_model_learned", "NameError"), ("test_model_separates", "NameError"),
+                   ("test_submission_file", "NameError")]),
+    ("05_report", [("test_latent_adjustments", "NameError"), ("test_figure_architecture", "NameError")])])
+def test_plain_nbgrader_gives_no_code_point_where_the_tests_judge_a_model(course, assignment, failing):
+    """01's and 05's hidden tests judge the model on the secret probes, which only the course's autograder
+    (``grader/autograde``) hands its test kernel: plain nbgrader fails them (``NameError``), never passes them. The
+    solved notebooks are proven end to end by ``tests/autograde/test_no_work.py``."""
+    grade = course.autograde(assignment, "solver", course.source_notebook(assignment))
+    assert grade.max_code_score > 0 and grade.code_score == 0
+    assert grade.errors == failing, grade.errors
 
 
 @pytest.mark.parametrize("assignment", [a if a in FAST_RELEASE else pytest.param(a, marks=pytest.mark.slow)
@@ -73,17 +90,17 @@ ANSWER = "scores_all = result.model, result.history, result.scores"
 def test_hidden_tests_are_restored_when_grading(course, tmp_path):
     """Test scores in reverse row order pass every visible test, and lose the shape cell's point to its hidden
     part (copies of test rows no longer score like their rows)."""
-    path = _variant(course, tmp_path, "01_simple", ANSWER,
+    path = _variant(course, tmp_path, "02_medium", ANSWER,
                     ANSWER + "\nscores_all = np.concatenate([scores_all[:len(test)][::-1], scores_all[len(test):]])")
-    grade = course.autograde("01_simple", "shuffler", path)
+    grade = course.autograde("02_medium", "shuffler", path)
     assert grade.errors == [("test_scores_shape", "AssertionError")], grade.errors
     assert grade.code_score == grade.max_code_score - 1
 
 
 @pytest.mark.slow
 def test_flipped_score_loses_the_direction_points(course, tmp_path):
-    path = _variant(course, tmp_path, "01_simple", ANSWER, ANSWER.replace("result.scores", "-result.scores"))
-    grade = course.autograde("01_simple", "flipper", path)
+    path = _variant(course, tmp_path, "02_medium", ANSWER, ANSWER.replace("result.scores", "-result.scores"))
+    grade = course.autograde("02_medium", "flipper", path)
     assert grade.errors == [("test_score_direction", "AssertionError")], grade.errors
     assert grade.code_score == grade.max_code_score - 2
 
@@ -180,10 +197,12 @@ figure = report.plot_latent_adjustments(adjusted, path=env.path("latent_adjustme
 """
     nb_path = _answered(course, tmp_path, "05_report", {"q2_adjust": "from solutions import report\n" + code})
     grade = course.autograde("05_report", "row_scaler", nb_path)
-    assert grade.errors == [("test_latent_adjustments", "AssertionError")], grade.errors
+    # The figure's point needs the adjustments judged first: without them its hidden part fails too.
+    assert grade.errors == [("test_latent_adjustments", "AssertionError"), ("test_figure_architecture", "NameError")], \
+        grade.errors
     out = next(c for c in grade.notebook.cells if c.get("id") == "test_latent_adjustments").outputs
     assert any("changed only face(s) [0]" in o.get("evalue", "") for o in out), out
-    assert grade.code_score == grade.max_code_score - 2
+    assert grade.code_score == 0
 
 
 @pytest.mark.slow

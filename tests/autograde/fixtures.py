@@ -159,7 +159,7 @@ def write_submission(path: Path, release_nb, kind: str) -> Path:
 #: reference solutions call the kit's ``solutions`` package, which no sandboxed notebook can import).
 STUDENT_ANSWERS = {
     "01_simple": {"train": "model, history = build_and_fit(train, cfg)\n"
-                           "scores_all = anomaly_scores(model, images_to_score)"},
+                           "scores = anomaly_scores(model, test)"},
 }
 _STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
 

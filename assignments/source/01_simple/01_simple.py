@@ -12,8 +12,9 @@
 # input (look at its reconstructions; part 5 asks why).
 #
 # > **Course rules.** Train only on `trainingset.npy` (normal faces): no extra data, no pretrained models or
-# > downloaded weights (the kit runs offline). At most **5 scored uploads per day**. The metric is ROC-AUC,
-# > so only the *order* of your scores matters, and **a higher score must mean "more anomalous"**.
+# > downloaded weights (the kit runs offline). Scored uploads per day are limited (the bundle's `README.md`,
+# > section 6, says how many). The metric is ROC-AUC, so only the *order* of your scores matters, and **a higher
+# > score must mean "more anomalous"**.
 #
 # **How to work.** Write code only where a cell says `# YOUR CODE HERE` (delete the `raise NotImplementedError()`),
 # and answers where a cell says *YOUR ANSWER HERE*. Read-only cells are restored before grading. **Smoke mode**
@@ -25,10 +26,18 @@
 #
 # | part | points |
 # |---|---|
-# | scores: shape and order | 1 |
-# | scores: direction (noise > faces) | 2 |
-# | prediction.csv | 1 |
+# | the model learned faces | 2 |
+# | its scores separate anomalies from faces | 1 |
+# | prediction.csv (your model's scores) | 1 |
 # | **total** | **4** |
+#
+# **How it is graded.** The autograder rebuilds your `model` from its weights (so it must be one of the sample
+# models: `build_model('fcn' | 'cnn' | 'vae')`, as `build_and_fit` returns it) and scores grading images of its own
+# with `anomaly_scores`: images your notebook never sees with their labels. The bars come from the reference
+# solution on the same images: your model must reconstruct their normal faces about as well (a median error at most
+# twice the reference's) and separate the anomalies (ROC-AUC at most 0.1 below the reference's, and at least 0.55).
+# Whatever your notebook prints or writes, only what your trained model does on those images earns these points (the
+# sample VAE as it ships, one blurry face for every input, does not pass).
 
 # %%
 # Config and seed (edit the config line). The environment decides the data folder and smoke mode.
@@ -51,62 +60,52 @@ train, test = env.load_train(), env.load_test()
 print(f"train {train.shape} {train.dtype} | test {test.shape} {test.dtype}")
 display(plot_images(train[:8], title="training faces (all normal)"))
 
-# %% nbgrader={"grade": false, "grade_id": "probes", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Known images for the autograder, scored together with the test set: training faces, random noise,
-# colour-inverted faces and copies of a few test rows. Score every row of images_to_score, in order; only the
-# first len(test) scores go into the submission.
-probes = make_probes(train, test)
-images_to_score = np.concatenate([test, probes.images])
-print(f"images_to_score: {len(test)} test images, then {len(probes)} probes ({', '.join(PROBE_KINDS)})")
-
 # %% [markdown] nbgrader={"grade": false, "grade_id": "train_md", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 1. Train the model and score the images
 #
-# Set `model` (the trained `torch.nn.Module`), `history` (its training history) and `scores_all`: one
-# anomaly score per row of `images_to_score` (a float numpy array, row order kept, higher = more
-# anomalous). Two calls do it: `build_and_fit(train, cfg)` builds `cfg.model_type` and trains it with a
-# progress bar; `anomaly_scores(model, images_to_score)` is the sample code's score, the reconstruction
-# error of each image.
+# Set `model` (the trained `torch.nn.Module`), `history` (its training history) and `scores`: one anomaly score
+# per test image (a float numpy array, row order kept, higher = more anomalous). Two calls do it:
+# `build_and_fit(train, cfg)` builds `cfg.model_type` and trains it with a progress bar; `anomaly_scores(model,
+# test)` is the sample code's score, the reconstruction error of each image.
 
 # %% nbgrader={"grade": false, "grade_id": "train", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
 from solutions import simple
-result = simple.run(train, images_to_score, smoke=env.smoke, model_type=cfg.model_type)
-model, history, scores_all = result.model, result.history, result.scores
+result = simple.run(train, test, smoke=env.smoke, model_type=cfg.model_type)
+model, history, scores = result.model, result.history, result.scores
 ### END SOLUTION
 display(plot_loss(history, path=env.path("loss.png")))
 
-# %% nbgrader={"grade": false, "grade_id": "split_scores", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# The test set's scores (submitted) and the probes' scores (checked by the tests below).
-scores, probe_scores = scores_all[:len(test)], scores_all[len(test):]
-print(f"{len(scores)} test scores: min {np.min(scores):.4g}, median {np.median(scores):.4g}, "
-      f"max {np.max(scores):.4g}")
-
-# %% nbgrader={"grade": true, "grade_id": "test_scores_shape", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-# Autograder test: one finite score per row of images_to_score (the test set, then the probes), in row order.
-assert isinstance(scores_all, np.ndarray), f"scores_all must be a numpy array, got {type(scores_all).__name__}"
-assert scores_all.shape == (len(images_to_score),), (
-    f"expected {len(images_to_score)} scores (one per row of images_to_score), got shape {scores_all.shape}")
-assert np.isfinite(scores_all).all(), "every score must be a finite number"
+# %% nbgrader={"grade": true, "grade_id": "test_model_learned", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Autograder test: `model` is a trained sample model and `scores` holds one finite score per test image. Graded on
+# the autograder's own images: the model, rebuilt from its weights, reconstructs their normal faces about as well
+# as the reference solution (an untrained network's error is three to four times the reference's).
+assert type(model).__name__ in ("FCNAutoencoder", "ConvAutoencoder", "VAE"), (
+    f"model must be one of the sample models (build_model('fcn' | 'cnn' | 'vae')), got {type(model).__name__}")
+assert isinstance(scores, np.ndarray) and scores.shape == (len(test),), (
+    f"scores: expected a numpy array of {len(test)} scores (one per test image), got {type(scores).__name__} "
+    f"{getattr(scores, 'shape', '')}")
+assert np.isfinite(scores).all(), "every score must be a finite number"
 ### BEGIN HIDDEN TESTS
-# Row order: a copy of a test image scores like its original row (compared by rank, so that a model that
-# samples, like the VAE, still passes).
-_copies = probes.rows("copy")
-_ranks = lambda a: np.argsort(np.argsort(a))
-_agree = np.corrcoef(_ranks(probe_scores[_copies]), _ranks(scores[probes.source[_copies]]))[0, 1]
-assert _agree > 0.8, f"copies of test images do not score like their rows (rank correlation {_agree:.2f})"
+_face_error = secret_probes.face_error(anomaly_scores(model, secret_probes.images))
+assert _face_error <= secret_probes.max_face_error, (
+    f"on the grading faces your model's median reconstruction error is {_face_error:.1f}, more than twice the "
+    f"reference solution's ({secret_probes.reference_face_error:.1f}): is it trained?")
 ### END HIDDEN TESTS
 
-# %% nbgrader={"grade": true, "grade_id": "test_score_direction", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# Autograder test: higher = more anomalous. Random noise is as far from a face as an image gets.
-face_scores = probe_scores[probes.rows("face")]
-noise_scores = probe_scores[probes.rows("noise")]
-assert np.median(noise_scores) > np.median(face_scores), (
-    "random noise scores lower than training faces: is the sign of your score flipped?")
+# %% nbgrader={"grade": true, "grade_id": "test_model_separates", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# Autograder test: on the autograder's own images, the model's scores (higher = more anomalous) separate the
+# anomalies from the normal faces: ROC-AUC at most 0.1 below the reference solution's, and at least 0.55.
+print(f"{len(scores)} test scores: min {np.min(scores):.4g}, median {np.median(scores):.4g}, "
+      f"max {np.max(scores):.4g}")
+assert np.ptp(scores) > 0, "every test image got the same score: such scores separate nothing"
 ### BEGIN HIDDEN TESTS
-assert np.mean(noise_scores > np.median(face_scores)) >= 0.9, "most noise images should outscore a typical face"
-_negative_scores = probe_scores[probes.rows("negative")]  # the same faces, colour-inverted
-assert np.median(_negative_scores) > np.median(face_scores), "colour-inverted faces should score higher"
+_probe_scores = anomaly_scores(model, secret_probes.images)
+assert secret_probes.face_error(_probe_scores) <= secret_probes.max_face_error, "the model has not learned faces"
+_auc = secret_probes.auc(_probe_scores)
+assert _auc >= secret_probes.min_auc, (
+    f"on the grading images your model's ROC-AUC is {_auc:.3f}, below the bar {secret_probes.min_auc:.3f} "
+    f"(the reference solution's {secret_probes.reference_auc:.3f} less a margin)")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "submit_md", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -121,11 +120,17 @@ display(plot_reconstructions(test, reconstruct(model, test), scores, k=4,
                              path=env.path("reconstructions.png")))
 
 # %% nbgrader={"grade": true, "grade_id": "test_submission_file", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-# Autograder test: prediction.csv is in the course's format (ID,score; IDs 0..M-1) and holds these scores.
+# Autograder test: prediction.csv is in the course's format (ID,score; IDs 0..M-1) and holds these scores, which
+# are your model's: the autograder's rebuilt model ranks the test images as the file does.
 submitted = read_submission_scores(env.path("prediction.csv"), expected_rows=len(test))
 assert np.allclose(submitted, scores, rtol=1e-6, atol=1e-9), "prediction.csv does not hold the scores above"
 ### BEGIN HIDDEN TESTS
 assert env.path("prediction.csv").read_text(encoding="utf-8").splitlines()[0] == "ID,score"
-_top = np.argsort(-scores, kind="stable")[:10]
-assert np.array_equal(np.argsort(-submitted, kind="stable")[:10], _top), "the file reorders the scores"
+_probe_scores = anomaly_scores(model, secret_probes.images)
+assert secret_probes.face_error(_probe_scores) <= secret_probes.max_face_error, "the model has not learned faces"
+_in_file = secret_probes.rows < len(submitted)
+_ranks = lambda a: np.argsort(np.argsort(a))
+# By rank, so that a model that samples (the VAE) agrees with itself.
+_agree = np.corrcoef(_ranks(submitted[secret_probes.rows[_in_file]]), _ranks(_probe_scores[_in_file]))[0, 1]
+assert _agree > 0.8, f"prediction.csv does not rank the test images as your model does (rank correlation {_agree:.2f})"
 ### END HIDDEN TESTS

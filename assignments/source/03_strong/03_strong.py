@@ -11,8 +11,9 @@
 # `nn.ModuleDict` with at least two), each mapping a batch `(B, 3, 64, 64)` to a code with batch size `B`.
 #
 # > **Course rules.** Train only on `trainingset.npy` (normal faces): no extra data, no pretrained models or
-# > downloaded weights (the kit runs offline). At most **5 scored uploads per day**. The metric is ROC-AUC,
-# > so only the *order* of your scores matters, and **a higher score must mean "more anomalous"**.
+# > downloaded weights (the kit runs offline). Scored uploads per day are limited (the bundle's `README.md`,
+# > section 6, says how many). The metric is ROC-AUC, so only the *order* of your scores matters, and **a higher
+# > score must mean "more anomalous"**.
 #
 # **How to work.** Write code only where a cell says `# YOUR CODE HERE` (delete the `raise NotImplementedError()`),
 # and answers where a cell says *YOUR ANSWER HERE*. Read-only cells are restored before grading. **Smoke mode**

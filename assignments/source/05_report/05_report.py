@@ -6,8 +6,9 @@
 # decoder makes of them. Figures are shown here and saved as PNG files next to the notebook.
 #
 # > **Course rules.** Train only on `trainingset.npy` (normal faces): no extra data, no pretrained models or
-# > downloaded weights (the kit runs offline). At most **5 scored uploads per day**. The metric is ROC-AUC,
-# > so only the *order* of your scores matters, and **a higher score must mean "more anomalous"**.
+# > downloaded weights (the kit runs offline). Scored uploads per day are limited (the bundle's `README.md`,
+# > section 6, says how many). The metric is ROC-AUC, so only the *order* of your scores matters, and **a higher
+# > score must mean "more anomalous"**.
 #
 # **How to work.** Write code only where a cell says `# YOUR CODE HERE` (delete the `raise NotImplementedError()`),
 # and answers where a cell says *YOUR ANSWER HERE*. Read-only cells are restored before grading. **Smoke mode**
@@ -26,6 +27,13 @@
 # | Q2 figure and architecture (code) | 1 |
 # | Q2 the differences (written) | 2 |
 # | **total** | **9** |
+#
+# **How Q2's code is graded.** The autograder rebuilds your `model` from its weights (so it must be the sample fcn,
+# `build_model('fcn')`, as `build_and_fit` returns it) and checks it on grading images of its own: it must
+# reconstruct their normal faces about as well as the reference solution's fcn (a median error at most 1.5 times
+# the reference's), and each image set in `adjusted` must be what that model decodes from the faces' codes with
+# your change; the figure point needs those adjustments too. Whatever your notebook prints or writes, only what
+# your trained model does earns these points.
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "q1a_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Q1a. A brief introduction to the variational autoencoder (2 points)
@@ -145,11 +153,6 @@ figure = report.plot_latent_adjustments(adjusted, path=env.path("latent_adjustme
 ### END SOLUTION
 display(figure)
 
-# %% nbgrader={"grade": false, "grade_id": "q2_plain", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# For the test below: the plain reconstruction of `faces` by your model, computed here (the tests run in a
-# separate process that gets your notebook's results as data, not the model).
-plain_reconstruction = reconstruct(model, faces)
-
 # %% nbgrader={"grade": true, "grade_id": "test_latent_adjustments", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # Autograder test: at least two latent elements changed; original, reconstruction and one image set per change,
 # each change made to every face's code.
@@ -168,13 +171,31 @@ for _name in names[2:]:
         f"{_name!r} changed only face(s) {np.flatnonzero(_moved > 2).tolist()} of {len(faces)}: z[i] is face i's "
         f"whole code; change element i of every face's code with z[:, i]")
 ### BEGIN HIDDEN TESTS
-# The plain reconstruction is the same model's (within rounding), and every change moves the image by more
-# than rounding noise (a few grey levels per pixel on average, over all faces).
-_plain = plain_reconstruction.astype(int)
-assert np.abs(_plain - adjusted["reconstruction"].astype(int)).max() <= 2, "the reconstruction is not decode(encode(x))"
+# Judged on the model itself, rebuilt from its weights: it learned faces (the autograder's secret grading faces),
+# the reconstruction is its decode(encode(x)) and each change its decode of the codes with z[:, i] scaled (within
+# rounding), and every change moves the image by more than rounding noise (a few grey levels per pixel on average).
+import torch
+from starter_code.data import from_model_output, to_model_input
+assert type(model).__name__ == "FCNAutoencoder", f"model must be the sample fcn, got {type(model).__name__}"
+_face_error = secret_probes.face_error(anomaly_scores(model, secret_probes.images))
+assert _face_error <= secret_probes.max_face_error, (
+    f"on the grading faces your model's median reconstruction error is {_face_error:.1f}, more than 1.5 times "
+    f"the reference solution's ({secret_probes.reference_face_error:.1f}): is it trained?")
+with torch.no_grad():
+    _z = model.encode(to_model_input(adjusted["original"]))
+    _decoded = [from_model_output(model.decode(_z))]
+    for _i, _factor in CHANGES.items():
+        _changed = _z.clone()
+        _changed[:, int(_i)] = float(_factor) * _z[:, int(_i)]
+        _decoded.append(from_model_output(model.decode(_changed)))
+assert len(names) == 2 + len(CHANGES), "adjusted needs one entry per change in CHANGES, in the same order"
+for _name, _want in zip(names[1:], _decoded, strict=True):
+    assert np.abs(adjusted[_name].astype(int) - _want.astype(int)).max() <= 2, (
+        f"{_name!r} is not what your model decodes from the faces' codes with that change")
 for _name in names[2:]:
     _diff = np.abs(adjusted[_name].astype(int) - adjusted["reconstruction"].astype(int)).mean()
     assert _diff > 1.0, f"{_name!r} barely differs from the plain reconstruction (mean {_diff:.2f} grey levels)"
+_adjustments_are_the_models = True
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_figure_architecture", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -184,8 +205,12 @@ assert _png.is_file() and _png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{_png
 assert isinstance(ARCHITECTURE, str) and "Linear" in ARCHITECTURE, "ARCHITECTURE should list the model's layers"
 ### BEGIN HIDDEN TESTS
 import matplotlib.image
-_height, _width = matplotlib.image.imread(_png).shape[:2]
+_pixels = matplotlib.image.imread(_png)
+_height, _width = _pixels.shape[:2]
 assert _width >= 4 * 64 and _height >= 64, f"a {_width}x{_height} figure cannot show four faces side by side"
+assert _pixels[..., :3].std() > 0.05, "the saved figure is (almost) blank"
+# The figure shows the adjustments the test above judged (set there, in this kernel, only when they passed).
+assert _adjustments_are_the_models, "the latent adjustments shown are not the trained model's"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "q2_question", "locked": true, "schema_version": 3, "solution": false, "task": false}

@@ -1,0 +1,230 @@
+"""Secret probes: the grading data's test images and labels an autograded test judges a student's model on.
+
+Every input an autograded test reads from the student's kernel was made by the student's process, so a hook that
+rewrites later cells could make it say anything. A test that must see working code therefore judges the student's
+model on a probe set the student's kernel never sees with its labels:
+
+- drawn at grading time from the grading data (``--data``: its ``testingset.npy`` rows and the answer key beside it,
+  ``../answers/solution.csv`` as ``python -m data_tools build`` writes it), shuffled with the course's secret seed
+  (``COURSE/probes/seed``, 0600, made on first use and reused, so that a regrade draws the same set);
+- judged against bars the reference solution sets on the same probes and grading data (the median score of the
+  normal probes, a reconstruction error; the ROC-AUC, the leaderboard's metric): the reference's scores of the
+  grading test set are computed once per (assignment, grading data, smoke mode) by the kit's own command
+  (``python -m kit run``, in a subprocess: the grader imports neither torch nor the solutions) and stored 0600
+  beside the seed;
+- handed to the test kernel only (:func:`write_for_tests`), after the student's kernel and every process it started
+  are gone; the student's kernel has the images (they are the grading test set) but never the labels.
+
+The test kernel reads them as ``secret_probes`` (``exchange.SecretProbes``).
+"""
+from __future__ import annotations
+
+import fcntl
+import functools
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from common.answer_key import load_answer_key
+from common.files import atomic_target, write_private
+from grader.autograde.exchange import PROBES_FILE, PROBES_META
+from starter_code.formats import TEST_FILE, TRAIN_FILE, load_images
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+#: Probes per grading: every test row of the tiny preset (128), at most this many of a larger grading set.
+MAX_PROBES = 256
+#: The folder of the course that holds the seed and the reference scores (TA side, never bound into a sandbox).
+FOLDER = "probes"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """How an assignment's bars are set from its reference (``python -m kit run --stage STAGE --set ...``).
+
+    Measured on the tiny preset in smoke mode, data seeds 0-3 (median reconstruction error of the normal test
+    faces / ROC-AUC): the reference cnn 16-19 / 0.58-0.75, the fcn 28-34 / 0.52-0.70, the sample VAE 41-47 /
+    0.52-0.67, an untrained network 61-69 / 0.42-0.56, the distance to the mean face 39-44 / 0.52-0.68. On 128 test
+    images the AUC alone cannot tell an untrained network from a trained one (seed 3: 0.54-0.56 against 0.58); the
+    reconstruction error can, by a factor of three. A model passes when it learned faces (``max_face_error``) and
+    its scores separate anomalies (``min_auc``).
+    """
+    stage: str
+    overrides: tuple[str, ...] = ()
+    #: Bar on the median score of the normal probes: this many times the reference's (the fcn needs 1.7-1.9).
+    face_factor: float = 2.0
+    #: Bar on the ROC-AUC: the reference's less this margin, and at least ``floor`` (above chance); None where the
+    #: assignment's tests judge no ranking.
+    margin: float | None = 0.1
+    floor: float = 0.55
+
+
+#: Assignments whose tests judge a model on the secret probes, and their reference. 05's fcn is the report's (in
+#: smoke mode the simple stage with the fcn trains exactly as ``solutions.report.train_fcn_autoencoder``); its
+#: tests judge that it learned faces, not how it ranks anomalies (the sample fcn measures 0.52-0.70). The student's
+#: fcn is the reference's model, so its bar is closer: an untrained fcn measures 1.8-2.3 times the reference's.
+REFERENCES = {"01_simple": Reference("simple", ('model_type="cnn"',)),
+              "05_report": Reference("simple", ('model_type="fcn"',), face_factor=1.5, margin=None)}
+
+
+class ProbeError(RuntimeError):
+    """The probes cannot be drawn or the reference cannot be measured (a TA-side problem: no answer key, a failed
+    reference run); the message says what."""
+
+
+@dataclass(frozen=True)
+class ProbeSet:
+    """``images`` uint8 ``(P, 64, 64, 3)``, ``labels`` int8 ``(P,)`` (1 = anomaly), ``rows`` int64 ``(P,)``: the test
+    row of each probe, in the drawn (shuffled) order."""
+    images: np.ndarray
+    labels: np.ndarray
+    rows: np.ndarray
+
+
+def course_seed(course_dir: str | Path) -> int:
+    """The course's secret probe seed: read from ``COURSE/probes/seed``, or made (0600) on first use."""
+    path = Path(course_dir) / FOLDER / "seed"
+    with _locked(path.parent):
+        if not path.is_file():
+            write_private(path, f"{secrets.randbits(63)}\n")
+        try:
+            return int(path.read_text(encoding="ascii").strip())
+        except ValueError as e:
+            raise ProbeError(f"{path}: not a seed ({e}); delete it to draw a new probe set") from e
+
+
+def answers_path(data_dir: str | Path) -> Path:
+    """The answer key of a grading data folder, where ``python -m data_tools build`` puts it."""
+    return Path(data_dir).resolve().parent / "answers" / "solution.csv"
+
+
+def draw(data_dir: str | Path, seed: int, n: int = MAX_PROBES) -> ProbeSet:
+    """``n`` test rows of the grading data (all of them when there are fewer), shuffled with ``seed``."""
+    key_path = answers_path(data_dir)
+    if not key_path.is_file():
+        raise ProbeError(f"{key_path}: the grading data's answer key is missing; autograded tests judge models "
+                         f"on labelled grading data (build it with python -m data_tools build --answers)")
+    key = load_answer_key(key_path)
+    test = load_images(Path(data_dir) / TEST_FILE)
+    if len(key) != len(test):
+        raise ProbeError(f"{key_path}: {len(key)} rows, but {Path(data_dir) / TEST_FILE} has {len(test)} images")
+    rng = np.random.default_rng(seed)
+    rows = rng.permutation(len(test))[:n]
+    if len(np.unique(key.labels[rows])) < 2:
+        raise ProbeError(f"the probes drawn from {data_dir} hold one class only; the grading data needs both")
+    return ProbeSet(images=np.array(test[rows]), labels=key.labels[rows].astype(np.int8), rows=rows.astype(np.int64))
+
+
+def data_fingerprint(data_dir: str | Path) -> str:
+    """SHA-256 (16 hex digits) of the grading data's two image files: the reference is measured once per data set."""
+    files = [(Path(data_dir) / name).resolve() for name in (TRAIN_FILE, TEST_FILE)]
+    return _fingerprint(tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+
+
+@functools.lru_cache(maxsize=8)
+def _fingerprint(files: tuple) -> str:
+    """Hashed once per worker and file version (the full data set is gigabytes)."""
+    h = hashlib.sha256()
+    for path, _, _ in files:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
+def reference_scores(assignment: str, data_dir: str | Path, course_dir: str | Path, *, smoke: bool) -> np.ndarray:
+    """float64 ``(M,)``: the reference's scores of the grading test set, measured on first use and stored 0600."""
+    ref = REFERENCES[assignment]
+    folder = Path(course_dir) / FOLDER
+    path = folder / f"reference-{assignment}-{data_fingerprint(data_dir)}-{'smoke' if smoke else 'full'}.npy"
+    with _locked(folder):
+        if not path.is_file():
+            scores = _run_reference(ref, Path(data_dir), smoke)
+            with atomic_target(path) as tmp, open(tmp, "wb") as f:
+                np.save(f, scores, allow_pickle=False)
+        return np.load(path, allow_pickle=False)
+
+
+def _run_reference(ref: Reference, data_dir: Path, smoke: bool) -> np.ndarray:
+    from starter_code.submission import read_submission_scores
+    with tempfile.TemporaryDirectory(prefix="hw8-reference-") as out:
+        cmd = [sys.executable, "-m", "kit", "run", "--stage", ref.stage, "--data", str(data_dir.resolve()),
+               "--out", out, "--no-progress", *(["--smoke"] if smoke else [])]
+        for item in ref.overrides:
+            cmd += ["--set", item]
+        proc = subprocess.run(cmd, cwd=str(REPO_ROOT), capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise ProbeError(f"the reference run ({' '.join(cmd[2:])}) failed: {proc.stderr.strip()[-500:]}")
+        return read_submission_scores(Path(out) / "prediction.csv")
+
+
+def bar(assignment: str, probes: ProbeSet, reference: np.ndarray) -> dict:
+    """The bars of ``assignment`` on ``probes``, from the reference's test-set scores ``(M,)``: ``reference_auc``,
+    ``reference_face_error`` (the median score of the normal probes), ``max_face_error`` and, where the tests judge
+    the ranking, ``min_auc``."""
+    from grader.metrics import roc_auc
+    ref = REFERENCES[assignment]
+    scores = reference[probes.rows]
+    auc = float(roc_auc(probes.labels, scores))
+    face = float(np.median(scores[probes.labels == 0]))
+    bars = {"reference_auc": round(auc, 4), "reference_face_error": round(face, 4),
+            "max_face_error": round(face * ref.face_factor, 4)}
+    if ref.margin is None:
+        return bars
+    if auc < ref.floor:
+        raise ProbeError(f"{assignment}: the reference scores ROC-AUC {auc:.3f} on these probes, below the bar's "
+                         f"floor {ref.floor}: this grading data cannot tell a working model from chance")
+    return {**bars, "min_auc": round(max(auc - ref.margin, ref.floor), 4)}
+
+
+def prepare(assignment: str, data_dir: str | Path | None, course_dir: str | Path, *, smoke: bool) -> \
+        tuple[ProbeSet, dict] | None:
+    """The probe set and bars of ``assignment`` on this grading data, or None when its tests judge no model."""
+    if assignment not in REFERENCES:
+        return None
+    if data_dir is None:
+        raise ProbeError(f"{assignment}: its tests judge a model on the grading data; give autograde --data")
+    probes = draw(data_dir, course_seed(course_dir))
+    return probes, bar(assignment, probes, reference_scores(assignment, data_dir, course_dir, smoke=smoke))
+
+
+def write_for_tests(folder: Path, probes: ProbeSet, meta: dict) -> None:
+    """Write the probes and their bar into ``folder`` for the test kernel, replacing whatever is there.
+
+    ``folder`` lies in the export folder the student's kernel could write, so this runs only once that kernel and
+    all its processes are gone; a link or file the student left at that name is removed, never followed.
+    """
+    if folder.is_symlink() or folder.is_file():
+        folder.unlink()
+    elif folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(mode=0o755)
+    np.savez(folder / PROBES_FILE, images=probes.images, labels=probes.labels, rows=probes.rows)
+    (folder / PROBES_META).write_text(json.dumps(meta), encoding="utf-8")
+    for p in (folder, folder / PROBES_FILE, folder / PROBES_META):
+        os.chmod(p, 0o755 if p.is_dir() else 0o644)     # the test kernel's uid reads them
+
+
+class _locked:
+    """An exclusive lock on ``folder/.lock`` (made 0700): two workers measure a reference or make a seed once."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+
+    def __enter__(self):
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.fd = os.open(self.folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
