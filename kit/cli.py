@@ -14,6 +14,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("run", "kit.run"),
     ("ladder", "kit.ladder"),
     ("calibrate", "kit.calibrate"),
+    ("rehearse", "kit.rehearse"),
 ]
 #: KitError: every named error below (ConfigKeyError, DatasetError, AnswerKeyError, GraderError, ...). ValueError
 #: too: the commands pass ``--set`` values and saved ladders straight to the student library and the stages, which

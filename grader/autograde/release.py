@@ -22,6 +22,7 @@ them as ``COURSE/rubrics/<assignment>.md`` (:func:`write_rubrics`), outside the 
 """
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import zipfile
@@ -30,7 +31,8 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 
-from grader.autograde.course import REPO_ROOT, CourseConfig, add_course_arguments, course_from_args, make_api
+from grader.autograde.course import (REPO_ROOT, CourseConfig, add_course_arguments, course_from_args, make_api,
+                                     protect_gradebook_db)
 # The kit's packages a student receives (with the template's pyproject, ``pip install -e .`` installs them).
 from grader.autograde.sandbox import STUDENT_PACKAGES
 from grader.errors import GraderError
@@ -363,6 +365,10 @@ def release(course: CourseConfig, assignments: list[str] | None = None, *, out: 
         if not res["success"]:
             raise GraderError(f"nbgrader generate_assignment {a} failed:\n{res.get('error', '')}\n"
                               f"{res.get('log', '')}")
+    # The gradebook nbgrader just wrote holds every test's full source, hidden parts included; the course folder
+    # will hold submissions, grades and feedback: the TA's account only, from the first command on.
+    protect_gradebook_db(course)
+    os.chmod(course.course_dir, 0o700)
     out = Path(out) if out is not None else course.course_dir / "student_release"
     omitted = build_bundle(course, assignments, out, competition)
     dangling = [f"{md.relative_to(out)}: {ref}" for md in sorted(out.rglob("*.md"))

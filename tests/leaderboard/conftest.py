@@ -169,24 +169,5 @@ class LiveServer:
         self.thread.join(10)
 
 
-# ------------------------------------------------------------------------------------------------ chromium
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+# ----------------------------------------------- screenshots (the browser fixture is tests/conftest.py's)
 SHOTS = Path(os.environ.get("LEADERBOARD_SCREENSHOTS", Path(__file__).parents[2] / ".cache" / "screenshots"))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's chromium through Playwright (never a downloaded browser). Skips with the reason where chromium is
-    missing; fails instead when the CI variable is set."""
-    if not Path(CHROMIUM).exists():
-        reason = f"{CHROMIUM} not found; apt-get install -y chromium"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} — CI must run the browser tests")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
