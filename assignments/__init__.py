@@ -24,3 +24,17 @@ def notebook_path(assignment: str, root: Path = SOURCE_DIR) -> Path:
 def script_path(assignment: str, root: Path = SOURCE_DIR) -> Path:
     """``root/<assignment>/<assignment>.py``: the notebook's jupytext percent pair."""
     return Path(root) / assignment / f"{assignment}.py"
+
+
+#: nbgrader's marker of a test cell's hidden part (the rest of the cell).
+HIDDEN_TESTS = "### BEGIN HIDDEN TESTS"
+
+
+def without_hidden_tests(nb):
+    """``nb`` (a source notebook, changed in place and returned) with each test cell cut before its hidden part,
+    as students run it: the hidden parts are the autograder's, run in its own test kernel (01's and 05's read its
+    secret probes; ``tests/autograde/test_no_work.py``)."""
+    for cell in nb.cells:
+        if HIDDEN_TESTS in cell.source:
+            cell.source = cell.source[:cell.source.index(HIDDEN_TESTS)]
+    return nb

@@ -14,7 +14,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from assignments import ASSIGNMENTS, notebook_path
+from assignments import ASSIGNMENTS, notebook_path, without_hidden_tests
 
 pytestmark = pytest.mark.slow
 
@@ -56,12 +56,7 @@ def test_solved_notebook_in_smoke_mode_beats_a_trivial_score(assignment, smoke_p
     monkeypatch.setenv("HW8_SMOKE", "1")
     monkeypatch.delenv("HW8_OUTPUT_DIR", raising=False)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    nb = nbformat.read(notebook_path(assignment), 4)
-    # Test cells as released: their hidden parts are the autograder's (01's and 05's need its secret probes), proven
-    # by test_nbgrader_autograde.py and tests/autograde/test_no_work.py.
-    for cell in nb.cells:
-        if "### BEGIN HIDDEN TESTS" in cell.source:
-            cell.source = cell.source[:cell.source.index("### BEGIN HIDDEN TESTS")]
+    nb = without_hidden_tests(nbformat.read(notebook_path(assignment), 4))
     nb.cells.append(nbformat.v4.new_code_cell(REPORT_CELL))
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
 
