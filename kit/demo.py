@@ -21,7 +21,7 @@ from pathlib import Path
 import solutions
 from common.config import Config, add_config_arguments, config_overrides
 
-#: The course's sample models the demo trains (README.md, "Two commands", has their timings on 2 CPU cores).
+#: The course's sample models the demo trains (docs/results.md, "The two commands", has their timings on 2 CPU cores).
 DEMO_MODELS = ("vae", "fcn")
 #: Calibrated baselines per preset (the reference ladder's scores); other data falls back to the course's values.
 BASELINES_DIR = Path(solutions.__file__).resolve().parent / "baselines"

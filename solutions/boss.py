@@ -15,9 +15,9 @@ kNN on pretrained features / PatchCore are ruled out for the same reason). Its s
 Each score is standardised on held-out normal training faces (median / IQR) and they are summed with their
 weights. Higher = more anomalous. The weights were chosen on a calibration build (``--seed 1``, never on the seed-0
 demo labels the ladder reports; ``benchmarks/boss_methods.py``): the logit alone scored 0.938 overall / 0.882 on
-the semantic family there, + 0.5 kNN 0.937 / 0.887, + 0.5 Gaussian 0.935 / 0.886, the previous boss (logit clipped
-+ autoencoder + 0.5 Gaussian) 0.922 / 0.862; adding the autoencoder to logit + kNN changed nothing (0.937 / 0.886)
-and costs its training, so ``w_ae`` is 0. Table in README.md, "Reference ladder".
+the semantic family there, + 0.5 kNN 0.937 / 0.887, + 0.5 Gaussian 0.935 / 0.886, a clipped logit
++ autoencoder + 0.5 Gaussian 0.922 / 0.862; adding the autoencoder to logit + kNN changed nothing (0.937 / 0.886)
+and costs its training, so ``w_ae`` is 0. Table in docs/results.md, "How the boss was chosen".
 
     from solutions import boss
     result = boss.run(train_images, test_images)       # result.parts: {'classifier': ..., 'knn': ...}

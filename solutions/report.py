@@ -21,7 +21,7 @@ from torch import nn
 from starter_code import TrainConfig, build_and_fit, eval_batches, from_model_output
 
 #: The course's fcn autoencoder (latent size 3, batch 2000, lr 1e-3); 20 epochs instead of 50 keep the report
-#: notebook within its CPU budget (the notebook timings are in README.md).
+#: notebook within its CPU budget (the notebook timings are in docs/results.md).
 CONFIG = TrainConfig(model_type="fcn", epochs=20)
 
 Change = Callable[[torch.Tensor], torch.Tensor] | float | int

@@ -18,7 +18,7 @@ from starter_code import TrainConfig, anomaly_scores, build_and_fit
 
 #: The course's sample code (HW8): conv VAE, batch 2000, lr 1e-3, the course's seed, scoring batch 200. The course
 #: trains 50 epochs (GPU); 8 here keep the stage within its CPU budget on the demo preset and score the same
-#: (README.md, "Reference ladder"); pass ``epochs=50`` for the course's schedule.
+#: (docs/results.md, "Reference ladder, demo preset"); pass ``epochs=50`` for the course's schedule.
 CONFIG = TrainConfig(model_type="vae", epochs=8)
 
 

@@ -85,7 +85,7 @@ class StrongConfig(TrainConfig):
     model_type: str = TrainConfig.default_field("model_type", "multi_encoder_ae")
     # Three light encoders (fc 256 wide; two convolutional ones of 8-16-32-64 channels) keep the stage cheap on
     # CPU. Longer training lets the autoencoder reconstruct the anomalies too: on the demo preset 5 or 8 epochs
-    # scored below 3; on the full preset more epochs help (README.md, "Reference ladder").
+    # scored below 3; on the full preset more epochs help (docs/results.md, "Reference ladder, full preset").
     model_kwargs: dict = TrainConfig.default_field("model_kwargs", {
         "encoders": ("fc", "conv", "conv_dilated"), "code_dim": 32, "latent_dim": 32, "hidden": (256,),
         "channels": (8, 16, 32, 64), "decoder": "fc", "loss": "mse"})

@@ -66,7 +66,7 @@ def test_every_kind_has_a_family_and_both_families_exist():
     from common.answer_key import FAMILIES
     assert an.FAMILIES == FAMILIES
     assert {k.family for k in an.KINDS.values()} == set(FAMILIES)
-    # the split: pixel edits a corruption recipe can mimic vs faces that differ in themselves
+    # the two families: pixel edits a corruption recipe can mimic vs faces that differ in themselves
     assert {k for k, v in an.KINDS.items() if v.family == "imitable"} == {"face_mask", "face_paint", "corrupted",
                                                                          "inverted"}
     assert set(an.HELD_OUT) <= {k for k, v in an.KINDS.items() if v.family == "semantic"}

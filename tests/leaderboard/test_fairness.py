@@ -101,7 +101,7 @@ def test_display_names_are_cleaned(raw, shown):
 # -------------------------------------------------------------------------------------------------- signals
 def test_probing_and_copying_are_flagged_for_the_ta(lb, key):
     lb.cfg.daily_limit = 100
-    # The probe: all zeros except one ID, one ID after another.
+    # A probe: all zeros except one ID, one ID after another.
     for i in range(4):
         s = np.zeros(len(key))
         s[i] = 1.0
