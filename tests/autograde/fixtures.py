@@ -192,6 +192,34 @@ def submit_notebooks(course, assignment: str, notebooks: dict) -> list[Path]:
         paths.append(path)
     return paths
 
+
+def cli_term(root: Path, roster: dict[str, str], zipped: list[str]) -> list[str]:
+    """The TA's first steps through ``python -m grader`` alone, on the fixture course ``ps1`` in ``root``:
+    release, the roster (id -> name) and an LMS zip of good notebooks (file names as Canvas writes them)
+    collected, then autograde with 2 workers; returns the course options (``--source``, ``--course``)."""
+    import io
+    import zipfile
+
+    import nbformat
+
+    from grader.cli import main
+    write_fixture_source(root / "src", "ps1")
+    common = ["--source", str(root / "src"), "--course", str(root / "course")]
+    assert main(["release", *common]) == 0
+    rel = nbformat.read(str(root / "course" / "student_release" / "ps1" / "ps1.ipynb"), as_version=4)
+    (root / "roster.csv").write_text("id,name\n" + "".join(f"{i},{n}\n" for i, n in roster.items()),
+                                     encoding="utf-8")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name in zipped:
+            zf.writestr(name, nbformat.writes(student_notebook(rel, "good")))
+    (root / "canvas.zip").write_bytes(buf.getvalue())
+    assert main(["collect", str(root / "canvas.zip"), "--assignment", "ps1", "--roster", str(root / "roster.csv"),
+                 *common]) == 0
+    assert main(["autograde", *common, "--workers", "2", "--cell-timeout", "20", "--no-progress", "--no-data"]) == 0
+    return common
+
+
 # --- the hostile corpus: attacks on the grader itself -----------------------------------------------------------
 
 #: Every attack :func:`attack_notebook` can write (tests/autograde/test_hostile.py says what each must not achieve).

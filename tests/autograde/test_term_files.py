@@ -4,16 +4,14 @@ feedback goes out as one zip per student; and every TA-only file in the course f
 from __future__ import annotations
 
 import csv
-import io
 import re
 import stat
 import zipfile
 
-import nbformat
 import pytest
 
 from grader.cli import main
-from tests.autograde.fixtures import student_notebook, write_fixture_source
+from tests.autograde.fixtures import cli_term
 
 #: What students get (the guide's "Releasing the homework"): everything else in the course folder is TA-only.
 STUDENT_FOLDERS = ("release", "student_release", "student_zips")
@@ -46,20 +44,9 @@ def term(sandbox, tmp_path_factory):
     after release, collect of an LMS zip and autograde: b01 and b02 (a non-ASCII name) submitted good work, b03
     nothing."""
     tmp_path = tmp_path_factory.mktemp("term")
-    write_fixture_source(tmp_path / "src", "ps1")
+    common = cli_term(tmp_path, {"b01": "Ann Lee", "b02": "Nguyễn Văn An", "b03": "Cy Wu"},
+                      ["leeann_b01_1001_ps1.ipynb", "nguyenvanan_b02_1002_ps1-2.ipynb"])
     course = tmp_path / "course"
-    common = ["--source", str(tmp_path / "src"), "--course", str(course)]
-    assert main(["release", *common]) == 0
-    rel = nbformat.read(str(course / "student_release" / "ps1" / "ps1.ipynb"), as_version=4)
-    (tmp_path / "roster.csv").write_text("id,name\nb01,Ann Lee\nb02,Nguyễn Văn An\nb03,Cy Wu\n", encoding="utf-8")
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("leeann_b01_1001_ps1.ipynb", nbformat.writes(student_notebook(rel, "good")))
-        zf.writestr("nguyenvanan_b02_1002_ps1-2.ipynb", nbformat.writes(student_notebook(rel, "good")))
-    (tmp_path / "canvas.zip").write_bytes(buf.getvalue())
-    assert main(["collect", str(tmp_path / "canvas.zip"), "--assignment", "ps1", "--roster",
-                 str(tmp_path / "roster.csv"), *common]) == 0
-    assert main(["autograde", *common, "--workers", "2", "--cell-timeout", "20", "--no-progress", "--no-data"]) == 0
     return tmp_path, common, _readable_by_others(course)
 
 

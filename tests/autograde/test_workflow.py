@@ -3,29 +3,14 @@ gradebook with the leaderboard export, feedback again, similarity — no hand-wr
 from __future__ import annotations
 
 import csv
-import io
-import zipfile
-
-import nbformat
 
 from grader.cli import main
-from tests.autograde.fixtures import student_notebook, write_fixture_source
+from tests.autograde.fixtures import cli_term
 
 
 def test_release_collect_autograde_gradebook_similarity(sandbox, tmp_path, capsys):
-    write_fixture_source(tmp_path / "src", "ps1")
-    common = ["--source", str(tmp_path / "src"), "--course", str(tmp_path / "course")]
-    assert main(["release", *common]) == 0
-    rel = nbformat.read(str(tmp_path / "course" / "student_release" / "ps1" / "ps1.ipynb"), as_version=4)
-    (tmp_path / "roster.csv").write_text("id,name\nb01,Ann Lee\nb02,Bo Chen\nb03,Cy Wu\n")
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("leeann_b01_1001_ps1.ipynb", nbformat.writes(student_notebook(rel, "good")))
-        zf.writestr("chenbo_b02_1002_ps1-2.ipynb", nbformat.writes(student_notebook(rel, "good")))
-    (tmp_path / "canvas.zip").write_bytes(buf.getvalue())
-    assert main(["collect", str(tmp_path / "canvas.zip"), "--assignment", "ps1", "--roster",
-                 str(tmp_path / "roster.csv"), *common]) == 0
-    assert main(["autograde", *common, "--workers", "2", "--cell-timeout", "20", "--no-progress", "--no-data"]) == 0
+    common = cli_term(tmp_path, {"b01": "Ann Lee", "b02": "Bo Chen", "b03": "Cy Wu"},
+                      ["leeann_b01_1001_ps1.ipynb", "chenbo_b02_1002_ps1-2.ipynb"])
     assert "3 submissions" in capsys.readouterr().out
     scheme = tmp_path / "scheme.toml"
     scheme.write_text("report_assignments = ['ps1']\ncode_points = 0.0\nreport_points = 5.0\n")
