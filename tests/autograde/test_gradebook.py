@@ -14,6 +14,7 @@ import pytest
 from grader.autograde.course import CourseConfig
 from grader.autograde.gradebook import GradeScheme, ScoreFileError, build_gradebook, compute, \
     import_report_scores, load_scheme, read_baselines, report_template, StudentGrade, write_gradebook
+from grader.autograde.results import read_results
 from grader.errors import ConfigError
 from grader.roster import Student
 from tests.autograde.fixtures import write_fixture_source, write_submission
@@ -43,6 +44,9 @@ def course(tmp_path_factory, sandbox):
     (c.course_dir / "roster.csv").write_text("id,name,email,lms_id\ns1,Ann Lee,ann@u.edu,111\ns2,Bo Chen,,222\n"
                                              "s3,Cy Wu,,333\ns4,Di Ng,,444\n")
     autograde(c, AutogradeConfig(workers=2, cell_timeout=20, feedback=False), progress=False)
+    rows = read_results(c.course_dir / "autograde_results.csv")
+    assert all(r["status"] == "graded" for r in rows), [(r["student"], r["assignment"], r["status"], r["message"])
+                                                        for r in rows if r["status"] != "graded"]
     return c
 
 
