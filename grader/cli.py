@@ -31,6 +31,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("gradebook", "grader.autograde.gradebook"),
     ("feedback", "grader.autograde.deliver"),
     ("similarity", "grader.autograde.similarity"),
+    ("reproduce", "grader.autograde.reproduce"),
     ("serve", "grader.leaderboard.serve"),
     ("init", "grader.leaderboard.commands:InitCommand"),
     ("tokens", "grader.leaderboard.commands:TokensCommand"),
