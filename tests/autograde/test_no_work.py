@@ -7,7 +7,8 @@ distance to the mean face put into a sample model's weights; no model at all. 05
 fcn and of one that draws the mean face, brightness edits and a blank figure (beside an untrained fcn, and beside
 a trained one), and a trained fcn's codes scaled by row (``z[i]``, face i's whole code) instead of by element. The autograder rebuilds ``model`` from its weights in the test kernel and judges it on the grading
 data's secret probes, against bars from the reference solution on the same probes (``grader/autograde/probes.py``):
-each gets 0 code points, and the solved answer every one, on each grading data set tried.
+each gets 0 code points, and the solved answer every one, on each grading data set tried. In the same batch the
+unchanged release gets 0 and the source notebook (which calls the kit's reference) a status of its own.
 
 Sandboxed (bubblewrap), smoke mode, the tiny preset: ~3 min for 01's corpus and ~1.5 min for 05's on 2 busy
 cores; the solved answers on three more data seeds are slow (~2.5 min per seed).
@@ -101,16 +102,17 @@ def released(tmp_path_factory) -> CourseConfig:
 
 
 def _grade(course: CourseConfig, data_dir, answers: dict, assignment: str = A) -> dict:
-    """Autograde each answer (student id -> code of 01's answer cell, or answer cell id -> code) of
-    ``assignment`` on ``data_dir``: student id -> Result."""
+    """Autograde each answer (student id -> code of 01's answer cell, answer cell id -> code, or a whole
+    notebook) of ``assignment`` on ``data_dir``: student id -> Result."""
     import nbformat
 
     from grader.autograde.run import AutogradeConfig, autograde
     from tests.autograde.fixtures import answered_submission, submit_notebooks
     rel = nbformat.read(str(course.course_dir / "release" / assignment / f"{assignment}.ipynb"), as_version=4)
-    submit_notebooks(course, assignment, {sid: answered_submission(rel, code if isinstance(code, dict) else
-                                                                   {"train": code})
-                                          for sid, code in answers.items()})
+    submit_notebooks(course, assignment, {
+        sid: code if isinstance(code, nbformat.NotebookNode) else
+        answered_submission(rel, code if isinstance(code, dict) else {"train": code})
+        for sid, code in answers.items()})
     cfg = AutogradeConfig(workers=2, cell_timeout=300, notebook_timeout=600, data_dir=data_dir, feedback=False)
     return {r.student: r for r in autograde(course, cfg, assignments=[assignment], progress=False)}
 
@@ -122,13 +124,32 @@ def _copy(course: CourseConfig, dest) -> CourseConfig:
 
 @pytest.fixture(scope="module")
 def corpus(sandbox, released, tiny_dataset, tmp_path_factory):
+    """01's answers graded in one batch, beside the unchanged release (``blank``) and the source notebook, which
+    calls the kit's reference (``source``)."""
+    import nbformat
     course = _copy(released, tmp_path_factory.mktemp("corpus"))
-    return course, _grade(course, tiny_dataset.data_dir, {"solved": SOLVED, **NO_WORK})
+    release_nb = nbformat.read(str(course.course_dir / "release" / A / f"{A}.ipynb"), as_version=4)
+    source_nb = nbformat.read(str(course.source_dir / A / f"{A}.ipynb"), as_version=4)
+    return course, _grade(course, tiny_dataset.data_dir, {"solved": SOLVED, **NO_WORK, "blank": release_nb,
+                                                          "source": source_nb})
 
 
 def test_the_solved_answer_gets_every_code_point(corpus):
-    _, res = corpus
+    """4 points: every autograded test cell of 01's source notebook."""
+    import nbformat
+    course, res = corpus
+    src = nbformat.read(str(course.source_dir / A / f"{A}.ipynb"), as_version=4)
+    with_tests = sum(c.metadata["nbgrader"].get("points", 0) for c in src.cells
+                     if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code")
+    assert with_tests == 4
     assert res["solved"].status == "graded" and res["solved"].code_score == 4, res["solved"]
+    assert res["solved"].tampering == []
+
+
+def test_the_unchanged_release_gets_nothing_and_the_source_notebook_a_status_of_its_own(corpus):
+    _, res = corpus
+    assert res["blank"].status == "graded" and res["blank"].code_score == 0.0 and res["blank"].tampering == []
+    assert res["source"].status == "source_notebook" and res["source"].score == 0.0
 
 
 @pytest.mark.parametrize("answer", sorted(NO_WORK))
