@@ -2,7 +2,9 @@
 
 Each Dask worker keeps one long-lived grading process (``pool.WorkerProcess``, the same worker and sandbox as on
 this machine), started by its first task. Before any task, every Dask worker is asked whether it can grade
-(``dask_check.py``: kit importable, sandbox available). A scheduler beyond this machine runs code for whoever reaches
+(``dask_check.py``: kit importable, sandbox available). A failure of the grading machinery is retried once, as
+locally (``pool.grade_with_retry``), and so is a task whose Dask worker was lost; twice failed, it is
+``infrastructure_error``. A scheduler beyond this machine runs code for whoever reaches
 it, so only ``tls://`` with client certificates (:class:`DaskTLS`) is accepted there. The course folder must be the
 same path on every machine and the gradebook a server (``--db-url postgresql+psycopg://...``).
 """
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.autograde.env import ensure_tool_path, worker_env
-from grader.autograde.pool import WorkerDied, WorkerProcess
+from grader.autograde.pool import INFRASTRUCTURE_ERROR, WorkerProcess, grade_with_retry
 from grader.errors import ConfigError, GraderError
 
 _DASK_WORKERS: dict[str, WorkerProcess] = {}
@@ -39,10 +41,7 @@ def dask_grade(task: dict, init: dict, notebook_timeout: float, startup_timeout:
         log_dir.mkdir(parents=True, exist_ok=True)
         w = _DASK_WORKERS[key] = WorkerProcess(init, env=worker_env(), log_path=log_dir / f"dask-{os.getpid()}.log",
                                                startup_timeout=startup_timeout)
-    try:
-        return w.grade(task, notebook_timeout)
-    except WorkerDied as e:
-        return {**task, "status": "error", "message": str(e)}
+    return grade_with_retry(w, task, notebook_timeout)
 
 
 @dataclass
@@ -111,17 +110,30 @@ def grade_dask(tasks: list[dict], init: dict, done, scheduler, *, tls: DaskTLS |
         client = Client(scheduler, security=tls.security() if tls else None)
     try:
         check_dask_workers(client, sandbox_enabled=sandbox_enabled, sandbox_user=sandbox_user)
-        futures = {client.submit(dask_grade, t, init, notebook_timeout, startup_timeout, pure=False,
-                                 key=f"autograde-{t['student']}-{t['assignment']}-{time.time_ns()}"): t
-                   for t in tasks}
-        for fut in as_completed(list(futures)):
+        def submit(t):
+            return client.submit(dask_grade, t, init, notebook_timeout, startup_timeout, pure=False,
+                                 key=f"autograde-{t['student']}-{t['assignment']}-{time.time_ns()}")
+
+        futures = {submit(t): t for t in tasks}
+        retried: dict[tuple, str] = {}
+        pending = as_completed(list(futures))
+        for fut in pending:
+            t = futures[fut]
             try:
                 r = fut.result()
             except Exception as e:  # noqa: BLE001 - a lost Dask worker is a failed task, not a failed batch
                 hint = (" (a Dask worker that joined later cannot import the kit: start it from the kit's venv with "
                         "the kit on PYTHONPATH)" if "deserializ" in str(e).lower() else "")
-                r = {**futures[fut], "status": "error",
-                     "message": f"dask task failed: {type(e).__name__}: {e}{hint}"}
+                why = f"dask task failed: {type(e).__name__}: {e}{hint}"
+                key = (t["student"], t["assignment"])
+                if key not in retried:           # the machinery failed, not the notebook: once more
+                    retried[key] = why
+                    again = submit(t)
+                    futures[again] = t
+                    pending.add(again)
+                    continue
+                r = {**t, "status": INFRASTRUCTURE_ERROR,
+                     "message": f"the grading machinery failed twice (first try: {retried[key]}; second try: {why})"}
             done(r)
     finally:
         if client is not scheduler:

@@ -26,7 +26,11 @@ Only what is due counts: an assignment is graded once it is released (in nbgrade
 (``release --duedate``, or ``--duedate ASSIGNMENT=DATE`` here) has passed; one without a due date counts once
 released. Mid-term, the code points are the due code assignments' score over their maximum, the report points
 count once the report is due, and ``max_total`` is what was gradable; an assignment not yet due is ``not_due`` in
-``status`` (``not_released`` before its release), never ``missing``.
+``status`` (``not_released`` before its release), never ``missing``. A submission the grading machinery failed
+on (``infrastructure_error`` in ``autograde_results.csv``) has no score yet: the command refuses to write the
+gradebook while one is left (``python -m grader autograde`` run again grades it), unless the TA passes
+``--accept-ungraded``; then it counts 0 of its maximum, with a warning and a note. Leaving it out of the maximum
+instead would let a student raise their percentage by breaking the grading of a notebook that fails.
 
 After ``--report-scores`` (or hand grading in formgrader), the feedback pages are out of date: the command says so,
 from the fingerprint of the hand grading each page was written from (``feedback.stale_feedback``).
@@ -48,6 +52,7 @@ from common.config import Config, check_keys
 from common.files import write_private
 from grader.autograde.course import (CourseConfig, add_course_arguments, assignments_due, course_from_args,
                                      open_gradebook, protect_gradebook_db, utc_naive)
+from grader.autograde.results import INFRASTRUCTURE_ERROR
 from grader.errors import ConfigError, GraderError, UnknownKeyError
 from grader.roster import Student
 from starter_code.formats import STAGES
@@ -410,6 +415,14 @@ def build_gradebook(course: CourseConfig, scheme: GradeScheme | None = None, *, 
 
     for sid in roster:
         get(sid)
+    from grader.autograde.results import read_results
+    autograded = read_results(course.course_dir / "autograde_results.csv")
+    # Not graded because the grading machinery failed (``run`` refuses to get here without --accept-ungraded).
+    ungraded = infrastructure_errors(course, code + report)
+    for (sid, a), message in sorted(ungraded.items()):
+        get(sid)            # a student nbgrader never saw still gets a row, saying why it has no points
+        warnings.append(f"{sid}/{a}: not graded, the grading machinery failed ({INFRASTRUCTURE_ERROR}: {message}); "
+                        f"counted as 0 until `python -m grader autograde`, run again, grades it")
     with open_gradebook(course) as gb:
         maxima = {}
         for a in code + report:
@@ -423,6 +436,9 @@ def build_gradebook(course: CourseConfig, scheme: GradeScheme | None = None, *, 
             for a in code + report:
                 lms_late = marks.get((a, sid), {}).get("late", False)
                 try:
+                    if (sid, a) in ungraded:
+                        g.notes.append(f"{a} not graded yet ({INFRASTRUCTURE_ERROR}): counted as 0")
+                        raise MissingEntry()
                     sub = gb.find_submission(a, sid)
                     score, seconds = float(sub.score), float(sub.total_seconds_late or 0)
                     if sub.needs_manual_grade:
@@ -442,8 +458,7 @@ def build_gradebook(course: CourseConfig, scheme: GradeScheme | None = None, *, 
                     g.code_raw += score
                     g.code_max += maxima[a]
     protect_gradebook_db(course)
-    from grader.autograde.results import read_results
-    for r in read_results(course.course_dir / "autograde_results.csv"):
+    for r in autograded:
         if r["student"] in grades and r["assignment"] in code + report:
             g = grades[r["student"]]
             g.statuses[r["assignment"]] = r["status"]
@@ -489,6 +504,15 @@ def write_gradebook(rows: list[dict], out_dir: Path, scheme: GradeScheme, roster
     return grades, canvas
 
 
+def infrastructure_errors(course: CourseConfig, assignments: list[str]) -> dict[tuple[str, str], str]:
+    """(student, assignment) -> message of each ``infrastructure_error`` row of ``assignments`` in
+    ``autograde_results.csv``: submissions the grading machinery failed on, not graded yet."""
+    from grader.autograde.results import read_results
+    return {(r["student"], r["assignment"]): r.get("message", "")
+            for r in read_results(course.course_dir / "autograde_results.csv")
+            if r["status"] == INFRASTRUCTURE_ERROR and r["assignment"] in assignments}
+
+
 # --- CLI -------------------------------------------------------------------------------------------------------
 
 def add_arguments(parser) -> None:
@@ -501,6 +525,9 @@ def add_arguments(parser) -> None:
                              "calibrate)")
     parser.add_argument("--accept-unset-thresholds", action="store_true",
                         help="grade with the competition's thresholds even though they were not set for this data")
+    parser.add_argument("--accept-ungraded", action="store_true",
+                        help=f"write the gradebook although some submissions are {INFRASTRUCTURE_ERROR} (the "
+                             f"grading machinery failed on them): they count as 0")
     parser.add_argument("--scheme", type=Path, default=None, help="grade scheme TOML (see GradeScheme)")
     parser.add_argument("--report-scores", type=Path, default=None, metavar="CSV",
                         help="filled report CSV (from --report-template) to store as nbgrader manual scores first")
@@ -571,11 +598,17 @@ def run(args) -> int:
         for problem in problems:
             print(f"warning: {args.competition}: {problem}")
         thresholds = competition.baselines
+    code, report_all, _ = scheme_assignments(course, scheme)
+    ungraded = infrastructure_errors(course, code + report_all)
+    if ungraded and not args.accept_ungraded:
+        raise GraderError(f"{len(ungraded)} submission(s) not graded because the grading machinery failed "
+                          f"({INFRASTRUCTURE_ERROR}): " + ", ".join(f"{s}/{a}" for s, a in sorted(ungraded)) +
+                          "; run `python -m grader autograde` again (it grades exactly these), or pass "
+                          "--accept-ungraded to count them as 0")
     rows, warnings = build_gradebook(course, scheme, baselines_csv=args.leaderboard, thresholds=thresholds,
                                      late_csv=args.late, now=now)
     for w in warnings:
         print(f"warning: {w}")
-    code, report_all, _ = scheme_assignments(course, scheme)
     due, later = assignments_due(course, code + report_all, now)
     if later:
         print(f"graded as of {'--as-of ' + args.as_of if now else 'now'}: {', '.join(due) or 'nothing yet'}; not "

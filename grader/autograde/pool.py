@@ -2,8 +2,10 @@
 
 Each worker grades one submission at a time and answers with a result dict (protocol: ``worker.py``). A submission
 that takes longer than ``notebook_timeout`` gets a ``timeout`` result: its worker is killed with its process group
-and its kernels' sandboxes (bwrap ``--die-with-parent``), and the next task starts a fresh worker; a worker that
-crashes gives an ``error`` result the same way. The batch goes on either way.
+and its kernels' sandboxes (bwrap ``--die-with-parent``), and the next task starts a fresh worker. A failure of the
+grading machinery (a worker that crashes or does not start, nbgrader failing: the worker's ``infrastructure_error``)
+is retried once in a fresh worker, so in fresh sandboxes (:func:`grade_with_retry`); failing again, the result is
+``infrastructure_error`` with both messages, which a plain rerun grades again. The batch goes on either way.
 
 Workers die with the process that started them (``HW8_SUPERVISOR_PID``: ``PR_SET_PDEATHSIG`` and a watchdog in the
 worker), so a ``kill -9`` of ``python -m grader autograde`` leaves nothing running. The Dask path
@@ -23,6 +25,8 @@ import time
 from pathlib import Path
 
 from grader.autograde.env import KIT_ROOT, worker_env
+
+INFRASTRUCTURE_ERROR = "infrastructure_error"
 
 
 class WorkerDied(Exception):
@@ -96,7 +100,8 @@ class WorkerProcess:
             out = self._receive(timeout)
         except (WorkerDied, BrokenPipeError, OSError) as e:
             self.kill()
-            return {**task, "status": "error", "message": f"worker crashed: {e}", "seconds": time.perf_counter() - t0}
+            return {**task, "status": INFRASTRUCTURE_ERROR, "message": f"worker crashed: {e}",
+                    "seconds": time.perf_counter() - t0}
         if out is None:
             self.kill()
             return {**task, "status": "timeout", "seconds": time.perf_counter() - t0,
@@ -126,6 +131,12 @@ class WorkerProcess:
         except subprocess.TimeoutExpired:
             pass
         self.proc = None
+        # What the killed worker's kernels leave: their cgroups and scratch mounts (a no-op unless root).
+        try:
+            from grader.autograde.sandbox import clean_stale
+            clean_stale()
+        except Exception:  # noqa: BLE001 - best effort: the next worker's start cleans again
+            pass
 
     def close(self) -> None:
         if self.alive():
@@ -135,6 +146,28 @@ class WorkerProcess:
             except Exception:  # noqa: BLE001
                 pass
         self.kill()
+
+
+def grade_with_retry(w: WorkerProcess, task: dict, timeout: float) -> dict:
+    """``w.grade(task)``, once more in a fresh worker (fresh sandboxes) if the grading machinery failed; a second
+    failure is ``infrastructure_error`` with both messages. A timeout or the notebook's own error is not retried."""
+    def attempt() -> dict:
+        try:
+            return w.grade(task, timeout)
+        except WorkerDied as e:
+            return {**task, "status": INFRASTRUCTURE_ERROR, "message": str(e)}
+
+    first = attempt()
+    if first.get("status") != INFRASTRUCTURE_ERROR:
+        return first
+    w.kill()
+    second = attempt()
+    note = f"first try: {first.get('message') or 'failed'}"
+    if second.get("status") == INFRASTRUCTURE_ERROR:
+        second["message"] = f"the grading machinery failed twice ({note}; second try: {second.get('message')})"
+    else:
+        second["message"] = "; ".join(m for m in (second.get("message"), f"graded on a second try ({note})") if m)
+    return second
 
 
 def grade_local(tasks: list[dict], init: dict, done, *, workers: int, notebook_timeout: float,
@@ -155,10 +188,7 @@ def grade_local(tasks: list[dict], init: dict, done, *, workers: int, notebook_t
                     t = todo.get_nowait()
                 except queue.Empty:
                     return
-                try:
-                    r = w.grade(t, notebook_timeout)
-                except WorkerDied as e:
-                    r = {**t, "status": "error", "message": str(e)}
+                r = grade_with_retry(w, t, notebook_timeout)
                 with lock:
                     done(r)
         finally:

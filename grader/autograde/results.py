@@ -14,13 +14,21 @@ from pathlib import Path
 
 from common.files import write_private
 
-STATUSES = ("graded", "timeout", "error", "source_notebook", "missing")
+#: ``infrastructure_error``: the grading machinery (not the notebook) failed twice; no score, never kept by a rerun.
+INFRASTRUCTURE_ERROR = "infrastructure_error"
+STATUSES = ("graded", "timeout", "error", "source_notebook", "missing", INFRASTRUCTURE_ERROR)
 RESULT_COLUMNS = ("student", "assignment", "status", "score", "max_score", "code_score", "written_score",
                   "needs_manual_grade", "seconds_late", "tampering", "message", "seconds", "sandbox",
                   "submission_sha256", "graded_at")
-#: The ``sandbox`` column: how the submission's code was confined.
+#: The ``sandbox`` column: how the submission's code was confined. A worker that lacks a per-sandbox limit adds what
+#: it lacks in parentheses, e.g. ``bwrap (rlimits only; no scratch quota)``: no writable cgroup, no tmpfs quota.
 SANDBOXED = "bwrap"
 UNSANDBOXED = "NONE (--unsafe-no-sandbox)"
+
+
+def confinement(label: str) -> str:
+    """The kind of confinement a ``sandbox`` label names (``bwrap`` or ``NONE``), without the details."""
+    return (label or "").split(" (")[0]
 
 
 @dataclass
@@ -87,7 +95,17 @@ def write_results(path: Path, results: list[Result]) -> Path:
 
 def summarize(results: list[Result]) -> str:
     counts = {s: sum(r.status == s for r in results) for s in STATUSES}
-    return ", ".join(f"{n} {s}" for s, n in counts.items())
+    return ", ".join(f"{n} {s}" for s, n in counts.items() if n or s != INFRASTRUCTURE_ERROR)
+
+
+def infrastructure_note(results: list[Result]) -> str | None:
+    """The end-of-run line about ``infrastructure_error`` rows, or None when there are none."""
+    n = sum(r.status == INFRASTRUCTURE_ERROR for r in results)
+    if not n:
+        return None
+    return (f"{n} submission(s) not graded because the grading machinery failed twice (infrastructure_error, not the "
+            f"students' doing; messages above and in the worker logs): run the same command again, a plain rerun "
+            f"grades them again; the gradebook leaves them out until then")
 
 
 def score_distribution(results: list[Result], bins: int = 5) -> list[str]:

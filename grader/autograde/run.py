@@ -2,14 +2,18 @@
 
 Each (student, assignment) ends with a status, never an aborted batch:
 
-================  ==================================================================================================
-graded            nbgrader ran; score from the gradebook (a cell error is just lost points)
-timeout           a cell hit ``cell_timeout`` (the rest still ran and is graded) or the notebook hit
-                  ``notebook_timeout`` (its worker and kernels were killed and replaced; no score)
-error             not a notebook, another assignment's notebook, a dead kernel, or nbgrader failed (message says which)
-source_notebook   the instructor's source notebook (solutions, hidden tests) was submitted: not graded, score 0
-missing           on the roster but nothing was submitted (score 0, nbgrader not run)
-================  ==================================================================================================
+====================  ==============================================================================================
+graded                nbgrader ran; score from the gradebook (a cell error is just lost points)
+timeout               a cell hit ``cell_timeout`` (the rest still ran and is graded) or the notebook hit
+                      ``notebook_timeout`` (its worker and kernels were killed and replaced; no score)
+error                 not a notebook, another assignment's notebook, a dead kernel, or a notebook that filled its
+                      writable folders so that grading could not go on (message says which)
+source_notebook       the instructor's source notebook (solutions, hidden tests) was submitted: not graded, score 0
+missing               on the roster but nothing was submitted (score 0, nbgrader not run)
+infrastructure_error  the grading machinery failed (nbgrader, a worker that crashed or did not start, a kernel that
+                      did not start), once more in a fresh worker too: no score, not the student's 0; a plain rerun
+                      grades it again (never kept from an earlier run); the gradebook leaves it out until then
+====================  ==============================================================================================
 
 How a notebook runs (``execute.py``, ``sandbox.py``): the student's cells in a bubblewrap sandbox as an
 unprivileged user, the tests in a second sandboxed kernel that never ran student code and receives only plain data;
@@ -48,8 +52,9 @@ from grader.autograde.course import REPO_ROOT, CourseConfig, add_course_argument
 from grader.autograde.dask_pool import DaskTLS, check_scheduler_address, grade_dask
 from grader.autograde.env import ensure_tool_path
 from grader.autograde.pool import grade_local
-from grader.autograde.results import (SANDBOXED, UNSANDBOXED, Result, read_results, score_distribution,
-                                      summarize, write_results)
+from grader.autograde.results import (INFRASTRUCTURE_ERROR, SANDBOXED, UNSANDBOXED, Result, confinement,
+                                      infrastructure_note, read_results, score_distribution, summarize,
+                                      write_results)
 from grader.autograde.sandbox import SandboxConfig, unavailable_reason
 from grader.errors import ConfigError, GraderError
 
@@ -63,7 +68,10 @@ class AutogradeConfig:
     cell_timeout: int = field(default=120, metadata={"help": "Seconds one cell may run (per kernel)."})
     notebook_timeout: int = field(default=600, metadata={
         "help": "Seconds one submission may take in all; past it the worker and kernels are killed and replaced."})
-    memory_mb: int = field(default=4096, metadata={"help": "Address-space limit of each kernel in MiB."})
+    memory_mb: int = field(default=4096, metadata={"help": "Address-space limit of each kernel process in MiB."})
+    memory_rss_mb: int = field(default=0, metadata={
+        "help": "Resident memory of each kernel's sandbox, all its processes together, MiB (its cgroup's limit; "
+                "0: memory_mb)."})
     data_dir: Path | None = field(default=None, metadata={
         "help": "Data the notebooks read (HW8_DATA_DIR), normally a tiny preset; none: leave unset."})
     smoke: bool = field(default=True, metadata={"help": "Set HW8_SMOKE=1: notebooks train for seconds, not hours."})
@@ -72,8 +80,11 @@ class AutogradeConfig:
         "help": "Run kernels WITHOUT the bubblewrap sandbox, as the grader's own user (every result row says so)."})
     sandbox_user: str = field(default="hw8-sandbox", metadata={
         "help": "When run as root: the unprivileged user kernels run as ('nobody' if it does not exist)."})
-    max_processes: int = field(default=256, metadata={"help": "Processes/threads one kernel may start."})
+    max_processes: int = field(default=256, metadata={
+        "help": "Processes and threads of one kernel's sandbox (its cgroup's pids.max)."})
     max_file_mb: int = field(default=512, metadata={"help": "Largest file a kernel may write, MiB."})
+    scratch_mb: int = field(default=1024, metadata={
+        "help": "Space of a notebook's writable folders together (work folder, exports, HOME: a tmpfs), MiB."})
     block_network: bool = field(default=True, metadata={"help": "Audit hook (second layer): refuse sockets."})
     block_subprocess: bool = field(default=True, metadata={"help": "Audit hook (second layer): refuse processes."})
     scratch_dir: Path | None = field(default=None, metadata={
@@ -85,9 +96,11 @@ class AutogradeConfig:
     def __post_init__(self):
         if self.workers < 1:
             raise ConfigError(f"workers must be >= 1, got {self.workers}")
-        for k in ("cell_timeout", "notebook_timeout", "memory_mb", "max_processes", "max_file_mb"):
+        for k in ("cell_timeout", "notebook_timeout", "memory_mb", "max_processes", "max_file_mb", "scratch_mb"):
             if getattr(self, k) <= 0:
                 raise ConfigError(f"{k} must be positive, got {getattr(self, k)}")
+        if self.memory_rss_mb < 0:
+            raise ConfigError(f"memory_rss_mb must be positive (or 0: memory_mb), got {self.memory_rss_mb}")
 
     @property
     def sandbox_label(self) -> str:
@@ -95,6 +108,7 @@ class AutogradeConfig:
 
     def sandbox(self) -> SandboxConfig:
         return SandboxConfig(enabled=not self.unsafe_no_sandbox, user=self.sandbox_user, memory_mb=self.memory_mb,
+                             memory_rss_mb=self.memory_rss_mb, scratch_mb=self.scratch_mb,
                              max_processes=self.max_processes, max_file_mb=self.max_file_mb,
                              cpu_seconds=2 * self.notebook_timeout, block_network=self.block_network,
                              block_subprocess=self.block_subprocess,
@@ -102,8 +116,9 @@ class AutogradeConfig:
 
 
 #: The fields ``python -m grader autograde`` offers as options (``smoke`` is ``--full-data``'s opposite).
-CLI_FIELDS = ("workers", "cell_timeout", "notebook_timeout", "memory_mb", "max_processes", "max_file_mb",
-              "sandbox_user", "data_dir", "scratch_dir", "feedback", "regrade", "unsafe_no_sandbox")
+CLI_FIELDS = ("workers", "cell_timeout", "notebook_timeout", "memory_mb", "memory_rss_mb", "max_processes",
+              "max_file_mb", "scratch_mb", "sandbox_user", "data_dir", "scratch_dir", "feedback", "regrade",
+              "unsafe_no_sandbox")
 
 
 # --- checks before grading (cheap, in the supervisor) -----------------------------------------------------------
@@ -243,9 +258,11 @@ def _now() -> str:
 
 
 def _keep(row: dict | None, sha: str, cfg: AutogradeConfig) -> bool:
-    """Whether an earlier worker's row still stands for this submission (same file, same kind of confinement)."""
+    """Whether an earlier worker's row still stands for this submission (same file, same kind of confinement, an
+    outcome of the notebook's: an ``infrastructure_error`` is always graded again)."""
     return (row is not None and not cfg.regrade and row.get("submission_sha256") == sha and bool(sha)
-            and row.get("sandbox") == cfg.sandbox_label and row.get("status") in ("graded", "timeout", "error"))
+            and confinement(row.get("sandbox", "")) == confinement(cfg.sandbox_label)
+            and row.get("status") in ("graded", "timeout", "error"))
 
 
 def _init_message(course: CourseConfig, cfg: AutogradeConfig) -> dict:
@@ -279,11 +296,14 @@ def autograde(course: CourseConfig, cfg: AutogradeConfig | None = None, *, assig
     lock = threading.Lock()
 
     def record(r: Result) -> None:
-        """Clear old scores of what could not be graded, then make the row durable (atomic CSV replace)."""
+        """Clear old scores of what could not be graded, then make the row durable (atomic CSV replace); an
+        ``infrastructure_error`` gets no score at all (it is not the student's 0)."""
         if r.score is None or (r.status in ("error", "missing", "source_notebook") and r.worker_pid is None):
             clear_stale_scores(course, r.student, r.assignment)
-            if r.status != "missing":
+            if r.status not in ("missing", INFRASTRUCTURE_ERROR):
                 r.score = 0.0
+        if r.status == INFRASTRUCTURE_ERROR:
+            r.score = r.max_score = r.code_score = r.written_score = None
         r.sandbox = r.sandbox or cfg.sandbox_label
         r.graded_at = _now()
         with lock:
@@ -308,7 +328,8 @@ def autograde(course: CourseConfig, cfg: AutogradeConfig | None = None, *, assig
     log_dir.mkdir(parents=True, exist_ok=True)
     from tqdm.auto import tqdm
     bar = tqdm(total=len(tasks), desc="autograde", unit="nb", disable=not progress)
-    known = {f.name for f in fields(Result)} - {"tampering", "kept", "sandbox", "submission_sha256", "graded_at"}
+    # ``sandbox`` comes from the worker: it names what that machine lacked (no cgroup, no scratch quota)
+    known = {f.name for f in fields(Result)} - {"tampering", "kept", "submission_sha256", "graded_at"}
 
     def done(raw: dict) -> None:
         key = (raw["student"], raw["assignment"])
@@ -410,6 +431,14 @@ def run(args) -> int:
           + f"; results in {course.course_dir / 'autograde_results.csv'}")
     for line in score_distribution(results):
         print(f"  {line}")
+    note = infrastructure_note(results)
+    if note:
+        print(f"  {note}")
     if cfg.unsafe_no_sandbox:
         print(f"  sandbox: {UNSANDBOXED} (recorded in every result row)")
+    partial = sorted({r.sandbox for r in results if not r.kept and r.sandbox not in ("", SANDBOXED, UNSANDBOXED)})
+    for label in partial:
+        print(f"  warning: sandbox {label}: without a writable cgroup a notebook's processes and memory are bounded "
+              f"per uid and per process only (one fork bomb can starve the others), without a scratch quota its "
+              f"writes only per file; run as root where /sys/fs/cgroup is writable (see the worker logs)")
     return 0

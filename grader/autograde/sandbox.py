@@ -15,7 +15,8 @@ included. What the kernel sees (everything else of the machine does not exist fo
 path            access        what
 ==============  ============  ========================================================================================
 /hw8/work       rw (tests ro) the notebook's folder: its working directory and ``HW8_OUTPUT_DIR``; the release's
-                              files (the test kernel works in its own HOME and reads these by path)
+                              files (the test kernel works in its own HOME and reads these by path); with export
+                              and the student's HOME, one tmpfs of ``scratch_mb``
 /hw8/export     rw (tests ro) plain data the student's kernel hands to the test kernel (``exchange.py``)
 /hw8/home       rw            ``HOME`` (a fresh one per kernel; matplotlib's font cache is copied in)
 /hw8/data       ro            ``trainingset.npy`` and ``testingset.npy`` only: never the answer key beside them
@@ -35,11 +36,25 @@ with every capability gone and ``no_new_privs`` set. (``bwrap --unshare-user --u
 enough: the namespace's uid maps back to root outside and still reads root's files.) Started by anyone else, bwrap
 makes an unprivileged user namespace and the kernel keeps that user's uid, without access to any of their files.
 
-Limits, set by the launcher before ipykernel starts (``sandbox_kernel.py``): address space (``memory_mb``), processes
-and threads of the sandbox uid (``max_processes`` more than it has), size of any file written (``max_file_mb``), CPU
-seconds, open files, no core dumps. When the kernel exits (normally, killed on a timeout, or crashed), the pid
-namespace's init exits and the kernel of the OS kills every process left in it; ``--die-with-parent`` does the same
-when the worker dies.
+Limits. Every kernel runs as the same uid, so what one notebook may use is counted per sandbox, not per uid: each
+kernel gets a cgroup of its own (``cgroups.py``; v1 ``pids`` + ``memory``, or v2) which its command enters before
+bwrap runs, so every process of the sandbox is born inside: ``pids.max`` = ``max_processes`` (processes and threads
+of the whole sandbox) and a memory limit of ``memory_rss_mb`` (resident memory of all its processes together, the
+tmpfs pages they write included; 0: ``memory_mb``; past it the kernel of the OS kills a process of that sandbox
+only). The group is removed once the kernel is gone, what is left in it killed first; a worker removes the groups
+of dead grader processes when it starts. The writable places are quotas in memory, not the host's disk: the
+notebook's folder, the exports and the student kernel's HOME share one tmpfs of ``scratch_mb`` (the folders under
+``root`` of :class:`Scratch`), the test kernel's HOME has one of its own, each IPC folder a small one, ``/tmp`` a
+tmpfs of ``tmp_mb``: a write past them fails with ENOSPC in the student's cell. The launcher (``sandbox_kernel.py``)
+sets, before ipykernel starts: address space per process (``memory_mb``), size of any file written
+(``max_file_mb``), CPU seconds, open files, no core dumps, and ``RLIMIT_NPROC`` only as a high backstop
+(:data:`NPROC_BACKSTOP_SANDBOXES` sandboxes' worth). Without a writable cgroup (not root, or a read-only cgroupfs)
+``max_processes`` falls back to ``RLIMIT_NPROC`` counted from what the uid has, which one notebook's fork bomb can
+use up for all, and memory to ``RLIMIT_AS`` alone; without root, no tmpfs quotas (only ``max_file_mb`` bounds a
+write). Neither is silent: each result row's ``sandbox`` label then says ``bwrap (rlimits only; no scratch
+quota)``, and the run ends with a warning. When the kernel exits (normally, killed on a timeout, or crashed), the
+pid namespace's init exits and the kernel of the OS kills every process left in it; ``--die-with-parent`` does the
+same when the worker dies.
 """
 from __future__ import annotations
 
@@ -47,6 +62,7 @@ import functools
 import json
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import sys
@@ -55,6 +71,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.config import Config
+from grader.autograde import cgroups
 from grader.errors import ConfigError, UnknownKeyError
 
 #: Fixed paths inside the sandbox.
@@ -84,12 +101,21 @@ class SandboxConfig(Config):
         "help": "When the grader runs as root: the unprivileged user kernels run as ('nobody' if this user does "
                 "not exist; .ci/run creates hw8-sandbox)."})
     memory_mb: int = field(default=4096, metadata={
-        "help": "RLIMIT_AS of each kernel in MiB (address space, not RSS: torch alone maps ~1 GiB)."})
+        "help": "RLIMIT_AS of each kernel process in MiB (address space, not RSS: torch alone maps ~1 GiB)."})
+    memory_rss_mb: int = field(default=0, metadata={
+        "help": "Resident memory of each kernel's sandbox, all its processes and the tmpfs pages they write "
+                "together, MiB: its cgroup's memory limit (past it the kernel of the OS kills a process of that "
+                "sandbox). 0: the same as memory_mb."})
     max_processes: int = field(default=256, metadata={
-        "help": "Processes/threads a kernel may add to those its uid already has (RLIMIT_NPROC)."})
+        "help": "Processes and threads of each kernel's sandbox together: its cgroup's pids.max (without a "
+                "writable cgroup: RLIMIT_NPROC, this many more than the sandbox uid already has)."})
     max_file_mb: int = field(default=512, metadata={"help": "Largest file a kernel may write, MiB (RLIMIT_FSIZE)."})
     cpu_seconds: int = field(default=3600, metadata={"help": "CPU seconds of one kernel process (RLIMIT_CPU)."})
     tmp_mb: int = field(default=256, metadata={"help": "Size of the kernel's private /tmp (a tmpfs), MiB."})
+    scratch_mb: int = field(default=1024, metadata={
+        "help": "Space of the notebook's writable folders together (its work folder, the exports and the student "
+                "kernel's HOME: one tmpfs), MiB; the test kernel's HOME has a tmpfs of this size of its own. A "
+                "write past it fails with ENOSPC in the kernel. Needs root; else only max_file_mb bounds writes."})
     block_network: bool = field(default=True, metadata={
         "help": "Second layer: an audit hook refusing non-loopback sockets and DNS in the kernel."})
     block_subprocess: bool = field(default=True, metadata={
@@ -98,9 +124,16 @@ class SandboxConfig(Config):
         "help": "Extra environment of the kernel (HW8_SMOKE; HW8_DATA_DIR is set from the data folder)."})
 
     def __post_init__(self):
-        for k in ("memory_mb", "max_processes", "max_file_mb", "cpu_seconds", "tmp_mb"):
+        for k in ("memory_mb", "max_processes", "max_file_mb", "cpu_seconds", "tmp_mb", "scratch_mb"):
             if int(getattr(self, k)) <= 0:
                 raise ConfigError(f"sandbox {k} must be positive, got {getattr(self, k)}")
+        if int(self.memory_rss_mb) < 0:
+            raise ConfigError(f"sandbox memory_rss_mb must be positive (or 0: memory_mb), got {self.memory_rss_mb}")
+
+    @property
+    def rss_mb(self) -> int:
+        """The cgroup's memory limit, MiB."""
+        return int(self.memory_rss_mb) or int(self.memory_mb)
 
 
 def _is_root() -> bool:
@@ -140,11 +173,20 @@ def _threads_of(uid: int) -> int:
     return n
 
 
-def launcher_settings(cfg: SandboxConfig) -> dict:
-    """What ``hw8_sandbox_kernel`` applies to itself before ipykernel starts (JSON in ``GRADER_SANDBOX``)."""
+#: With a cgroup's pids.max in force, RLIMIT_NPROC stays only as a backstop this many sandboxes' worth above what
+#: the uid has: concurrent kernels, each held to max_processes by its own cgroup, never reach it together.
+NPROC_BACKSTOP_SANDBOXES = 64
+
+
+def launcher_settings(cfg: SandboxConfig, *, pids_cgroup: bool = False) -> dict:
+    """What ``hw8_sandbox_kernel`` applies to itself before ipykernel starts (JSON in ``GRADER_SANDBOX``).
+
+    ``pids_cgroup``: the kernel's own cgroup limits its processes, so ``RLIMIT_NPROC`` (shared by every kernel of
+    the uid) is only a high backstop."""
     ids = sandbox_ids(cfg) if cfg.enabled else None
     uid = ids[0] if ids else os.getuid()
-    return {"memory_mb": cfg.memory_mb, "nproc": _threads_of(uid) + cfg.max_processes,
+    extra = cfg.max_processes * (NPROC_BACKSTOP_SANDBOXES if pids_cgroup else 1)
+    return {"memory_mb": cfg.memory_mb, "nproc": _threads_of(uid) + extra,
             "fsize_mb": cfg.max_file_mb, "cpu_seconds": cfg.cpu_seconds, "nofile": 1024,
             "block_network": cfg.block_network, "block_subprocess": cfg.block_subprocess}
 
@@ -339,12 +381,140 @@ class Boot:
             shutil.copyfile(f, dest / f.name)
 
 
+# --- quotas: the kernel's writable folders in tmpfs mounts ----------------------------------------------------------
+
+_MS_NOSUID, _MS_NODEV, _MNT_DETACH = 2, 4, 2
+#: The ``source`` of every scratch tmpfs (``/proc/self/mountinfo``): names the grader process that mounted it.
+_MOUNT_SOURCE = "hw8-scratch-{pid}"
+_MOUNT_SOURCE_RE = re.compile(r"^hw8-scratch-(\d+)$")
+#: An IPC folder holds a connection file and sockets.
+IPC_MB = 1
+
+
+def _libc():
+    import ctypes
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def mount_tmpfs(path: Path, size_mb: int, owner: int | None = None) -> None:
+    """Mount a tmpfs of ``size_mb`` MiB (and one inode per 16 KiB) on ``path``, named after the grader process
+    ``owner`` (default: this one) for :func:`clean_stale`; raises OSError (root only)."""
+    import ctypes
+    opts = f"size={int(size_mb)}m,nr_inodes={max(1024, int(size_mb) * 64)},mode=0711"
+    rc = _libc().mount(_MOUNT_SOURCE.format(pid=owner or os.getpid()).encode(), str(path).encode(), b"tmpfs",
+                       _MS_NOSUID | _MS_NODEV, opts.encode())
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"cannot mount a tmpfs: {os.strerror(err)}", str(path))
+
+
+def unmount(path: Path) -> None:
+    """Detach the mount at ``path`` (freed once nothing uses it); a path that is no mount is left alone."""
+    _libc().umount2(str(path).encode(), _MNT_DETACH)
+
+
+@functools.lru_cache(maxsize=1)
+def quota_unavailable() -> str | None:
+    """None when this process can give each notebook's folders a tmpfs of their own, else why not."""
+    if not sys.platform.startswith("linux"):
+        return "tmpfs quotas need Linux"
+    probe = Path(tempfile.mkdtemp(prefix="hw8-probe-"))
+    try:
+        mount_tmpfs(probe, 1)
+    except OSError as e:
+        return f"{e.strerror} (mounting needs root)"
+    finally:
+        unmount(probe)
+        shutil.rmtree(probe, ignore_errors=True)
+    return None
+
+
+def isolation_gaps() -> list[str]:
+    """What of the per-sandbox isolation this machine lacks, in short words ([] when cgroups and quotas hold)."""
+    gaps = []
+    h = cgroups.hierarchy()
+    if isinstance(h, str):
+        gaps.append(f"rlimits only: {h}")
+    q = quota_unavailable()
+    if q:
+        gaps.append(f"no scratch quota: {q}")
+    return gaps
+
+
+def sandbox_label(base: str) -> str:
+    """``base`` (``results.SANDBOXED``...) with what this machine lacks in parentheses, e.g. ``bwrap (rlimits only;
+    no scratch quota)``: every result row says when a per-sandbox limit was missing, never silently."""
+    gaps = isolation_gaps()
+    return f"{base} ({'; '.join(g.split(':')[0] for g in gaps)})" if gaps else base
+
+
+def _alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+def _mountinfo() -> list[tuple[str, str, str]]:
+    """(mount point, file system type, source) of every mount this process sees."""
+    out = []
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        left, _, right = line.partition(" - ")
+        fields_, rest = left.split(), right.split()
+        if len(fields_) >= 5 and len(rest) >= 2:
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields_[4])
+            out.append((point, rest[0], rest[1]))
+    return out
+
+
+def clean_stale() -> list[str]:
+    """Remove what grader processes that are gone left behind (a worker killed on a timeout): their kernels'
+    cgroups (processes left in them killed) and their scratch mounts with the folders under them. Returns what was
+    removed."""
+    removed = [f"cgroup {n}" for n in cgroups.clean_stale()]
+    stale = []
+    for point, fstype, source in _mountinfo():
+        m = _MOUNT_SOURCE_RE.match(source)
+        if fstype == "tmpfs" and m and not _alive(int(m.group(1))):
+            stale.append(Path(point))
+    for point in sorted(stale, key=lambda p: -len(p.parts)):
+        unmount(point)
+        removed.append(f"mount {point}")
+    for point in stale:
+        if point.name.startswith("hw8-"):
+            shutil.rmtree(point, ignore_errors=True)
+    return removed
+
+
+#: Scratch folders found full when removed, since the last :func:`take_full_scratch` (this process).
+_FULL_SCRATCH: list[str] = []
+
+
+def take_full_scratch() -> list[str]:
+    """Notes on the notebooks' writable folders that were (almost) full when removed since the last call: a
+    failure then is the notebook's doing (it filled its quota), not the grading machinery's."""
+    out = list(_FULL_SCRATCH)
+    _FULL_SCRATCH.clear()
+    return out
+
+
 class Scratch:
-    """The host folders of one notebook's run, removed by :meth:`cleanup` (``ipc`` path kept short for sockets)."""
+    """The host folders of one notebook's run, removed by :meth:`cleanup` (``ipc`` path kept short for sockets).
+
+    Run as root, ``root`` (the work folder, the exports and the student kernel's HOME) is a tmpfs of ``scratch_mb``,
+    the test kernel's HOME another, each IPC folder a small one: a kernel writing past them gets ENOSPC and the host's
+    disk never fills. Each kernel gets its own cgroup (:meth:`cgroup_for`), removed with the rest.
+    """
 
     def __init__(self, cfg: SandboxConfig, base: Path | None = None):
         self.cfg = cfg
         self.root = Path(tempfile.mkdtemp(prefix="hw8-", dir=base))
+        self.mounts: list[Path] = []
+        self.groups: list[cgroups.Group] = []
+        self.quota = quota_unavailable() is None
+        if self.quota:
+            self._mount(self.root, cfg.scratch_mb)
         self.work, self.export = self.root / "work", self.root / "export"
         self.home_student, self.home_tests = self.root / "home-s", self.root / "home-t"
         for d in (self.work, self.export, self.home_student, self.home_tests):
@@ -353,13 +523,35 @@ class Scratch:
         # per kernel (each bound into its own sandbox only: a kernel's connection file holds its signing key).
         self.ipc_student = Path(tempfile.mkdtemp(prefix="hw8-ipc-"))
         self.ipc_tests = Path(tempfile.mkdtemp(prefix="hw8-ipc-"))
+        if self.quota:
+            # The test kernel must start and run whatever the student's kernel wrote: its HOME is not theirs to fill.
+            self._mount(self.home_tests, cfg.scratch_mb)
+            self._mount(self.ipc_student, IPC_MB)
+            self._mount(self.ipc_tests, IPC_MB)
         self.ids = sandbox_ids(cfg) if cfg.enabled else None
         os.chmod(self.root, 0o711)
         for d in (self.ipc_student, self.ipc_tests):
             os.chmod(d, 0o711)
 
+    def _mount(self, path: Path, size_mb: int) -> None:
+        try:
+            mount_tmpfs(path, size_mb)
+        except OSError:
+            self.cleanup()
+            raise
+        self.mounts.append(path)
+
     def ipc_for(self, tests: bool) -> Path:
         return self.ipc_tests if tests else self.ipc_student
+
+    def cgroup_for(self, tests: bool) -> cgroups.Group | None:
+        """A new cgroup for one kernel of this notebook (removed by :meth:`cleanup`); None without cgroups."""
+        h = cgroups.hierarchy()
+        if isinstance(h, str):
+            return None
+        g = cgroups.Group.create(h, self.cfg.max_processes, self.cfg.rss_mb << 20)
+        self.groups.append(g)
+        return g
 
     def hand_over(self) -> None:
         """Give the kernel's uid its folders, private to it (the grader may be root; the kernel is not)."""
@@ -370,16 +562,41 @@ class Scratch:
             for p in [d, *d.rglob("*")]:
                 os.chown(p, *self.ids, follow_symlinks=False)
 
+    def _full(self) -> str | None:
+        """Why the student's folders count as full (less than a tenth of the space or inodes left), or None."""
+        try:
+            st = os.statvfs(self.root)
+        except OSError:
+            return None
+        if st.f_blocks and st.f_bavail < st.f_blocks / 10:
+            return f"{self.cfg.scratch_mb} MiB of space"
+        if st.f_files and st.f_favail < st.f_files / 10:
+            return f"{st.f_files} files"
+        return None
+
     def cleanup(self) -> None:
-        for d in (self.root, self.ipc_student, self.ipc_tests):
-            shutil.rmtree(d, ignore_errors=True)
+        """Kill what is left in the kernels' cgroups and remove them, unmount, remove the folders."""
+        for g in self.groups:
+            g.remove()
+        self.groups = []
+        if self.quota and self.root in self.mounts:
+            full = self._full()
+            if full:
+                _FULL_SCRATCH.append(f"the notebook filled its writable folders ({full})")
+        for m in reversed(self.mounts):
+            unmount(m)
+        self.mounts = []
+        for d in (self.root, getattr(self, "ipc_student", None), getattr(self, "ipc_tests", None)):
+            if d is not None:
+                shutil.rmtree(d, ignore_errors=True)
 
 
 def kernel_env(cfg: SandboxConfig, *, home: str, data: str | None, tests: bool, boot: str, lib: str,
-               bin_dir: str) -> dict:
+               bin_dir: str, pids_cgroup: bool = False) -> dict:
     """The whole environment of a kernel (nothing of the grader's own environment is passed on).
 
-    ``data``: the data folder as the kernel sees it (``HW8_DATA_DIR``), or None.
+    ``data``: the data folder as the kernel sees it (``HW8_DATA_DIR``), or None. ``pids_cgroup``: the kernel's
+    cgroup limits its processes (``launcher_settings``).
     """
     env = {"PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin", "HOME": home,
            "MPLCONFIGDIR": f"{home}/.config/matplotlib", "IPYTHONDIR": f"{home}/.ipython", "LANG": "C.UTF-8",
@@ -389,7 +606,8 @@ def kernel_env(cfg: SandboxConfig, *, home: str, data: str | None, tests: bool, 
            "MALLOC_ARENA_MAX": "2",
            # Notebooks run on the CPU with one thread each: several kernels share the grading machine.
            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-           "PYDEVD_DISABLE_FILE_VALIDATION": "1", "GRADER_SANDBOX": json.dumps(launcher_settings(cfg))}
+           "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+           "GRADER_SANDBOX": json.dumps(launcher_settings(cfg, pids_cgroup=pids_cgroup))}
     env.update({str(k): str(v) for k, v in cfg.env.items() if k != "HW8_DATA_DIR"})
     if data is not None:
         env["HW8_DATA_DIR"] = data
@@ -405,8 +623,10 @@ def wrap(cmd: list[str], cfg: SandboxConfig, scratch: Scratch, boot: Boot, *, te
     """``cmd`` (run inside, with ``/hw8`` paths) prefixed by the bwrap invocation of one kernel.
 
     ``tests``: the test kernel (work and export read-only, its own HOME). ``data_dir``: the grading data folder,
-    of which only :data:`DATA_FILES` are bound. ``venv``: default, this interpreter's.
+    of which only :data:`DATA_FILES` are bound. ``venv``: default, this interpreter's. Where cgroups are writable,
+    the command first enters a new cgroup of the kernel's own (``scratch.cgroup_for``), then execs bwrap.
     """
+    group = scratch.cgroup_for(tests)
     home = scratch.home_tests if tests else scratch.home_student
     m = _system_binds(_Mounts())
     for name in ("passwd", "group", "hosts"):
@@ -427,12 +647,13 @@ def wrap(cmd: list[str], cfg: SandboxConfig, scratch: Scratch, boot: Boot, *, te
         for name in DATA_FILES:
             if (Path(data_dir) / name).is_file():
                 m.add("--ro-bind", str(boot.data_file(Path(data_dir) / name)), f"{DATA}/{name}")
-    args = [BWRAP, *_namespace_args(), "--hostname", "sandbox", *m.args]
+    args = [*(cgroups.enter_argv(group) if group else []), BWRAP, *_namespace_args(), "--hostname", "sandbox",
+            *m.args]
     # The test kernel starts in its own HOME: nothing the student wrote is in its working directory (config files,
     # modules, matplotlibrc are looked up there by some libraries).
     args += ["--remount-ro", "/", "--chdir", HOME if tests else WORK, "--clearenv"]
     env = kernel_env(cfg, home=HOME, data=DATA if data_dir is not None else None, tests=tests, boot=BOOT, lib=LIB,
-                     bin_dir=f"{VENV}/bin")
+                     bin_dir=f"{VENV}/bin", pids_cgroup=group is not None)
     for k, v in env.items():
         args += ["--setenv", k, v]
     args.append("--")
@@ -450,11 +671,13 @@ def kernel_command(cfg: SandboxConfig, scratch: Scratch, boot: Boot, *, tests: b
         cmd = [f"{VENV}/bin/python", f"{BOOT}/{BOOT_MODULES['sandbox_kernel.py']}", "-f", "{connection_file}", *extra]
         return wrap(cmd, cfg, scratch, boot, tests=tests, data_dir=data_dir), {}, str(scratch.root)
     # --unsafe-no-sandbox: the same launcher, limits and hooks, as the grader's own user on the host's paths.
+    group = scratch.cgroup_for(tests)
     home = scratch.home_tests if tests else scratch.home_student
     env = kernel_env(cfg, home=str(home), data=str(Path(data_dir).resolve()) if data_dir is not None else None,
                      tests=tests, boot=str(boot.root), lib=str(boot.root / "lib"),
-                     bin_dir=str(Path(sys.executable).parent))
-    cmd = [sys.executable, str(boot.root / BOOT_MODULES["sandbox_kernel.py"]), "-f", "{connection_file}", *extra]
+                     bin_dir=str(Path(sys.executable).parent), pids_cgroup=group is not None)
+    cmd = [*(cgroups.enter_argv(group) if group else []), sys.executable,
+           str(boot.root / BOOT_MODULES["sandbox_kernel.py"]), "-f", "{connection_file}", *extra]
     return cmd, env, str(home if tests else scratch.work)
 
 

@@ -5,7 +5,8 @@ imports nothing but the standard library (the kit is not importable inside). Fro
 by ``grader.autograde.sandbox.launcher_settings``):
 
 - limits (``resource.setrlimit``, soft = hard, irreversible for this unprivileged process and its children):
-  ``RLIMIT_AS`` (memory), ``RLIMIT_NPROC`` (processes and threads of the uid), ``RLIMIT_FSIZE`` (largest file;
+  ``RLIMIT_AS`` (memory per process), ``RLIMIT_NPROC`` (processes and threads of the uid: a high backstop when
+  the sandbox's own cgroup limits them, ``sandbox.launcher_settings``), ``RLIMIT_FSIZE`` (largest file;
   Python ignores SIGXFSZ, so a write past it fails with ``OSError: File too large``), ``RLIMIT_CPU``,
   ``RLIMIT_NOFILE``, ``RLIMIT_CORE`` = 0;
 - a second layer over the OS sandbox, an audit hook (``sys.addaudithook``, cannot be removed from Python) refusing

@@ -12,7 +12,14 @@ here, through nbgrader. nbgrader is imported and ``NbGraderAPI`` built once per 
 
 The worker dies with its supervisor (``PR_SET_PDEATHSIG``, and a watchdog on its parent pid), and its kernels'
 sandboxes die with it (bwrap ``--die-with-parent``): a ``kill -9`` of ``python -m grader autograde`` leaves nothing
-running.
+running. At start it removes what dead grader processes left (their kernels' cgroups and scratch mounts).
+
+A failure of the grading machinery (nbgrader's autograde failing, an exception here) is answered with the status
+``infrastructure_error``, which the pool retries once in a fresh worker (``pool.grade_with_retry``); a notebook that
+filled its writable folders and so broke the grading is the student's ``error``, and so is a kernel that died while
+running their cells (a cell output). ``HW8_FAULT_FILE`` names a file of faults to inject, one per line, each used
+once: ``fail STUDENT/ASSIGNMENT`` (the autograde attempt fails as nbgrader's would) or ``crash STUDENT/ASSIGNMENT``
+(the worker exits mid-task): the tests' way to make the machinery fail.
 """
 from __future__ import annotations
 
@@ -21,6 +28,8 @@ import os
 import re
 import sys
 import time
+
+INFRASTRUCTURE_ERROR = "infrastructure_error"
 
 
 def _cell_timeouts(course_dir, student: str, assignment: str) -> list[str]:
@@ -49,12 +58,21 @@ class Grader:
         from grader.autograde.course import CourseConfig, make_api
         from grader.autograde.execute import nbgrader_config
         from grader.autograde.feedback import feedback_config
-        from grader.autograde.sandbox import SandboxConfig, unavailable_reason
+        from grader.autograde.sandbox import (SandboxConfig, clean_stale, isolation_gaps, sandbox_label,
+                                              unavailable_reason)
         self.course = CourseConfig.from_dict(init["course"])
         sandbox = SandboxConfig.from_dict(init["sandbox"])
         if sandbox.enabled and unavailable_reason(sandbox):
             raise RuntimeError(f"no sandbox on this machine: {unavailable_reason(sandbox)}")
-        self.sandbox_label = init.get("sandbox_label", "")
+        for gone in clean_stale():
+            print(f"removed what a dead grader process left: {gone}", file=sys.stderr, flush=True)
+        gaps = isolation_gaps()
+        if gaps:
+            print("per-sandbox isolation incomplete: " + "; ".join(gaps), file=sys.stderr, flush=True)
+        # Never silently: every row this worker grades says which per-sandbox limits were missing.
+        from grader.autograde.results import SANDBOXED
+        base = init.get("sandbox_label", "")
+        self.sandbox_label = sandbox_label(base) if base == SANDBOXED else base
         self.boot = Path(tempfile.mkdtemp(prefix="hw8-boot-"))
         import atexit
         import shutil
@@ -73,11 +91,17 @@ class Grader:
         from grader.autograde.course import open_gradebook
         from grader.autograde.env import ensure_tool_path
         ensure_tool_path()  # a task may run in a process whose PATH was changed since start-up
+        from grader.autograde.sandbox import take_full_scratch
         a, s = task["assignment"], task["student"]
         t0 = time.perf_counter()
+        take_full_scratch()
         for attempt in range(3):
-            res = self.api.autograde(a, s, force=True, create=True)
-            # A busy shared gradebook is worth a retry; anything else is the notebook's own outcome.
+            fault = _injected_fault(f"{s}/{a}")
+            if fault == "crash":
+                os._exit(70)
+            res = {"success": False, "log": "", "error": "RuntimeError: injected fault (HW8_FAULT_FILE)"} \
+                if fault == "fail" else self.api.autograde(a, s, force=True, create=True)
+            # A busy shared gradebook is worth a retry here; other failures go back to the pool.
             if res.get("success") or "database is locked" not in (res.get("log") or "") + (res.get("error") or ""):
                 break
             time.sleep(1 + attempt)
@@ -85,7 +109,11 @@ class Grader:
                "sandbox": self.sandbox_label}
         if not res.get("success"):
             print(res.get("log", ""), res.get("error", ""), sep="\n", file=sys.stderr, flush=True)
-            out.update(status="error", message=_last_error(res))
+            full = take_full_scratch()
+            if full:        # the notebook's own doing: it filled its quota and the grading could not go on
+                out.update(status="error", message=f"{full[-1]}; grading stopped: {_last_error(res)}")
+            else:
+                out.update(status=INFRASTRUCTURE_ERROR, message=f"grading failed: {_last_error(res)}")
             out["seconds"] = time.perf_counter() - t0
             return out
         timeouts = _cell_timeouts(self.course.course_dir, s, a)
@@ -112,6 +140,29 @@ class Grader:
                     "feedback failed: " + _last_error(fb)
         out["seconds"] = time.perf_counter() - t0
         return out
+
+
+def _injected_fault(key: str) -> str | None:
+    """The fault ``HW8_FAULT_FILE`` holds for ``key`` (``STUDENT/ASSIGNMENT``), removed from the file as it is
+    used (workers share the file: a lock), or None."""
+    path = os.environ.get("HW8_FAULT_FILE")
+    if not path or not os.path.isfile(path):
+        return None
+    import fcntl
+    with open(path, "r+", encoding="utf-8") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        lines = f.read().splitlines()
+        for i, line in enumerate(lines):
+            kind, _, target = line.strip().partition(" ")
+            if target.strip() == key and kind in ("fail", "crash"):
+                del lines[i]
+                f.seek(0)
+                f.truncate()
+                f.write("".join(ln + "\n" for ln in lines))
+                f.flush()
+                os.fsync(f.fileno())
+                return kind
+    return None
 
 
 _EXC_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt))(?::\s*(.*))?$")
@@ -169,9 +220,10 @@ def main() -> int:
         task = json.loads(line)
         try:
             result = grader.grade(task)
-        except Exception as e:  # noqa: BLE001 - a failure is a value: the batch goes on
-            result = {"assignment": task.get("assignment"), "student": task.get("student"), "status": "error",
-                      "message": f"{type(e).__name__}: {e}", "worker_pid": os.getpid()}
+        except Exception as e:  # noqa: BLE001 - a failure is a value: the batch goes on (the pool retries it once)
+            result = {"assignment": task.get("assignment"), "student": task.get("student"),
+                      "status": INFRASTRUCTURE_ERROR, "message": f"grading failed: {type(e).__name__}: {e}",
+                      "worker_pid": os.getpid()}
         proto.write(json.dumps(result) + "\n")
     return 0
 

@@ -29,9 +29,101 @@ MANUAL_ANSWER = ("**Rubric:** 1 point for the encoder/decoder as distributions, 
 
 #: Every kind of student submission :func:`student_notebook` can write.
 KINDS = ("good", "blank", "partial", "slow", "infinite_loop", "memory_bomb", "os_system", "network",
-         "edited_test", "deleted_test", "duplicated_test", "moved_test", "crash")
+         "edited_test", "deleted_test", "duplicated_test", "moved_test", "crash", "fork_bomb", "memory_spreader",
+         "disk_filler", "threaded")
 HOSTILE_KINDS = ("infinite_loop", "memory_bomb", "os_system", "network", "edited_test", "deleted_test",
-                 "duplicated_test", "moved_test", "crash")
+                 "duplicated_test", "moved_test", "crash", "fork_bomb", "memory_spreader", "disk_filler")
+#: Prefix of the line the kinds that attack their neighbours print with what they achieved (JSON).
+ISOLATION_REPORT = "ISOLATION-REPORT "
+
+#: Kinds whose solution cell first attacks the machine the notebooks share, then defines the right answer (so
+#: their own grade says the sandbox let them go on). Each is bounded, so a broken limit cannot take the machine
+#: down: at most 2000 processes, 4 x 1.5 GiB, 2 x 256 MiB of files.
+_NEIGHBOUR_ATTACKS = {
+    # Fork until refused (once the neighbours' kernels have started); hold the children while they run.
+    "fork_bomb": """
+import json, os, time
+time.sleep(3)
+report, kids = {"forked": 0}, []
+try:
+    for _ in range(2000):
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(15)
+            os._exit(0)
+        kids.append(pid)
+        report["forked"] += 1
+except OSError as e:
+    report["stopped"] = f"{type(e).__name__}: {e}"
+for pid in kids:
+    os.waitpid(pid, 0)
+print(ISOLATION_REPORT + json.dumps(report))
+""",
+    # Four children, each touching 1.5 GiB in 64 MiB steps (one byte per step down a pipe), holding it 5 s.
+    "memory_spreader": """
+import json, os, time
+kids = []
+for _ in range(4):
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        held = []
+        for _ in range(24):
+            held.append(b"x" * (64 << 20))
+            os.write(w, b"+")
+        time.sleep(5)
+        os._exit(0)
+    os.close(w)
+    kids.append((pid, r))
+report = {"held_mib": [], "killed": []}
+for pid, r in kids:
+    steps = b""
+    while True:
+        chunk = os.read(r, 64)
+        if not chunk:
+            break
+        steps += chunk
+    _, status = os.waitpid(pid, 0)
+    report["held_mib"].append(64 * len(steps))
+    report["killed"].append(os.WIFSIGNALED(status) and os.WTERMSIG(status) == 9)
+print(ISOLATION_REPORT + json.dumps(report))
+""",
+    # Write past the quota in the work folder, then in HOME (each file removed after), 1 MiB at a time.
+    "disk_filler": """
+import json, os
+report = {}
+for name, path in (("work", "filler.bin"), ("home", os.path.expanduser("~/filler.bin"))):
+    written = 0
+    try:
+        with open(path, "wb") as f:
+            for _ in range(256):
+                f.write(b"x" * (1 << 20))
+                f.flush()
+                written += 1
+        report[name] = "WRITTEN"
+    except OSError as e:
+        report[name] = f"{type(e).__name__}: [Errno {e.errno}] {e.strerror}"
+    finally:
+        report[name + "_mib"] = written
+        if os.path.exists(path):
+            os.remove(path)
+print(ISOLATION_REPORT + json.dumps(report))
+""",
+    # Not an attack: an honest neighbour that needs 48 threads a few seconds in (while a fork bomb beside it holds
+    # its children). A thread that cannot start fails the cell, and the answer below is never defined.
+    "threaded": """
+import json, threading, time
+time.sleep(5)
+done = []
+workers = [threading.Thread(target=done.append, args=(i,)) for i in range(48)]
+for t in workers:
+    t.start()
+for t in workers:
+    t.join()
+print(ISOLATION_REPORT + json.dumps({"threads": len(done)}))
+""",
+}
 
 
 def _meta(grade_id, *, grade=False, solution=False, locked=False, points=0):
@@ -113,6 +205,9 @@ def student_notebook(release_nb, kind: str):
     }.get(kind)
     if body is not None:
         sol.source = "def squares(n):\n" + body
+    if kind in _NEIGHBOUR_ATTACKS:
+        sol.source = (f"ISOLATION_REPORT = {ISOLATION_REPORT!r}\n" + _NEIGHBOUR_ATTACKS[kind]
+                      + "\ndef squares(n):\n    return [i * i for i in range(n)]\n")
     if kind == "edited_test":
         _, test = _find(nb, "test_squares")
         test.source = "pass  # the tests are fine, trust me"
