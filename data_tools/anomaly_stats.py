@@ -1,8 +1,10 @@
 """Image statistics: the battery of trivial global statistics a near anomaly must not be separable by, and the
 regions the semantic kinds are named after (for the faithfulness measure).
 
-All statistics take uint8 images (n,64,64,3) and return float64 (n,). Regions are in pixels of the 64x64
-DCGAN faces, which are roughly centred: eyes near rows 22-32, mouth near rows 44-54 (seen on contact sheets).
+All statistics take uint8 images (n,64,64,3) and return float64 (n,). Regions are in pixels of the 64x64 DCGAN
+faces, which are roughly centred: eyes near rows 22-32, mouth near rows 44-54 (seen on contact sheets). Statistics
+per part of the face and per cell of a grid, which a regional edit moves far more than these global ones:
+``region_stats`` (``EXTENDED_BATTERY``).
 """
 from __future__ import annotations
 

@@ -6,7 +6,8 @@ strictly simple < medium < strong < boss, each step >= ``--min-step`` (0.03) on 
 >= ``--min-semantic-step`` (0.02) on the semantic family (the kinds a corruption recipe cannot imitate: a boss must
 earn its step on faces, not on the generator's recipes), and where the boss stands against 0.90. Beside the ladder,
 never part of its check: the classical detectors (``solutions.classical``: PCA reconstruction error, Mahalanobis and
-kNN in PCA space; ``--no-classical`` skips them), per kind and family as the stages. The ladder is saved as JSON (``--json``,
+kNN in PCA space, and Gaussians on region and grid statistics, the shortcuts a stage should beat; ``--no-classical``
+skips them), per kind and family as the stages. The ladder is saved as JSON (``--json``,
 default ``.cache/solutions/ladder-<preset>.json``) with what it ran on (``data_identity``: the preset and seed, and
 the sha256 of the answer key it scored); ``python -m kit calibrate --ladder FILE`` (or ``python -m grader init
 --ladder FILE``) writes baselines from it with that source, and ``python -m kit ladder --from-json FILE`` prints it
@@ -51,8 +52,9 @@ def run_ladder(train, test, key, stages=STAGES, *, smoke: bool = False, progress
     """Run ``stages`` on uint8 ``train`` ``(N,64,64,3)`` / ``test`` ``(M,64,64,3)``, score against ``key``.
 
     Returns ``{"stages": {name: row}, "outside": {name: row}, "n_train", "n_test", ...}`` with rows as
-    ``score_row``'s; ``outside`` holds the classical detectors (``classical.pca``, ``.mahalanobis``, ``.knn``)
-    unless ``classical`` is false. With ``out``, each stage's submission and config are written to
+    ``score_row``'s; ``outside`` holds the classical detectors, one row per name in ``classical.METHODS``
+    (``classical.pca``, ``.mahalanobis``, ``.knn``, ``.region_gaussian``, ``.grid_gaussian``) unless ``classical``
+    is false. With ``out``, each stage's submission and config are written to
     ``out/<stage>/``.
     """
     import torch
@@ -78,8 +80,8 @@ def run_ladder(train, test, key, stages=STAGES, *, smoke: bool = False, progress
     if classical:
         from solutions import classical as classical_module
         result = classical_module.run(train, test, smoke=smoke, progress=progress)
-        for part, scores in result.parts.items():
-            outside[f"classical.{part}"] = score_row(scores, key, result.seconds)
+        for part in classical_module.METHODS:
+            outside[f"classical.{part}"] = score_row(result.parts[part], key, result.seconds)
     return {"stages": rows, "outside": outside, "n_train": int(len(train)), "n_test": int(len(test)),
             "smoke": smoke, "torch_threads": torch.get_num_threads(), "machine": platform.machine(),
             "device": "cuda" if torch.cuda.is_available() else "cpu"}

@@ -1,5 +1,5 @@
-"""Classical detectors, reported beside the ladder (not a stage): PCA on downsampled pixels (numpy + scikit-learn,
-no torch).
+"""Classical detectors, reported beside the ladder (not a stage): PCA on downsampled pixels, and Gaussians on image
+statistics (numpy + scikit-learn, no torch).
 
 Every face is area-downsampled to ``size`` x ``size`` (32: 3,072 numbers), a PCA with ``components`` (128) is
 fitted on at most ``n_fit`` training faces, and each test face gets three scores:
@@ -9,8 +9,17 @@ fitted on at most ``n_fit`` training faces, and each test face gets three scores
   PCA coefficients ``c``);
 - ``knn``: the mean Euclidean distance of the whitened coefficients to the ``k`` nearest training faces.
 
-``method`` picks the one returned as ``scores``; all three are in ``parts``. A tuned deep autoencoder should beat
-these: a ladder stage that a 10-second linear model outscores teaches the wrong lesson.
+and two shortcuts a ladder stage should beat, fitted on the same training faces (``StatGaussian``: each statistic
+stabilised (``region_stats.stabilised``: log variances) and standardised on them, a Ledoit-Wolf shrunk covariance,
+score = squared Mahalanobis distance):
+
+- ``region_gaussian``: on ``data_tools.region_stats.region_features``, colour, intensity and texture statistics of
+  the parts of the face (eye band, forehead, cheeks, mouth, lower face, top: ``FACE_BOXES``);
+- ``grid_gaussian``: the same statistics on a plain 4 x 4 grid of cells (``grid_features``), no face knowledge.
+
+``method`` picks the one returned as ``scores``; all five are in ``parts``. A tuned deep autoencoder should beat
+these: a ladder stage that a 10-second linear model or a Gaussian on a few hundred region averages outscores
+teaches the wrong lesson.
 
     from solutions import classical
     result = classical.run(train_images, test_images)              # result.scores: (M,) float64, higher = more anomalous
@@ -24,9 +33,10 @@ from typing import ClassVar
 
 import numpy as np
 
+from data_tools import region_stats
 from starter_code.config import Config
 
-METHODS = ("pca", "mahalanobis", "knn")
+METHODS = ("pca", "mahalanobis", "knn", "region_gaussian", "grid_gaussian")
 
 
 @dataclass
@@ -37,7 +47,8 @@ class ClassicalConfig(Config):
     components: int = field(default=128, metadata={"help": "PCA components."})
     size: int = field(default=32, metadata={"help": "Side of the area-downsampled faces (divides 64)."})
     k: int = field(default=5, metadata={"help": "Neighbours averaged by the kNN distance."})
-    n_fit: int = field(default=20_000, metadata={"help": "Training faces the PCA is fitted on (at most)."})
+    n_fit: int = field(default=20_000, metadata={"help": "Training faces the PCA and the Gaussians are fitted on "
+                                                         "(at most)."})
     seed: int = field(default=0, metadata={"help": "Seed of the fitting subsample and the randomized SVD."})
 
     SMOKE_CHANGES: ClassVar[dict] = {"components": 16, "n_fit": 512}
@@ -88,9 +99,7 @@ class PCAModel:
     def fit(cls, train_images: np.ndarray, components: int = 128, size: int = 32, k: int = 5, n_fit: int = 20_000,
             seed: int = 0) -> "PCAModel":
         from sklearn.decomposition import PCA
-        idx = np.arange(len(train_images))
-        if len(idx) > n_fit:
-            idx = np.sort(np.random.default_rng(seed).choice(len(idx), n_fit, replace=False))
+        idx = fit_subsample(len(train_images), n_fit, seed)
         x = downsample(train_images[idx] if len(idx) < len(train_images) else train_images, size)
         n_comp = max(1, min(int(components), len(x) - 1, x.shape[1]))
         pca = PCA(n_comp, svd_solver="randomized", random_state=seed).fit(x)
@@ -115,17 +124,64 @@ class PCAModel:
                 "knn": dist.mean(1).astype(np.float64)}
 
 
+@dataclass
+class StatGaussian:
+    """A Gaussian on statistic vectors of normal faces: each column standardised (its mean and standard deviation
+    on the fitting rows), covariance shrunk by Ledoit-Wolf (well conditioned with fewer rows than columns)."""
+    mean: np.ndarray        # (F,)
+    scale: np.ndarray       # (F,) standard deviations, floored
+    precision: np.ndarray   # (F, F) inverse of the shrunk covariance of the standardised columns
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> "StatGaussian":
+        """``x``: float (n, F) statistics of normal training faces only (no labels)."""
+        from sklearn.covariance import LedoitWolf
+        x = np.asarray(x, np.float64)
+        if x.ndim != 2 or len(x) < 2:
+            raise ValueError(f"StatGaussian needs a (n >= 2, F) array, got shape {x.shape}")
+        mean, scale = x.mean(0), np.maximum(x.std(0), 1e-6)
+        lw = LedoitWolf(assume_centered=True).fit((x - mean) / scale)
+        return cls(mean=mean, scale=scale, precision=lw.precision_)
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        """Statistics (M, F) -> squared Mahalanobis distances float64 (M,), higher = more anomalous."""
+        z = (np.asarray(x, np.float64) - self.mean) / self.scale
+        return np.einsum("ij,jk,ik->i", z, self.precision, z)
+
+
+def fit_subsample(n: int, n_fit: int, seed: int) -> np.ndarray:
+    """The sorted indices of the (at most) ``n_fit`` training faces every detector is fitted on."""
+    idx = np.arange(n)
+    if n > n_fit:
+        idx = np.sort(np.random.default_rng(seed).choice(n, n_fit, replace=False))
+    return idx
+
+
+def statistic_scores(train_images: np.ndarray, test_images: np.ndarray, n_fit: int = 20_000,
+                     seed: int = 0) -> dict[str, np.ndarray]:
+    """``region_gaussian`` and ``grid_gaussian``: Gaussians fitted on the statistics of (at most ``n_fit``)
+    uint8 training faces, scored on ``test_images`` -> ``{name: (M,) float64}``. A test face's score depends on
+    it alone: nothing is fitted on the test set."""
+    idx = fit_subsample(len(train_images), n_fit, seed)
+    train = train_images[idx] if len(idx) < len(train_images) else train_images
+    fit = map(region_stats.stabilised, region_stats.region_and_grid_features(train))
+    test = map(region_stats.stabilised, region_stats.region_and_grid_features(test_images))
+    return {name: StatGaussian.fit(f).scores(t) for name, f, t in zip(("region_gaussian", "grid_gaussian"), fit, test)}
+
+
 def run(train_images: np.ndarray, test_images: np.ndarray, config: ClassicalConfig | None = None, *,
         smoke: bool = False, progress: bool = True, **overrides) -> ClassicalResult:
-    """Fit the PCA on uint8 ``train_images`` ``(N, 64, 64, 3)``; score ``test_images`` ``(M, 64, 64, 3)``.
+    """Fit the PCA and the Gaussians on uint8 ``train_images`` ``(N, 64, 64, 3)``; score ``test_images``
+    ``(M, 64, 64, 3)``.
 
     Returns a ``ClassicalResult``: ``scores`` float64 ``(M,)`` of ``method`` (higher = more anomalous), ``parts``
     with every method's. ``progress`` is accepted for the stages' call shape (a fit takes seconds)."""
     t0 = time.perf_counter()
     cfg = (config or CONFIG).resolve(smoke=smoke, **overrides)
     model = PCAModel.fit(train_images, cfg.components, cfg.size, cfg.k, cfg.n_fit, cfg.seed)
-    parts = model.scores(test_images)
+    parts = {**model.scores(test_images), **statistic_scores(train_images, test_images, cfg.n_fit, cfg.seed)}
     return ClassicalResult(scores=parts[cfg.method], seconds=time.perf_counter() - t0, config=cfg, parts=parts)
 
 
-__all__ = ["CONFIG", "ClassicalConfig", "METHODS", "ClassicalResult", "PCAModel", "downsample", "run"]
+__all__ = ["CONFIG", "ClassicalConfig", "METHODS", "ClassicalResult", "PCAModel", "StatGaussian", "downsample",
+           "fit_subsample", "run", "statistic_scores"]
