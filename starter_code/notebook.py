@@ -165,50 +165,25 @@ def _rows_used(path: Path, limit: int) -> int | None:
     return min(int(shape[0]), limit) if shape else None
 
 
-#: What ``make_probes`` appends to the test set, in this order.
-PROBE_KINDS = ("face", "noise", "negative", "copy")
-
-
-@dataclass(frozen=True)
-class Probes:
-    """Known images scored together with the test set, so that autograder tests can check the scores.
-
-    ``images``: uint8 ``(P, 64, 64, 3)``; ``kinds``: ``(P,)`` one of ``PROBE_KINDS`` per row; ``source``:
-    ``(P,)`` the training row a 'face' or 'negative' probe was made from, the test row a 'copy' repeats, -1 for
-    'noise'. 'face': training faces (normal); 'noise': uniform random pixels; 'negative': ``255 - face`` of
-    the same faces (colour-inverted: right shape, wrong everything else); 'copy': exact copies of test rows.
-    """
-    images: np.ndarray
-    kinds: np.ndarray
-    source: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def rows(self, kind: str) -> np.ndarray:
-        """Indices ``(k,)`` into the probes of ``kind`` (one of ``PROBE_KINDS``)."""
-        if kind not in PROBE_KINDS:
-            raise ValueError(f"unknown probe kind {kind!r}; valid: {', '.join(PROBE_KINDS)}")
-        return np.flatnonzero(self.kinds == kind)
-
-
-def make_probes(train: np.ndarray, test: np.ndarray, n: int = 32, seed: int = 8) -> Probes:
-    """``n`` probes of each kind in ``PROBE_KINDS`` (fewer faces/copies if ``train``/``test`` are smaller), drawn
-    with ``seed``: uint8 ``(N, 64, 64, 3)`` training and ``(M, 64, 64, 3)`` test images in, ``Probes`` out.
-
-    A notebook scores ``np.concatenate([test, probes.images])`` in one go; its tests then compare the probes'
-    scores (noise and negatives above faces, a copy near its original) without running the model again.
-    """
-    rng = np.random.default_rng(seed)
-    face_rows = np.sort(rng.choice(len(train), min(n, len(train)), replace=False))
-    faces = np.array(train[face_rows])
-    noise = rng.integers(0, 256, size=(n, 64, 64, 3), dtype=np.uint8)
-    copy_rows = np.sort(rng.choice(len(test), min(n, len(test)), replace=False))
-    parts = [("face", faces, face_rows), ("noise", noise, np.full(n, -1)), ("negative", 255 - faces, face_rows),
-             ("copy", np.array(test[copy_rows]), copy_rows)]
-    return Probes(images=np.concatenate([p[1] for p in parts]).astype(np.uint8),
-                  kinds=np.concatenate([np.full(len(p[1]), p[0]) for p in parts]),
-                  source=np.concatenate([p[2] for p in parts]).astype(np.int64))
+#: The functions a notebook defines for the autograder's **probe step**, by role. After the notebook's last cell the
+#: autograder writes grading images of its own (no labels, in a secret order) where the notebook's kernel can read
+#: them and calls these functions on them, by these names, in that kernel (``grader/autograde/exchange.py``,
+#: ``probe_step``); only the numbers they return reach the tests, which judge them against labels the notebook never
+#: sees. Every notebook states the ones it needs:
+#:
+#: - ``score``: ``score_images(images)``: uint8 ``(P, 64, 64, 3)`` -> ``(P,)`` finite floats, higher = more
+#:   anomalous: the notebook's whole scoring pipeline (02, 03, 04);
+#: - ``encoders``: ``encoder_codes(images)``: -> one array per encoder of the model, each ``(P, ...)`` (03);
+#: - ``ae_score`` / ``clf_score``: ``ae_scores(images)`` / ``clf_scores(images)``: -> ``(P,)``, the two parts of
+#:   04's score (the autoencoder's, the classifier's);
+#: - ``anomalies``: ``make_anomalies(faces, seed)``: uint8 ``(n, 64, 64, 3)`` -> the same shape, corrupted (04);
+#: - ``latent``: ``edit_latent(images, index, factor)``: uint8 ``(n, 64, 64, 3)`` -> the same shape: the model's
+#:   decoding of the images' codes with element ``index`` of every code multiplied by ``factor`` (05).
+SCORE_FUNCTION = "score_images"
+PROBE_FUNCTIONS = {"score": SCORE_FUNCTION, "encoders": "encoder_codes", "ae_score": "ae_scores",
+                   "clf_score": "clf_scores", "anomalies": "make_anomalies", "latent": "edit_latent"}
+#: ``edit_latent``'s ``index`` is below this (the sample fcn's code has 3 elements).
+LATENT_ELEMENTS = 3
 
 
 def _find_data_dir(base: Path) -> Path:
@@ -221,5 +196,5 @@ def _find_data_dir(base: Path) -> Path:
                              f"{TRAIN_FILE} and {TEST_FILE}")
 
 
-__all__ = ["NotebookEnv", "NotebookSetupError", "Probes", "make_probes", "PROBE_KINDS", "ENV_VARS",
-           "DEFAULT_DATA_DIRS"]
+__all__ = ["NotebookEnv", "NotebookSetupError", "ENV_VARS",
+           "DEFAULT_DATA_DIRS", "SCORE_FUNCTION", "PROBE_FUNCTIONS", "LATENT_ELEMENTS"]

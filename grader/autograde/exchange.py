@@ -31,8 +31,12 @@ sample model crosses as weights only: the test kernel runs ``starter_code``'s ow
 test computes with it come from no code of the student's.
 
 The grader's own names (:data:`GRADER_NAMES`) never come from the student: ``secret_probes`` is read from the
-folder the grader fills after the student's kernel is gone (``probes.py``), or stays undefined. This module imports
-only the standard library (numpy and torch where an array, a tensor or a model is converted).
+folder the grader fills after the student's kernel is gone (``probes.py``), or stays undefined. The **probe step**
+(:func:`probe_step`, run by the grader's own cell in the student's kernel after the notebook's last cell) calls the
+notebook's functions named in ``starter_code.notebook.PROBE_FUNCTIONS`` on the grader's images and writes what they
+return the same way; the test kernel reads it through :meth:`SecretProbes.returned` and judges it against the
+labels. This module imports only the standard library (numpy and torch where an array, a tensor or a model is
+converted; ``starter_code.notebook`` in the student's kernel, for the functions' names).
 """
 from __future__ import annotations
 
@@ -60,6 +64,12 @@ GRADER_NAMES = ("secret_probes",)
 #: The folder, inside the export folder, that the grader fills for the test kernel once the student's kernel is gone,
 #: and its two files (``probes.py`` writes them).
 GRADER_FOLDER, PROBES_FILE, PROBES_META = "grader", "probes.npz", "probes.json"
+#: The probe step's files: in the folder the grader makes for it (``probe-<random>``, inside the export folder), the
+#: images (no labels) and the request (which functions, with which arguments); the student's answers in ``out``.
+PROBE_IMAGES, PROBE_REQUEST, PROBE_OUT = "images.npy", "request.json", "out"
+#: The outcome of the probe step as the grader saw it (``execute.py``), in ``probes.json``: ``ran`` (the cell
+#: finished), ``timeout``, ``died`` (the kernel was dead or died), ``skipped`` (no probe step in this grading).
+PROBE_OUTCOMES = ("ran", "timeout", "died", "skipped")
 #: starter_code's sample models, which cross to the test kernel as their weights: class -> kind.
 SAMPLE_MODELS = {"starter_code.models.conv.ConvAutoencoder": "cnn", "starter_code.models.fcn.FCNAutoencoder": "fcn",
                  "starter_code.models.vae.VAE": "vae"}
@@ -113,6 +123,69 @@ class SecretProbes:
         self.reference_auc = float(meta["reference_auc"])
         self.max_face_error = float(meta["max_face_error"])
         self.reference_face_error = float(meta["reference_face_error"])
+        #: What the probe step asked for (role -> arguments, see :func:`probe_step`), and how it ended.
+        self.request = meta.get("request") or {}
+        step = meta.get("probe_step") or {}
+        self.outcome, self.timeout = step.get("outcome", "skipped"), step.get("timeout")
+        self._returned_dir = os.path.join(os.path.dirname(folder), step["out"]) if step.get("out") else None
+        self._returned = None
+
+    # -- what the student's functions returned in the probe step ------------------------------------------------
+    def _load_returned(self) -> dict:
+        if self._returned is None:
+            self._returned = {}
+            if self._returned_dir is not None:
+                try:
+                    manifest = os.path.join(self._returned_dir, "manifest.json")
+                    if os.path.getsize(manifest) > MAX_MANIFEST_BYTES:
+                        raise ValueError("too large")
+                    with open(manifest, encoding="utf-8") as f:
+                        found = json.load(f)
+                    self._returned = found if isinstance(found, dict) else {}
+                except (OSError, ValueError, RecursionError):
+                    self._returned = {}
+        return self._returned
+
+    def returned(self, name: str):
+        """The value the notebook's function ``name`` returned in the probe step (plain data: numpy arrays,
+        lists, numbers), or an :class:`AssertionError` that says why there is none: not defined, raised, returned
+        something that is not plain data, or the step did not finish (timeout, the kernel died)."""
+        if self.outcome == "timeout":
+            raise AssertionError(f"the autograder's call of your `{name}` did not finish within the cell time "
+                                 f"limit ({self.timeout} s)")
+        if self.outcome == "died":
+            raise AssertionError(f"the autograder could not call your `{name}`: the notebook's kernel was dead "
+                                 f"(a cell above crashed it, or `{name}` did)")
+        if self.outcome != "ran" or self._returned_dir is None:
+            raise AssertionError(f"no probe step in this grading: the tests that call `{name}` need the course's "
+                                 f"autograder")
+        node = self._load_returned().get(name)
+        if not isinstance(node, dict):
+            raise AssertionError(f"the autograder got nothing back from your `{name}`")
+        if node.get("t") == "error":
+            raise AssertionError(str(node.get("why", f"your `{name}` failed"))[:500])
+        try:
+            return _Decoder(self._returned_dir).decode(node)
+        except Exception as e:  # noqa: BLE001 - malformed output is the student's failed test
+            raise AssertionError(f"what your `{name}` returned could not be read: {type(e).__name__}: "
+                                 f"{str(e)[:200]}") from None
+
+    def returned_scores(self, name: str):
+        """``returned(name)`` as float64 ``(P,)``: one finite score per probe image, or an :class:`AssertionError`
+        that says what is wrong with it."""
+        import numpy as np
+        value = self.returned(name)
+        try:
+            scores = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise AssertionError(f"your `{name}` must return numbers, got {type(value).__name__} ({e})") from None
+        if scores.shape != self.labels.shape:
+            raise AssertionError(f"your `{name}` got {len(self)} images and must return {len(self)} scores (shape "
+                                 f"({len(self)},)), got shape {scores.shape}")
+        if not np.isfinite(scores).all():
+            raise AssertionError(f"your `{name}` returned NaN or infinite scores for "
+                                 f"{int((~np.isfinite(scores)).sum())} of {len(self)} images")
+        return scores
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -271,6 +344,85 @@ def export(step: int, names, ns: dict | None = None, folder: str = "/hw8/export"
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(out, f)
     os.replace(tmp, os.path.join(folder, "manifest.json"))
+
+
+def _plain_result(role: str, value):
+    """The value a probe-step function returned, as plain data for its role (numpy arrays), or ValueError."""
+    import numpy as np
+
+    def array(x, dtype=None):
+        torch = sys.modules.get("torch")
+        if torch is not None and isinstance(x, torch.Tensor):
+            x = x.detach().cpu().float().numpy()
+        a = np.asarray(x) if dtype is None else np.asarray(x, dtype=dtype)
+        if a.dtype.hasobject:
+            raise ValueError(f"not an array of numbers ({type(x).__name__})")
+        return a
+
+    if role in ("score", "ae_score", "clf_score"):
+        return array(value, np.float64)
+    if role == "encoders":
+        if isinstance(value, dict):
+            value = list(value.values())
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"expected a list (or dict) of one array per encoder, got {type(value).__name__}")
+        return [array(v, np.float32) for v in value]
+    if role == "anomalies":
+        return [array(v) for v in value]
+    return array(value)
+
+
+def probe_step(folder: str, ns: dict | None = None) -> None:
+    """The grader's cell in the student's kernel, after the notebook's last cell (``execute.py``).
+
+    ``folder`` holds the grading images (``images.npy``, uint8 ``(P, 64, 64, 3)``, no labels) and the request
+    (``request.json``: role -> arguments); each requested function of the notebook (``ns``, by its name in
+    ``starter_code.notebook.PROBE_FUNCTIONS``) is called on copies of those images and what it returns is written
+    as plain data to ``folder/out`` (``manifest.json``: name -> value, or ``{"t": "error", "why": ...}``). Nothing
+    here is trusted: the tests judge the numbers against labels this kernel never had.
+    """
+    import numpy as np
+
+    from starter_code.notebook import PROBE_FUNCTIONS
+    ns = sys._getframe(1).f_globals if ns is None else ns
+    images = np.load(os.path.join(folder, PROBE_IMAGES), allow_pickle=False)
+    with open(os.path.join(folder, PROBE_REQUEST), encoding="utf-8") as f:
+        request = json.load(f)
+    out = os.path.join(folder, PROBE_OUT)
+    enc = _Encoder(out)
+    results = {}
+    for role, args in request.items():
+        name = PROBE_FUNCTIONS[role]
+        fn = ns.get(name)
+        if not callable(fn):
+            results[name] = {"t": "error", "why": f"the autograder calls your function `{name}`, which is not "
+                             f"defined in your notebook" + ("" if name not in ns else f" (`{name}` is a "
+                                                                                  f"{type(fn).__name__})")}
+            continue
+        n = int(args.get("images", len(images)))
+        try:
+            if role == "anomalies":
+                faces = np.array(images[:n])
+                value = [fn(faces, seed=int(args["seed"])), fn(faces, seed=int(args["seed"])),
+                         fn(faces, seed=int(args["seed"]) + 1), faces]
+            elif role == "latent":
+                value = fn(np.array(images[:n]), int(args["index"]), float(args["factor"]))
+            else:
+                value = fn(np.array(images[:n]))
+        except Exception as e:  # noqa: BLE001 - the student's function failing is the student's failed test
+            results[name] = {"t": "error", "why": f"your `{name}` raised {type(e).__name__}: {str(e)[:300]} (called "
+                                                  f"by the autograder on {n} grading images)"}
+            continue
+        try:
+            results[name] = enc.encode(_plain_result(role, value))
+        except Exception as e:  # noqa: BLE001 - what it returned is the student's too
+            results[name] = {"t": "error", "why": f"your `{name}` must return numbers (numpy arrays), got "
+                                                  f"{type(value).__name__}: {str(e)[:200]}"}
+    tmp = os.path.join(out, "manifest.json.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(results, f)
+    os.replace(tmp, os.path.join(out, "manifest.json"))
+    print(f"autograder: called {', '.join(PROBE_FUNCTIONS[r] for r in request)} on {len(images)} grading images")
 
 
 # --- the test kernel's side --------------------------------------------------------------------------------------

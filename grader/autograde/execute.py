@@ -14,18 +14,27 @@ two of its steps are replaced, in the worker (``worker.py``) that never runs stu
      that test reads, derived here from the test's full source by :func:`inputs_of_tests`), then the release's
      (visible) version of the test. Hidden test source never enters this process, so neither an input transformer,
      an event hook nor a print can skip, change or leak it;
-  2. that kernel is shut down: its pid namespace ends and every process it started is gone;
-  3. in the gap, for an assignment whose tests judge a model (``probes.REFERENCES``), the worker writes the secret
-     probes (grading images, their labels, the reference's bar) where only the test kernel reads them;
-  4. the **test kernel** (a second sandbox, never ran student code; the notebook's folder and the exports
+  2. for an assignment whose model is the student's own (``probes.REFERENCES``' ``calls``), the **probe step**
+     (:class:`ProbeStep`), after the notebook's last cell: the worker writes the secret probe images (no labels, in
+     the drawn order) and its request into a folder made at that moment, then runs a cell of its own, not the
+     notebook's, that calls the notebook's scoring functions on them (``exchange.probe_step``) and writes what they
+     return as plain data; a function that is missing, raises, times out or kills the kernel leaves a failed test,
+     with the reason, not a grading error;
+  3. that kernel is shut down: its pid namespace ends and every process it started is gone; the probe images are
+     removed;
+  4. in the gap, for an assignment whose tests judge a model (``probes.REFERENCES``), the worker writes the secret
+     probes (grading images, their labels, the reference's bar, how the probe step ended) where only the test
+     kernel reads them;
+  5. the **test kernel** (a second sandbox, never ran student code; the notebook's folder and the exports
      read-only; its own HOME; no folder the student wrote on ``sys.path``) runs, for each test cell, the import
      of that test's plain data (``exchange.load``) and then the test's full source (hidden tests included);
-  5. the test cells get the test kernel's outputs, every other cell the student kernel's; nbgrader scores them.
+  6. the test cells get the test kernel's outputs, every other cell the student kernel's; nbgrader scores them.
 
 What a test can use of the student's work is therefore data: arrays, numbers, strings, containers, files the
 notebook wrote, objects of trusted packages rebuilt from their fields, and starter_code's sample models rebuilt
-from their weights (see ``exchange.py``). A test that decides whether the code works judges such a model on
-``secret_probes`` (``probes.py``), inputs and labels the student's process never had.
+from their weights (see ``exchange.py``), and the numbers the probe step returned. A test that decides whether the
+code works judges such a model, or those numbers, on ``secret_probes`` (``probes.py``): labels the student's process
+never had.
 """
 from __future__ import annotations
 
@@ -34,6 +43,7 @@ import asyncio
 import builtins
 import json
 import os
+import secrets
 import shutil
 import symtable
 import time
@@ -305,19 +315,26 @@ class _Kernel:
         await self.client.async_start_new_kernel(cwd=self.cwd, env=self.env)
         await self.client.async_start_new_kernel_client()
 
-    async def run(self) -> None:
+    async def run(self) -> bool:
         """Execute every code cell in place; a dead kernel ends the run with a ``DeadKernelError`` output on the
-        cell it was running."""
+        cell it was running. Returns whether the kernel is still alive."""
+        for i, cell in enumerate(self.nb.cells):
+            if not await self.execute(cell, i):
+                return False
+        return True
+
+    async def execute(self, cell, index: int) -> bool:
+        """Execute one cell (``index``: its place, for nbclient's bookkeeping); False when the kernel died."""
         from nbclient.exceptions import DeadKernelError
         from nbformat.v4 import new_output
-        for i, cell in enumerate(self.nb.cells):
-            try:
-                await self.client.async_execute_cell(cell, i, execution_count=self.client.code_cells_executed + 1)
-            except DeadKernelError:
-                cell.outputs.append(new_output("error", ename="DeadKernelError", evalue="the kernel died",
-                                               traceback=["DeadKernelError: the kernel died (killed for memory, "
-                                                          "os._exit, or a crash in native code)"]))
-                break
+        try:
+            await self.client.async_execute_cell(cell, index, execution_count=self.client.code_cells_executed + 1)
+        except DeadKernelError:
+            cell.outputs.append(new_output("error", ename="DeadKernelError", evalue="the kernel died",
+                                           traceback=["DeadKernelError: the kernel died (killed for memory, "
+                                                      "os._exit, or a crash in native code)"]))
+            return False
+        return True
 
     async def stop(self) -> None:
         """Kill the kernel (its sandbox's pid namespace ends with it) and close the channels."""
@@ -329,17 +346,80 @@ class _Kernel:
                 self.client.kc.stop_channels()
 
 
-async def _student_then_tests(student: _Kernel, tests: _Kernel | None, between=None) -> None:
+class ProbeStep:
+    """The grader's step in the student's kernel after the notebook's last cell (module docstring, step 2).
+
+    ``export``: the export folder on this side; ``export_in_kernel``: the same as the kernel sees it; ``ids``: the
+    kernel's (uid, gid), None when it runs as the grader's user. :meth:`run` writes the inputs into a folder made
+    then (a fresh random name: nothing of the student's can be waiting there) and runs :attr:`cell`, which is not
+    the notebook's; after it :attr:`outcome` is ``ran``, ``timeout`` or ``died``, and :meth:`summary` is what the
+    test kernel is told.
+    """
+
+    def __init__(self, probeset, request: dict, export: Path, export_in_kernel: str, ids, timeout: int):
+        self.probeset, self.request, self.ids, self.timeout = probeset, request, ids, timeout
+        self.name = f"probe-{secrets.token_hex(8)}"
+        self.folder = Path(export) / self.name
+        self.cell, self.fd = None, None
+        self.outcome = "died"       # until the cell has run in a live kernel
+        self.source = (f"__import__('hw8_exchange').probe_step({str(Path(export_in_kernel) / self.name)!r}, "
+                       f"globals())")
+
+    async def run(self, kernel: _Kernel) -> None:
+        from nbformat.v4 import new_code_cell
+
+        from grader.autograde import probes
+        try:
+            self.fd = probes.write_for_student(self.folder.parent, self.name, self.probeset, self.request, self.ids)
+        except OSError:     # the student's processes replaced the new folder meanwhile: no probe step for them
+            return
+        self.cell = new_code_cell(self.source)
+        self.cell.id = "autograder-probe-step"
+        kernel.nb.cells.append(self.cell)
+        alive = await kernel.execute(self.cell, len(kernel.nb.cells) - 1)
+        timed_out = any(o.get("output_type") == "error" and o.get("ename") == ERROR_ON_TIMEOUT["ename"]
+                        for o in self.cell.outputs)
+        self.outcome = "died" if not alive else "timeout" if timed_out else "ran"
+
+    def remove_inputs(self) -> None:
+        """The images and the request go once the student's kernel is gone (through the folder's descriptor: no
+        link is followed); its answers stay for the tests."""
+        from grader.autograde.exchange import PROBE_IMAGES, PROBE_REQUEST
+        if self.fd is None:
+            return
+        try:
+            for name in (PROBE_IMAGES, PROBE_REQUEST):
+                try:
+                    os.unlink(name, dir_fd=self.fd)
+                except FileNotFoundError:
+                    pass
+        finally:
+            os.close(self.fd)
+            self.fd = None
+
+    def summary(self) -> dict:
+        """How the step ended, for ``probes.json``: outcome, the cell's time limit, where its answers are."""
+        from grader.autograde.exchange import PROBE_OUT
+        return {"outcome": self.outcome, "timeout": self.timeout, "out": f"{self.name}/{PROBE_OUT}"}
+
+
+async def _student_then_tests(student: _Kernel, tests: _Kernel | None, between=None,
+                              probe: ProbeStep | None = None) -> None:
     """The student's kernel runs and is gone before the test kernel runs a cell; the test kernel starts meanwhile
     (its sandbox shares nothing writable with the student's, and it reads nothing of theirs until it runs).
-    ``between()`` runs in the gap: after the student's last process, before the first test."""
+    ``probe`` runs after the student's last cell, in their kernel when it is alive; ``between()`` runs in the gap:
+    after the student's last process, before the first test."""
     starting = asyncio.ensure_future(tests.start()) if tests is not None else None
     try:
         await student.start()
         try:
-            await student.run()
+            alive = await student.run()
+            if probe is not None and alive:
+                await probe.run(student)
         finally:
             await student.stop()
+            if probe is not None:
+                probe.remove_inputs()
         if tests is not None:
             if between is not None:
                 between()
@@ -485,12 +565,20 @@ def _preprocessors():
                 boot.seed_home(scratch.home_tests)
                 scratch.hand_over()
                 t_nb, t_index = tests_notebook(nb, names, export, work, release_imports(release_nb))
+                step = None
+                if judged is not None and judged[1].get("request"):
+                    step = ProbeStep(judged[0], judged[1]["request"], scratch.export, export, scratch.ids,
+                                     self.timeout)
+
+                def between():
+                    meta = {**judged[1], "probe_step": step.summary() if step is not None else {"outcome": "skipped"}}
+                    probes.write_for_tests(scratch.export / exchange.GRADER_FOLDER, judged[0], meta)
+
                 t0 = time.perf_counter()
                 asyncio.run(_student_then_tests(
                     self._kernel(s_nb, cfg, scratch, boot, data, tests=False),
                     self._kernel(t_nb, cfg, scratch, boot, data, tests=True) if names else None,
-                    None if judged is None else
-                    lambda: probes.write_for_tests(scratch.export / exchange.GRADER_FOLDER, *judged)))
+                    None if judged is None else between, step))
                 self.log.info("%s: both kernels %.2f s", name, time.perf_counter() - t0)
                 for (kind, i), cell in zip(s_index, s_nb.cells):
                     if kind == "cell" and i not in names and cell.cell_type == "code":

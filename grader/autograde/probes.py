@@ -15,6 +15,12 @@ model on a probe set the student's kernel never sees with its labels:
 - handed to the test kernel only (:func:`write_for_tests`), after the student's kernel and every process it started
   are gone; the student's kernel has the images (they are the grading test set) but never the labels.
 
+Where the model is the student's own (no ``starter_code`` class the test kernel could rebuild), the student's kernel
+scores the probes itself in the **probe step** (``execute.py``): after the notebook's last cell the worker writes the
+probe images (no labels, in the drawn order) and a request (:func:`request`: which of the notebook's functions to
+call, with arguments drawn from the secret seed) where that kernel can read them, runs a cell of its own that calls
+them (``exchange.probe_step``), and the tests judge only the numbers returned, against the labels.
+
 The test kernel reads them as ``secret_probes`` (``exchange.SecretProbes``).
 """
 from __future__ import annotations
@@ -36,7 +42,7 @@ import numpy as np
 
 from common.answer_key import load_answer_key
 from common.files import atomic_target, write_private
-from grader.autograde.exchange import PROBES_FILE, PROBES_META
+from grader.autograde.exchange import PROBE_IMAGES, PROBE_OUT, PROBE_REQUEST, PROBES_FILE, PROBES_META
 from starter_code.formats import TEST_FILE, TRAIN_FILE, load_images
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -56,6 +62,17 @@ class Reference:
     images the AUC alone cannot tell an untrained network from a trained one (seed 3: 0.54-0.56 against 0.58); the
     reconstruction error can, by a factor of three. A model passes when it learned faces (``max_face_error``) and
     its scores separate anomalies (``min_auc``).
+
+    02-04 judge the student's own model by the ROC-AUC of the scores its ``score_images`` returns in the probe step
+    (no reconstruction error: the score is the student's). Measured the same way (``python -m kit run --stage STAGE
+    --smoke``, tiny preset, data seeds 0 / 1): medium 0.689 / 0.657, strong 0.686 / 0.663, boss 0.813 / 0.676;
+    beside them the distance to the mean face 0.587 / 0.676, the mean brightness 0.648 / 0.581, the row index
+    0.555 / 0.458. Hence a margin of 0.05 for medium and strong (bars on seed 0: 0.639, 0.636) and 0.1 for boss
+    (0.713: a boss answered from its instructions with starter_code alone, a cnn autoencoder plus a small classifier
+    of pasted noise squares, measures 0.735 there; the reference's kNN part is not asked for). On seed 0 the mean
+    face stays below every bar. 128 images make these bars coarse: on seed 1 the mean face scores above the medium
+    and strong references, so there a pixel statistic passes; a grading set with more test rows (up to
+    ``MAX_PROBES``) sharpens them.
     """
     stage: str
     overrides: tuple[str, ...] = ()
@@ -65,6 +82,9 @@ class Reference:
     #: assignment's tests judge no ranking.
     margin: float | None = 0.1
     floor: float = 0.55
+    #: The notebook's functions the probe step calls in the student's kernel, by role (keys of
+    #: ``starter_code.notebook.PROBE_FUNCTIONS``); empty: no probe step (the test kernel rebuilds the model).
+    calls: tuple[str, ...] = ()
 
 
 #: Assignments whose tests judge a model on the secret probes, and their reference. 05's fcn is the report's (in
@@ -72,7 +92,18 @@ class Reference:
 #: tests judge that it learned faces, not how it ranks anomalies (the sample fcn measures 0.52-0.70). The student's
 #: fcn is the reference's model, so its bar is closer: an untrained fcn measures 1.8-2.3 times the reference's.
 REFERENCES = {"01_simple": Reference("simple", ('model_type="cnn"',)),
-              "05_report": Reference("simple", ('model_type="fcn"',), face_factor=1.5, margin=None)}
+              "02_medium": Reference("medium", margin=0.05, calls=("score",)),
+              "03_strong": Reference("strong", margin=0.05, calls=("score", "encoders")),
+              "04_boss": Reference("boss", margin=0.1, calls=("score", "ae_score", "clf_score", "anomalies")),
+              "05_report": Reference("simple", ('model_type="fcn"',), face_factor=1.5, margin=None,
+                                     calls=("latent",))}
+#: ``make_anomalies`` in the probe step: this many probe images; ``edit_latent``: this many, and the factors the
+#: grader draws from (far enough from 1 that every edit moves the image; the index is below ``LATENT_ELEMENTS``).
+ANOMALY_IMAGES, LATENT_IMAGES = 16, 8
+LATENT_FACTORS = (-3.0, -2.0, 2.5, 3.0, 4.0)
+#: The sample fcn's code length (``starter_code.notebook.LATENT_ELEMENTS``; that module is not the grader's to
+#: import): ``edit_latent``'s index is drawn below it.
+LATENT_ELEMENTS = 3
 
 
 class ProbeError(RuntimeError):
@@ -185,15 +216,67 @@ def bar(assignment: str, probes: ProbeSet, reference: np.ndarray) -> dict:
     return {**bars, "min_auc": round(max(auc - ref.margin, ref.floor), 4)}
 
 
+def request(assignment: str, seed: int) -> dict:
+    """What the probe step of ``assignment`` asks of the notebook: role -> arguments (``exchange.probe_step``),
+    drawn from the course's secret ``seed`` (a regrade asks the same): ``make_anomalies``' seed, ``edit_latent``'s
+    element and factor. Empty when the assignment has no probe step."""
+    rng = np.random.default_rng([seed, 8])
+    out: dict = {}
+    for role in REFERENCES[assignment].calls:
+        if role == "anomalies":
+            out[role] = {"images": ANOMALY_IMAGES, "seed": int(rng.integers(1, 1 << 20))}
+        elif role == "latent":
+            out[role] = {"images": LATENT_IMAGES, "index": int(rng.integers(0, LATENT_ELEMENTS)),
+                         "factor": float(rng.choice(LATENT_FACTORS))}
+        else:
+            out[role] = {}
+    return out
+
+
 def prepare(assignment: str, data_dir: str | Path | None, course_dir: str | Path, *, smoke: bool) -> \
         tuple[ProbeSet, dict] | None:
-    """The probe set and bars of ``assignment`` on this grading data, or None when its tests judge no model."""
+    """The probe set and bars of ``assignment`` on this grading data (the bars with the probe step's ``request``),
+    or None when its tests judge no model."""
     if assignment not in REFERENCES:
         return None
     if data_dir is None:
         raise ProbeError(f"{assignment}: its tests judge a model on the grading data; give autograde --data")
-    probes = draw(data_dir, course_seed(course_dir))
-    return probes, bar(assignment, probes, reference_scores(assignment, data_dir, course_dir, smoke=smoke))
+    seed = course_seed(course_dir)
+    probes = draw(data_dir, seed)
+    bars = bar(assignment, probes, reference_scores(assignment, data_dir, course_dir, smoke=smoke))
+    return probes, {**bars, "request": request(assignment, seed)}
+
+
+def write_for_student(parent: Path, name: str, probes: ProbeSet, req: dict, ids: tuple[int, int] | None) -> int:
+    """The probe step's inputs, in a folder ``parent/name`` made now (it must not exist): the images, no labels, in the
+    drawn order, and the request; ``out`` inside it (owned by ``ids``, the kernel's uid and gid, when given) for the
+    answers. Returns a descriptor of the folder (the caller closes it).
+
+    ``parent`` is the export folder, which the student's kernel can write while this runs: every step goes through
+    descriptors and never follows a link, so a folder renamed or replaced by a link meanwhile cannot redirect a
+    write or a ``chown`` of this (possibly root) process elsewhere.
+    """
+    pfd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        os.mkdir(name, 0o755, dir_fd=pfd)
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=pfd)
+    finally:
+        os.close(pfd)
+    try:
+        os.chmod(fd, 0o755)
+        for file, write in ((PROBE_IMAGES, lambda f: np.save(f, probes.images, allow_pickle=False)),
+                            (PROBE_REQUEST, lambda f: f.write(json.dumps(req).encode("utf-8")))):
+            with os.fdopen(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=fd),
+                           "wb") as f:
+                os.fchmod(f.fileno(), 0o644)
+                write(f)
+        os.mkdir(PROBE_OUT, 0o700, dir_fd=fd)
+        if ids is not None:
+            os.chown(PROBE_OUT, *ids, dir_fd=fd, follow_symlinks=False)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def write_for_tests(folder: Path, probes: ProbeSet, meta: dict) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from starter_code.config import ConfigKeyError, TrainConfig
 from starter_code.formats import SMOKE, Smoke
-from starter_code.notebook import PROBE_KINDS, NotebookEnv, NotebookSetupError, make_probes
+from starter_code.notebook import NotebookEnv, NotebookSetupError
 
 
 def _data_dir(root, n_train=5, n_test=3):
@@ -94,27 +94,6 @@ def test_train_config_keeps_a_given_config_and_refuses_unknown_keys(tmp_path):
     assert env.train_config(base, batch_size=100) == TrainConfig(model_type="fcn", epochs=9, lr=5e-4, batch_size=100)
     with pytest.raises(ConfigKeyError, match="epoch"):
         env.train_config(epoch=3)
-
-
-def test_probes_are_known_images_with_their_sources():
-    rng = np.random.default_rng(0)
-    train = rng.integers(0, 256, (40, 64, 64, 3), dtype=np.uint8)
-    test = rng.integers(0, 256, (10, 64, 64, 3), dtype=np.uint8)
-    p = make_probes(train, test, n=8, seed=3)
-    assert p.images.dtype == np.uint8 and p.images.shape == (32, 64, 64, 3) and len(p) == 32
-    assert [int((p.kinds == k).sum()) for k in PROBE_KINDS] == [8, 8, 8, 8]
-    faces, negatives, copies = p.rows("face"), p.rows("negative"), p.rows("copy")
-    assert np.array_equal(p.images[faces], train[p.source[faces]])
-    assert np.array_equal(p.images[negatives], 255 - train[p.source[negatives]])
-    assert np.array_equal(p.images[copies], test[p.source[copies]])
-    assert (p.source[p.rows("noise")] == -1).all() and len(set(p.source[copies])) == 8
-    again = make_probes(train, test, n=8, seed=3)
-    assert np.array_equal(again.images, p.images)  # the same probes for the same seed
-    assert not np.array_equal(make_probes(train, test, n=8, seed=4).images, p.images)
-    small = make_probes(train[:3], test[:2], n=8)  # fewer faces and copies than asked when the sets are small
-    assert [int((small.kinds == k).sum()) for k in PROBE_KINDS] == [3, 8, 3, 2]
-    with pytest.raises(ValueError, match="unknown probe kind 'faces'; valid: face, noise"):
-        p.rows("faces")
 
 
 def test_smoke_message_gives_the_numbers_used(tmp_path):

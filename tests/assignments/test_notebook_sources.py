@@ -18,12 +18,14 @@ import nbformat
 import pytest
 
 from assignments import ASSIGNMENTS, ROOT, notebook_path, script_path
+from starter_code.notebook import PROBE_FUNCTIONS, SCORE_FUNCTION
 
-#: The stages whose tests read probes the notebook scores itself; 01's judge its model on the grader's secret probes.
+#: The stages whose model is the student's own: their tests judge what the notebook's ``score_images`` returns in the
+#: autograder's probe step (01's and 05's rebuild a sample model from its weights).
 PROBED = ASSIGNMENTS[1:4]
 #: Cells identical (type, source and nbgrader metadata) in every notebook that has them: cell id -> notebooks.
 SHARED = {"data": ASSIGNMENTS, "submit": ASSIGNMENTS,
-          **{c: PROBED for c in ("probes", "split_scores", "test_scores_shape", "test_score_direction",
+          **{c: PROBED for c in ("score_test", "test_score_function", "test_scores_separate",
                                  "test_submission_file")}}
 
 
@@ -265,21 +267,21 @@ def test_cells_shared_by_the_stages_are_identical():
 
 def test_shared_cell_check_finds_a_one_notebook_edit():
     notebooks = {a: _read(a) for a in ASSIGNMENTS}
-    _cell(notebooks["03_strong"], "probes").source += "\nprint(len(probes))"
+    _cell(notebooks["03_strong"], "test_score_function").source += "\nprint(len(scores))"
     _cell(notebooks["05_report"], "submit").metadata.nbgrader["locked"] = False
     setup = _setup(notebooks["02_medium"])
     setup.source = setup.source.replace("print(env)", "print(env, flush=True)")
     intro = notebooks["04_boss"].cells[0]
     intro.source = intro.source.replace("Scored uploads per day are limited", "Scored uploads per day are free")
-    _cell(notebooks["02_medium"], "split_scores").source += "  "  # the reference copy itself changed
+    _cell(notebooks["02_medium"], "score_test").source += "  "  # the reference copy itself changed
     # A stage's own config line and imports may differ.
     setup4 = _setup(notebooks["04_boss"])
     setup4.source = setup4.source.replace("epochs=30", "epochs=31").replace("import torch\n", "import torch, math\n")
     assert shared_cell_differences(notebooks) == [
         "cell 'submit': 05_report differs from 01_simple",
-        "cell 'probes': 03_strong differs from 02_medium",
-        "cell 'split_scores': 03_strong differs from 02_medium",
-        "cell 'split_scores': 04_boss differs from 02_medium",
+        "cell 'score_test': 03_strong differs from 02_medium",
+        "cell 'score_test': 04_boss differs from 02_medium",
+        "cell 'test_score_function': 03_strong differs from 02_medium",
         "the config cell (apart from cfg and extra imports): 02_medium differs from 01_simple",
         "the course rules in the intro: 04_boss differs from 01_simple",
     ]
@@ -291,17 +293,52 @@ def test_every_stage_notebook_has_the_shared_contract():
         if assignment == "01_simple":
             assert "simple.run(train, test, smoke=env.smoke" in src and "secret_probes.min_auc" in src
         elif assignment != "05_report":
-            assert "images_to_score = np.concatenate([test, probes.images])" in src
-            assert "scores, probe_scores = scores_all[:len(test)], scores_all[len(test):]" in src
+            assert f"def {SCORE_FUNCTION}(images):" in src and f"scores = {SCORE_FUNCTION}(test)" in src
+            assert "images_to_score" not in src and "make_probes(" not in src.split("NotebookEnv.from_environ()")[1]
             # The reference stage, called in smoke mode when the notebook is (04 calls its steps' parts).
             stage = assignment.split("_")[1]
-            assert f"{stage}.run(train, images_to_score, smoke=env.smoke" in src or \
+            assert f"{stage}.run(train, test, smoke=env.smoke" in src or \
                    f"{stage}.CONFIG.resolve(smoke=env.smoke)" in src, assignment
         assert 'write_submission(scores, env.path("prediction.csv"), expected_rows=len(test))' in src
         assert "plot_score_histogram(" in src and "plot_reconstructions(" in src
     boss = "\n".join(c.source for c in _read("04_boss").cells)
     for needle in ("PatchCore", "pretrained", "offline", "outlier exposure", "DRAEM", "CutPaste", "Deep SVDD"):
         assert needle in boss, needle
+
+
+def probe_step_problems(assignment: str, nb: nbformat.NotebookNode, calls) -> list[str]:
+    """Where ``nb`` does not hold the probe step's contract for the roles in ``calls``: each function the
+    autograder calls (``starter_code.notebook.PROBE_FUNCTIONS``) is named in the intro's grading paragraph,
+    defined in the solution and read by a hidden test from ``secret_probes``."""
+    intro = nb.cells[0].source
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    tests = "\n".join(c.source for c in nb.cells if c.cell_type == "code" and _meta(c).get("grade"))
+    problems = []
+    for role in calls:
+        name = PROBE_FUNCTIONS[role]
+        if f"`{name}" not in intro.split("**How it is graded.**")[-1]:
+            problems.append(f"{assignment}: the intro does not say that the autograder calls {name}")
+        if f"def {name}(" not in code:
+            problems.append(f"{assignment}: the solution does not define {name}")
+        if f'secret_probes.returned("{name}")' not in tests and f'secret_probes.returned_scores("{name}")' not in tests:
+            problems.append(f"{assignment}: no test reads what {name} returned")
+    return problems
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_notebooks_state_the_probe_steps_contract(assignment):
+    from grader.autograde.probes import REFERENCES
+    calls = REFERENCES[assignment].calls if assignment in REFERENCES else ()
+    assert (assignment in PROBED) == ("score" in calls)
+    assert probe_step_problems(assignment, _read(assignment), calls) == []
+
+
+def test_probe_step_check_finds_a_missing_function():
+    nb = _read("03_strong")
+    train = _cell(nb, "train")
+    train.source = train.source.replace("def encoder_codes(", "def codes_of(")
+    assert probe_step_problems("03_strong", nb, ("score", "encoders")) == ["03_strong: the solution does not "
+                                                                          "define encoder_codes"]
 
 
 def section_numbers(nb: nbformat.NotebookNode) -> list[int]:
@@ -335,7 +372,7 @@ def test_boss_is_built_in_steps():
         assert _meta(cells[ids.index(answer)]).get("solution"), answer
     # Every test reads data only: each step's read-only check cell computes what it needs from the objects.
     src = "\n".join(c.source for c in cells)
-    for name in ("ae_history", "clf_history", "ae_scores_all", "clf_scores_all"):
+    for name in ("ae_history", "clf_history", "ae_scores(images)", "clf_scores(images)"):
         assert f"`{name}`" in src, f"the instructions do not name {name}"
     code = "\n".join(c.source for c in cells if c.cell_type == "code")
     assert not re.search(r"(?<![\w.])history\b", code), "a variable named just `history`: whose?"

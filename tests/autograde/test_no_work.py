@@ -81,11 +81,19 @@ BRIGHTNESS = ("CHANGES = {0: 2.0, 1: -1.0}\n"
               "import matplotlib.pyplot as plt\n"
               "figure = plt.figure(figsize=(4, 1))\n"
               "figure.savefig(env.path('latent_adjustments.png'))")
+#: 05's ``edit_latent(images, index, factor)``: the trained fcn's decoding with ``z[:, index]`` scaled.
+EDIT_LATENT = ("import torch\n"
+               "from starter_code.data import from_model_output, to_model_input\n"
+               "model.eval()\n"
+               "with torch.no_grad():\n"
+               "    z = model.encode(to_model_input(np.ascontiguousarray(images)))\n"
+               "    z[:, index] = factor * z[:, index]\n"
+               "    return from_model_output(model.decode(z))")
 #: `z[i] = factor * z[i]` on the batch: face i's whole code, not element i of every code.
 ROWS = LATENT.replace("changed[:, i] = factor * z[:, i]", "changed[i] = factor * z[i]")
 TRAINED_FCN = "model, history = build_and_fit(train, cfg)\nARCHITECTURE = str(model)"
 UNTRAINED_FCN = "model, history = build_model('fcn'), None\nARCHITECTURE = str(model)"
-REPORT = {"solved": {"q2_train": TRAINED_FCN, "q2_adjust": LATENT}}
+REPORT = {"solved": {"q2_train": TRAINED_FCN, "q2_adjust": LATENT, "q2_edit": EDIT_LATENT}}
 REPORT_NO_WORK = {"untrained_latent": {"q2_train": UNTRAINED_FCN, "q2_adjust": LATENT},
                   "mean_face_latent": {"q2_train": MEAN_FACE_FCN + "ARCHITECTURE = str(model)", "q2_adjust": LATENT},
                   "untrained_brightness": {"q2_train": UNTRAINED_FCN, "q2_adjust": BRIGHTNESS},
@@ -165,7 +173,7 @@ def report_corpus(sandbox, released, tiny_dataset, tmp_path_factory):
 
 
 def test_the_solved_latent_adjustments_get_every_code_point(report_corpus):
-    assert report_corpus["solved"].status == "graded" and report_corpus["solved"].code_score == 3, \
+    assert report_corpus["solved"].status == "graded" and report_corpus["solved"].code_score == 5, \
         report_corpus["solved"]
 
 
@@ -197,5 +205,5 @@ def test_the_solved_answers_pass_on_other_grading_data(sandbox, released, tmp_pa
     assert res["solved"].code_score == 4, res["solved"]
     assert res["untrained"].code_score == 0, res["untrained"]
     res = _grade(course, tmp_path / "data", {**REPORT, "untrained": REPORT_NO_WORK["untrained_latent"]}, R)
-    assert res["solved"].code_score == 3, res["solved"]
+    assert res["solved"].code_score == 5, res["solved"]
     assert res["untrained"].code_score == 0, res["untrained"]

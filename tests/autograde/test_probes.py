@@ -6,6 +6,8 @@ made in the test, models at their initial weights.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -89,7 +91,7 @@ def test_the_reference_is_measured_once_per_data_set_and_stored_private(grading_
 
 def test_only_assignments_with_a_reference_get_probes(grading_data, tmp_path):
     data, _ = grading_data
-    assert probes.prepare("02_medium", data, tmp_path, smoke=True) is None
+    assert probes.prepare("ps1", data, tmp_path, smoke=True) is None
     with pytest.raises(probes.ProbeError, match="--data"):
         probes.prepare("01_simple", None, tmp_path, smoke=True)
 
@@ -122,6 +124,143 @@ def test_the_test_kernel_reads_the_probes_and_a_planted_link_is_replaced_not_fol
     del meta["min_auc"]
     probes.write_for_tests(export / exchange.GRADER_FOLDER, drawn, meta)
     assert exchange.SecretProbes(str(export / exchange.GRADER_FOLDER)).min_auc is None
+
+
+def test_the_students_own_models_are_judged_by_their_ranking_against_their_references_bar(grading_data):
+    """02-04 judge what score_images returns: by the ROC-AUC alone, the reference's less a margin."""
+    data, labels = grading_data
+    drawn = probes.draw(data, 3)
+    reference = np.where(labels == 1, 50.0, 10.0) - (np.arange(40) % 5 == 0) * 45.0     # some anomalies missed
+    for a in ("02_medium", "03_strong", "04_boss"):
+        ref = probes.REFERENCES[a]
+        bars = probes.bar(a, drawn, reference)
+        assert "score" in ref.calls and bars["min_auc"] == round(max(bars["reference_auc"] - ref.margin, ref.floor), 4)
+    assert probes.REFERENCES["01_simple"].calls == ()
+
+
+def test_the_probe_steps_request_is_drawn_from_the_secret_seed():
+    """The element and factor of 05's latent edit, 04's make_anomalies seed: the same for a regrade, other for
+    another course; the element is one of the sample fcn's code."""
+    from starter_code.notebook import LATENT_ELEMENTS, PROBE_FUNCTIONS
+    assert probes.LATENT_ELEMENTS == LATENT_ELEMENTS
+    assert all(set(r.calls) <= set(PROBE_FUNCTIONS) for r in probes.REFERENCES.values())
+    asks = [probes.request("05_report", seed) for seed in range(40)]
+    assert asks[7] == probes.request("05_report", 7)
+    assert {a["latent"]["index"] for a in asks} == set(range(LATENT_ELEMENTS))
+    assert {a["latent"]["factor"] for a in asks} == set(probes.LATENT_FACTORS) and 1.0 not in probes.LATENT_FACTORS
+    assert len({probes.request("04_boss", seed)["anomalies"]["seed"] for seed in range(40)}) == 40
+    assert probes.request("01_simple", 7) == {}
+
+
+def _probe_step(tmp_path, drawn, ns: dict, request: dict, outcome: str = "ran") -> exchange.SecretProbes:
+    """The probe step as the worker and the student's kernel run it (no sandbox), then the test kernel's view."""
+    export = tmp_path / "export"
+    export.mkdir(exist_ok=True)
+    os.close(probes.write_for_student(export, "probe-1", drawn, request, None))
+    assert sorted(p.name for p in (export / "probe-1").iterdir()) == ["images.npy", "out", "request.json"]
+    if outcome == "ran":
+        exchange.probe_step(str(export / "probe-1"), ns)
+    meta = {"reference_auc": 0.8, "min_auc": 0.7, "reference_face_error": 10.0, "max_face_error": 20.0,
+            "request": request, "probe_step": {"outcome": outcome, "timeout": 5, "out": "probe-1/out"}}
+    probes.write_for_tests(export / exchange.GRADER_FOLDER, drawn, meta)
+    return exchange.SecretProbes(str(export / exchange.GRADER_FOLDER))
+
+
+def test_the_probe_step_hands_the_images_without_labels_and_returns_only_numbers(grading_data, tmp_path):
+    data, labels = grading_data
+    drawn = probes.draw(data, 2)
+    seen = []
+
+    def score_images(images):
+        seen.append(images)
+        return images.reshape(len(images), -1).mean(axis=1)          # a pixel statistic: judged, not trusted
+
+    ask = {"score": {}, "anomalies": {"images": 4, "seed": 9}, "latent": {"images": 3, "index": 1, "factor": 2.0}}
+    secret = _probe_step(tmp_path, drawn, {"score_images": score_images,
+                                           "make_anomalies": lambda faces, seed: 255 - faces,
+                                           "edit_latent": lambda images, i, f: images[:, ::-1]}, ask)
+    assert np.array_equal(seen[0], drawn.images)          # in the drawn (secret) order
+    student_folder = tmp_path / "export" / "probe-1"
+    assert b"labels" not in (student_folder / "request.json").read_bytes()
+    scores = secret.returned_scores("score_images")
+    assert np.allclose(scores, drawn.images.reshape(40, -1).mean(axis=1))
+    assert secret.auc(scores) == pytest.approx(roc_auc(drawn.labels, scores))
+    bad, again, other, after = secret.returned("make_anomalies")
+    assert np.array_equal(bad, 255 - drawn.images[:4]) and np.array_equal(after, drawn.images[:4])
+    assert np.array_equal(secret.returned("edit_latent"), drawn.images[:3, ::-1])
+
+
+@pytest.mark.parametrize("ns, outcome, message", [
+    ({}, "ran", "`score_images`, which is not defined in your notebook"),
+    ({"score_images": 3}, "ran", "(`score_images` is a int)"),
+    ({"score_images": lambda images: 1 / 0}, "ran", "raised ZeroDivisionError"),
+    ({"score_images": lambda images: np.zeros(3)}, "ran", "must return 40 scores (shape (40,)), got shape (3,)"),
+    ({"score_images": lambda images: np.full(len(images), np.nan)}, "ran", "NaN or infinite scores for 40 of 40"),
+    ({"score_images": lambda images: ["a"] * len(images)}, "ran", "must return numbers"),
+    ({"score_images": lambda images: np.zeros(len(images))}, "timeout", "did not finish within the cell time limit"),
+    ({"score_images": lambda images: np.zeros(len(images))}, "died", "the notebook's kernel was dead"),
+])
+def test_whatever_goes_wrong_in_the_probe_step_is_a_failed_test_that_says_what(grading_data, tmp_path, ns, outcome,
+                                                                               message):
+    data, _ = grading_data
+    secret = _probe_step(tmp_path, probes.draw(data, 2), ns, {"score": {}}, outcome)
+    with pytest.raises(AssertionError) as e:
+        secret.returned_scores("score_images")
+    assert message in str(e.value)
+
+
+@pytest.mark.parametrize("alive, outputs, outcome", [
+    (True, [], "ran"), (True, [{"output_type": "error", "ename": "CellTimeoutError", "evalue": ""}], "timeout"),
+    (False, [], "died")])
+def test_the_probe_step_runs_its_own_cell_in_a_fresh_folder_and_says_how_it_ended(grading_data, tmp_path, alive,
+                                                                                   outputs, outcome):
+    """``execute.ProbeStep`` with a stand-in for the student's kernel: the cell is the grader's, the folder is new
+    (a random name), the images go when the kernel is gone and the answers stay for the test kernel."""
+    import asyncio
+
+    import nbformat
+
+    from grader.autograde.execute import ProbeStep
+    data, _ = grading_data
+    ran = []
+
+    class Kernel:
+        nb = nbformat.v4.new_notebook()
+
+        async def execute(self, cell, index):
+            ran.append((cell.source, index, sorted(p.name for p in step.folder.iterdir())))
+            cell.outputs = outputs
+            return alive
+
+    step = ProbeStep(probes.draw(data, 4), {"score": {}}, tmp_path, "/hw8/export", None, timeout=7)
+    other = ProbeStep(probes.draw(data, 4), {"score": {}}, tmp_path, "/hw8/export", None, timeout=7)
+    assert step.name != other.name and step.name.startswith("probe-") and not step.folder.exists()
+    asyncio.run(step.run(Kernel()))
+    (source, index, files), = ran
+    assert source == f"__import__('hw8_exchange').probe_step('/hw8/export/{step.name}', globals())" and index == 0
+    assert files == ["images.npy", "out", "request.json"] and step.outcome == outcome
+    step.remove_inputs()
+    assert sorted(p.name for p in step.folder.iterdir()) == ["out"]
+    assert step.summary() == {"outcome": outcome, "timeout": 7, "out": f"{step.name}/out"}
+
+
+def test_the_probe_steps_folder_is_new_and_a_link_in_its_place_is_not_followed(grading_data, tmp_path):
+    data, _ = grading_data
+    drawn = probes.draw(data, 1)
+    export, elsewhere = tmp_path / "export", tmp_path / "elsewhere"
+    export.mkdir()
+    elsewhere.mkdir()
+    (export / "probe-2").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(FileExistsError):
+        probes.write_for_student(export, "probe-2", drawn, {"score": {}}, None)
+    fd = probes.write_for_student(export, "probe-3", drawn, {"score": {}}, None)
+    # The student's kernel swaps the folder for a link: what the grader still writes goes into the folder it made.
+    (export / "probe-3").rename(export / "moved")
+    (export / "probe-3").symlink_to(elsewhere, target_is_directory=True)
+    os.unlink("images.npy", dir_fd=fd)
+    os.close(fd)
+    assert list(elsewhere.iterdir()) == [] and sorted(p.name for p in (export / "moved").iterdir()) == [
+        "out", "request.json"]
 
 
 def test_without_the_graders_folder_secret_probes_stay_undefined(tmp_path, capsys):

@@ -46,7 +46,7 @@ import numpy as np
 from starter_code import (TrainConfig, anomaly_scores, build_and_fit, build_model, fit, plot_images, plot_loss,
                           plot_reconstructions, plot_score_histogram, read_submission_scores, reconstruct,
                           seed_everything, write_submission)
-from starter_code.notebook import PROBE_KINDS, NotebookEnv, make_probes
+from starter_code.notebook import NotebookEnv
 
 env = NotebookEnv.from_environ()
 cfg = env.train_config(model_type="cnn", epochs=50, batch_size=2000, lr=1e-3)  # the sample code; "fcn" / "cnn" / "vae"

@@ -32,11 +32,19 @@
 #
 # | part | points |
 # |---|---|
-# | scores: shape and order | 1 |
-# | scores: direction (noise > faces) | 2 |
-# | prediction.csv | 1 |
+# | `score_images`: one finite score per image | 1 |
+# | its scores separate anomalies from faces | 2 |
+# | prediction.csv (your `score_images`' scores) | 1 |
 # | what you changed and why (written) | 2 |
 # | **total** | **6** |
+#
+# **How it is graded.** Define `score_images(images)`: uint8 images `(P, 64, 64, 3)` in, a numpy array of `P`
+# finite anomaly scores out (higher = more anomalous), your trained model's, for any number of images in any order.
+# After your last cell the autograder writes grading images of its own (images your notebook never sees with their
+# labels, in an order it does not know) where your notebook's kernel can read them, calls your `score_images` on
+# them there, and judges only the numbers it returns: their ROC-AUC must be at most 0.05 below the reference
+# solution's on the same images, and at least 0.55. Every test of this notebook needs that; whatever else your
+# notebook prints, writes or sets earns no point on its own.
 
 # %%
 # Config and seed (edit the config line). The environment decides the data folder and smoke mode.
@@ -45,7 +53,7 @@ import numpy as np
 from starter_code import (TrainConfig, anomaly_scores, build_and_fit, build_model, fit, plot_images, plot_loss,
                           plot_reconstructions, plot_score_histogram, read_submission_scores, reconstruct,
                           seed_everything, write_submission)
-from starter_code.notebook import PROBE_KINDS, NotebookEnv, make_probes
+from starter_code.notebook import NotebookEnv
 
 env = NotebookEnv.from_environ()
 cfg = env.train_config(model_type="fcn", epochs=50, batch_size=2000, lr=1e-3,
@@ -60,62 +68,59 @@ train, test = env.load_train(), env.load_test()
 print(f"train {train.shape} {train.dtype} | test {test.shape} {test.dtype}")
 display(plot_images(train[:8], title="training faces (all normal)"))
 
-# %% nbgrader={"grade": false, "grade_id": "probes", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Known images for the autograder, scored together with the test set: training faces, random noise,
-# colour-inverted faces and copies of a few test rows. Score every row of images_to_score, in order; only the
-# first len(test) scores go into the submission.
-probes = make_probes(train, test)
-images_to_score = np.concatenate([test, probes.images])
-print(f"images_to_score: {len(test)} test images, then {len(probes)} probes ({', '.join(PROBE_KINDS)})")
-
 # %% [markdown] nbgrader={"grade": false, "grade_id": "train_md", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 1. Your model, its training and your score
 #
-# Set `model` (trained), `history` and `scores_all` (one score per row of `images_to_score`, row order
-# kept, higher = more anomalous). Start from the sample fcn in the config cell and change it.
-# `anomaly_scores(model, images)` is the sample code's score (whole-image L2 error); keep it or write a
-# better one.
+# Set `model` (trained) and `history`, and define `score_images(images)`: uint8 `(P, 64, 64, 3)` -> one float
+# score per image, a numpy array `(P,)`, higher = more anomalous. Start from the sample fcn in the config cell and
+# change it. `anomaly_scores(model, images)` is the sample code's score (whole-image L2 error); keep it or write a
+# better one. The autograder calls `score_images` on its own images after your last cell, so it must work on any
+# images, not only on `test`.
 
 # %% nbgrader={"grade": false, "grade_id": "train", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
 from solutions import medium
-result = medium.run(train, images_to_score, smoke=env.smoke)
-model, history, scores_all = result.model, result.history, result.scores
+from solutions.stages import reconstruction_scores
+result = medium.run(train, test, smoke=env.smoke)
+model, history = result.model, result.history
+
+
+def score_images(images):
+    return reconstruction_scores(model, images, score=result.config.score, patch=result.config.patch)
 ### END SOLUTION
 print(model)
 display(plot_loss(history, path=env.path("loss.png")))
 
-# %% nbgrader={"grade": false, "grade_id": "split_scores", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# The test set's scores (submitted) and the probes' scores (checked by the tests below).
-scores, probe_scores = scores_all[:len(test)], scores_all[len(test):]
+# %% nbgrader={"grade": false, "grade_id": "score_test", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# Your score of every test image (submitted below), by the function the autograder calls on its own images.
+scores = score_images(test)
 print(f"{len(scores)} test scores: min {np.min(scores):.4g}, median {np.median(scores):.4g}, "
       f"max {np.max(scores):.4g}")
 
-# %% nbgrader={"grade": true, "grade_id": "test_scores_shape", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-# Autograder test: one finite score per row of images_to_score (the test set, then the probes), in row order.
-assert isinstance(scores_all, np.ndarray), f"scores_all must be a numpy array, got {type(scores_all).__name__}"
-assert scores_all.shape == (len(images_to_score),), (
-    f"expected {len(images_to_score)} scores (one per row of images_to_score), got shape {scores_all.shape}")
-assert np.isfinite(scores_all).all(), "every score must be a finite number"
+# %% nbgrader={"grade": true, "grade_id": "test_score_function", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# Autograder test: score_images gives one finite score per image (here: the test set). Graded on the autograder's
+# own images: its call of your score_images after your last cell returns one finite score per image, and they
+# separate the anomalies (the bar of the next test).
+assert isinstance(scores, np.ndarray), f"score_images must return a numpy array, got {type(scores).__name__}"
+assert scores.shape == (len(test),), f"expected {len(test)} scores (one per test image), got shape {scores.shape}"
+assert np.isfinite(scores).all(), "every score must be a finite number"
 ### BEGIN HIDDEN TESTS
-# Row order: a copy of a test image scores like its original row (compared by rank, so that a model that
-# samples, like the VAE, still passes).
-_copies = probes.rows("copy")
-_ranks = lambda a: np.argsort(np.argsort(a))
-_agree = np.corrcoef(_ranks(probe_scores[_copies]), _ranks(scores[probes.source[_copies]]))[0, 1]
-assert _agree > 0.8, f"copies of test images do not score like their rows (rank correlation {_agree:.2f})"
+_probe_scores = secret_probes.returned_scores("score_images")
+_auc = secret_probes.auc(_probe_scores)
+assert _auc >= secret_probes.min_auc, (
+    f"on the grading images your score_images' ROC-AUC is {_auc:.3f}, below the bar {secret_probes.min_auc:.3f}")
 ### END HIDDEN TESTS
 
-# %% nbgrader={"grade": true, "grade_id": "test_score_direction", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# Autograder test: higher = more anomalous. Random noise is as far from a face as an image gets.
-face_scores = probe_scores[probes.rows("face")]
-noise_scores = probe_scores[probes.rows("noise")]
-assert np.median(noise_scores) > np.median(face_scores), (
-    "random noise scores lower than training faces: is the sign of your score flipped?")
+# %% nbgrader={"grade": true, "grade_id": "test_scores_separate", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Autograder test: higher = more anomalous. On the autograder's own images, the scores your score_images returns
+# separate the anomalies from the normal faces: their ROC-AUC clears the bar the reference solution sets on the same
+# images (the intro says how).
+assert np.ptp(scores) > 0, "every test image got the same score: such scores separate nothing"
 ### BEGIN HIDDEN TESTS
-assert np.mean(noise_scores > np.median(face_scores)) >= 0.9, "most noise images should outscore a typical face"
-_negative_scores = probe_scores[probes.rows("negative")]  # the same faces, colour-inverted
-assert np.median(_negative_scores) > np.median(face_scores), "colour-inverted faces should score higher"
+_auc = secret_probes.auc(secret_probes.returned_scores("score_images"))
+assert _auc >= secret_probes.min_auc, (
+    f"on the grading images your score_images' ROC-AUC is {_auc:.3f}, below the bar {secret_probes.min_auc:.3f} "
+    f"(the reference solution's {secret_probes.reference_auc:.3f} less a margin)")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "submit_md", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -130,13 +135,19 @@ display(plot_reconstructions(test, reconstruct(model, test), scores, k=4,
                              path=env.path("reconstructions.png")))
 
 # %% nbgrader={"grade": true, "grade_id": "test_submission_file", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-# Autograder test: prediction.csv is in the course's format (ID,score; IDs 0..M-1) and holds these scores.
+# Autograder test: prediction.csv is in the course's format (ID,score; IDs 0..M-1) and holds these scores, which are
+# your score_images': the file ranks the test images as the autograder's call of score_images does.
 submitted = read_submission_scores(env.path("prediction.csv"), expected_rows=len(test))
 assert np.allclose(submitted, scores, rtol=1e-6, atol=1e-9), "prediction.csv does not hold the scores above"
 ### BEGIN HIDDEN TESTS
 assert env.path("prediction.csv").read_text(encoding="utf-8").splitlines()[0] == "ID,score"
-_top = np.argsort(-scores, kind="stable")[:10]
-assert np.array_equal(np.argsort(-submitted, kind="stable")[:10], _top), "the file reorders the scores"
+_probe_scores = secret_probes.returned_scores("score_images")
+assert secret_probes.auc(_probe_scores) >= secret_probes.min_auc, "score_images does not separate the anomalies"
+_in_file = secret_probes.rows < len(submitted)
+_ranks = lambda a: np.argsort(np.argsort(a))
+# By rank, so that a model that samples (the VAE) agrees with itself.
+_agree = np.corrcoef(_ranks(submitted[secret_probes.rows[_in_file]]), _ranks(_probe_scores[_in_file]))[0, 1]
+assert _agree > 0.8, f"prediction.csv does not rank the test images as score_images does (rank correlation {_agree:.2f})"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "changes_question", "locked": true, "schema_version": 3, "solution": false, "task": false}

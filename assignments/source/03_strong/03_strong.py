@@ -8,7 +8,8 @@
 # reconstructs from. A ResNet-style encoder is a fair variant; so is an ensemble of encoders.
 #
 # **Contract for the tests:** keep the encoders in `model.encoders` (an `nn.ModuleList` or
-# `nn.ModuleDict` with at least two), each mapping a batch `(B, 3, 64, 64)` to a code with batch size `B`.
+# `nn.ModuleDict` with at least two), each mapping a batch `(B, 3, 64, 64)` to a code with batch size `B`; define
+# `score_images(images)` (your model's anomaly scores) and `encoder_codes(images)` (each encoder's codes), below.
 #
 # > **Course rules.** Train only on `trainingset.npy` (normal faces): no extra data, no pretrained models or
 # > downloaded weights (the kit runs offline). Scored uploads per day are limited (the bundle's `README.md`,
@@ -25,12 +26,23 @@
 #
 # | part | points |
 # |---|---|
-# | scores: shape and order | 1 |
-# | scores: direction (noise > faces) | 2 |
+# | `score_images`: one finite score per image | 1 |
+# | its scores separate anomalies from faces | 2 |
 # | at least two encoders | 2 |
-# | prediction.csv | 1 |
+# | prediction.csv (your `score_images`' scores) | 1 |
 # | your encoders and what each adds (written) | 2 |
 # | **total** | **8** |
+#
+# **How it is graded.** Define `score_images(images)`: uint8 images `(P, 64, 64, 3)` in, a numpy array of `P`
+# finite anomaly scores out (higher = more anomalous), your trained model's, for any number of images in any order;
+# and `encoder_codes(images)`: the same images in, a list with one numpy array per encoder of your model, each with
+# one row per image (its codes of them). After your last cell the autograder writes grading images of its own
+# (images your notebook never sees with their labels, in an order it does not know) where your notebook's kernel
+# can read them, calls your `score_images` and `encoder_codes` on them there, and judges only the numbers they
+# return: the scores' ROC-AUC must be at most 0.05 below the reference solution's on the same images, and at least
+# 0.55; the codes must come from at least two different encoders. Every test of this notebook needs the scores to
+# pass; whatever else your notebook prints, writes or sets earns no point on its own. That the encoders are your
+# model's, feeding one decoder, is read by hand with your answer to question 3.
 
 # %%
 # Config and seed (edit the config line). The environment decides the data folder and smoke mode.
@@ -41,7 +53,7 @@ from starter_code import (TrainConfig, anomaly_scores, build_and_fit, build_mode
                           seed_everything, write_submission)
 import torch
 from torch import nn
-from starter_code.notebook import PROBE_KINDS, NotebookEnv, make_probes
+from starter_code.notebook import NotebookEnv
 
 env = NotebookEnv.from_environ()
 cfg = env.train_config(epochs=30, batch_size=256, lr=1e-3)  # your training settings
@@ -55,97 +67,99 @@ train, test = env.load_train(), env.load_test()
 print(f"train {train.shape} {train.dtype} | test {test.shape} {test.dtype}")
 display(plot_images(train[:8], title="training faces (all normal)"))
 
-# %% nbgrader={"grade": false, "grade_id": "probes", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Known images for the autograder, scored together with the test set: training faces, random noise,
-# colour-inverted faces and copies of a few test rows. Score every row of images_to_score, in order; only the
-# first len(test) scores go into the submission.
-probes = make_probes(train, test)
-images_to_score = np.concatenate([test, probes.images])
-print(f"images_to_score: {len(test)} test images, then {len(probes)} probes ({', '.join(PROBE_KINDS)})")
-
 # %% [markdown] nbgrader={"grade": false, "grade_id": "train_md", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 1. The multi-encoder autoencoder
 #
 # Define the model (an `nn.Module` with `encoders`, a way to combine their codes, one decoder; input and
-# output `(B, 3, 64, 64)` in [-1, 1]), train it on `train` (e.g. `fit(model, train, cfg)`), and set
-# `model`, `history` and `scores_all` (one score per row of `images_to_score`, row order kept, higher =
-# more anomalous; e.g. `anomaly_scores(model, images_to_score)`).
+# output `(B, 3, 64, 64)` in [-1, 1]), train it on `train` (e.g. `fit(model, train, cfg)`), and set `model` and
+# `history`. Then define `score_images(images)`: uint8 `(P, 64, 64, 3)` -> one float score per image, a numpy array
+# `(P,)`, higher = more anomalous (e.g. `anomaly_scores(model, images)`), and `encoder_codes(images)`: a list with
+# one numpy array per encoder, its codes of the images (`(P, ...)`: e.g. `[enc(x).numpy() for enc in
+# model.encoders]` with `x = to_model_input(images)` from `starter_code.data`, under `torch.no_grad()`). The
+# autograder calls both on its own images after your last cell, so they must work on any images.
 
 # %% nbgrader={"grade": false, "grade_id": "train", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
 from solutions import strong
-result = strong.run(train, images_to_score, smoke=env.smoke)
-model, history, scores_all = result.model, result.history, result.scores
+from solutions.stages import error_variance, reconstruction_scores, split_reference
+from starter_code.data import to_model_input
+result = strong.run(train, test, smoke=env.smoke)
+model, history, _cfg = result.model, result.history, result.config
+# The reference's score: the error map divided by its per-pixel variance on held-out training faces.
+_pixel_var = error_variance(model, split_reference(train, _cfg.n_reference, _cfg.seed)[0], smooth=_cfg.smooth)
+
+
+def score_images(images):
+    return reconstruction_scores(model, images, score=_cfg.score, patch=_cfg.patch, pixel_var=_pixel_var,
+                                 smooth=_cfg.smooth)
+
+
+def encoder_codes(images):
+    with torch.no_grad():
+        x = to_model_input(np.ascontiguousarray(images), next(model.parameters()).device)
+        return [code.cpu().numpy() for code in model.codes(x).values()]
 ### END SOLUTION
 print(model)
 display(plot_loss(history, path=env.path("loss.png")))
 
-# %% nbgrader={"grade": false, "grade_id": "split_scores", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# The test set's scores (submitted) and the probes' scores (checked by the tests below).
-scores, probe_scores = scores_all[:len(test)], scores_all[len(test):]
+# %% nbgrader={"grade": false, "grade_id": "score_test", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# Your score of every test image (submitted below), by the function the autograder calls on its own images.
+scores = score_images(test)
 print(f"{len(scores)} test scores: min {np.min(scores):.4g}, median {np.median(scores):.4g}, "
       f"max {np.max(scores):.4g}")
 
-# %% nbgrader={"grade": true, "grade_id": "test_scores_shape", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-# Autograder test: one finite score per row of images_to_score (the test set, then the probes), in row order.
-assert isinstance(scores_all, np.ndarray), f"scores_all must be a numpy array, got {type(scores_all).__name__}"
-assert scores_all.shape == (len(images_to_score),), (
-    f"expected {len(images_to_score)} scores (one per row of images_to_score), got shape {scores_all.shape}")
-assert np.isfinite(scores_all).all(), "every score must be a finite number"
+# %% nbgrader={"grade": true, "grade_id": "test_score_function", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# Autograder test: score_images gives one finite score per image (here: the test set). Graded on the autograder's
+# own images: its call of your score_images after your last cell returns one finite score per image, and they
+# separate the anomalies (the bar of the next test).
+assert isinstance(scores, np.ndarray), f"score_images must return a numpy array, got {type(scores).__name__}"
+assert scores.shape == (len(test),), f"expected {len(test)} scores (one per test image), got shape {scores.shape}"
+assert np.isfinite(scores).all(), "every score must be a finite number"
 ### BEGIN HIDDEN TESTS
-# Row order: a copy of a test image scores like its original row (compared by rank, so that a model that
-# samples, like the VAE, still passes).
-_copies = probes.rows("copy")
-_ranks = lambda a: np.argsort(np.argsort(a))
-_agree = np.corrcoef(_ranks(probe_scores[_copies]), _ranks(scores[probes.source[_copies]]))[0, 1]
-assert _agree > 0.8, f"copies of test images do not score like their rows (rank correlation {_agree:.2f})"
+_probe_scores = secret_probes.returned_scores("score_images")
+_auc = secret_probes.auc(_probe_scores)
+assert _auc >= secret_probes.min_auc, (
+    f"on the grading images your score_images' ROC-AUC is {_auc:.3f}, below the bar {secret_probes.min_auc:.3f}")
 ### END HIDDEN TESTS
 
-# %% nbgrader={"grade": true, "grade_id": "test_score_direction", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# Autograder test: higher = more anomalous. Random noise is as far from a face as an image gets.
-face_scores = probe_scores[probes.rows("face")]
-noise_scores = probe_scores[probes.rows("noise")]
-assert np.median(noise_scores) > np.median(face_scores), (
-    "random noise scores lower than training faces: is the sign of your score flipped?")
+# %% nbgrader={"grade": true, "grade_id": "test_scores_separate", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Autograder test: higher = more anomalous. On the autograder's own images, the scores your score_images returns
+# separate the anomalies from the normal faces: their ROC-AUC clears the bar the reference solution sets on the same
+# images (the intro says how).
+assert np.ptp(scores) > 0, "every test image got the same score: such scores separate nothing"
 ### BEGIN HIDDEN TESTS
-assert np.mean(noise_scores > np.median(face_scores)) >= 0.9, "most noise images should outscore a typical face"
-_negative_scores = probe_scores[probes.rows("negative")]  # the same faces, colour-inverted
-assert np.median(_negative_scores) > np.median(face_scores), "colour-inverted faces should score higher"
+_auc = secret_probes.auc(secret_probes.returned_scores("score_images"))
+assert _auc >= secret_probes.min_auc, (
+    f"on the grading images your score_images' ROC-AUC is {_auc:.3f}, below the bar {secret_probes.min_auc:.3f} "
+    f"(the reference solution's {secret_probes.reference_auc:.3f} less a margin)")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": false, "grade_id": "encoders_check", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# What the test below checks about the model, computed here: the tests run in a separate process that gets your
-# notebook's results as data (arrays, numbers, files), not its objects. Per encoder of `model.encoders`: its
-# parameter count and its code for three training faces.
-_encoders = getattr(model, "encoders", None)
-encoders_check = {"container": ("ModuleList" if isinstance(_encoders, nn.ModuleList) else
-                                "ModuleDict" if isinstance(_encoders, nn.ModuleDict) else type(_encoders).__name__),
-                  "count": len(_encoders) if isinstance(_encoders, (nn.ModuleList, nn.ModuleDict)) else 0,
-                  "codes": []}
-if encoders_check["count"]:
-    from starter_code.data import to_model_input
-    _x = to_model_input(np.ascontiguousarray(train[:3]), next(model.parameters()).device)
-    _was = model.training
-    model.eval()
-    with torch.no_grad():
-        for _enc in (_encoders.values() if isinstance(_encoders, nn.ModuleDict) else _encoders):
-            _code = _enc(_x)
-            _code = _code[0] if isinstance(_code, (tuple, list)) else _code
-            encoders_check["codes"].append({"shape": list(_code.shape), "finite": bool(torch.isfinite(_code).all()),
-                                            "parameters": sum(p.numel() for p in _enc.parameters())})
-    model.train(_was)
+# A look at your encoders (and a check of your own: the autograder calls encoder_codes on its own images): each
+# encoder's codes of three training faces.
+codes_of_three = encoder_codes(train[:3])
+for _k, _code in enumerate(codes_of_three):
+    print(f"encoder {_k}: codes of shape {np.shape(_code)}")
 
 # %% nbgrader={"grade": true, "grade_id": "test_encoders", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# Autograder test: a multi-encoder model keeps at least two encoders in `model.encoders`.
-assert encoders_check["container"] in ("ModuleList", "ModuleDict"), (
-    "keep the encoders in model.encoders (an nn.ModuleList or nn.ModuleDict)")
-assert encoders_check["count"] >= 2, (
-    f"a multi-encoder autoencoder needs at least two encoders, found {encoders_check['count']}")
+# Autograder test: a multi-encoder model: encoder_codes gives the codes of at least two encoders, one row per image.
+assert isinstance(codes_of_three, (list, tuple)) and len(codes_of_three) >= 2, (
+    "encoder_codes must return a list with one array per encoder, at least two")
+assert all(np.shape(_code)[:1] == (3,) for _code in codes_of_three), "each encoder's codes: one row per image"
 ### BEGIN HIDDEN TESTS
-assert len(encoders_check["codes"]) == encoders_check["count"], "an encoder failed on three training faces"
-for _code in encoders_check["codes"]:
-    assert _code["shape"][0] == 3 and _code["finite"], "an encoder gave no per-image code"
-    assert _code["parameters"] > 0, "an encoder without parameters"
+# Graded on the autograder's own images: what your encoder_codes returned there, and scores that pass the bar.
+_codes = secret_probes.returned("encoder_codes")
+assert isinstance(_codes, list) and len(_codes) >= 2, "encoder_codes must return the codes of at least two encoders"
+for _k, _code in enumerate(_codes):
+    assert _code.ndim >= 2 and _code.shape[0] == len(secret_probes) and _code[0].size > 0, (
+        f"encoder {_k}: expected one code per image ({len(secret_probes)} rows), got shape {_code.shape}")
+    assert np.isfinite(_code).all(), f"encoder {_k}: codes with NaN or infinite values"
+    assert _code.reshape(len(_code), -1).std(axis=0).max() > 1e-6, f"encoder {_k} gives every image the same code"
+_flat = [_code.reshape(len(_code), -1) for _code in _codes]
+assert any(a.shape != b.shape or not np.allclose(a, b) for a in _flat for b in _flat), (
+    "every encoder gives the same codes: a multi-encoder model's encoders see the image differently")
+assert secret_probes.auc(secret_probes.returned_scores("score_images")) >= secret_probes.min_auc, (
+    "your score_images does not separate the anomalies on the grading images")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "submit_md", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -160,13 +174,19 @@ display(plot_reconstructions(test, reconstruct(model, test), scores, k=4,
                              path=env.path("reconstructions.png")))
 
 # %% nbgrader={"grade": true, "grade_id": "test_submission_file", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-# Autograder test: prediction.csv is in the course's format (ID,score; IDs 0..M-1) and holds these scores.
+# Autograder test: prediction.csv is in the course's format (ID,score; IDs 0..M-1) and holds these scores, which are
+# your score_images': the file ranks the test images as the autograder's call of score_images does.
 submitted = read_submission_scores(env.path("prediction.csv"), expected_rows=len(test))
 assert np.allclose(submitted, scores, rtol=1e-6, atol=1e-9), "prediction.csv does not hold the scores above"
 ### BEGIN HIDDEN TESTS
 assert env.path("prediction.csv").read_text(encoding="utf-8").splitlines()[0] == "ID,score"
-_top = np.argsort(-scores, kind="stable")[:10]
-assert np.array_equal(np.argsort(-submitted, kind="stable")[:10], _top), "the file reorders the scores"
+_probe_scores = secret_probes.returned_scores("score_images")
+assert secret_probes.auc(_probe_scores) >= secret_probes.min_auc, "score_images does not separate the anomalies"
+_in_file = secret_probes.rows < len(submitted)
+_ranks = lambda a: np.argsort(np.argsort(a))
+# By rank, so that a model that samples (the VAE) agrees with itself.
+_agree = np.corrcoef(_ranks(submitted[secret_probes.rows[_in_file]]), _ranks(_probe_scores[_in_file]))[0, 1]
+assert _agree > 0.8, f"prediction.csv does not rank the test images as score_images does (rank correlation {_agree:.2f})"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "encoders_question", "locked": true, "schema_version": 3, "solution": false, "task": false}

@@ -9,8 +9,9 @@
 # divide by the spread measured on normal faces, then add).
 #
 # Four steps, each with its own answer cell and test: **1** the autoencoder and its score (`ae`,
-# `ae_history`, `ae_scores_all`), **2** the self-made anomalies (`make_anomalies`), **3** the classifier and
-# its score (`clf`, `clf_history`, `clf_scores_all`), **4** the combined score (`scores_all`), submitted.
+# `ae_history`, `ae_scores(images)`), **2** the self-made anomalies (`make_anomalies`), **3** the classifier and
+# its score (`clf`, `clf_history`, `clf_scores(images)`), **4** the combined score (`score_images(images)`),
+# submitted.
 #
 # These ideas have names (the course's lecture notes on anomaly detection cover them):
 # **outlier exposure** (Hendrycks et al., 2019: train against auxiliary outliers; here self-made ones),
@@ -41,11 +42,21 @@
 # | self-made anomalies | 2 |
 # | the classifier | 2 |
 # | the combined score | 1 |
-# | scores: shape and order | 1 |
-# | scores: direction (noise > faces) | 2 |
-# | prediction.csv | 1 |
+# | `score_images`: one finite score per image | 1 |
+# | its scores separate anomalies from faces | 2 |
+# | prediction.csv (your `score_images`' scores) | 1 |
 # | your method and why it works (written) | 2 |
 # | **total** | **12** |
+#
+# **How it is graded.** Each step defines a function of uint8 images `(P, 64, 64, 3)`: `ae_scores(images)` and
+# `clf_scores(images)` (each part's scores) and `score_images(images)` (the combined score: a numpy array of `P`
+# finite scores, higher = more anomalous, for any number of images in any order); step 2's
+# `make_anomalies(faces, seed)`. After your last cell the autograder writes grading images of its own (images your
+# notebook never sees with their labels, in an order it does not know) where your notebook's kernel can read them,
+# calls these four functions on them there (`make_anomalies` on some of them, with seeds of its own), and judges
+# only what they return: the combined scores' ROC-AUC must be at most 0.1 below the reference solution's on the
+# same images, and at least 0.55. Every test but step 2's needs that; whatever else your notebook prints, writes or
+# sets earns no point on its own.
 
 # %%
 # Config and seed (edit the config line). The environment decides the data folder and smoke mode.
@@ -57,7 +68,7 @@ from starter_code import (TrainConfig, anomaly_scores, build_and_fit, build_mode
 import torch
 from torch import nn
 from starter_code.data import from_model_output, to_model_input
-from starter_code.notebook import PROBE_KINDS, NotebookEnv, make_probes
+from starter_code.notebook import NotebookEnv
 
 env = NotebookEnv.from_environ()
 cfg = env.train_config(model_type="cnn", epochs=30, batch_size=256, lr=1e-3)  # the autoencoder's training
@@ -72,14 +83,6 @@ train, test = env.load_train(), env.load_test()
 print(f"train {train.shape} {train.dtype} | test {test.shape} {test.dtype}")
 display(plot_images(train[:8], title="training faces (all normal)"))
 
-# %% nbgrader={"grade": false, "grade_id": "probes", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Known images for the autograder, scored together with the test set: training faces, random noise,
-# colour-inverted faces and copies of a few test rows. Score every row of images_to_score, in order; only the
-# first len(test) scores go into the submission.
-probes = make_probes(train, test)
-images_to_score = np.concatenate([test, probes.images])
-print(f"images_to_score: {len(test)} test images, then {len(probes)} probes ({', '.join(PROBE_KINDS)})")
-
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ae_md", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 1. The autoencoder
 #
@@ -92,42 +95,43 @@ print(f"images_to_score: {len(test)} test images, then {len(probes)} probes ({',
 # (in smoke mode, fewer): step 4 puts the scores on one scale with normal faces that no part has seen.
 #
 # Set `ae` (the trained autoencoder, an `nn.Module` whose `reconstruct(x)` or `forward(x)` gives the
-# reconstruction), `ae_history` (its training history) and `ae_scores_all` (its score of every row of
-# `images_to_score`, row order kept, higher = more anomalous).
+# reconstruction) and `ae_history` (its training history), and define `ae_scores(images)`: its score of each image,
+# a numpy array `(P,)`, higher = more anomalous (e.g. `anomaly_scores(ae, images)`).
 
 # %% nbgrader={"grade": false, "grade_id": "autoencoder", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
 from solutions import boss, strong
-from solutions.stages import knn_distance, split_reference, standardise, subsample
+from solutions.stages import (error_variance, knn_distance, reconstruction_scores, split_reference,
+                              standardise, subsample)
 boss_cfg = boss.CONFIG.resolve(smoke=env.smoke)  # the reference's settings: the strong stage's autoencoder
 reference, fit_faces = split_reference(train, boss_cfg.ae.n_reference, boss_cfg.ae.seed)
-ae, ae_history, ae_scores_all, ae_scores_reference = strong.fit_and_score(train, images_to_score, boss_cfg.ae)
+ae, ae_history, _, ae_scores_reference = strong.fit_and_score(train, test, boss_cfg.ae)
+_pixel_var = error_variance(ae, reference, smooth=boss_cfg.ae.smooth)  # what fit_and_score scored with
+
+
+def ae_scores(images):
+    return reconstruction_scores(ae, images, score=boss_cfg.ae.score, patch=boss_cfg.ae.patch,
+                                 pixel_var=_pixel_var, smooth=boss_cfg.ae.smooth)
 ### END SOLUTION
 display(plot_loss(ae_history, path=env.path("ae_loss.png")))
 
 # %% nbgrader={"grade": false, "grade_id": "ae_check", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# What the test below checks, computed here: the tests run in a separate process that gets your notebook's
-# results as data (arrays, numbers, files), not its objects. The autoencoder's reconstructions of the probes'
-# faces and noise.
-_faces = probes.images[probes.rows("face")]
-_noise = probes.images[probes.rows("noise")]
-ae_check = {"faces": _faces, "faces_reconstructed": reconstruct(ae, _faces),
-            "noise": _noise, "noise_reconstructed": reconstruct(ae, _noise)}
+# The autoencoder's scores of the test images (a check of your own: the autograder calls ae_scores on its own images).
+ae_test_scores = ae_scores(test)
+print(f"ae_scores(test): min {np.min(ae_test_scores):.4g}, median {np.median(ae_test_scores):.4g}, "
+      f"max {np.max(ae_test_scores):.4g}")
 
 # %% nbgrader={"grade": true, "grade_id": "test_autoencoder", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-# Autograder test: the autoencoder reconstructs faces, and ae_scores_all has one finite score per row.
-assert ae_check["faces_reconstructed"].shape == ae_check["faces"].shape, "reconstruct(ae, faces) changed the shape"
-assert isinstance(ae_scores_all, np.ndarray) and ae_scores_all.shape == (len(images_to_score),), (
-    f"ae_scores_all: expected {len(images_to_score)} scores, got {type(ae_scores_all).__name__} "
-    f"{np.shape(ae_scores_all)}")
-assert np.isfinite(ae_scores_all).all(), "every score in ae_scores_all must be a finite number"
+# Autograder test: ae_scores gives one finite score per image. Graded on the autograder's own images: there too,
+# its scores rank the anomalies above the faces more often than not, and the combined score passes its bar.
+assert isinstance(ae_test_scores, np.ndarray) and ae_test_scores.shape == (len(test),), (
+    f"ae_scores(test): expected {len(test)} scores, got {type(ae_test_scores).__name__} {np.shape(ae_test_scores)}")
+assert np.isfinite(ae_test_scores).all(), "every score of ae_scores must be a finite number"
 ### BEGIN HIDDEN TESTS
-_error = {k: ((ae_check[f"{k}_reconstructed"].astype(float) - ae_check[k]) ** 2).mean(axis=(1, 2, 3))
-          for k in ("faces", "noise")}
-assert np.median(_error["faces"]) < np.median(_error["noise"]), "ae reconstructs noise better than faces"
-_ae_probes = ae_scores_all[len(test):]
-assert np.median(_ae_probes[probes.rows("noise")]) > np.median(_ae_probes[probes.rows("face")]), (
-    "ae_scores_all: noise should score above faces")
+_ae_auc = secret_probes.auc(secret_probes.returned_scores("ae_scores"))
+assert _ae_auc > 0.5, f"on the grading images ae_scores ranks anomalies below faces (ROC-AUC {_ae_auc:.3f})"
+assert secret_probes.auc(secret_probes.returned_scores("score_images")) >= secret_probes.min_auc, (
+    "your score_images does not separate the anomalies on the grading images")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "anomalies_md", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -149,25 +153,31 @@ def make_anomalies(faces, seed=0):
 display(plot_images(make_anomalies(train[:8]), title="self-made anomalies"))
 
 # %% nbgrader={"grade": false, "grade_id": "anomalies_check", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# What the test below checks, computed here: the tests run in a separate process that gets your notebook's
-# results as data (arrays, numbers, files), not its functions. `make_anomalies` on 16 training faces, seeds 3, 3, 4.
+# A check of your own (the autograder calls make_anomalies on its own images, with seeds of its own): 16 training
+# faces, seeds 3, 3 and 4.
 _faces = np.array(train[:16])
-anomalies_check = {"faces": _faces.copy(), "seed3": make_anomalies(_faces, seed=3),
-                   "seed3_again": make_anomalies(_faces, seed=3), "seed4": make_anomalies(_faces, seed=4),
-                   "faces_after": _faces}
+anomalies_seed3, anomalies_seed3_again = make_anomalies(_faces, seed=3), make_anomalies(_faces, seed=3)
 
 # %% nbgrader={"grade": true, "grade_id": "test_anomalies", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # Autograder test: make_anomalies keeps shape and dtype, changes every image, and repeats per seed.
-_faces, _bad = anomalies_check["faces"], anomalies_check["seed3"]
-assert isinstance(_bad, np.ndarray) and _bad.dtype == np.uint8 and _bad.shape == _faces.shape, (
-    f"expected uint8 {_faces.shape}, got {getattr(_bad, 'dtype', type(_bad))} {np.shape(_bad)}")
-assert np.array_equal(_bad, anomalies_check["seed3_again"]), "same faces and seed must give the same images"
+assert isinstance(anomalies_seed3, np.ndarray) and anomalies_seed3.dtype == np.uint8 and \
+    anomalies_seed3.shape == (16, 64, 64, 3), (
+        f"expected uint8 (16, 64, 64, 3), got {getattr(anomalies_seed3, 'dtype', type(anomalies_seed3))} "
+        f"{np.shape(anomalies_seed3)}")
+assert np.array_equal(anomalies_seed3, anomalies_seed3_again), "same faces and seed must give the same images"
 ### BEGIN HIDDEN TESTS
-assert np.array_equal(_faces, anomalies_check["faces_after"]), "make_anomalies must not modify its input"
+# Graded on what make_anomalies returned in the autograder's call: its faces and seeds, not the ones above.
+_bad, _again, _other, _after = secret_probes.returned("make_anomalies")
+_faces = secret_probes.images[:len(_after)]
+assert len(_faces) == secret_probes.request["anomalies"]["images"] and np.array_equal(_after, _faces), (
+    "make_anomalies must not modify its input")
+assert _bad.dtype == np.uint8 and _bad.shape == _faces.shape, (
+    f"make_anomalies: expected uint8 {_faces.shape}, got {_bad.dtype} {_bad.shape}")
+assert np.array_equal(_bad, _again), "same faces and seed must give the same images"
 _changed = np.abs(_bad.astype(int) - _faces.astype(int)).max(axis=(1, 2, 3)) > 20
 # A mild corruption may land on a flat region (the reference blurs one now and then): most, not all.
-assert _changed.mean() >= 0.75, f"{int((~_changed).sum())} of 16 images were left (almost) unchanged"
-assert not np.array_equal(_bad, anomalies_check["seed4"]), "another seed must give other anomalies"
+assert _changed.mean() >= 0.75, f"{int((~_changed).sum())} of {len(_faces)} images were left (almost) unchanged"
+assert not np.array_equal(_bad, _other), "another seed must give other anomalies"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "clf_md", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -181,44 +191,38 @@ assert not np.array_equal(_bad, anomalies_check["seed4"]), "another seed must gi
 # strided `nn.Conv2d` layers with `nn.ReLU`, pooled over the image, then one `nn.Linear` output are enough.
 #
 # Set `clf` (an `nn.Module`: `(B, 3, 64, 64)` in [-1, 1] -> one logit per image, shape `(B,)` or `(B, 1)`,
-# higher = more likely corrupted), `clf_history` (its training history) and `clf_scores_all` (its score of
-# every row of `images_to_score`, row order kept, higher = more anomalous; e.g. the logits, computed batch by
-# batch with `torch.no_grad()` and `clf.eval()`).
+# higher = more likely corrupted) and `clf_history` (its training history), and define `clf_scores(images)`: its
+# score of each image, a numpy array `(P,)`, higher = more anomalous (e.g. the logits, computed batch by batch with
+# `torch.no_grad()` and `clf.eval()`).
 
 # %% nbgrader={"grade": false, "grade_id": "classifier", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
 clf, clf_history = boss.train_classifier(fit_faces, boss_cfg.classifier)
-clf_scores_all, _features_all = boss.classifier_outputs(clf, images_to_score)
+
+
+def clf_scores(images):
+    return boss.classifier_outputs(clf, images)[0]
 ### END SOLUTION
 display(plot_loss(clf_history, path=env.path("clf_loss.png")))
 
 # %% nbgrader={"grade": false, "grade_id": "clf_check", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# What the test below checks, computed here (the tests get data, not `clf`): its outputs for the probes'
-# training faces and for `make_anomalies` of the same faces (seed 11).
-_faces = probes.images[probes.rows("face")]
-_device = next(clf.parameters()).device
-_was = clf.training
-clf.eval()
-with torch.no_grad():
-    clf_check = {name: clf(to_model_input(images, _device)).detach().float().cpu().numpy()
-                 for name, images in (("faces", _faces), ("anomalies", make_anomalies(_faces, seed=11)))}
-clf.train(_was)
+# A check of your own (the autograder calls clf_scores on its own images): the classifier's scores of 16 training
+# faces and of make_anomalies of the same faces (seed 11).
+_faces = np.array(train[:16])
+clf_faces, clf_anomalies = clf_scores(_faces), clf_scores(make_anomalies(_faces, seed=11))
+print(f"clf_scores: faces median {np.median(clf_faces):.3g}, their anomalies median {np.median(clf_anomalies):.3g}")
 
 # %% nbgrader={"grade": true, "grade_id": "test_classifier", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# Autograder test: one logit per image, and corrupted faces get higher ones than the faces themselves.
-_n = len(probes.rows("face"))
-for _name, _out in clf_check.items():
-    assert _out.size == _n and np.isfinite(_out).all(), (
-        f"clf on {_n} {_name}: expected {_n} finite logits, got shape {_out.shape}")
-assert isinstance(clf_scores_all, np.ndarray) and clf_scores_all.shape == (len(images_to_score),), (
-    f"clf_scores_all: expected {len(images_to_score)} scores, got {np.shape(clf_scores_all)}")
+# Autograder test: clf_scores gives one finite score per image. Graded on the autograder's own images: there too,
+# its scores rank the anomalies above the faces more often than not, and the combined score passes its bar.
+for _name, _out in (("faces", clf_faces), ("anomalies", clf_anomalies)):
+    assert isinstance(_out, np.ndarray) and _out.shape == (16,) and np.isfinite(_out).all(), (
+        f"clf_scores of 16 {_name}: expected 16 finite scores, got {type(_out).__name__} {np.shape(_out)}")
 ### BEGIN HIDDEN TESTS
-assert np.isfinite(clf_scores_all).all(), "every score in clf_scores_all must be a finite number"
-_faces_out, _anomalies_out = clf_check["faces"].ravel(), clf_check["anomalies"].ravel()
-_auc = ((_anomalies_out[:, None] > _faces_out[None, :]).mean()
-        + 0.5 * (_anomalies_out[:, None] == _faces_out[None, :]).mean())  # ROC-AUC of anomalies vs faces
-# 0.6: what the reference classifier clears after smoke mode's ~110 steps on the grading set (a real run: > 0.9).
-assert _auc >= 0.6, f"the classifier tells self-made anomalies from their faces only at AUC {_auc:.2f}"
+_clf_auc = secret_probes.auc(secret_probes.returned_scores("clf_scores"))
+assert _clf_auc > 0.5, f"on the grading images clf_scores ranks anomalies below faces (ROC-AUC {_clf_auc:.3f})"
+assert secret_probes.auc(secret_probes.returned_scores("score_images")) >= secret_probes.min_auc, (
+    "your score_images does not separate the anomalies on the grading images")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "combine_md", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -226,8 +230,9 @@ assert _auc >= 0.6, f"the classifier tells self-made anomalies from their faces 
 #
 # The two scores live on different scales. Put each on one scale with normal faces neither part trained on
 # (`reference`): subtract the median of its scores on them and divide by their spread (e.g. the interquartile
-# range, `np.subtract(*np.percentile(s, [75, 25]))`), then add (weights are yours). Set `scores_all`: the
-# combined score of every row of `images_to_score` (row order kept, higher = more anomalous).
+# range, `np.subtract(*np.percentile(s, [75, 25]))`), then add (weights are yours). Define `score_images(images)`:
+# the combined score of each image, a numpy array `(P,)`, higher = more anomalous (it calls `ae_scores` and
+# `clf_scores`; measure the reference faces' scores once, outside it).
 
 # %% nbgrader={"grade": false, "grade_id": "combine", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
@@ -236,55 +241,63 @@ assert _auc >= 0.6, f"the classifier tells self-made anomalies from their faces 
 # logit + kNN); this step asks for it, so it stays here at half weight.
 clf_scores_reference, _features_reference = boss.classifier_outputs(clf, reference)
 _normal_features = boss.classifier_outputs(clf, subsample(fit_faces, boss_cfg.n_features, boss_cfg.classifier.seed))[1]
-_knn_all, _knn_reference = knn_distance(_normal_features, [_features_all, _features_reference], boss_cfg.knn_k)
-scores_all = (0.5 * standardise(ae_scores_all, ae_scores_reference)
-              + boss_cfg.w_cls * standardise(clf_scores_all, clf_scores_reference)
-              + boss_cfg.w_knn * standardise(_knn_all, _knn_reference))
+(_knn_reference,) = knn_distance(_normal_features, [_features_reference], boss_cfg.knn_k)
+
+
+def score_images(images):
+    logits, features = boss.classifier_outputs(clf, images)
+    (knn,) = knn_distance(_normal_features, [features], boss_cfg.knn_k)
+    return (0.5 * standardise(ae_scores(images), ae_scores_reference)
+            + boss_cfg.w_cls * standardise(logits, clf_scores_reference)
+            + boss_cfg.w_knn * standardise(knn, _knn_reference))
 ### END SOLUTION
 model = ae  # for the reconstruction plots below
 
-# %% nbgrader={"grade": true, "grade_id": "test_combination", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-# Autograder test: the combined score uses both parts: it follows each of them, and is neither one alone.
-assert isinstance(scores_all, np.ndarray) and scores_all.shape == ae_scores_all.shape, (
-    f"scores_all: expected {ae_scores_all.shape}, got {type(scores_all).__name__} {np.shape(scores_all)}")
-### BEGIN HIDDEN TESTS
-_ranks = lambda a: np.argsort(np.argsort(a, kind="stable"), kind="stable")
-for _name, _part in (("ae_scores_all", ae_scores_all), ("clf_scores_all", clf_scores_all)):
-    _r = np.corrcoef(_ranks(scores_all), _ranks(_part))[0, 1]
-    assert 0.1 < _r < 0.995, f"scores_all vs {_name}: rank correlation {_r:.3f} (a sum of both parts lies between)"
-### END HIDDEN TESTS
-
-# %% nbgrader={"grade": false, "grade_id": "split_scores", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# The test set's scores (submitted) and the probes' scores (checked by the tests below).
-scores, probe_scores = scores_all[:len(test)], scores_all[len(test):]
+# %% nbgrader={"grade": false, "grade_id": "score_test", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# Your score of every test image (submitted below), by the function the autograder calls on its own images.
+scores = score_images(test)
 print(f"{len(scores)} test scores: min {np.min(scores):.4g}, median {np.median(scores):.4g}, "
       f"max {np.max(scores):.4g}")
 
-# %% nbgrader={"grade": true, "grade_id": "test_scores_shape", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-# Autograder test: one finite score per row of images_to_score (the test set, then the probes), in row order.
-assert isinstance(scores_all, np.ndarray), f"scores_all must be a numpy array, got {type(scores_all).__name__}"
-assert scores_all.shape == (len(images_to_score),), (
-    f"expected {len(images_to_score)} scores (one per row of images_to_score), got shape {scores_all.shape}")
-assert np.isfinite(scores_all).all(), "every score must be a finite number"
+# %% nbgrader={"grade": true, "grade_id": "test_combination", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# Autograder test: the combined score uses both parts: it follows each of them, and is neither one alone. Graded on
+# what score_images, ae_scores and clf_scores returned in the autograder's call on its own images.
+assert isinstance(scores, np.ndarray) and scores.shape == ae_test_scores.shape, (
+    f"score_images(test): expected {ae_test_scores.shape} scores, got {type(scores).__name__} {np.shape(scores)}")
 ### BEGIN HIDDEN TESTS
-# Row order: a copy of a test image scores like its original row (compared by rank, so that a model that
-# samples, like the VAE, still passes).
-_copies = probes.rows("copy")
-_ranks = lambda a: np.argsort(np.argsort(a))
-_agree = np.corrcoef(_ranks(probe_scores[_copies]), _ranks(scores[probes.source[_copies]]))[0, 1]
-assert _agree > 0.8, f"copies of test images do not score like their rows (rank correlation {_agree:.2f})"
+_combined = secret_probes.returned_scores("score_images")
+assert secret_probes.auc(_combined) >= secret_probes.min_auc, (
+    "your score_images does not separate the anomalies on the grading images")
+_ranks = lambda a: np.argsort(np.argsort(a, kind="stable"), kind="stable")
+for _name in ("ae_scores", "clf_scores"):
+    _r = np.corrcoef(_ranks(_combined), _ranks(secret_probes.returned_scores(_name)))[0, 1]
+    assert 0.1 < _r < 0.995, f"score_images vs {_name}: rank correlation {_r:.3f} (a sum of both parts lies between)"
 ### END HIDDEN TESTS
 
-# %% nbgrader={"grade": true, "grade_id": "test_score_direction", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# Autograder test: higher = more anomalous. Random noise is as far from a face as an image gets.
-face_scores = probe_scores[probes.rows("face")]
-noise_scores = probe_scores[probes.rows("noise")]
-assert np.median(noise_scores) > np.median(face_scores), (
-    "random noise scores lower than training faces: is the sign of your score flipped?")
+# %% nbgrader={"grade": true, "grade_id": "test_score_function", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# Autograder test: score_images gives one finite score per image (here: the test set). Graded on the autograder's
+# own images: its call of your score_images after your last cell returns one finite score per image, and they
+# separate the anomalies (the bar of the next test).
+assert isinstance(scores, np.ndarray), f"score_images must return a numpy array, got {type(scores).__name__}"
+assert scores.shape == (len(test),), f"expected {len(test)} scores (one per test image), got shape {scores.shape}"
+assert np.isfinite(scores).all(), "every score must be a finite number"
 ### BEGIN HIDDEN TESTS
-assert np.mean(noise_scores > np.median(face_scores)) >= 0.9, "most noise images should outscore a typical face"
-_negative_scores = probe_scores[probes.rows("negative")]  # the same faces, colour-inverted
-assert np.median(_negative_scores) > np.median(face_scores), "colour-inverted faces should score higher"
+_probe_scores = secret_probes.returned_scores("score_images")
+_auc = secret_probes.auc(_probe_scores)
+assert _auc >= secret_probes.min_auc, (
+    f"on the grading images your score_images' ROC-AUC is {_auc:.3f}, below the bar {secret_probes.min_auc:.3f}")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_scores_separate", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Autograder test: higher = more anomalous. On the autograder's own images, the scores your score_images returns
+# separate the anomalies from the normal faces: their ROC-AUC clears the bar the reference solution sets on the same
+# images (the intro says how).
+assert np.ptp(scores) > 0, "every test image got the same score: such scores separate nothing"
+### BEGIN HIDDEN TESTS
+_auc = secret_probes.auc(secret_probes.returned_scores("score_images"))
+assert _auc >= secret_probes.min_auc, (
+    f"on the grading images your score_images' ROC-AUC is {_auc:.3f}, below the bar {secret_probes.min_auc:.3f} "
+    f"(the reference solution's {secret_probes.reference_auc:.3f} less a margin)")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "submit_md", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -299,13 +312,19 @@ display(plot_reconstructions(test, reconstruct(model, test), scores, k=4,
                              path=env.path("reconstructions.png")))
 
 # %% nbgrader={"grade": true, "grade_id": "test_submission_file", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-# Autograder test: prediction.csv is in the course's format (ID,score; IDs 0..M-1) and holds these scores.
+# Autograder test: prediction.csv is in the course's format (ID,score; IDs 0..M-1) and holds these scores, which are
+# your score_images': the file ranks the test images as the autograder's call of score_images does.
 submitted = read_submission_scores(env.path("prediction.csv"), expected_rows=len(test))
 assert np.allclose(submitted, scores, rtol=1e-6, atol=1e-9), "prediction.csv does not hold the scores above"
 ### BEGIN HIDDEN TESTS
 assert env.path("prediction.csv").read_text(encoding="utf-8").splitlines()[0] == "ID,score"
-_top = np.argsort(-scores, kind="stable")[:10]
-assert np.array_equal(np.argsort(-submitted, kind="stable")[:10], _top), "the file reorders the scores"
+_probe_scores = secret_probes.returned_scores("score_images")
+assert secret_probes.auc(_probe_scores) >= secret_probes.min_auc, "score_images does not separate the anomalies"
+_in_file = secret_probes.rows < len(submitted)
+_ranks = lambda a: np.argsort(np.argsort(a))
+# By rank, so that a model that samples (the VAE) agrees with itself.
+_agree = np.corrcoef(_ranks(submitted[secret_probes.rows[_in_file]]), _ranks(_probe_scores[_in_file]))[0, 1]
+assert _agree > 0.8, f"prediction.csv does not rank the test images as score_images does (rank correlation {_agree:.2f})"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "method_question", "locked": true, "schema_version": 3, "solution": false, "task": false}

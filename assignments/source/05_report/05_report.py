@@ -25,15 +25,19 @@
 # | Q1c one problem of the VAE (written) | 1 |
 # | Q2 latent adjustments (code) | 2 |
 # | Q2 figure and architecture (code) | 1 |
+# | Q2 a latent edit the autograder chooses (code) | 2 |
 # | Q2 the differences (written) | 2 |
-# | **total** | **9** |
+# | **total** | **11** |
 #
 # **How Q2's code is graded.** The autograder rebuilds your `model` from its weights (so it must be the sample fcn,
 # `build_model('fcn')`, as `build_and_fit` returns it) and checks it on grading images of its own: it must
 # reconstruct their normal faces about as well as the reference solution's fcn (a median error at most 1.5 times
 # the reference's), and each image set in `adjusted` must be what that model decodes from the faces' codes with
-# your change; the figure point needs those adjustments too. Whatever your notebook prints or writes, only what
-# your trained model does earns these points.
+# your change; the figure point needs those adjustments too. Then your `edit_latent(images, index, factor)`: after
+# your last cell the autograder calls it, in your notebook's kernel, on some of its grading images with an element
+# and a factor it chooses then, and what it returns must be what the rebuilt model decodes from those images' codes
+# with that element of every code multiplied by that factor. Whatever your notebook prints or writes, only what
+# your trained model and your `edit_latent` do earns these points.
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "q1a_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Q1a. A brief introduction to the variational autoencoder (2 points)
@@ -85,7 +89,7 @@ import numpy as np
 from starter_code import (TrainConfig, anomaly_scores, build_and_fit, build_model, fit, plot_images, plot_loss,
                           plot_reconstructions, plot_score_histogram, read_submission_scores, reconstruct,
                           seed_everything, write_submission)
-from starter_code.notebook import PROBE_KINDS, NotebookEnv, make_probes
+from starter_code.notebook import NotebookEnv
 
 env = NotebookEnv.from_environ()
 cfg = env.train_config(model_type="fcn", epochs=20, batch_size=2000, lr=1e-3)  # the sample fcn autoencoder
@@ -211,6 +215,63 @@ assert _width >= 4 * 64 and _height >= 64, f"a {_width}x{_height} figure cannot 
 assert _pixels[..., :3].std() > 0.05, "the saved figure is (almost) blank"
 # The figure shows the adjustments the test above judged (set there, in this kernel, only when they passed).
 assert _adjustments_are_the_models, "the latent adjustments shown are not the trained model's"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "q2_edit_md", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# **Step 3.** Write the change of step 2 as a function of any element and factor: `edit_latent(images, index,
+# factor)` takes uint8 faces `(n, 64, 64, 3)`, an element `index` (0, 1 or 2: the sample fcn's code has 3) and a
+# `factor`, and returns uint8 `(n, 64, 64, 3)`: what your trained `model` decodes from the faces' codes with element
+# `index` of every code multiplied by `factor` (the column `z[:, index]`, as in step 2). After your last cell the
+# autograder calls it on images, an element and a factor of its own choosing.
+
+# %% nbgrader={"grade": false, "grade_id": "q2_edit", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def edit_latent(images, index, factor):
+    """uint8 faces (n, 64, 64, 3) -> uint8 (n, 64, 64, 3): model.decode of their codes with z[:, index] scaled."""
+    ### BEGIN SOLUTION
+    import torch
+    from starter_code.data import from_model_output, to_model_input
+    model.eval()
+    with torch.no_grad():
+        z = model.encode(to_model_input(np.ascontiguousarray(images), next(model.parameters()).device))
+        z[:, index] = factor * z[:, index]
+        return from_model_output(model.decode(z))
+    ### END SOLUTION
+
+# %% nbgrader={"grade": false, "grade_id": "q2_edit_check", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# A check of your own (the autograder calls edit_latent with images, an element and a factor of its own):
+# element 0 of the four faces' codes doubled.
+edit_check = edit_latent(faces, 0, 2.0)
+
+# %% nbgrader={"grade": true, "grade_id": "test_edit_latent", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Autograder test: edit_latent returns one uint8 face per face. Graded on the autograder's call after your last
+# cell, with its own images, element and factor: what edit_latent returned is what your model, rebuilt from its
+# weights (and trained: it reconstructs the grading faces), decodes from the images' codes with that element of
+# every code scaled by that factor.
+assert isinstance(edit_check, np.ndarray) and edit_check.dtype == np.uint8 and edit_check.shape == faces.shape, (
+    f"edit_latent(faces, 0, 2.0) must be uint8 {faces.shape}, got {getattr(edit_check, 'dtype', None)} "
+    f"{np.shape(edit_check)}")
+### BEGIN HIDDEN TESTS
+import torch
+from starter_code.data import from_model_output, to_model_input
+assert type(model).__name__ == "FCNAutoencoder", f"model must be the sample fcn, got {type(model).__name__}"
+assert secret_probes.face_error(anomaly_scores(model, secret_probes.images)) <= secret_probes.max_face_error, (
+    "on the grading faces your model's reconstruction error is far above the reference's: is it trained?")
+_ask = secret_probes.request["latent"]
+_edited = secret_probes.returned("edit_latent")
+_probe_faces = secret_probes.images[:_ask["images"]]
+with torch.no_grad():
+    _z = model.encode(to_model_input(_probe_faces))
+    _plain = from_model_output(model.decode(_z))
+    _z[:, _ask["index"]] = _ask["factor"] * _z[:, _ask["index"]]
+    _want = from_model_output(model.decode(_z))
+_call = f"edit_latent(images, {_ask['index']}, {_ask['factor']:g})"
+assert _edited.shape == _want.shape, f"{_call} must return {_want.shape} images, got shape {_edited.shape}"
+# Within rounding; the plain reconstruction (or a brightness step) differs wherever the edit moves the image.
+assert np.abs(_edited.astype(int) - _want.astype(int)).max() <= 2, (
+    f"{_call} is not what your model decodes from the images' codes with z[:, {_ask['index']}] scaled by "
+    f"{_ask['factor']:g} (it differs by {np.abs(_edited.astype(int) - _want.astype(int)).max()} grey levels)")
+assert np.abs(_want.astype(int) - _plain.astype(int)).max() <= 4 or \
+    np.abs(_edited.astype(int) - _plain.astype(int)).max() > 2, f"{_call} returned the unedited reconstruction"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "q2_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
