@@ -8,6 +8,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # Where `make demo` writes data, answers, submissions and figures (never tracked by git).
 DEMO_DIR ?= .cache/demo
+# `make test` runs the fast set in this many pytest processes (pytest-xdist), whole test files per process, so a
+# module's shared fixtures are built once; much of it waits on kernels, browsers and timeouts, not on a core.
+# TEST_JOBS=0 runs it in this one process.
+TEST_JOBS ?= 2
 
 .PHONY: demo test test-slow test-all venv clean
 
@@ -24,7 +28,7 @@ demo: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m kit demo --workdir $(DEMO_DIR)
 
 test: $(STAMP)
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -m "not slow" -q
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -m "not slow" -q -n $(TEST_JOBS) --dist loadfile
 
 test-slow: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -m slow -q
