@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/shortcuts.py --preset demo --seed 0          # the cached build, made if missing
     .venv/bin/python benchmarks/shortcuts.py --data DIR --answers DIR        # a built data set
     .venv/bin/python benchmarks/shortcuts.py --near-sample 320 160           # the near kinds, fresh faces
+    .venv/bin/python benchmarks/shortcuts.py --preset demo --seed 1 --near-version 2   # near kinds of version 2
 
 On a build: per kind (its rows against all normal rows), per family, and per split (public, private, all rows):
 
@@ -17,7 +18,12 @@ On a build: per kind (its rows against all normal rows), per family, and per spl
 ``--near-sample N_NORMAL N_PER_KIND``: no build; the sample ``tests/data_tools/test_faithfulness.py`` draws (its
 seeds: normal faces from ``default_rng(11)``, kind i from ``default_rng(100 + i)``), and per near kind the best
 statistic overall, of the global battery, of the face's parts and of the grid. That test bounds the global battery
-at 0.75 on this sample.
+at 0.75 on this sample; ``tests/data_tools/test_faithfulness_v2.py`` bounds the extended battery for the near
+kinds of version 2. ``--sample-seed S`` (S > 0) draws another sample of the same size (normal faces from
+``default_rng(11 + 1000 S)``, kind i from ``default_rng(100 + i + 1000 S)``): calibrate on S = 1, test on 0.
+
+``--near-version 2``: the near kinds of version 2 (``data_tools.anomalies.KINDS_V2``); with a preset, the build
+cached under ``.cache/data/<preset>-<seed>-v2/``.
 
 The colour-histogram distance is measured to the mean histogram of the first ``--n-reference`` training faces.
 Figures: docs/results.md, beside this command.
@@ -78,13 +84,13 @@ def on_build(train, test, key, n_reference: int) -> str:
     return table(stats, gaussians, key)
 
 
-def near_sample(n_normal: int, n_per_kind: int) -> str:
-    """The near kinds on fresh faces, drawn as ``tests/data_tools/test_faithfulness.py`` does."""
+def near_sample(n_normal: int, n_per_kind: int, near_version: int = 1, sample_seed: int = 0) -> str:
+    """The near kinds on fresh faces, drawn as ``tests/data_tools/test_faithfulness.py`` does (``sample_seed`` 0)."""
     from data_tools import anomalies as an
     from data_tools import anomaly_stats, region_stats
     from data_tools.faces import FaceGenerator
     faces = FaceGenerator(batch_size=200)
-    z = an.sample_normal_latents(faces, 2 * n_normal, np.random.default_rng(11))
+    z = an.sample_normal_latents(faces, 2 * n_normal, np.random.default_rng(11 + 1000 * sample_seed))
     ref, normal = faces.render(z[:n_normal]), faces.render(z[n_normal:])
     kinds = sorted(k for k in an.DEFAULT_MIXTURE if an.KINDS[k].distance == "near")
     parts = {"global": set(anomaly_stats.BATTERY), "face parts": set(region_stats.REGION_FEATURES),
@@ -92,7 +98,8 @@ def near_sample(n_normal: int, n_per_kind: int) -> str:
     lines = ["| near kind | family | best statistic | sep. | " + " | ".join(f"best of {p}" for p in parts) + " |",
              "|---|---|---|---:|" + "---|" * len(parts)]
     for i, name in enumerate(kinds):
-        anomalous = an.get_kind(name).generate(faces, n_per_kind, np.random.default_rng(100 + i))
+        anomalous = an.get_kind(name, near_version).generate(faces, n_per_kind,
+                                                             np.random.default_rng(100 + i + 1000 * sample_seed))
         sep = region_stats.extended_separability(normal, anomalous, ref)
         stat, value = region_stats.best(sep)
         cells = [region_stats.best({k: v for k, v in sep.items() if k in names}) for names in parts.values()]
@@ -112,21 +119,26 @@ def main(argv=None) -> int:
                    help="training faces whose mean colour histogram the colour-histogram distance is measured to")
     p.add_argument("--near-sample", nargs=2, type=int, metavar=("N_NORMAL", "N_PER_KIND"),
                    help="no build: the near kinds on a fresh sample (the faithfulness test's: 320 160)")
+    p.add_argument("--sample-seed", type=int, default=0,
+                   help="with --near-sample: 0 (default) the faithfulness tests' sample, S > 0 another one")
+    p.add_argument("--near-version", type=int, default=1, choices=(1, 2),
+                   help="near kinds of version 1 (default) or 2 (data_tools.anomalies.KINDS_V2)")
     args = p.parse_args(argv)
     if (args.data is None) != (args.answers is None):
         p.error("give both --data and --answers, or neither")
     t0 = time.perf_counter()
     if args.near_sample:
         n_normal, n_per_kind = args.near_sample
-        print(f"near kinds on a fresh sample: {n_normal} normal faces (and {n_normal} for the colour histogram), "
-              f"{n_per_kind} per kind\n")
-        print(near_sample(n_normal, n_per_kind))
+        print(f"near kinds (version {args.near_version}) on a fresh sample (seed {args.sample_seed}): {n_normal} "
+              f"normal faces (and {n_normal} for the colour histogram), {n_per_kind} per kind\n")
+        print(near_sample(n_normal, n_per_kind, args.near_version, args.sample_seed))
     else:
         from common.answer_key import load_answer_key
         if args.data is None:
             from data_tools.build import cached_dataset
-            paths = cached_dataset(args.preset, seed=args.seed, progress=False)
-            data, answers, where = paths.data, paths.answers, f"preset {args.preset} (seed {args.seed})"
+            paths = cached_dataset(args.preset, seed=args.seed, progress=False, near_version=args.near_version)
+            data, answers, where = paths.data, paths.answers, f"preset {args.preset} (seed {args.seed}" + (
+                f", near kinds version {args.near_version})" if args.near_version != 1 else ")")
         else:
             data, answers, where = args.data, args.answers, str(args.data)
         train = np.load(Path(data) / "trainingset.npy", mmap_mode="r")

@@ -91,6 +91,11 @@ class BuildConfig(Config):
     threads: int = field(default=0, metadata=_help(
         "torch CPU threads while rendering; 0 = all cores. Recorded in the manifest: float rounding, hence "
         "the bytes, may depend on it"))
+    near_version: int = field(default=1, metadata=_help(
+        "how the near kinds are made: 1 (the default; what the reference ladder and thresholds were measured "
+        "on) or 2 (opt-in: masks and paint placed on the located face in face-matched colours and several "
+        "appearances, every near kind selected to match normal faces' region statistics; "
+        "anomalies.KINDS_V2). Normal faces and far kinds are the same in both"))
 
     def __post_init__(self):
         if self.preset not in PRESETS:
@@ -104,6 +109,10 @@ class BuildConfig(Config):
             raise DatasetError(f"seed must be a non-negative integer, got {self.seed!r}")
         if not isinstance(self.threads, (int, np.integer)) or self.threads < 0:
             raise DatasetError(f"threads must be an integer >= 0, got {self.threads!r}")
+        try:
+            self.near_version = anomalies.check_near_version(self.near_version)
+        except ValueError as e:
+            raise DatasetError(str(e)) from None
         self.public_fraction = check_public_fraction(self.public_fraction)
         self.mixture = check_mixture(self.mixture)
         self.private_only_kinds = check_private_only_kinds(self.private_only_kinds, self.mixture)
@@ -187,14 +196,15 @@ class BuildResult:
     manifest: dict
 
 
-def default_cache_dir(preset: str, seed: int) -> Path:
-    """``.cache/data/<preset>-<seed>/`` under the repository root (ignored by git)."""
-    return CACHE_ROOT / f"{preset}-{seed}"
+def default_cache_dir(preset: str, seed: int, near_version: int = 1) -> Path:
+    """``.cache/data/<preset>-<seed>/`` under the repository root (ignored by git); ``<preset>-<seed>-v2/`` for
+    near kinds of version 2."""
+    return CACHE_ROOT / (f"{preset}-{seed}" + ("" if near_version == 1 else f"-v{near_version}"))
 
 
-def cache_paths(preset: str, seed: int) -> DatasetPaths:
+def cache_paths(preset: str, seed: int, near_version: int = 1) -> DatasetPaths:
     """The default ``data/`` and ``answers/`` directories of a cached build."""
-    root = default_cache_dir(preset, seed)
+    root = default_cache_dir(preset, seed, near_version)
     return DatasetPaths(root / "data", root / "answers")
 
 
@@ -232,8 +242,9 @@ def _fill_normal(faces: FaceGenerator, out: np.ndarray, rng: np.random.Generator
         bar.update(m)
 
 
-def _generate_kind(faces: FaceGenerator, name: str, n: int, rng: np.random.Generator, bar) -> np.ndarray:
-    kind = anomalies.get_kind(name)
+def _generate_kind(faces: FaceGenerator, name: str, n: int, rng: np.random.Generator, bar,
+                   near_version: int = 1) -> np.ndarray:
+    kind = anomalies.get_kind(name, near_version)
     out = np.empty((n, 64, 64, 3), np.uint8)
     for i in range(0, n, ANOMALY_CHUNK):
         m = min(ANOMALY_CHUNK, n - i)
@@ -309,7 +320,7 @@ def build_dataset(config: BuildConfig, out: str | Path, answers: str | Path, pro
         parts, kinds = [normal], [np.full(c.n_test_normal, NORMAL_KIND, dtype=object)]
         for name, n in counts.items():
             bar.set_postfix_str(name)
-            parts.append(_generate_kind(faces, name, n, stream(c.seed, f"anomaly/{name}"), bar))
+            parts.append(_generate_kind(faces, name, n, stream(c.seed, f"anomaly/{name}"), bar, c.near_version))
             kinds.append(np.full(n, name, dtype=object))
     images, kinds = np.concatenate(parts), np.concatenate(kinds).astype(str)
     labels = (kinds != NORMAL_KIND).astype(np.int8)
@@ -333,6 +344,7 @@ def build_dataset(config: BuildConfig, out: str | Path, answers: str | Path, pro
         "source": "generated",
         "preset": c.preset,
         "seed": c.seed,
+        "near_version": c.near_version,
         "config": asdict(c),
         "mixture": c.mixture,
         "families": {k: anomalies.get_kind(k).family for k in counts},
@@ -358,11 +370,12 @@ def cached_dataset(preset: str = "demo", seed: int = 0, progress: bool = True, *
     """The data set for ``preset``/``seed`` under ``.cache/data/<preset>-<seed>/``, built only if missing or if
     its manifest records another config (or files of other sizes). Returns its paths."""
     config = BuildConfig.from_preset(preset, seed=seed, **overrides)
-    paths = cache_paths(preset, seed)
+    paths = cache_paths(preset, seed, config.near_version)
     if paths.manifest.is_file():
         try:
             manifest = read_manifest(paths.manifest)
-            same = manifest.get("config") == asdict(config) and all(
+            # a manifest written before near_version existed is a version 1 build
+            same = {"near_version": 1, **manifest.get("config")} == asdict(config) and all(
                 (base / name).is_file() and (base / name).stat().st_size == rec["bytes"]
                 for group, base in (("data", paths.data), ("answers", paths.answers))
                 for name, rec in manifest["files"][group].items())

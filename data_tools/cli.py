@@ -1,7 +1,7 @@
 """``python -m data_tools``: build, import, preview and verify data sets.
 
     python -m data_tools build --preset demo --out DIR --answers DIR [--seed S] [--public-fraction F]
-                               [--private-only-kinds KIND ...]
+                               [--private-only-kinds KIND ...] [--near-version 2]
     python -m data_tools import npy --src DIR --labels FILE --out DIR --answers DIR
     python -m data_tools import folders --normal DIR --anomalous DIR --out DIR --answers DIR
     python -m data_tools preview --data DIR --answers DIR --out sheet.png
@@ -56,9 +56,11 @@ class BuildCommand:
                        help="size preset: " + "; ".join(f"{k}: {v['n_train']} train, {v['n_test_normal']}+"
                                                         f"{v['n_test_anomalous']} test" for k, v in PRESETS.items())
                             + f" (default: {BuildConfig.preset})")
-        b.add_argument("--out", type=Path, help="student-facing directory (default: .cache/data/<preset>-<seed>/data)")
+        b.add_argument("--out", type=Path, help="student-facing directory (default: .cache/data/<preset>-<seed>/data, "
+                                                "<preset>-<seed>-v2/data with --near-version 2)")
         b.add_argument("--answers", type=Path,
-                       help="TA-only directory for solution.csv (default: .cache/data/<preset>-<seed>/answers)")
+                       help="TA-only directory for solution.csv (default: .cache/data/<preset>-<seed>/answers, "
+                            "<preset>-<seed>-v2/answers with --near-version 2)")
         add_config_arguments(b, BuildConfig, skip=("preset", "mixture"), shown=dict.fromkeys(_SIZES, "the preset's"))
         b.add_argument("--mixture", nargs="+", metavar="KIND=SHARE",
                        help="kind=share items, separated by commas or spaces: "
@@ -75,11 +77,13 @@ class BuildCommand:
         if "mixture" in overrides:
             overrides["mixture"] = parse_mixture(overrides["mixture"])
         config = BuildConfig.from_preset(preset, **overrides)
-        default = cache_paths(config.preset, config.seed)
+        default = cache_paths(config.preset, config.seed, config.near_version)
         result = build_dataset(config, args.out or default.data, args.answers or default.answers,
                                progress=not args.no_progress)
         m = result.manifest
-        print(f"built {m['preset']} (seed {m['seed']}): {m['counts']['train']} train, {m['counts']['test']} test "
+        version = "" if m["near_version"] == 1 else f", near kinds version {m['near_version']}"
+        print(f"built {m['preset']} (seed {m['seed']}{version}): {m['counts']['train']} train, "
+              f"{m['counts']['test']} test "
               f"in {m['build_time_s']} s ({m['faces_per_s']} faces/s)")
         print(f"  data:    {result.paths.data}\n  answers: {result.paths.answers}")
         return 0

@@ -64,3 +64,44 @@ def contact_sheet(data: str | Path, answers: str | Path, out: str | Path, per_ro
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
+
+
+def image_grid(images: np.ndarray, out: str | Path, cols: int = 8, scale: int = 2) -> Path:
+    """Write uint8 ``images`` (n,64,64,3) as one PNG grid, ``cols`` per row, each image ``scale`` times its size
+    (nearest neighbour) with a 2-pixel white border: for looking at one kind at a time. Returns the path."""
+    from PIL import Image
+
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[1:] != (64, 64, 3) or images.dtype != np.uint8 or not len(images):
+        raise DatasetError(f"image_grid: expected uint8 images (n, 64, 64, 3), got {images.dtype} {images.shape}")
+    rows = -(-len(images) // cols)
+    cell = 64 * scale + 2
+    grid = np.full((rows * cell + 2, cols * cell + 2, 3), 255, np.uint8)
+    for i, im in enumerate(images):
+        r, c = divmod(i, cols)
+        grid[2 + r * cell:r * cell + cell, 2 + c * cell:c * cell + cell] = im.repeat(scale, 0).repeat(scale, 1)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid).save(out)
+    return out
+
+
+def kind_sheets(data: str | Path, answers: str | Path, out_dir: str | Path, kinds=None, per_kind: int = 32,
+                seed: int = 0, prefix: str = "") -> list[Path]:
+    """One ``image_grid`` of ``per_kind`` seeded random test images per anomaly kind (``kinds``, default all) of
+    the data set in ``data``/``answers``, written to ``out_dir/<prefix><kind>.png``. Returns the paths."""
+    paths = DatasetPaths(Path(data), Path(answers))
+    try:
+        key = load_answer_key(paths.solution)
+    except AnswerKeyError as e:
+        raise DatasetError(str(e)) from e
+    test = load_images(paths.test, mmap=True, min_images=1)
+    rng = np.random.default_rng(seed)
+    written = []
+    for kind in kinds or sorted(set(key.kinds.tolist()) - {NORMAL_KIND}):
+        ids = np.flatnonzero(key.kinds == kind)
+        if not len(ids):
+            raise DatasetError(f"no test rows of kind {kind!r} in {paths.solution}")
+        pick = np.sort(rng.choice(ids, min(per_kind, len(ids)), replace=False))
+        written.append(image_grid(np.asarray(test[pick]), Path(out_dir) / f"{prefix}{kind}.png"))
+    return written

@@ -228,3 +228,49 @@ def test_cached_dataset_reuses_a_matching_build(tmp_path, monkeypatch, tiny_data
     (root / "data" / "testingset.npy").write_bytes(b"truncated")      # damaged file: rebuilt
     cached_dataset("tiny", 0, progress=False)
     assert [c.public_fraction for c in calls] == [0.5, 0.3]
+
+
+# -- near kinds: version 1 is the default and its bytes are unchanged ----------------------------------------------
+#: sha256 of the tiny preset (seed 0, near kinds of version 1) as built before ``near_version`` existed, per torch
+#: thread count (float rounding in the generator depends on it; the training set does not), on x86-64 with
+#: torch 2.13.0+cpu. The reference ladder, the thresholds and the README's demo output were measured on version 1.
+V1_TINY_TORCH = "2.13.0+cpu"
+V1_TINY_SHA256 = {
+    "trainingset.npy": {1: "0f2b0a87e1d382c553e1cd689a5ebcca5e12092f03b44a4f150f70d9edf1647b",
+                        2: "0f2b0a87e1d382c553e1cd689a5ebcca5e12092f03b44a4f150f70d9edf1647b"},
+    "testingset.npy": {1: "ef116d04dda8921e0ce16f6575f4bff0800105636da8619c177ab568175d7140",
+                       2: "28934b9f0da95e5f76d6146c50fea106f319fecc4dc71ef28a00a21dffd22fd8"},
+    "solution.csv": {1: "7b51b602333b7149dac02b7515b706a8cf1edacb8fbf0117161a77c3e7bc321d",
+                     2: "7b51b602333b7149dac02b7515b706a8cf1edacb8fbf0117161a77c3e7bc321d"},
+}
+#: sha256 of version 1's drawn near kinds (mask, then paint, 8 times) on a fixed made-up face: numpy and Pillow only
+V1_DRAWN_SHA256 = "b3c726479f1131d5bfbf79017be7b91d9cb10b43b0ff59aa94f922743a6fceab"
+
+
+def test_version_1_is_the_default(tiny_dataset):
+    assert BuildConfig().near_version == 1 and tiny_dataset.manifest["near_version"] == 1
+    assert all(anomalies.get_kind(k) is anomalies.KINDS[k] for k in anomalies.KINDS)
+
+
+def test_version_1_drawn_kinds_are_unchanged():
+    base = np.random.default_rng(123).integers(40, 220, (64, 64, 3), dtype=np.uint8)
+    rng, h = np.random.default_rng(7), hashlib.sha256()
+    for _ in range(8):
+        h.update(anomalies._draw_face_mask(base.copy(), rng).tobytes())
+        h.update(anomalies._draw_face_paint(base.copy(), rng).tobytes())
+    assert h.hexdigest() == V1_DRAWN_SHA256
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_version_1_tiny_build_bytes_are_unchanged(tmp_path, threads):
+    import platform
+
+    import torch
+    if torch.__version__ != V1_TINY_TORCH or platform.machine() != "x86_64":
+        pytest.skip(f"fingerprints recorded with torch {V1_TINY_TORCH} on x86_64 (here {torch.__version__}, "
+                    f"{platform.machine()})")
+    r = build_dataset(BuildConfig.from_preset("tiny", seed=0, threads=threads), tmp_path / "d", tmp_path / "a",
+                      progress=False)
+    got = {**{k: v["sha256"] for k, v in r.manifest["files"]["data"].items() if k.endswith(".npy")},
+           "solution.csv": r.manifest["files"]["answers"]["solution.csv"]["sha256"]}
+    assert got == {k: v[threads] for k, v in V1_TINY_SHA256.items()}
