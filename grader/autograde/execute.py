@@ -362,6 +362,7 @@ class ProbeStep:
         self.folder = Path(export) / self.name
         self.cell, self.fd = None, None
         self.outcome = "died"       # until the cell has run in a live kernel
+        self.seconds = 0.0          # wall time of :meth:`run`: writing the inputs and running the cell
         self.source = (f"__import__('hw8_exchange').probe_step({str(Path(export_in_kernel) / self.name)!r}, "
                        f"globals())")
 
@@ -369,6 +370,7 @@ class ProbeStep:
         from nbformat.v4 import new_code_cell
 
         from grader.autograde import probes
+        t0 = time.perf_counter()
         try:
             self.fd = probes.write_for_student(self.folder.parent, self.name, self.probeset, self.request, self.ids)
         except OSError:     # the student's processes replaced the new folder meanwhile: no probe step for them
@@ -380,6 +382,7 @@ class ProbeStep:
         timed_out = any(o.get("output_type") == "error" and o.get("ename") == ERROR_ON_TIMEOUT["ename"]
                         for o in self.cell.outputs)
         self.outcome = "died" if not alive else "timeout" if timed_out else "ran"
+        self.seconds = time.perf_counter() - t0
 
     def remove_inputs(self) -> None:
         """The images and the request go once the student's kernel is gone (through the folder's descriptor: no
@@ -580,6 +583,8 @@ def _preprocessors():
                     self._kernel(t_nb, cfg, scratch, boot, data, tests=True) if names else None,
                     None if judged is None else between, step))
                 self.log.info("%s: both kernels %.2f s", name, time.perf_counter() - t0)
+                if step is not None:
+                    self.log.info("%s: probe step %.2f s (%s)", name, step.seconds, step.outcome)
                 for (kind, i), cell in zip(s_index, s_nb.cells):
                     if kind == "cell" and i not in names and cell.cell_type == "code":
                         nb.cells[i].outputs, nb.cells[i].execution_count = cell.outputs, cell.execution_count
