@@ -50,11 +50,10 @@ def test_code_names_come_from_the_release_imports():
 # --- the exchange ------------------------------------------------------------------------------------------------
 
 def test_plain_data_crosses_unchanged_and_code_does_not(tmp_path):
-    from starter_code.notebook import Probes
-    probes = Probes(images=np.zeros((2, 4, 4, 3), np.uint8), kinds=np.array(["face", "noise"]),
-                    source=np.array([0, -1]))
+    from starter_code.config import TrainConfig
+    cfg = TrainConfig(epochs=3, model_kwargs={"hidden": (8, 4)})
     student = {"arr": np.arange(6.0).reshape(2, 3), "d": {0: 2.0, "k": (1, None)}, "s": {1, 2}, "nan": float("nan"),
-               "b": b"\x00\x01", "p": Path("/hw8/work/x.csv"), "scal": np.float32(1.5), "probes": probes,
+               "b": b"\x00\x01", "p": Path("/hw8/work/x.csv"), "scal": np.float32(1.5), "cfg": cfg,
                "np": np, "fn": lambda x: x, "obj": np.array([object()], dtype=object), "gen": (i for i in range(2)),
                "read": json.loads}
     export(0, list(student) + ["never_set"], student, str(tmp_path))
@@ -63,7 +62,7 @@ def test_plain_data_crosses_unchanged_and_code_does_not(tmp_path):
     assert np.array_equal(mine["arr"], student["arr"]) and mine["d"] == {0: 2.0, "k": (1, None)}
     assert mine["s"] == {1, 2} and np.isnan(mine["nan"]) and mine["b"] == b"\x00\x01"
     assert mine["p"] == Path("/hw8/work/x.csv") and mine["scal"] == np.float32(1.5) and type(mine["scal"]) is np.float32
-    assert isinstance(mine["probes"], Probes) and list(mine["probes"].rows("noise")) == [1]
+    assert type(mine["cfg"]) is TrainConfig and mine["cfg"] == cfg and mine["cfg"] is not cfg
     assert mine["np"] is np and mine["read"] is json.loads           # the release's imports, not the student's
     for name in ("fn", "obj", "gen"):
         assert isinstance(mine[name], Unavailable)

@@ -19,8 +19,8 @@ statistic of the extended battery, and still change the part of the face they ar
   leaves the training set and the far kinds byte-identical to version 1's.
 
 Version 2 is opt-in (the default build is version 1), and choosing its candidates fits a model on ~5,000 renders
-first (a minute or two): the bound and the build are in the slow tier; version 1 failing the bound, the
-faithfulness of each kind and the version check are fast.
+first (a minute or two): everything that draws version 2 is in the slow tier; the version check and the contact
+sheets are fast.
 """
 from __future__ import annotations
 
@@ -79,11 +79,13 @@ def test_version_2_near_kinds_are_not_separable_by_any_extended_statistic(tiny_v
     assert all(v <= MAX_SEPARABILITY for _, v in worst.values()), worst
 
 
+@pytest.mark.slow
 def test_version_1_fails_the_same_bound(faces, normal_sample):
     worst = best_statistics(faces, normal_sample, 1)
     assert max(v for _, v in worst.values()) > MAX_SEPARABILITY + 0.05, worst
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NEAR)
 def test_version_2_near_kinds_change_the_part_of_the_face_they_are_named_after(faces, name):
     conc = an.faithfulness(name, faces, 64, np.random.default_rng(5), near_version=2)
