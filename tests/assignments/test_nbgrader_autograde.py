@@ -7,9 +7,9 @@ hands its test kernel (the full marks of solved answers are proven there: ``test
 ``test_no_work_models.py``). The unchanged release gets zero for the code parts. Written answers are left to a
 human either way.
 
-Each source notebook takes ~10-20 s to execute on 2 busy cores; all five run in the fast suite. The unchanged
-releases stop at their first answer cell, so they are cheap, but only two run in the fast suite (one with written
-answers); the others are marked slow.
+Each source notebook takes ~10-20 s to execute on 2 busy cores: 02-04 run in the fast suite, 01 and 05 (whose
+solved answers the course's autograder runs end to end in the fast suite) are slow. The unchanged releases stop at
+their first answer cell, so they are cheap; only 05's (with written answers) runs in the fast suite.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from assignments import ASSIGNMENTS
 pytestmark = [pytest.mark.usefixtures("notebook_environ"),
               pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")]  # nbgrader 0.9.6 internals
 
-FAST_RELEASE = ("01_simple", "05_report")
+FAST_RELEASE = ("05_report",)  # 01's unchanged release is graded in tests/autograde/test_no_work.py
 
 
 def _cell_points(nb) -> dict[str, float]:
@@ -41,7 +41,10 @@ JUDGED_ON_SECRET_PROBES = {
 }
 
 
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+#: 01's and 05's solved answers run every cell of the released notebook in the course's autograder in the fast tier
+#: (``tests/autograde/test_no_work.py``); here they are slow.
+@pytest.mark.parametrize("assignment", [pytest.param(a, marks=pytest.mark.slow) if a in ("01_simple", "05_report")
+                                        else a for a in ASSIGNMENTS])
 def test_solved_notebook_runs_end_to_end_and_plain_nbgrader_gives_no_code_point(course, assignment):
     """The source notebook, submitted as is, runs every cell (this is its execution proof: nbgrader executes it with
     nbclient, hidden tests restored), and every code test fails only where its hidden part reads ``secret_probes``
@@ -89,6 +92,7 @@ def _answered(course, tmp_path, assignment, answers: dict[str, str]):
     return path
 
 
+@pytest.mark.slow  # the course's autograder fails the same answer in the fast tier (test_no_work.py, trained_rows)
 def test_report_fails_an_answer_that_scales_a_row(course, tmp_path):
     """`z[0] = 2 * z[0]` on a batch doubles face 0's whole code: the latent test says so, visibly."""
     code = """

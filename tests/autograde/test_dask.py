@@ -44,6 +44,7 @@ def _check(res):
     assert 1 <= len({r.worker_pid for r in res.values()}) <= 2
 
 
+@pytest.mark.slow  # the same batch is graded over Dask with PostgreSQL, and over TLS with SQLite, in the fast tier
 def test_dask_local_cluster_sqlite(released_course, tmp_path, dask_client, capsys):
     import csv
 
