@@ -70,7 +70,7 @@ def kernel_starts(n: int, root: Path) -> None:
 
     import nbformat
 
-    from grader.autograde.execute import _Kernel
+    from grader.autograde.execute import Kernel
     from grader.autograde.sandbox import Boot, SandboxConfig, Scratch, kernel_command
     times: dict[bool, list[float]] = {True: [], False: []}
     boots = {s: Boot(root / f"boot-{s}", SandboxConfig(enabled=s)) for s in (True, False)}
@@ -82,7 +82,7 @@ def kernel_starts(n: int, root: Path) -> None:
         scratch.hand_over()
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
         argv, env, cwd = kernel_command(cfg, scratch, boots[sandboxed], tests=False, data_dir=None)
-        k = _Kernel(nb, argv=argv, env=env if not sandboxed else {"PATH": "/usr/bin:/bin"}, cwd=cwd, ids=scratch.ids,
+        k = Kernel(nb, argv=argv, env=env if not sandboxed else {"PATH": "/usr/bin:/bin"}, cwd=cwd, ids=scratch.ids,
                     ipc=scratch.ipc_for(False), timeout=60, startup_timeout=120, max_output_bytes=1 << 20)
 
         async def once():

@@ -297,7 +297,7 @@ def _on_executed(cell, cell_index, execute_reply):
                                    traceback=content.get("traceback") or [str(content.get("ename", "Error"))]))
 
 
-class _Kernel:
+class Kernel:
     """One kernel started by an exact command, and the notebook it executes (nbclient, cell by cell)."""
 
     def __init__(self, nb, *, argv, env, cwd, ids, ipc: Path, timeout: int, startup_timeout: int,
@@ -366,7 +366,7 @@ class ProbeStep:
         self.source = (f"__import__('hw8_exchange').probe_step({str(Path(export_in_kernel) / self.name)!r}, "
                        f"globals())")
 
-    async def run(self, kernel: _Kernel) -> None:
+    async def run(self, kernel: Kernel) -> None:
         from nbformat.v4 import new_code_cell
 
         from grader.autograde import probes
@@ -406,7 +406,7 @@ class ProbeStep:
         return {"outcome": self.outcome, "timeout": self.timeout, "out": f"{self.name}/{PROBE_OUT}"}
 
 
-async def _student_then_tests(student: _Kernel, tests: _Kernel | None, between=None,
+async def _student_then_tests(student: Kernel, tests: Kernel | None, between=None,
                               probe: ProbeStep | None = None) -> None:
     """The student's kernel runs and is gone before the test kernel runs a cell; the test kernel starts meanwhile
     (its sandbox shares nothing writable with the student's, and it reads nothing of theirs until it runs).
@@ -560,7 +560,7 @@ def _preprocessors():
                 Path(self.scratch_dir).mkdir(parents=True, exist_ok=True)
             scratch = sb.Scratch(cfg, Path(self.scratch_dir) if self.scratch_dir else None)
             try:
-                _copy_release_files(rel_dir, scratch.work)
+                copy_release_files(rel_dir, scratch.work)
                 work, export = sb.paths_for(cfg, scratch)
                 s_nb, s_index, names = student_notebook(nb, release_nb, export)
                 nbformat.write(s_nb, str(scratch.work / f"{name}.ipynb"))
@@ -599,10 +599,10 @@ def _preprocessors():
                 scratch.cleanup()
             return nb, resources
 
-        def _kernel(self, nb, cfg, scratch, boot, data, *, tests: bool) -> _Kernel:
+        def _kernel(self, nb, cfg, scratch, boot, data, *, tests: bool) -> Kernel:
             from grader.autograde import sandbox as sb
             argv, env, cwd = sb.kernel_command(cfg, scratch, boot, tests=tests, data_dir=data)
-            return _Kernel(nb, argv=argv, env=env if not cfg.enabled else {"PATH": "/usr/bin:/bin"}, cwd=cwd,
+            return Kernel(nb, argv=argv, env=env if not cfg.enabled else {"PATH": "/usr/bin:/bin"}, cwd=cwd,
                            ids=scratch.ids, ipc=scratch.ipc_for(tests), timeout=self.timeout,
                            startup_timeout=self.startup_timeout, max_output_bytes=self.max_output_bytes)
 
@@ -622,7 +622,7 @@ def _boot(boot_dir: str, cfg):
     return _BOOTS[key]
 
 
-def _copy_release_files(src: Path, dest: Path) -> None:
+def copy_release_files(src: Path, dest: Path) -> None:
     """The release's other files (never notebooks) into the notebook's folder: what the student had beside it."""
     if not src.is_dir():
         return

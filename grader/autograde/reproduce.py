@@ -366,20 +366,20 @@ class Runner:
         import nbformat
 
         from grader.autograde import sandbox as sb
-        from grader.autograde.execute import _Kernel
+        from grader.autograde.execute import Kernel, copy_release_files
         nb, notes = notebook_to_run(course, assignment, notebook)
         if self.cfg.scratch_dir:
             Path(self.cfg.scratch_dir).mkdir(parents=True, exist_ok=True)
         scratch = sb.Scratch(self.sb_cfg, Path(self.cfg.scratch_dir) if self.cfg.scratch_dir else None)
         try:
-            _copy_release_files(course.course_dir / "release" / assignment, scratch.work)
+            copy_release_files(course.course_dir / "release" / assignment, scratch.work)
             nbformat.write(nb, str(scratch.work / notebook.name))
             self.boot.seed_home(scratch.home_student)
             scratch.hand_over()
             argv, env, cwd = sb.kernel_command(self.sb_cfg, scratch, self.boot, tests=False, data_dir=self.data_dir)
             if self.sb_cfg.enabled:
                 argv, env = with_devices(argv, self.devices), {"PATH": "/usr/bin:/bin"}
-            kernel = _Kernel(nb, argv=argv, env=env, cwd=cwd, ids=scratch.ids, ipc=scratch.ipc_for(False),
+            kernel = Kernel(nb, argv=argv, env=env, cwd=cwd, ids=scratch.ids, ipc=scratch.ipc_for(False),
                              timeout=self.cfg.cell_timeout, startup_timeout=self.cfg.startup_timeout,
                              max_output_bytes=1 << 20)
             from tqdm.auto import tqdm
@@ -400,19 +400,6 @@ class Runner:
             return data, where, notes
         finally:
             scratch.cleanup()
-
-
-def _copy_release_files(src: Path, dest: Path) -> None:
-    """The release's files other than notebooks, beside the notebook (what the student had there)."""
-    import shutil
-    if not src.is_dir():
-        return
-    for p in src.rglob("*"):
-        if p.is_symlink() or not p.is_file() or p.suffix == ".ipynb":
-            continue
-        target = dest / p.relative_to(src)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(p, target)
 
 
 # --- comparing -------------------------------------------------------------------------------------------------------
