@@ -18,24 +18,13 @@ import pytest
 
 from data_tools import anomalies as an
 from data_tools import anomaly_stats as st
-from data_tools.faces import FaceGenerator
+
+#: Images of each near kind in the sample (its normal faces: ``normal_sample`` in conftest.py).
+N_PER_KIND = 160
 
 MAX_SEPARABILITY = 0.75
-N_NORMAL, N_PER_KIND = 320, 160
 #: kind -> floor of the median concentration in its region (measured on 200 faces per kind in brackets)
 CONCENTRATION_FLOOR = {"glasses": 1.3, "headwear": 1.4, "open_mouth": 1.3, "face_mask": 1.8, "face_paint": 2.5}
-
-
-@pytest.fixture(scope="module")
-def faces():
-    return FaceGenerator(batch_size=200)
-
-
-@pytest.fixture(scope="module")
-def normal_sample(faces):
-    """(reference for the colour histogram, normal faces) drawn like the normal sets."""
-    z = an.sample_normal_latents(faces, 2 * N_NORMAL, np.random.default_rng(11))
-    return faces.render(z[:N_NORMAL]), faces.render(z[N_NORMAL:])
 
 
 def near_kinds_of(key) -> list[str]:

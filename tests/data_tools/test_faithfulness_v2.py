@@ -30,10 +30,11 @@ import pytest
 from data_tools import anomalies as an
 from data_tools import region_stats as rs
 from data_tools.build import BuildConfig, build_dataset
-from data_tools.faces import FaceGenerator
+
+#: Images of each near kind in the sample (its normal faces: ``normal_sample`` in conftest.py).
+N_PER_KIND = 160
 
 MAX_SEPARABILITY = 0.75
-N_NORMAL, N_PER_KIND = 320, 160
 NEAR = sorted(k for k in an.DEFAULT_MIXTURE if an.KINDS[k].distance == "near")
 #: kind -> floor of the median concentration in its region, measured in brackets (version 1: glasses 1.61,
 #: headwear 1.75, open_mouth 1.65; masks and paint at their maxima, all of the edit inside the region, in both)
@@ -41,17 +42,6 @@ CONCENTRATION_FLOOR = {"glasses": 1.2, "headwear": 1.4, "open_mouth": 1.15, "fac
 # (1.36, 2.00, 1.35, 2.67 = the maximum, 4.65 = the maximum)
 #: floor of the share of faces whose concentration is above 1 (measured: 0.77, 0.96, 0.70, 1.00, 1.00)
 SHARE_FLOOR = 0.6
-
-
-@pytest.fixture(scope="module")
-def faces():
-    return FaceGenerator(batch_size=200)
-
-
-@pytest.fixture(scope="module")
-def normal_sample(faces):
-    z = an.sample_normal_latents(faces, 2 * N_NORMAL, np.random.default_rng(11))
-    return faces.render(z[:N_NORMAL]), faces.render(z[N_NORMAL:])
 
 
 def best_statistics(faces, normal_sample, near_version: int) -> dict[str, tuple[str, float]]:
