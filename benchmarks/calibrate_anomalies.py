@@ -213,10 +213,10 @@ def calibrate(n_train: int, n_normal: int, n_per_kind: int, epochs: int, seed: i
     # P(attribute) of normal latents, by the label models
     p_normal = {a: float(an.attribute_probability(a, z_normal[n_train:]).mean()) for a in an.HELD_OUT}
     cols = [*st.BATTERY, "max", "fcn_ae", "pca_maha", "conc", "P(attr)"]
-    print(f"\nseparability (max(AUC, 1-AUC)) of each battery statistic, normal vs kind; detectors' AUC; faithfulness "
-          f"(median concentration of the edit in the kind's region; label model's mean P(attribute) on anomalies, "
-          f"normal faces in brackets)\n")
-    print(f"| kind | dist | family | share | " + " | ".join(cols) + " |")
+    print("\nseparability (max(AUC, 1-AUC)) of each battery statistic, normal vs kind; detectors' AUC; faithfulness "
+          "(median concentration of the edit in the kind's region; label model's mean P(attribute) on anomalies, "
+          "normal faces in brackets)\n")
+    print("| kind | dist | family | share | " + " | ".join(cols) + " |")
     print("|---|---|---|---|" + "---|" * len(cols))
     y = lambda m: np.r_[np.zeros(n_normal), np.ones(m)]  # noqa: E731
     for i, name in enumerate(names, start=1):

@@ -14,8 +14,8 @@ nothing outside it: each kernel gets its own, ``<base>/hw8/<worker pid>-<n>``, w
 
 v1 is used where both its hierarchies are writable, else v2, else none (:func:`hierarchy` says why; the grader then
 falls back to rlimits and says so in every result row's ``sandbox`` column). A kernel enters its cgroup before
-bwrap runs: its command starts with :func:`enter_argv`, a ``/bin/sh`` one-liner that writes its own pid to each
-``cgroup.procs`` and then execs the rest (bwrap), so every process of the sandbox is born inside. A group is removed
+bwrap runs: its command starts with ``sandbox.launch_argv``, a ``/bin/sh`` one-liner that writes its own pid to each
+of the group's :attr:`Group.procs` and then execs the rest (bwrap), so every process of the sandbox is born inside. A group is removed
 when its kernel is gone (:meth:`Group.remove` kills what is left first); :func:`clean_stale` removes the groups of
 grader processes that no longer exist (a worker killed on a timeout), at every worker's start.
 """
@@ -34,8 +34,6 @@ from pathlib import Path
 ROOT = Path("/sys/fs/cgroup")
 #: The kit's folder in each hierarchy.
 PREFIX = "hw8"
-#: ``enter_argv``'s script: the shell's own pid into every ``cgroup.procs`` named before ``--``, then exec the rest.
-_ENTER = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
 _NAME = re.compile(r"^(?:probe-)?(\d+)(?:-\d+)?$")
 _COUNTER = itertools.count(1)
 
@@ -223,11 +221,6 @@ def _remove(dirs: list[Path], timeout: float, kill: bool = True) -> bool:
         if time.monotonic() > deadline:
             return False
         time.sleep(0.05)
-
-
-def enter_argv(group: Group) -> list[str]:
-    """The command prefix that puts the process into ``group`` and then execs the command after it."""
-    return ["/bin/sh", "-c", _ENTER, "hw8-cgroup", *map(str, group.procs), "--"]
 
 
 def _alive(pid: int) -> bool:

@@ -54,7 +54,7 @@ use up for all, and memory to ``RLIMIT_AS`` alone; without root, no tmpfs quotas
 write). Neither is silent: each result row's ``sandbox`` label then says ``bwrap (rlimits only; no scratch
 quota)``, and the run ends with a warning. When the kernel exits (normally, killed on a timeout, or crashed), the
 pid namespace's init exits and the kernel of the OS kills every process left in it; ``--die-with-parent`` does the
-same when the worker dies.
+same when the worker dies, and :func:`launch_argv` covers the moments before bwrap has asked for it.
 """
 from __future__ import annotations
 
@@ -232,6 +232,25 @@ def unavailable_reason(cfg: SandboxConfig | None = None) -> str | None:
 
 
 # --- what a sandbox binds --------------------------------------------------------------------------------------
+
+#: :func:`launch_argv`'s script: exit unless the process that started it (``$1``) is still its parent, write its own
+#: pid into every ``cgroup.procs`` named before ``--``, then exec the rest.
+_LAUNCH = ('[ "$PPID" = "$1" ] || exit 125; shift; '
+           'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"')
+
+
+def launch_argv(group: cgroups.Group | None) -> list[str]:
+    """The prefix of a kernel's command: it dies with this process and enters ``group`` (if any), then execs the rest.
+
+    ``setpriv --pdeathsig KILL`` asks for SIGKILL when this process dies, kept across the execs that follow (the
+    shell, then bwrap, which asks again for its own child); the shell then checks that this process is still its
+    parent, since it may have died before the request. bwrap's ``--die-with-parent`` alone leaves a window (from
+    the fork until bwrap has made its namespaces) in which a ``kill -9`` of the worker leaves a sandbox running.
+    """
+    procs = [str(p) for p in group.procs] if group is not None else []
+    tie = [SETPRIV, "--pdeathsig", "KILL"] if os.path.exists(SETPRIV) else []     # util-linux: every Linux has it
+    return [*tie, "/bin/sh", "-c", _LAUNCH, "hw8-kernel", str(os.getpid()), *procs, "--"]
+
 
 def _setpriv(ids: tuple[int, int]) -> list[str]:
     uid, gid = ids
@@ -647,7 +666,7 @@ def wrap(cmd: list[str], cfg: SandboxConfig, scratch: Scratch, boot: Boot, *, te
         for name in DATA_FILES:
             if (Path(data_dir) / name).is_file():
                 m.add("--ro-bind", str(boot.data_file(Path(data_dir) / name)), f"{DATA}/{name}")
-    args = [*(cgroups.enter_argv(group) if group else []), BWRAP, *_namespace_args(), "--hostname", "sandbox",
+    args = [*launch_argv(group), BWRAP, *_namespace_args(), "--hostname", "sandbox",
             *m.args]
     # The test kernel starts in its own HOME: nothing the student wrote is in its working directory (config files,
     # modules, matplotlibrc are looked up there by some libraries).
@@ -676,7 +695,7 @@ def kernel_command(cfg: SandboxConfig, scratch: Scratch, boot: Boot, *, tests: b
     env = kernel_env(cfg, home=str(home), data=str(Path(data_dir).resolve()) if data_dir is not None else None,
                      tests=tests, boot=str(boot.root), lib=str(boot.root / "lib"),
                      bin_dir=str(Path(sys.executable).parent), pids_cgroup=group is not None)
-    cmd = [*(cgroups.enter_argv(group) if group else []), sys.executable,
+    cmd = [*launch_argv(group), sys.executable,
            str(boot.root / BOOT_MODULES["sandbox_kernel.py"]), "-f", "{connection_file}", *extra]
     return cmd, env, str(home if tests else scratch.work)
 

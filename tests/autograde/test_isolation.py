@@ -24,6 +24,7 @@ import nbformat
 import pytest
 
 from grader.autograde import cgroups
+from grader.autograde.sandbox import SETPRIV, launch_argv
 from tests.autograde.conftest import fresh_copy, release_nb
 from tests.autograde.fixtures import ISOLATION_REPORT, write_submission
 
@@ -116,10 +117,10 @@ def test_a_cgroup_holds_its_processes_and_memory_and_is_removed(tmp_path):
     h = need_cgroups()
     g = cgroups.Group.create(h, pids_max=16, memory_bytes=96 << 20)
     try:
-        fork = subprocess.run([*cgroups.enter_argv(g), "/bin/sh", "-c",
+        fork = subprocess.run([*launch_argv(g), "/bin/sh", "-c",
                                "for i in $(seq 40); do sleep 2 & done; wait; echo done"],
                               capture_output=True, text=True, timeout=60)
-        hog = subprocess.run([*cgroups.enter_argv(g), sys.executable, "-c",
+        hog = subprocess.run([*launch_argv(g), sys.executable, "-c",
                               "x = [b'x' * (16 << 20) for _ in range(20)]; print('held 320 MiB')"],
                              capture_output=True, text=True, timeout=60)
     finally:
@@ -138,7 +139,7 @@ def test_what_a_dead_worker_left_is_removed(tmp_path):
     g = cgroups.Group(h, f"{dead.pid}-1")
     for d in g.dirs:
         d.mkdir(parents=True)
-    survivor = subprocess.Popen([*cgroups.enter_argv(g), "sleep", "60"])
+    survivor = subprocess.Popen([*launch_argv(g), "sleep", "60"])
     deadline = time.monotonic() + 10
     while survivor.pid not in g.pids() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -161,6 +162,40 @@ def test_what_a_dead_worker_left_is_removed(tmp_path):
         for d in (foreign, foreign.parent, elsewhere):
             if d.exists():
                 d.rmdir()
+
+
+def test_a_kernel_command_dies_with_its_starter_even_one_that_died_before_it_asked(tmp_path):
+    """``launch_argv``: SIGKILL when the process that started it dies; nothing runs if that one is already gone."""
+    if not Path(SETPRIV).exists():
+        pytest.skip(f"no {SETPRIV}")
+    marker = tmp_path / "ran"
+    # the starter dies right after the start: the command (sleep) is killed with it
+    starter = subprocess.run(
+        [sys.executable, "-c", "import subprocess, sys; from grader.autograde.sandbox import launch_argv; "
+         "p = subprocess.Popen([*launch_argv(None), 'sleep', '300']); print(p.pid, flush=True)"],
+        capture_output=True, text=True, timeout=60, check=True)
+    child = int(starter.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{child}").exists() and _state(child) != "Z" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{child}").exists() or _state(child) == "Z", "the command outlived its starter"
+    # started on behalf of a process that is gone already (it died before the command asked to die with it)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    argv = launch_argv(None)
+    argv[argv.index(str(os.getpid()))] = str(gone.pid)
+    late = subprocess.run([*argv, "/bin/sh", "-c", f"touch {marker}"], timeout=30)
+    assert late.returncode == 125 and not marker.exists()
+    # and started by a live process, the command runs
+    assert subprocess.run([*launch_argv(None), "/bin/sh", "-c", f"touch {marker}"], timeout=30).returncode == 0
+    assert marker.exists()
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
 
 
 def test_cgroup_v2_gets_the_same_limits(tmp_path):

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from data_tools import anomalies as an
-from data_tools import anomaly_stats as st
 from data_tools.faces import FaceGenerator
 
 N = 6

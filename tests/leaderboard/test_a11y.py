@@ -130,6 +130,21 @@ def tab_to(page, selector: str, limit: int = 80) -> None:
     raise AssertionError(f"{selector} cannot be reached with Tab")
 
 
+def open_chooser_with_space(page, selector: str, tries: int = 3):
+    """Space on the focused file input opens its chooser; pressed again (as a person would) if a slow browser shows
+    none within 10 s, the focus still on ``selector``."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    for _ in range(tries):
+        assert page.locator(selector).evaluate("el => el === document.activeElement"), f"{selector} lost the focus"
+        try:
+            with page.expect_file_chooser(timeout=10_000) as chooser:
+                page.keyboard.press("Space")
+            return chooser.value
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError(f"Space on {selector} opened no file chooser in {tries} tries")
+
+
 def test_upload_and_selection_with_the_keyboard_only(browser, site, tmp_path):
     srv, lb, clock, token, alice = site
     clock.set(CLOSES - timedelta(days=1))
@@ -138,9 +153,7 @@ def test_upload_and_selection_with_the_keyboard_only(browser, site, tmp_path):
     good = tmp_path / "keyboard.csv"
     good.write_bytes(csv_bytes(noisy_scores(lb.key, 0.6, 77)))
     tab_to(page, "#file")
-    with page.expect_file_chooser() as chooser:
-        page.keyboard.press("Space")
-    chooser.value.set_files(str(good))
+    open_chooser_with_space(page, "#file").set_files(str(good))
     tab_to(page, "#upload")
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/submissions/\d+$"))
