@@ -33,7 +33,7 @@ HIDDEN_TESTS = "### BEGIN HIDDEN TESTS"
 def without_hidden_tests(nb):
     """``nb`` (a source notebook, changed in place and returned) with each test cell cut before its hidden part,
     as students run it: the hidden parts are the autograder's, run in its own test kernel (01's and 05's read its
-    secret probes; ``tests/autograde/test_no_work.py``)."""
+    secret probes; ``tests/autograde/test_no_work.py``, ``test_no_work_report.py``)."""
     for cell in nb.cells:
         if HIDDEN_TESTS in cell.source:
             cell.source = cell.source[:cell.source.index(HIDDEN_TESTS)]

@@ -9,9 +9,10 @@ tiny preset's 128 test images they are coarse, so a bar can fall on either side 
 seed this builds the tiny preset (``BuildConfig.from_preset("tiny", seed=s)``), grades in one autograde run
 (sandboxed, smoke mode, the reference measured on first use) each assignment's solved answer and a few answers that
 do no work (an untrained model, the distance to the mean face, constant scores: the no-work tests' corpora,
-``tests/autograde/test_no_work*.py``), and prints per seed and assignment the solved answer's code points / the
-autograded maximum and the best no-work answer's points (``!`` marks a seed where the solved answer lost points or
-a no-work answer earned some; ``ERR`` a notebook that was not graded, with its message below the table).
+``tests/autograde/no_work_answers.py`` and ``test_no_work_models.py``), and prints per seed and assignment the
+solved answer's code points / the autograded maximum and the best no-work answer's points (``!`` marks a seed where
+the solved answer lost points or a no-work answer earned some; ``ERR`` a notebook that was not graded, with its
+message below the table).
 """
 from __future__ import annotations
 

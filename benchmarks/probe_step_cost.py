@@ -3,7 +3,7 @@
     python benchmarks/probe_step_cost.py                          # 01-05, 2 solved notebooks each, tiny preset
     python benchmarks/probe_step_cost.py --assignments 01_simple -n 4 --data-dir .cache/data/tiny-0/data
 
-Each assignment's solved answer (the no-work test corpora's, ``tests/autograde/test_no_work*.py``) is graded for
+Each assignment's solved answer (the no-work test corpora's, ``tests/autograde/no_work_answers.py`` and ``test_no_work_models.py``) is graded for
 real: sandboxed (bubblewrap), smoke mode, nbgrader with feedback, one notebook at a time by the worker's own
 ``Grader`` (``worker.py``) run in this process, so that the steps inside can be timed (a worker pool's workers log
 only failures). Per assignment, the mean over its notebooks of
@@ -50,8 +50,8 @@ def corpora() -> dict:
     package, so the two modules the model corpus imports by their package names are registered first."""
     fixtures = test_modules.load("autograde/fixtures.py")
     sys.modules.setdefault("tests.autograde.fixtures", fixtures)
-    nowork = test_modules.load("autograde/test_no_work.py")
-    sys.modules.setdefault("tests.autograde.test_no_work", nowork)
+    nowork = test_modules.load("autograde/no_work_answers.py")
+    sys.modules.setdefault("tests.autograde.no_work_answers", nowork)
     models = test_modules.load("autograde/test_no_work_models.py")
     return {"fixtures": fixtures, "nowork": nowork, "models": models}
 

@@ -3,9 +3,9 @@
 The source notebook submitted as is runs every cell without error, end to end: this is the source notebooks'
 execution proof (nbgrader executes them with nbclient, hidden tests restored). Its code tests fail, each in its
 hidden part, because every one of them judges the model on the secret probes that only the course's autograder
-hands its test kernel (the full marks of solved answers are proven there: ``tests/autograde/test_no_work.py`` and
-``test_no_work_models.py``). The unchanged release gets zero for the code parts. Written answers are left to a
-human either way.
+hands its test kernel (the full marks of solved answers are proven there: ``tests/autograde/test_no_work.py``,
+``test_no_work_report.py`` and ``test_no_work_models.py``). The unchanged release gets zero for the code parts.
+Written answers are left to a human either way.
 
 Each source notebook takes ~10-20 s to execute on 2 busy cores: 02-04 run in the fast suite, 01 and 05 (whose
 solved answers the course's autograder runs end to end in the fast suite) are slow. The unchanged releases stop at
@@ -42,14 +42,15 @@ JUDGED_ON_SECRET_PROBES = {
 
 
 #: 01's and 05's solved answers run every cell of the released notebook in the course's autograder in the fast tier
-#: (``tests/autograde/test_no_work.py``); here they are slow.
+#: (``tests/autograde/test_no_work.py``, ``test_no_work_report.py``); here they are slow.
 @pytest.mark.parametrize("assignment", [pytest.param(a, marks=pytest.mark.slow) if a in ("01_simple", "05_report")
                                         else a for a in ASSIGNMENTS])
 def test_solved_notebook_runs_end_to_end_and_plain_nbgrader_gives_no_code_point(course, assignment):
     """The source notebook, submitted as is, runs every cell (this is its execution proof: nbgrader executes it with
     nbclient, hidden tests restored), and every code test fails only where its hidden part reads ``secret_probes``
     (``NameError``): plain nbgrader never passes them. The solved answers are proven end to end, with every code
-    point, by ``tests/autograde/test_no_work.py`` (01, 05) and ``test_no_work_models.py`` (02-05)."""
+    point, by ``tests/autograde/test_no_work.py`` (01), ``test_no_work_report.py`` (05) and
+    ``test_no_work_models.py`` (02-05)."""
     grade = course.autograde(assignment, "solver", course.source_notebook(assignment))
     assert grade.max_code_score > 0 and grade.code_score == 0
     assert grade.errors == [(t, "NameError") for t in JUDGED_ON_SECRET_PROBES[assignment]], grade.errors
@@ -92,7 +93,7 @@ def _answered(course, tmp_path, assignment, answers: dict[str, str]):
     return path
 
 
-@pytest.mark.slow  # the course's autograder fails the same answer in the fast tier (test_no_work.py, trained_rows)
+@pytest.mark.slow  # the course's autograder fails the same answer in the fast tier (test_no_work_report.py)
 def test_report_fails_an_answer_that_scales_a_row(course, tmp_path):
     """`z[0] = 2 * z[0]` on a batch doubles face 0's whole code: the latent test says so, visibly."""
     code = """

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.autograde.test_no_work import _PIXELS, BRIGHTNESS, EDIT_LATENT, LATENT, TRAINED_FCN, UNTRAINED_FCN, \
-    _copy
+from tests.autograde.no_work_answers import BRIGHTNESS, EDIT_LATENT, LATENT, PIXELS, TRAINED_FCN, UNTRAINED_FCN, \
+    copy_course, release_course
 
 M, S, B, R = "02_medium", "03_strong", "04_boss", "05_report"
 
@@ -48,7 +48,7 @@ MEDIUM_NO_WORK = {
     "probe_order": _scores("np.arange(len(images), dtype=float)"),
     "constant": _scores("np.ones(len(images))"),
     "random": _scores("np.random.default_rng(0).random(len(images))"),
-    "mean_face": _UNTRAINED + _PIXELS + (
+    "mean_face": _UNTRAINED + PIXELS + (
         "_mean_face = _x.mean(axis=0)\n"
         "\ndef score_images(images):\n"
         "    return np.linalg.norm(images.reshape(len(images), -1) / 255.0 - _mean_face, axis=1)"),
@@ -101,7 +101,7 @@ STRONG_NO_WORK = {
     "untrained": {"train": STRONG_SOLVED.replace('history = fit(model, train, cfg.replace(schedule="cosine"))',
                                                                    "history = None")},
     # Two "encoders" that are pixel statistics, and the distance to the mean face as the score.
-    "pixel_statistics": {"train": _UNTRAINED + _PIXELS + (
+    "pixel_statistics": {"train": _UNTRAINED + PIXELS + (
         "_mean_face = _x.mean(axis=0)\n"
         "\ndef score_images(images):\n"
         "    return np.linalg.norm(images.reshape(len(images), -1) / 255.0 - _mean_face, axis=1)\n"
@@ -214,12 +214,7 @@ def _grade_batch(course, data_dir, batch: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def released(tmp_path_factory):
-    from grader.autograde.course import REPO_ROOT, CourseConfig
-    from grader.autograde.release import release
-    course = CourseConfig(source=REPO_ROOT / "assignments",
-                          course_dir=tmp_path_factory.mktemp("nowork_models") / "course")
-    release(course, assignments=[M, S, B, R])
-    return course
+    return release_course(tmp_path_factory.mktemp("nowork_models"), M, S, B, R)
 
 
 #: The fast batch: 02's answers that train nothing (each assignment graded costs its reference's run).
@@ -228,7 +223,7 @@ FAST = {M: {k: MEDIUM_NO_WORK[k] for k in ("constant", "mean_face", "untrained",
 
 @pytest.fixture(scope="module")
 def no_work(sandbox, released, tiny_dataset, tmp_path_factory):
-    course = _copy(released, tmp_path_factory.mktemp("fast"))
+    course = copy_course(released, tmp_path_factory.mktemp("fast"))
     batch = {a: {sid: (v if isinstance(v, dict) else {"train": v}) for sid, v in answers.items()}
              for a, answers in FAST.items()}
     return course, _grade_batch(course, tiny_dataset.data_dir, batch)
@@ -270,7 +265,7 @@ def test_more_answers_without_the_work_get_no_code_point(sandbox, released, tiny
     edits (these train an fcn): brightness steps beside a trained fcn, an untrained fcn's edit."""
     batch = {M: {k: {"train": MEDIUM_NO_WORK[k]} for k in ("row_index", "probe_order", "random", "flipped")},
              S: STRONG_NO_WORK, B: BOSS_NO_WORK, R: REPORT_NO_WORK}
-    res = _grade_batch(_copy(released, tmp_path), tiny_dataset.data_dir, batch)
+    res = _grade_batch(copy_course(released, tmp_path), tiny_dataset.data_dir, batch)
     for key in [(a, sid) for a, answers in batch.items() for sid in answers]:
         assert res[key].status == "graded" and res[key].code_score == 0, res[key]
 
@@ -279,7 +274,7 @@ def test_more_answers_without_the_work_get_no_code_point(sandbox, released, tiny
 def test_the_solved_answers_get_every_code_point(sandbox, released, tiny_dataset, tmp_path):
     batch = {M: {"solved": {"train": MEDIUM_SOLVED}}, S: {"solved": {"train": STRONG_SOLVED}},
              B: {"solved": BOSS_SOLVED}, R: {"solved": REPORT_SOLVED}}
-    res = _grade_batch(_copy(released, tmp_path), tiny_dataset.data_dir, batch)
+    res = _grade_batch(copy_course(released, tmp_path), tiny_dataset.data_dir, batch)
     for a, points in ((M, 4), (S, 6), (B, 10), (R, 5)):
         assert res[(a, "solved")].status == "graded" and res[(a, "solved")].code_score == points, res[(a, "solved")]
         assert res[(a, "solved")].tampering == []

@@ -1,0 +1,50 @@
+"""05_report's autograded points are earned by a trained fcn's latent edits only.
+
+Each answer below (``no_work_answers.REPORT_NO_WORK``) runs to the end and draws a figure: latent edits of an
+untrained fcn and of one that draws the mean face, brightness edits and a blank figure (beside an untrained fcn,
+and beside a trained one), and a trained fcn's codes scaled by row (``z[i]``, face i's whole code) instead of by
+element. The autograder rebuilds the fcn from its weights in the test kernel, judges it on the secret probes and
+checks ``edit_latent`` against its own decoding: each gets 0 code points, the solved answer every one, on each
+grading data set tried. 01_simple's corpus: ``test_no_work.py``.
+
+Sandboxed (bubblewrap), smoke mode, the tiny preset: ~1.5 min on 2 busy cores; the solved answer on three more
+data seeds is slow (~1 min per seed).
+"""
+from __future__ import annotations
+
+import pytest
+
+from tests.autograde.no_work_answers import R, REPORT, REPORT_NO_WORK, copy_course, grade_answers, release_course
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    return release_course(tmp_path_factory.mktemp("nowork-report"), R)
+
+
+@pytest.fixture(scope="module")
+def report_corpus(sandbox, released, tiny_dataset, tmp_path_factory):
+    course = copy_course(released, tmp_path_factory.mktemp("report"))
+    return grade_answers(course, tiny_dataset.data_dir, {**REPORT, **REPORT_NO_WORK}, R)
+
+
+def test_the_solved_latent_adjustments_get_every_code_point(report_corpus):
+    assert report_corpus["solved"].status == "graded" and report_corpus["solved"].code_score == 5, \
+        report_corpus["solved"]
+
+
+@pytest.mark.parametrize("answer", sorted(REPORT_NO_WORK))
+def test_latent_adjustments_that_are_not_a_trained_fcns_get_no_code_point(report_corpus, answer):
+    assert report_corpus[answer].status == "graded" and report_corpus[answer].code_score == 0, report_corpus[answer]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("data_seed", [1, 2, 3])
+def test_the_solved_latent_adjustments_pass_on_other_grading_data(sandbox, released, tmp_path, data_seed):
+    from data_tools.build import BuildConfig, build_dataset
+    build_dataset(BuildConfig.from_preset("tiny", seed=data_seed), tmp_path / "data", tmp_path / "answers",
+                  progress=False)
+    course = copy_course(released, tmp_path)
+    res = grade_answers(course, tmp_path / "data", {**REPORT, "untrained": REPORT_NO_WORK["untrained_latent"]}, R)
+    assert res["solved"].code_score == 5, res["solved"]
+    assert res["untrained"].code_score == 0, res["untrained"]
