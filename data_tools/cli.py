@@ -6,6 +6,8 @@
     python -m data_tools import folders --normal DIR --anomalous DIR --out DIR --answers DIR
     python -m data_tools preview --data DIR --answers DIR --out sheet.png
     python -m data_tools verify --data DIR --answers DIR
+    python -m data_tools rate sheets --data DIR --answers DIR --out DIR [--per-kind 64] [--normal 16] [--seed S]
+    python -m data_tools rate result --sheets DIR
 
 Exit codes (``common.commandline``, the kit's one CLI shape): 0 done, 1 a data problem (a ``KitError``:
 ``DatasetError``, ``ImageFileError``, ``AnswerKeyError``, ``ConfigKeyError``; or a missing file; printed on
@@ -27,6 +29,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("import", "data_tools.cli:ImportCommand"),
     ("preview", "data_tools.cli:PreviewCommand"),
     ("verify", "data_tools.cli:VerifyCommand"),
+    ("rate", "data_tools.cli:RateCommand"),
 ]
 #: A missing or unreadable file is an OSError. (``common.errors`` is light: ``--help`` imports neither numpy nor
 #: pandas.)
@@ -179,3 +182,38 @@ class VerifyCommand:
         if not problems:
             print("all files match manifest.json")
         return 1 if problems else 0
+
+
+class RateCommand:
+    """Blind rating sheets of the near anomaly kinds, and their result (``data_tools.rating``)."""
+
+    @staticmethod
+    def add_arguments(r: argparse.ArgumentParser) -> None:
+        rsub = r.add_subparsers(dest="step", required=True, metavar="STEP", parser_class=commandline.Parser)
+        s = rsub.add_parser("sheets", help="a numbered grid, a sheet to fill and a hidden key per kind",
+                            description="Per near kind: a seeded sample of its test images mixed with normal test "
+                                        "faces, as <kind>.png (numbered grid), <kind>.csv (cell,answer: fill in "
+                                        "yes, no or unsure) and key/<kind>.csv (which cells are anomalies: do not "
+                                        "open while rating).")
+        s.add_argument("--data", type=Path, required=True, help="directory with testingset.npy")
+        s.add_argument("--answers", type=Path, required=True, help="directory with solution.csv")
+        s.add_argument("--out", type=Path, required=True, help="directory for the grids, sheets and keys")
+        s.add_argument("--kinds", nargs="+", help="kinds to rate (default: every near kind in the data)")
+        s.add_argument("--per-kind", type=int, default=64, help="images of each kind (default: 64)")
+        s.add_argument("--normal", type=int, default=16, help="normal faces mixed in (default: 16)")
+        s.add_argument("--seed", type=int, default=0, help="seed of the sample and its order (default: 0)")
+        res = rsub.add_parser("result", help="join the filled sheets with their keys: agreement per kind")
+        res.add_argument("--sheets", type=Path, required=True, help="the directory `rate sheets` wrote, filled in")
+
+    @staticmethod
+    def run(args) -> int:
+        from data_tools import rating
+
+        if args.step == "sheets":
+            for path in rating.write_sheets(args.data, args.answers, args.out, kinds=args.kinds,
+                                            per_kind=args.per_kind, normal=args.normal, seed=args.seed):
+                print(f"{path}  ->  fill {path.with_suffix('.csv')}")
+            return 0
+        results = rating.read_results(args.sheets)
+        print(rating.format_results(results))
+        return 0 if all(r.passed for r in results) else 1
