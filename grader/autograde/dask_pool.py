@@ -98,18 +98,49 @@ def check_dask_workers(client, *, sandbox_enabled: bool, sandbox_user: str) -> N
         raise GraderError("Dask worker(s) cannot grade: " + "; ".join(f"{w}: {m}" for w, m in sorted(bad.items())))
 
 
+def add_dask_arguments(parser, what: str) -> None:
+    """The ``--dask-*`` options of a command that fans ``what`` out to a Dask cluster."""
+    parser.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
+                        help=f"{what} on this Dask scheduler's workers instead of this machine: tcp://127.0.0.1:8786 "
+                             f"on this machine, tls://HOST:8786 with the --dask-tls-* files beyond it")
+    parser.add_argument("--dask-tls-ca-file", type=Path, default=None, help="CA certificate of the Dask cluster")
+    parser.add_argument("--dask-tls-cert", type=Path, default=None, help="this client's certificate (PEM)")
+    parser.add_argument("--dask-tls-key", type=Path, default=None, help="this client's key (PEM)")
+
+
+def dask_tls_from_args(args) -> DaskTLS:
+    """The :class:`DaskTLS` of :func:`add_dask_arguments`' options; the scheduler's address checked against it."""
+    tls = DaskTLS(args.dask_tls_ca_file, args.dask_tls_cert, args.dask_tls_key)
+    if args.dask_scheduler:
+        check_scheduler_address(args.dask_scheduler, tls)
+    return tls
+
+
+def connect(scheduler, tls: DaskTLS | None, *, sandbox_enabled: bool, sandbox_user: str):
+    """(client, whether this call opened it) for ``scheduler`` (an address or a ``Client``), once every Dask worker
+    said it can run notebooks (:func:`check_dask_workers`)."""
+    from dask.distributed import Client
+    if hasattr(scheduler, "submit"):
+        client, own = scheduler, False
+    else:
+        check_scheduler_address(str(scheduler), tls)
+        client, own = Client(scheduler, security=tls.security() if tls else None), True
+    try:
+        check_dask_workers(client, sandbox_enabled=sandbox_enabled, sandbox_user=sandbox_user)
+    except BaseException:
+        if own:
+            client.close()
+        raise
+    return client, own
+
+
 def grade_dask(tasks: list[dict], init: dict, done, scheduler, *, tls: DaskTLS | None, notebook_timeout: float,
                startup_timeout: float, sandbox_enabled: bool, sandbox_user: str) -> None:
     """Grade ``tasks`` on the Dask cluster at ``scheduler`` (an address or a ``Client``), once every worker said it
     can; ``done(result)`` is called once per task, in this thread, as tasks finish."""
-    from dask.distributed import Client, as_completed
-    if hasattr(scheduler, "submit"):
-        client = scheduler
-    else:
-        check_scheduler_address(str(scheduler), tls)
-        client = Client(scheduler, security=tls.security() if tls else None)
+    from dask.distributed import as_completed
+    client, own = connect(scheduler, tls, sandbox_enabled=sandbox_enabled, sandbox_user=sandbox_user)
     try:
-        check_dask_workers(client, sandbox_enabled=sandbox_enabled, sandbox_user=sandbox_user)
         def submit(t):
             return client.submit(dask_grade, t, init, notebook_timeout, startup_timeout, pure=False,
                                  key=f"autograde-{t['student']}-{t['assignment']}-{time.time_ns()}")
@@ -136,5 +167,5 @@ def grade_dask(tasks: list[dict], init: dict, done, scheduler, *, tls: DaskTLS |
                      "message": f"the grading machinery failed twice (first try: {retried[key]}; second try: {why})"}
             done(r)
     finally:
-        if client is not scheduler:
+        if own:
             client.close()

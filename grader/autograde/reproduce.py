@@ -25,8 +25,12 @@ differing by more than ``--max-auc-diff`` on either split); ``failed`` (the note
 student, no final submission, no notebook). The command exits 1 when any student is not ``match``.
 
 Training on the full data takes as long as the student's own run (an hour or more on a CPU), one student after
-the other; ``--gpu`` shows the machine's NVIDIA devices to the kernel (and lifts the address-space limit, which
-CUDA's reservations exceed); without it the sandbox has no GPU.
+the other on this machine; ``--dask-scheduler ADDRESS`` runs them side by side on a Dask cluster's workers instead
+(one notebook at a time per Dask worker, in the same sandbox; the course folder and ``--data`` at the same paths on
+every machine; ``tls://`` with the ``--dask-tls-*`` files beyond this machine, as ``autograde``'s). ``--gpu`` shows
+the NVIDIA devices of the machine that runs the notebook to its kernel (and lifts the address-space limit, which
+CUDA's reservations exceed); without it the sandbox has no GPU, and with it a machine that has none fails that
+student's run, saying so.
 """
 from __future__ import annotations
 
@@ -45,6 +49,7 @@ from pathlib import Path
 from common.config import Config, add_config_arguments, config_overrides
 from common.files import write_private
 from grader.autograde.course import CourseConfig, course_from_args
+from grader.autograde.dask_pool import add_dask_arguments, dask_tls_from_args
 from grader.errors import GraderError, UnknownKeyError
 
 HELP = ("Re-run students' notebooks on the full data in the sandbox and compare their prediction.csv with their "
@@ -429,14 +434,14 @@ def _finite(x: float) -> float | None:
 
 def reproduce(course: CourseConfig, assignment: str, students: list[str] | None, *, data_dir: Path, key,
               board: Board, cfg: ReproduceConfig | None = None, max_bytes: int = 8 << 20, progress: bool = True,
-              runner: Runner | None = None) -> list[Outcome]:
+              runner: Runner | None = None, dask_scheduler=None, dask_tls=None) -> list[Outcome]:
     """One :class:`Outcome` per student (``students``; None: every student with a final submission), in order.
 
     A student who cannot be compared gets an ``error`` or ``failed`` outcome with the reason, and the others go on.
+    ``dask_scheduler`` (an address or a ``Client``; ``dask_tls``: ``dask_pool.DaskTLS``): the notebooks run on
+    that cluster's workers, side by side, instead of one after the other here.
     """
     from tqdm.auto import tqdm
-
-    from grader.validate import read_submission
     cfg = cfg or ReproduceConfig()
     students = list(dict.fromkeys(students)) if students is not None else board.with_final()
     plans, outcomes = [], {}
@@ -460,6 +465,9 @@ def reproduce(course: CourseConfig, assignment: str, students: list[str] | None,
             o.message = str(e)
             continue
         plans.append((o, final, notebook))
+    if dask_scheduler is not None and plans:
+        _run_on_dask(plans, course, assignment, data_dir, key, cfg, max_bytes, dask_scheduler, dask_tls, progress)
+        return [outcomes[s] for s in students]
     own = runner is None and bool(plans)
     runner = Runner(cfg, data_dir, progress=progress) if own else runner
     try:
@@ -468,30 +476,87 @@ def reproduce(course: CourseConfig, assignment: str, students: list[str] | None,
             bar.set_postfix_str(o.student)
             t0 = time.perf_counter()
             try:
-                data, where, notes = runner.run(course, assignment, notebook, max_bytes)
-            except GraderError as e:
-                o.status, o.message = "failed", str(e)
-                continue
+                ran = runner.run(course, assignment, notebook, max_bytes)
             except Exception as e:  # noqa: BLE001 - a kernel that would not start: this student only
-                o.status, o.message = "failed", f"the notebook could not be run: {type(e).__name__}: {e}"
-                continue
-            finally:
-                o.seconds = time.perf_counter() - t0
-            o.notes = notes
-            if data is None:
-                o.status, o.message = "failed", "; ".join([where] + notes)
-                continue
-            try:
-                scores = read_submission(data, len(key), max_bytes=max_bytes)
-            except Exception as e:  # noqa: BLE001 - SubmissionError or a ValueError: the file's own problem
-                o.status, o.message = "failed", "; ".join([f"{where}: {e}"] + notes)
-                continue
-            compare(o, final.scores, scores, key, cfg)
+                ran = e
+            o.seconds = time.perf_counter() - t0
+            _judge(o, final, ran, key, cfg, max_bytes)
         bar.close()
     finally:
         if own:
             runner.close()
     return [outcomes[s] for s in students]
+
+
+def _judge(o: Outcome, final: Final, ran, key, cfg: ReproduceConfig, max_bytes: int) -> None:
+    """Fill in ``o`` from what running the notebook gave: ``(prediction.csv bytes or None, where or why not,
+    notes)``, or the exception that stopped it."""
+    from grader.validate import read_submission
+    if isinstance(ran, GraderError):
+        o.status, o.message = "failed", str(ran)
+        return
+    if isinstance(ran, BaseException):
+        o.status, o.message = "failed", f"the notebook could not be run: {type(ran).__name__}: {ran}"
+        return
+    data, where, notes = ran
+    o.notes = notes
+    if data is None:
+        o.status, o.message = "failed", "; ".join([where] + notes)
+        return
+    try:
+        scores = read_submission(data, len(key), max_bytes=max_bytes)
+    except Exception as e:  # noqa: BLE001 - SubmissionError or a ValueError: the file's own problem
+        o.status, o.message = "failed", "; ".join([f"{where}: {e}"] + notes)
+        return
+    compare(o, final.scores, scores, key, cfg)
+
+
+# --- on a Dask cluster -----------------------------------------------------------------------------------------------
+
+#: Each Dask worker's :class:`Runner` (one boot folder per worker), by its configuration and data folder.
+_DASK_RUNNERS: dict[str, Runner] = {}
+
+
+def dask_run(cfg: ReproduceConfig, data_dir: str, course: CourseConfig, assignment: str, notebook: str,
+             max_bytes: int) -> tuple:
+    """Run on a Dask worker: one notebook in this worker's :class:`Runner` (made on its first task). Returns
+    ``(prediction.csv bytes or None, where or why not, notes, seconds)``; a notebook that cannot be run raises."""
+    key = repr((cfg, data_dir))
+    runner = _DASK_RUNNERS.get(key)
+    if runner is None:
+        for old in _DASK_RUNNERS.values():      # another configuration before: one boot folder at a time
+            old.close()
+        _DASK_RUNNERS.clear()
+        runner = _DASK_RUNNERS[key] = Runner(cfg, Path(data_dir), progress=False)
+    t0 = time.perf_counter()
+    data, where, notes = runner.run(course, assignment, Path(notebook), max_bytes)
+    return data, where, notes, time.perf_counter() - t0
+
+
+def _run_on_dask(plans, course, assignment, data_dir, key, cfg, max_bytes, scheduler, tls, progress) -> None:
+    """Each planned student's notebook on the cluster at ``scheduler``, side by side; outcomes filled in as they
+    finish. A task whose Dask worker was lost is that student's ``failed``, with the reason."""
+    from dask.distributed import as_completed
+    from tqdm.auto import tqdm
+
+    from grader.autograde.dask_pool import connect
+    client, own = connect(scheduler, tls, sandbox_enabled=not cfg.unsafe_no_sandbox, sandbox_user=cfg.sandbox_user)
+    try:
+        futures = {client.submit(dask_run, cfg, str(data_dir), course, assignment, str(notebook), max_bytes,
+                                 pure=False, key=f"reproduce-{o.student}-{assignment}-{time.time_ns()}"): (o, final)
+                   for o, final, notebook in plans}
+        for fut in tqdm(as_completed(list(futures)), total=len(futures), desc="reproduce (dask)", unit="nb",
+                        disable=not progress):
+            o, final = futures[fut]
+            try:
+                data, where, notes, o.seconds = fut.result()
+                ran = (data, where, notes)
+            except Exception as e:  # noqa: BLE001 - this student's run failed on its worker: say why, go on
+                ran = e
+            _judge(o, final, ran, key, cfg, max_bytes)
+    finally:
+        if own:
+            client.close()
 
 
 # --- reporting -------------------------------------------------------------------------------------------------------
@@ -563,6 +628,7 @@ def add_arguments(parser) -> None:
                         help="TA-only answer key solution.csv (default: the competition's answers)")
     add_config_arguments(parser, ReproduceConfig, only=CLI_FIELDS,
                          shown={"scratch_dir": "the system temp folder"})
+    add_dask_arguments(parser, "run the notebooks")
     parser.add_argument("--csv", type=Path, default=None, metavar="PATH",
                         help="also write the table, with each reason, to PATH (mode 0600)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -594,6 +660,7 @@ def run(args) -> int:
         raise GraderError("name the board: --competition competition.toml, or --database-url URL with --answers "
                           "solution.csv")
     comp = comp or CompetitionConfig()
+    tls = dask_tls_from_args(args)
     key = load_answer_key(answers)
     _check_data(args.data, len(key))
     if cfg.unsafe_no_sandbox:
@@ -604,7 +671,7 @@ def run(args) -> int:
         t0 = time.perf_counter()
         outcomes = reproduce(course, args.assignment, None if args.all else args.students, data_dir=args.data,
                              key=key, board=board, cfg=cfg, max_bytes=comp.max_upload_bytes,
-                             progress=not args.no_progress)
+                             progress=not args.no_progress, dask_scheduler=args.dask_scheduler, dask_tls=tls)
     finally:
         board.close()
     print(format_table(outcomes))

@@ -49,7 +49,7 @@ from pathlib import Path
 
 from common.config import add_config_arguments, config_overrides
 from grader.autograde.course import REPO_ROOT, CourseConfig, add_course_arguments, assignments_due, course_from_args
-from grader.autograde.dask_pool import DaskTLS, check_scheduler_address, grade_dask
+from grader.autograde.dask_pool import DaskTLS, add_dask_arguments, dask_tls_from_args, grade_dask
 from grader.autograde.env import ensure_tool_path
 from grader.autograde.pool import grade_local
 from grader.autograde.results import (INFRASTRUCTURE_ERROR, SANDBOXED, UNSANDBOXED, Result, confinement,
@@ -368,12 +368,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--full-data", action="store_true", help="do not set HW8_SMOKE=1 (slow: real training)")
     parser.add_argument("--feedback-only", action="store_true",
                         help="only rewrite the feedback of graded submissions (after manual grading); runs nothing")
-    parser.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
-                        help="fan out to this Dask scheduler instead of local workers: tcp://127.0.0.1:8786 on this "
-                             "machine, tls://HOST:8786 with the --dask-tls-* files beyond it")
-    parser.add_argument("--dask-tls-ca-file", type=Path, default=None, help="CA certificate of the Dask cluster")
-    parser.add_argument("--dask-tls-cert", type=Path, default=None, help="this client's certificate (PEM)")
-    parser.add_argument("--dask-tls-key", type=Path, default=None, help="this client's key (PEM)")
+    add_dask_arguments(parser, "grade")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -408,9 +403,7 @@ def run(args) -> int:
     course = course_from_args(args)
     check_released(course, args.assignments)       # before building any data
     cfg = AutogradeConfig(**config_overrides(args, AutogradeConfig), smoke=not args.full_data)
-    tls = DaskTLS(args.dask_tls_ca_file, args.dask_tls_cert, args.dask_tls_key)
-    if args.dask_scheduler:
-        check_scheduler_address(args.dask_scheduler, tls)
+    tls = dask_tls_from_args(args)
     check_sandbox(cfg)
     if cfg.unsafe_no_sandbox:
         print("WARNING: --unsafe-no-sandbox: students' code runs with this user's privileges, files and network",

@@ -259,6 +259,41 @@ def test_the_csv_is_private(batch):
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
+# --- on a Dask cluster -------------------------------------------------------------------------------------------
+
+def test_on_a_dask_cluster_the_same_students_get_the_same_outcomes(sandbox, term, batch):
+    """Two Dask worker processes run the notebooks side by side, in the same sandbox; the outcomes are the local
+    run's (``batch``), student by student, in the order asked for."""
+    from dask.distributed import Client, LocalCluster
+
+    from common.answer_key import load_answer_key
+    course, url, answers, _, data = term
+    key = load_answer_key(answers)
+    board = rp.Board(url, len(key), 2)
+    cfg = rp.ReproduceConfig(threads=1, memory_mb=2048, cell_timeout=120, notebook_timeout=10)
+    with LocalCluster(processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None,
+                      host="127.0.0.1") as cluster, Client(cluster) as client:
+        try:
+            out = rp.reproduce(course, A, ["good", "other", "crash", "loop", "nobody"], data_dir=data, key=key,
+                               board=board, cfg=cfg, progress=False, dask_scheduler=client)
+        finally:
+            board.close()
+    local = _csv(batch[2])
+    assert [o.student for o in out] == ["good", "other", "crash", "loop", "nobody"]
+    for o in out:
+        assert o.status == local[o.student]["status"], (o.student, o.message)
+    got = {o.student: o for o in out}
+    assert got["good"].correlation == pytest.approx(1.0) and got["other"].correlation == pytest.approx(-1.0)
+    assert "RuntimeError: out of ideas" in got["crash"].message
+    assert "ran past --notebook-timeout (10 s)" in got["loop"].message
+
+
+def test_an_unencrypted_scheduler_beyond_this_machine_is_refused_before_anything_runs(term, capsys):
+    assert cli(term, "good", extra=["--dask-scheduler", "tcp://10.1.2.3:8786"]) == 1
+    err = capsys.readouterr().err
+    assert "must use TLS" in err and "Traceback" not in err
+
+
 # --- a real assignment -------------------------------------------------------------------------------------------
 
 @pytest.mark.slow
