@@ -98,6 +98,13 @@ def release_course(root, *assignments: str) -> CourseConfig:
     return course
 
 
+def tiny_data(root, seed: int):
+    """The tiny preset built with data seed ``seed`` into ``root/data`` (its answers beside it): the data folder."""
+    from data_tools.build import BuildConfig, build_dataset
+    build_dataset(BuildConfig.from_preset("tiny", seed=seed), root / "data", root / "answers", progress=False)
+    return root / "data"
+
+
 def grade_answers(course: CourseConfig, data_dir, answers: dict, assignment: str = A) -> dict:
     """Autograde each answer (student id -> code of 01's answer cell, answer cell id -> code, or a whole
     notebook) of ``assignment`` on ``data_dir``: student id -> Result."""

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.autograde.no_work_answers import A, NO_WORK, SOLVED, copy_course, grade_answers, release_course
+from tests.autograde.no_work_answers import A, NO_WORK, SOLVED, copy_course, grade_answers, release_course, \
+    tiny_data
 
 
 @pytest.fixture(scope="module")
@@ -75,10 +76,7 @@ def test_the_probe_seed_and_reference_stay_on_the_ta_side(corpus):
 @pytest.mark.slow
 @pytest.mark.parametrize("data_seed", [1, 2, 3])
 def test_the_solved_answer_passes_on_other_grading_data(sandbox, released, tmp_path, data_seed):
-    from data_tools.build import BuildConfig, build_dataset
-    build_dataset(BuildConfig.from_preset("tiny", seed=data_seed), tmp_path / "data", tmp_path / "answers",
-                  progress=False)
-    course = copy_course(released, tmp_path)
-    res = grade_answers(course, tmp_path / "data", {"solved": SOLVED, "untrained": NO_WORK["untrained"]})
+    data = tiny_data(tmp_path, data_seed)
+    res = grade_answers(copy_course(released, tmp_path), data, {"solved": SOLVED, "untrained": NO_WORK["untrained"]})
     assert res["solved"].code_score == 4, res["solved"]
     assert res["untrained"].code_score == 0, res["untrained"]

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.autograde.no_work_answers import R, REPORT, REPORT_NO_WORK, copy_course, grade_answers, release_course
+from tests.autograde.no_work_answers import R, REPORT, REPORT_NO_WORK, copy_course, grade_answers, release_course, \
+    tiny_data
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +42,8 @@ def test_latent_adjustments_that_are_not_a_trained_fcns_get_no_code_point(report
 @pytest.mark.slow
 @pytest.mark.parametrize("data_seed", [1, 2, 3])
 def test_the_solved_latent_adjustments_pass_on_other_grading_data(sandbox, released, tmp_path, data_seed):
-    from data_tools.build import BuildConfig, build_dataset
-    build_dataset(BuildConfig.from_preset("tiny", seed=data_seed), tmp_path / "data", tmp_path / "answers",
-                  progress=False)
-    course = copy_course(released, tmp_path)
-    res = grade_answers(course, tmp_path / "data", {**REPORT, "untrained": REPORT_NO_WORK["untrained_latent"]}, R)
+    data = tiny_data(tmp_path, data_seed)
+    res = grade_answers(copy_course(released, tmp_path), data,
+                        {**REPORT, "untrained": REPORT_NO_WORK["untrained_latent"]}, R)
     assert res["solved"].code_score == 5, res["solved"]
     assert res["untrained"].code_score == 0, res["untrained"]
