@@ -114,3 +114,18 @@ def test_the_cli_writes_sheets_and_reports_with_an_exit_code(tiny_dataset, tmp_p
     assert main(["rate", "sheets", "--data", str(p.data), "--answers", str(p.answers), "--out", str(out),
                  "--kinds", "cartoon"]) == 1
     assert "no rating question for kind(s) cartoon" in capsys.readouterr().err
+
+
+def test_the_stored_ratings_are_complete_sheets():
+    """``docs/ratings/<build>/<kind>.csv``: every cell of the 64 + 16 answered yes, no or unsure, for each kind."""
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2] / "docs" / "ratings"
+    builds = sorted(p for p in root.iterdir() if p.is_dir())
+    assert builds
+    for build in builds:
+        assert sorted(p.stem for p in build.glob("*.csv")) == sorted(rating.QUESTIONS), build
+        for path in build.glob("*.csv"):
+            with open(path, newline="", encoding="utf-8") as f:
+                rows = list(csv.DictReader(f))
+            assert [int(r["cell"]) for r in rows] == list(range(1, 81)), path
+            assert {r["answer"] for r in rows} <= set(rating.ANSWERS), path
