@@ -25,8 +25,8 @@ from pathlib import Path
 
 from grader.autograde.course import REPO_ROOT, CourseConfig
 
-from probe_step_cost import (ASSIGNMENTS, build_tiny, code_points, corpora, no_work_answers, solved_answers,
-                             submit)
+from probe_step_cost import (ASSIGNMENTS, build_tiny, code_points, corpora, no_sandbox, no_work_answers,
+                             solved_answers, submit)
 
 
 def _cell(solved, no_work: list, top: float) -> str:
@@ -52,10 +52,7 @@ def main(argv=None) -> int:
 
     from grader.autograde.release import release
     from grader.autograde.run import AutogradeConfig, autograde
-    from grader.autograde.sandbox import unavailable_reason
-    reason = unavailable_reason()
-    if reason:
-        print(f"no sandbox on this machine ({reason}): the figures would not be the course's", file=sys.stderr)
+    if no_sandbox():
         return 1
     c = corpora()
     solved, no_work = solved_answers(c), no_work_answers(c)

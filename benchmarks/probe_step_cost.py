@@ -175,6 +175,15 @@ def scoring_estimate(assignment: str, data: Path) -> float | None:
     return statistics.median(times)
 
 
+def no_sandbox() -> bool:
+    """Whether this machine cannot sandbox notebooks (said on stderr): the figures would not be the course's."""
+    from grader.autograde.sandbox import unavailable_reason
+    reason = unavailable_reason()
+    if reason:
+        print(f"no sandbox on this machine ({reason}): the figures would not be the course's", file=sys.stderr)
+    return bool(reason)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--assignments", nargs="+", default=list(ASSIGNMENTS), choices=ASSIGNMENTS)
@@ -186,10 +195,7 @@ def main(argv=None) -> int:
 
     from grader.autograde.release import release
     from grader.autograde.run import AutogradeConfig
-    from grader.autograde.sandbox import unavailable_reason
-    reason = unavailable_reason()
-    if reason:
-        print(f"no sandbox on this machine ({reason}): the figures would not be the course's", file=sys.stderr)
+    if no_sandbox():
         return 1
     c = corpora()
     solved = solved_answers(c)
