@@ -79,7 +79,7 @@ def test_kill_9_then_rerun_grades_only_what_is_missing(sandbox, released_course,
     first = _rows(course)
     assert 3 <= len(first) < 10
     # workers die with their supervisor, kernels with their worker: nothing of the killed run keeps running. A
-    # killed worker that is inside a system call which cannot be interrupted (an fsync of the gradebook on a busy
+    # killed worker that is inside a system call which cannot be interrupted (e.g. an fsync on a busy
     # disk) exits, and so signals its kernels, only when that call returns: up to 120 s here; the process tree,
     # with what each process waits on, is printed if something is left
     assert _wait_until(lambda: not _workers_of(proc.pid) and not sandbox_processes(scratch), 120), \
