@@ -14,10 +14,11 @@ nothing outside it: each kernel gets its own, ``<base>/hw8/<worker pid>-<n>``, w
 
 v1 is used where both its hierarchies are writable, else v2, else none (:func:`hierarchy` says why; the grader then
 falls back to rlimits and says so in every result row's ``sandbox`` column). A kernel enters its cgroup before
-bwrap runs: its command starts with ``sandbox.launch_argv``, a ``/bin/sh`` one-liner that writes its own pid to each
-of the group's :attr:`Group.procs` and then execs the rest (bwrap), so every process of the sandbox is born inside. A group is removed
-when its kernel is gone (:meth:`Group.remove` kills what is left first); :func:`clean_stale` removes the groups of
-grader processes that no longer exist (a worker killed on a timeout), at every worker's start.
+bwrap runs: its command starts with ``sandbox.launch_argv``, whose ``/bin/sh`` line writes its own pid to each of
+the group's :attr:`Group.procs` files and then execs the rest (bwrap), so every process of the sandbox is born
+inside. A group is removed when its kernel is gone (:meth:`Group.remove` kills what is left first);
+:func:`clean_stale` removes the groups of grader processes that no longer exist (a worker killed on a timeout), at
+every worker's start.
 """
 from __future__ import annotations
 
