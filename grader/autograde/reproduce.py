@@ -42,6 +42,7 @@ import os
 import stat
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -513,8 +514,10 @@ def _judge(o: Outcome, final: Final, ran, key, cfg: ReproduceConfig, max_bytes: 
 
 # --- on a Dask cluster -----------------------------------------------------------------------------------------------
 
-#: Each Dask worker's :class:`Runner` (one boot folder per worker), by its configuration and data folder.
+#: Each Dask worker's :class:`Runner` (one boot folder per worker), by its configuration and data folder, and the
+#: lock that runs one notebook at a time in it, however many threads the Dask worker has.
 _DASK_RUNNERS: dict[str, Runner] = {}
+_DASK_LOCK = threading.Lock()
 
 
 def dask_run(cfg: ReproduceConfig, data_dir: str, course: CourseConfig, assignment: str, notebook: str,
@@ -522,15 +525,16 @@ def dask_run(cfg: ReproduceConfig, data_dir: str, course: CourseConfig, assignme
     """Run on a Dask worker: one notebook in this worker's :class:`Runner` (made on its first task). Returns
     ``(prediction.csv bytes or None, where or why not, notes, seconds)``; a notebook that cannot be run raises."""
     key = repr((cfg, data_dir))
-    runner = _DASK_RUNNERS.get(key)
-    if runner is None:
-        for old in _DASK_RUNNERS.values():      # another configuration before: one boot folder at a time
-            old.close()
-        _DASK_RUNNERS.clear()
-        runner = _DASK_RUNNERS[key] = Runner(cfg, Path(data_dir), progress=False)
-    t0 = time.perf_counter()
-    data, where, notes = runner.run(course, assignment, Path(notebook), max_bytes)
-    return data, where, notes, time.perf_counter() - t0
+    with _DASK_LOCK:
+        runner = _DASK_RUNNERS.get(key)
+        if runner is None:
+            for old in _DASK_RUNNERS.values():      # another configuration before: one boot folder at a time
+                old.close()
+            _DASK_RUNNERS.clear()
+            runner = _DASK_RUNNERS[key] = Runner(cfg, Path(data_dir), progress=False)
+        t0 = time.perf_counter()
+        data, where, notes = runner.run(course, assignment, Path(notebook), max_bytes)
+        return data, where, notes, time.perf_counter() - t0
 
 
 def _run_on_dask(plans, course, assignment, data_dir, key, cfg, max_bytes, scheduler, tls, progress) -> None:
