@@ -7,14 +7,8 @@ import numpy as np
 import pytest
 
 from data_tools import anomalies as an
-from data_tools.faces import FaceGenerator
 
 N = 6
-
-
-@pytest.fixture(scope="module")
-def faces():
-    return FaceGenerator(batch_size=64)
 
 
 @pytest.fixture(scope="module")
