@@ -7,6 +7,9 @@ locally (``pool.grade_with_retry``), and so is a task whose Dask worker was lost
 ``infrastructure_error``. A scheduler beyond this machine runs code for whoever reaches
 it, so only ``tls://`` with client certificates (:class:`DaskTLS`) is accepted there. The course folder must be the
 same path on every machine and the gradebook a server (``--db-url postgresql+psycopg://...``).
+
+``reproduce`` fans its notebooks out the same way (``reproduce.dask_run``), with the same options
+(:func:`add_dask_arguments`), address rule and worker check (:func:`connect`).
 """
 from __future__ import annotations
 
