@@ -168,10 +168,11 @@ for _name, _images in adjusted.items():
     assert isinstance(_images, np.ndarray) and _images.dtype == np.uint8 and _images.shape == faces.shape, (
         f"adjusted[{_name!r}] must be uint8 {faces.shape}, got {getattr(_images, 'dtype', None)} {np.shape(_images)}")
 assert np.array_equal(adjusted["original"], faces), "adjusted['original'] must be the faces themselves"
-# A latent element belongs to every face's code, so changing it changes every face (z[:, i], not z[i]).
+# A latent element belongs to every face's code, so changing it (z[:, i]) changes the faces; z[i], face i's whole
+# code, would change face i alone. (A face whose decoding does not depend on that element may stay as it was.)
 for _name in names[2:]:
     _moved = np.abs(adjusted[_name].astype(int) - adjusted["reconstruction"].astype(int)).max(axis=(1, 2, 3))
-    assert (_moved > 2).all(), (
+    assert (_moved > 2).sum() >= 2, (
         f"{_name!r} changed only face(s) {np.flatnonzero(_moved > 2).tolist()} of {len(faces)}: z[i] is face i's "
         f"whole code; change element i of every face's code with z[:, i]")
 ### BEGIN HIDDEN TESTS
