@@ -66,11 +66,9 @@ def contact_sheet(data: str | Path, answers: str | Path, out: str | Path, per_ro
     return out
 
 
-def image_grid(images: np.ndarray, out: str | Path, cols: int = 8, scale: int = 2) -> Path:
-    """Write uint8 ``images`` (n,64,64,3) as one PNG grid, ``cols`` per row, each image ``scale`` times its size
-    (nearest neighbour) with a 2-pixel white border: for looking at one kind at a time. Returns the path."""
-    from PIL import Image
-
+def grid_array(images: np.ndarray, cols: int = 8, scale: int = 2) -> np.ndarray:
+    """uint8 ``images`` (n,64,64,3) as one uint8 grid, ``cols`` per row, each image ``scale`` times its size
+    (nearest neighbour) with a 2-pixel white border."""
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[1:] != (64, 64, 3) or images.dtype != np.uint8 or not len(images):
         raise DatasetError(f"image_grid: expected uint8 images (n, 64, 64, 3), got {images.dtype} {images.shape}")
@@ -80,6 +78,14 @@ def image_grid(images: np.ndarray, out: str | Path, cols: int = 8, scale: int = 
     for i, im in enumerate(images):
         r, c = divmod(i, cols)
         grid[2 + r * cell:r * cell + cell, 2 + c * cell:c * cell + cell] = im.repeat(scale, 0).repeat(scale, 1)
+    return grid
+
+
+def image_grid(images: np.ndarray, out: str | Path, cols: int = 8, scale: int = 2) -> Path:
+    """Write :func:`grid_array` of ``images`` as one PNG: for looking at one kind at a time. Returns the path."""
+    from PIL import Image
+
+    grid = grid_array(images, cols, scale)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(grid).save(out)

@@ -72,8 +72,6 @@ def write_sheets(data: str | Path, answers: str | Path, out_dir: str | Path, kin
                  normal: int = 16, seed: int = 0) -> list[Path]:
     """Write ``<kind>.png`` (numbered grid), ``<kind>.csv`` (to fill) and ``key/<kind>.csv`` for each kind in
     ``kinds`` (default: every kind of :data:`QUESTIONS` in the data set). Returns the grids' paths."""
-    from data_tools.preview import image_grid
-
     paths = DatasetPaths(Path(data), Path(answers))
     try:
         key = load_answer_key(paths.solution)
@@ -99,7 +97,7 @@ def write_sheets(data: str | Path, answers: str | Path, out_dir: str | Path, kin
         rows = np.r_[rng.choice(ids, min(per_kind, len(ids)), replace=False),
                      rng.choice(normals, min(normal, len(normals)), replace=False)]
         rows = rows[rng.permutation(len(rows))]
-        written.append(_numbered_grid(np.asarray(test[rows]), out / f"{kind}.png", kind, image_grid))
+        written.append(_numbered_grid(np.asarray(test[rows]), out / f"{kind}.png", kind))
         with open(out / f"{kind}.csv", "w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
             w.writerow(["cell", "answer"])
@@ -112,12 +110,12 @@ def write_sheets(data: str | Path, answers: str | Path, out_dir: str | Path, kin
     return written
 
 
-def _numbered_grid(images: np.ndarray, out: Path, kind: str, image_grid) -> Path:
-    """``image_grid`` with the question above and each row's first cell number at its left."""
+def _numbered_grid(images: np.ndarray, out: Path, kind: str) -> Path:
+    """``preview.grid_array`` with the question above and each row's first cell number at its left, as a PNG."""
     from PIL import Image, ImageDraw
 
-    image_grid(images, out, cols=COLUMNS, scale=2)
-    grid = Image.open(out)
+    from data_tools.preview import grid_array
+    grid = Image.fromarray(grid_array(images, cols=COLUMNS, scale=2))
     margin, top = 40, 24
     canvas = Image.new("RGB", (grid.width + margin, grid.height + top), "white")
     canvas.paste(grid, (margin, top))
