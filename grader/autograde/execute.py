@@ -614,11 +614,10 @@ _BOOTS: dict = {}
 
 def _boot(boot_dir: str, cfg):
     """The worker's boot folder, made once per (folder, sandbox settings)."""
-    from grader.autograde.sandbox import Boot
+    from grader.autograde.sandbox import Boot, make_boot_dir
     key = (boot_dir, json.dumps(cfg.to_dict(), sort_keys=True))
     if key not in _BOOTS:
-        import tempfile
-        _BOOTS[key] = Boot(Path(boot_dir) if boot_dir else Path(tempfile.mkdtemp(prefix="hw8-boot-")), cfg)
+        _BOOTS[key] = Boot(Path(boot_dir) if boot_dir else make_boot_dir(), cfg)
     return _BOOTS[key]
 
 

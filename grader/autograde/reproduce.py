@@ -41,7 +41,6 @@ import math
 import os
 import stat
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -347,7 +346,7 @@ class Runner:
     """Runs notebooks in the autograder's sandbox, one at a time (a boot folder made once)."""
 
     def __init__(self, cfg: ReproduceConfig, data_dir: Path, *, progress: bool = True):
-        from grader.autograde.sandbox import Boot, unavailable_reason
+        from grader.autograde.sandbox import Boot, make_boot_dir, unavailable_reason
         self.cfg, self.sb_cfg, self.data_dir, self.progress = cfg, cfg.sandbox(), Path(data_dir), progress
         if not cfg.unsafe_no_sandbox:
             reason = unavailable_reason(self.sb_cfg)
@@ -359,7 +358,7 @@ class Runner:
             self.devices = gpu_devices()
             if not self.devices:
                 raise GraderError("--gpu: no NVIDIA device (/dev/nvidia*) on this machine")
-        self.boot_dir = Path(tempfile.mkdtemp(prefix="hw8-boot-"))
+        self.boot_dir = make_boot_dir()
         self.boot = Boot(self.boot_dir, self.sb_cfg)
 
     def close(self) -> None:

@@ -336,10 +336,21 @@ def venv_dir() -> Path:
     return Path(sys.prefix).resolve()
 
 
+BOOT_PREFIX = "hw8-boot-"
+_BOOT_NAME_RE = re.compile(rf"^{BOOT_PREFIX}(\d+)-")
+
+
+def make_boot_dir() -> Path:
+    """A new private folder for a :class:`Boot`, in the temporary folder and named after this process, so that
+    :func:`clean_stale` removes it once the process is gone (a worker killed with SIGKILL runs no clean-up)."""
+    return Path(tempfile.mkdtemp(prefix=f"{BOOT_PREFIX}{os.getpid()}-"))
+
+
 class Boot:
     """A read-only folder of what every kernel starts from: the launcher, the exchange module, /etc files.
 
-    Made once per worker process (``root`` is private to it) and bound at ``/hw8/boot``.
+    Made once per worker process (``root`` is private to it, from :func:`make_boot_dir`) and bound at
+    ``/hw8/boot``.
     """
 
     def __init__(self, root: Path, cfg: SandboxConfig):
@@ -489,9 +500,14 @@ def _mountinfo() -> list[tuple[str, str, str]]:
 
 def clean_stale() -> list[str]:
     """Remove what grader processes that are gone left behind (a worker killed on a timeout): their kernels'
-    cgroups (processes left in them killed) and their scratch mounts with the folders under them. Returns what was
-    removed."""
+    cgroups (processes left in them killed), their scratch mounts with the folders under them and their boot
+    folders (:func:`make_boot_dir`). Returns what was removed."""
     removed = [f"cgroup {n}" for n in cgroups.clean_stale()]
+    for boot in sorted(Path(tempfile.gettempdir()).glob(f"{BOOT_PREFIX}*")):
+        m = _BOOT_NAME_RE.match(boot.name)
+        if m and boot.is_dir() and not boot.is_symlink() and not _alive(int(m.group(1))):
+            shutil.rmtree(boot, ignore_errors=True)
+            removed.append(f"boot folder {boot}")
     stale = []
     for point, fstype, source in _mountinfo():
         m = _MOUNT_SOURCE_RE.match(source)

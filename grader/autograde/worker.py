@@ -52,13 +52,12 @@ class Grader:
     """Holds one NbGraderAPI; :meth:`grade` autogrades one (student, assignment) and reads the gradebook back."""
 
     def __init__(self, init: dict):
-        import tempfile
         from pathlib import Path
 
         from grader.autograde.course import CourseConfig, make_api
         from grader.autograde.execute import nbgrader_config
         from grader.autograde.feedback import feedback_config
-        from grader.autograde.sandbox import (SandboxConfig, clean_stale, isolation_gaps, sandbox_label,
+        from grader.autograde.sandbox import (SandboxConfig, clean_stale, isolation_gaps, make_boot_dir, sandbox_label,
                                               unavailable_reason)
         self.course = CourseConfig.from_dict(init["course"])
         sandbox = SandboxConfig.from_dict(init["sandbox"])
@@ -73,7 +72,7 @@ class Grader:
         from grader.autograde.results import SANDBOXED
         base = init.get("sandbox_label", "")
         self.sandbox_label = sandbox_label(base) if base == SANDBOXED else base
-        self.boot = Path(tempfile.mkdtemp(prefix="hw8-boot-"))
+        self.boot = make_boot_dir()
         import atexit
         import shutil
         atexit.register(shutil.rmtree, self.boot, True)

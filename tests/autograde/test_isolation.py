@@ -164,6 +164,27 @@ def test_what_a_dead_worker_left_is_removed(tmp_path):
                 d.rmdir()
 
 
+def test_a_dead_workers_boot_folder_is_removed_and_a_live_ones_kept(tmp_path, monkeypatch):
+    """A worker killed with SIGKILL runs no clean-up: its boot folder, named after its process, goes with the next
+    ``clean_stale``; a folder of a process still running, or one whose name has no process, stays."""
+    import tempfile
+
+    from grader.autograde.sandbox import Boot, SandboxConfig, clean_stale, make_boot_dir
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", "from grader.autograde.sandbox import make_boot_dir; "
+                             "print(make_boot_dir(), flush=True)"], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(tmp_path)})
+    left = Path(dead.communicate(timeout=60)[0].strip())
+    assert left.parent == tmp_path and left.name.startswith(f"hw8-boot-{dead.pid}-")
+    Boot(left, SandboxConfig(enabled=False))
+    ours = make_boot_dir()
+    other = tmp_path / "hw8-boot-notes"
+    other.mkdir()
+    removed = clean_stale()
+    assert f"boot folder {left}" in removed
+    assert not left.exists() and ours.is_dir() and other.is_dir()
+
+
 def test_a_kernel_command_dies_with_its_starter_even_one_that_died_before_it_asked(tmp_path):
     """``launch_argv``: SIGKILL when the process that started it dies; nothing runs if that one is already gone."""
     if not Path(SETPRIV).exists():
