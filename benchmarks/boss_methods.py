@@ -1,4 +1,5 @@
-"""Method exploration for the boss stage: which ideas earn their step on the *semantic* family?
+"""Method exploration for the reference stages: which ideas earn their step on the *semantic* family, and which
+beat the classical rows?
 
 Run on a CALIBRATION build (another seed than the reported seed-0 demo), e.g.
 
@@ -28,6 +29,11 @@ the boss stage's corruption classifier; nothing pretrained, no extra data):
   its intermediate feature maps, fitted on normal faces; score = the largest (or mean) Mahalanobis distance over
   locations.
 - ``ae_padim``: PaDiM on the strong autoencoder's convolutional feature maps (the AE trained for reconstruction).
+- ``ae_density``: the strong autoencoder scored by Gaussians on its latent and on its cell-averaged signed residual.
+- ``strong_wide``, ``strong_conv``: the strong stage with a wider latent, trained longer (``STRONG_WIDE``), or with
+  a convolutional decoder (``STRONG_CONV``).
+- ``inpaint``: the strong stage's encoders trained to fill in blanked tiles of the face (RIAD), scored by how
+  badly they fill in each part.
 - ``svdd``: Deep SVDD (Ruff et al. 2018): the rotnet's trunk (self-supervised init: avoids the collapse a random
   init invites), bias-free projection head trained to pull normal faces to a centre c; score = |f(x) - c|^2.
 - ``ensemble:p1+p2+...``: the sum of standardised parts (``name*w`` weights a part).
@@ -152,17 +158,20 @@ def knn_distance(train_feats, feats, k=5):
 
 
 # -- methods: each returns {part: (test scores (M,), reference scores (R,)[, already standardised])} ---------------
-def m_stage(name):
+def m_stage(name, label=None, **overrides):
+    """The stage ``name`` as it is, or with ``overrides`` of its config (then its parts are called ``label``)."""
+    label = label or name
+
     def run(train, test, ref, fit, progress):
         import importlib
         module = importlib.import_module(f"solutions.{name}")
         # stages hold out their own reference faces; score the shared reference set too (it is a subset of
         # train, so for the stages these are faces they *have* seen unless their split matches: the stages use
         # the same seed and size, so strong/boss hold out exactly these faces)
-        r = module.run(train, np.concatenate([test, ref]), progress=progress)
-        out = {name: (r.scores[:len(test)], r.scores[len(test):])}
+        r = module.run(train, np.concatenate([test, ref]), progress=progress, **overrides)
+        out = {label: (r.scores[:len(test)], r.scores[len(test):])}
         for p, v in r.parts.items():
-            out[f"{name}.{p}"] = (v[:len(test)], v[len(test):])
+            out[f"{label}.{p}"] = (v[:len(test)], v[len(test):])
         return out
     return run
 
@@ -328,9 +337,101 @@ def m_ae_padim(train, test, ref, fit, progress):
     return {"ae.padim_max": (tmx, rmx), "ae.padim_mean": (tmn, rmn)}
 
 
+def m_ae_density(train, test, ref, fit, progress):
+    """The strong stage's autoencoder (its CONFIG) scored by densities instead of its error: a Gaussian on its
+    fused latent z, and one on its signed residual (reconstruction - face) averaged over 8 x 8 cells, per channel
+    (192 numbers: where and in which colour the face differs from what the model expects), both fitted on 5,000
+    of its training faces."""
+    import torch
+    import torch.nn.functional as F
+
+    from solutions import strong
+    from solutions.stages import Gaussian, subsample
+    from starter_code import build_and_fit
+    model, _ = build_and_fit(fit, strong.CONFIG, progress=progress)
+    model.eval()
+
+    def feats(images):
+        zs, rs = [], []
+        with torch.inference_mode():
+            for x in _loader(images, 500):
+                z = model.encode(x)
+                zs.append(z.double())
+                rs.append(F.avg_pool2d(model.decode(z) - x, 8).flatten(1).double())
+        return torch.cat(zs).numpy(), torch.cat(rs).numpy()
+    (zf, rf), (zt, rt), (zr, rr) = feats(subsample(fit, 5000, 1)), feats(test), feats(ref)
+    gz, gr = Gaussian.fit(zf, shrink=0.1), Gaussian.fit(rf, shrink=0.01)
+    return {"ae.latent": (gz.distance(zt), gz.distance(zr)), "ae.residual": (gr.distance(rt), gr.distance(rr))}
+
+
+INPAINT = {"latent_dim": 128, "code_dim": 64, "hidden": (512,), "epochs": 8, "batch_size": 128, "lr": 2e-3,
+           "tiles": (8, 16)}
+
+
+def m_inpaint(train, test, ref, fit, progress):
+    """Reconstruction by inpainting (RIAD, Zavrtanik et al. 2021) with the strong stage's three encoders: tiles of
+    ``INPAINT["tiles"]`` pixels in a 2 x 2 parity pattern are blanked (a quarter of the face, each blank tile
+    between seen ones) and the model learns to fill them in from the rest; a test face is filled in four times
+    per tile size, every pixel once blanked, and scored like the strong stage (error over per-pixel variance on
+    the held-out faces). A face model predicts a face's eyes, mouth or cheeks from the rest of it: glasses, a
+    mask or paint are not what it predicts."""
+    import torch
+
+    from solutions import strong
+    from starter_code.data import make_loader
+    torch.manual_seed(SEED)
+    cfg = INPAINT
+    model = strong.MultiEncoderAE(code_dim=cfg["code_dim"], latent_dim=cfg["latent_dim"], hidden=cfg["hidden"],
+                                  channels=(8, 16, 32, 64))
+    masks = []
+    for t in cfg["tiles"]:
+        cells = np.add.outer(np.arange(64 // t) % 2 * 2, np.arange(64 // t) % 2)
+        masks += [torch.from_numpy(np.kron(cells == k, np.ones((t, t))).astype(np.float32))[None, None]
+                  for k in range(4)]
+    opt = torch.optim.Adam(model.parameters(), cfg["lr"] / 2)
+    loader = make_loader(fit, cfg["batch_size"], shuffle=True, device="cpu", seed=SEED)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg["lr"], total_steps=cfg["epochs"] * len(loader))
+    for _ in tqdm_range(cfg["epochs"], progress, "inpaint"):
+        for x in loader:
+            m = torch.cat([masks[j] for j in torch.randint(len(masks), (len(x),))])
+            e = ((model.decode(model.encode(x * (1 - m))) - x) ** 2).mean(1, keepdim=True)
+            loss = (e * m).sum() / m.sum() + 0.1 * (e * (1 - m)).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    model.eval()
+
+    def errors(images):
+        out = []
+        with torch.inference_mode():
+            for x in _loader(images, 500):
+                acc = sum(((model.decode(model.encode(x * (1 - m))) - x) ** 2).mean(1, keepdim=True) * m
+                          for m in masks)
+                out.append(acc / len(cfg["tiles"]))
+        return torch.cat(out)
+    er, et = errors(ref), errors(test)
+    var = er.var(0, keepdim=True)
+    var = var + 1e-3 * var.mean()
+    return {"inpaint": ((et / var).sum((1, 2, 3)).numpy(), (er / var).sum((1, 2, 3)).numpy())}
+
+
+def tqdm_range(n, progress, desc):
+    from tqdm.auto import tqdm
+    return tqdm(range(n), desc=desc, disable=not progress)
+
+
+#: the strong stage bigger and longer (within the notebooks' CPU budget), and with a convolutional decoder
+STRONG_WIDE = {"model_kwargs.latent_dim": 128, "model_kwargs.code_dim": 64, "model_kwargs.hidden": (512,),
+               "epochs": 10}
+STRONG_CONV = {"model_kwargs.latent_dim": 128, "model_kwargs.code_dim": 64, "model_kwargs.decoder": "conv",
+               "epochs": 6}
+
 METHODS = {"simple": m_stage("simple"), "medium": m_stage("medium"), "strong": m_stage("strong"),
            "boss": m_stage("boss"), "classical": m_classical, "rotnet": m_rotnet, "svdd": m_svdd,
-           "cls": m_cls, "ae_padim": m_ae_padim}
+           "cls": m_cls, "ae_padim": m_ae_padim, "ae_density": m_ae_density, "inpaint": m_inpaint,
+           "strong_wide": m_stage("strong", "strong_wide", **STRONG_WIDE),
+           "strong_conv": m_stage("strong", "strong_conv", **STRONG_CONV)}
 
 
 # -- scoring and tables -------------------------------------------------------------------------------------------
