@@ -35,6 +35,7 @@ student's run, saying so.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import csv
 import io
 import math
@@ -530,7 +531,10 @@ def dask_run(cfg: ReproduceConfig, data_dir: str, course: CourseConfig, assignme
             for old in _DASK_RUNNERS.values():      # another configuration before: one boot folder at a time
                 old.close()
             _DASK_RUNNERS.clear()
+            from grader.autograde.sandbox import clean_stale
+            clean_stale()                           # what dead workers left here: cgroups, mounts, boot folders
             runner = _DASK_RUNNERS[key] = Runner(cfg, Path(data_dir), progress=False)
+            atexit.register(runner.close)
         t0 = time.perf_counter()
         data, where, notes = runner.run(course, assignment, Path(notebook), max_bytes)
         return data, where, notes, time.perf_counter() - t0
