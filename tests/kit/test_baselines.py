@@ -36,8 +36,22 @@ def test_committed_ladder_is_strict_overall_and_on_the_semantic_family():
         assert check_ladder(ladder) == [], f"{path.name}: {check_ladder(ladder)}"
         boss = ladder["stages"]["boss"]
         assert min(boss["public"], boss["private"]) >= BOSS_TARGET
-        # the classical detectors were measured beside it (in docs/results.md, never a baseline)
-        assert {"classical.pca", "classical.knn"} <= set(ladder["outside"])
+
+
+def test_every_committed_ladder_has_every_classical_row():
+    """The shortcuts a stage should beat (``solutions.classical.METHODS``: PCA, Mahalanobis, kNN and the region and
+    grid Gaussians) were measured beside every committed ladder run (demo and full), each with its per-kind and
+    per-family AUCs (docs/results.md, never a baseline)."""
+    import json
+
+    from solutions.classical import METHODS
+    files = sorted(Path(BASELINES_DIR).glob("*-ladder.json"))
+    assert {f.name for f in files} >= {"demo-ladder.json", "full-ladder.json"}
+    for path in files:
+        outside = json.loads(path.read_text())["outside"]
+        assert set(outside) >= {f"classical.{m}" for m in METHODS}, path.name
+        for name, row in outside.items():
+            assert set(row["by_family"]) == {"imitable", "semantic"} and row["by_kind"], (path.name, name)
 
 
 def test_check_ladder_fails_a_boss_that_earns_its_step_only_on_imitable_kinds():
