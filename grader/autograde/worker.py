@@ -57,8 +57,8 @@ class Grader:
         from grader.autograde.course import CourseConfig, make_api
         from grader.autograde.execute import nbgrader_config
         from grader.autograde.feedback import feedback_config
-        from grader.autograde.sandbox import (SandboxConfig, clean_stale, isolation_gaps, make_boot_dir, sandbox_label,
-                                              unavailable_reason)
+        from grader.autograde.sandbox import (SandboxConfig, clean_stale, isolation_gaps, make_boot_dir,
+                                              sandbox_label, unavailable_reason)
         self.course = CourseConfig.from_dict(init["course"])
         sandbox = SandboxConfig.from_dict(init["sandbox"])
         if sandbox.enabled and unavailable_reason(sandbox):
