@@ -368,6 +368,33 @@ INPAINT = {"latent_dim": 128, "code_dim": 64, "hidden": (512,), "epochs": 8, "ba
            "tiles": (8, 16)}
 
 
+def _inpaint_masks(tiles):
+    """(1, 1, 64, 64) masks, 1 where blanked: per tile size, the 4 tiles of each 2 x 2 block in turn, so each blank
+    tile sits between seen ones and the 4 masks of a size cover every pixel once."""
+    import torch
+    masks = []
+    for t in tiles:
+        cells = np.add.outer(np.arange(64 // t) % 2 * 2, np.arange(64 // t) % 2)
+        masks += [torch.from_numpy(np.kron(cells == k, np.ones((t, t))).astype(np.float32))[None, None]
+                  for k in range(4)]
+    return masks
+
+
+class InpaintLoss:
+    """Each face with one mask of ``masks`` (at random) blanked: the squared error on the blanked pixels, plus a tenth
+    of it on the rest (the model still sees and passes on what it was shown)."""
+
+    def __init__(self, masks, seed):
+        import torch
+        self.masks, self.g = masks, torch.Generator().manual_seed(seed)
+
+    def __call__(self, model, x):
+        import torch
+        m = torch.cat([self.masks[j] for j in torch.randint(len(self.masks), (len(x),), generator=self.g)])
+        e = ((model.decode(model.encode(x * (1 - m))) - x) ** 2).mean(1, keepdim=True)
+        return (e * m).sum() / m.sum() + 0.1 * (e * (1 - m)).mean()
+
+
 def m_inpaint(train, test, ref, fit, progress):
     """Reconstruction by inpainting (RIAD, Zavrtanik et al. 2021) with the strong stage's three encoders: tiles of
     ``INPAINT["tiles"]`` pixels in a 2 x 2 parity pattern are blanked (a quarter of the face, each blank tile
@@ -378,29 +405,14 @@ def m_inpaint(train, test, ref, fit, progress):
     import torch
 
     from solutions import strong
-    from starter_code.data import make_loader
-    torch.manual_seed(SEED)
+    from starter_code import seed_everything
     cfg = INPAINT
+    seed_everything(SEED)
     model = strong.MultiEncoderAE(code_dim=cfg["code_dim"], latent_dim=cfg["latent_dim"], hidden=cfg["hidden"],
                                   channels=(8, 16, 32, 64))
-    masks = []
-    for t in cfg["tiles"]:
-        cells = np.add.outer(np.arange(64 // t) % 2 * 2, np.arange(64 // t) % 2)
-        masks += [torch.from_numpy(np.kron(cells == k, np.ones((t, t))).astype(np.float32))[None, None]
-                  for k in range(4)]
-    opt = torch.optim.Adam(model.parameters(), cfg["lr"] / 2)
-    loader = make_loader(fit, cfg["batch_size"], shuffle=True, device="cpu", seed=SEED)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg["lr"], total_steps=cfg["epochs"] * len(loader))
-    for _ in tqdm_range(cfg["epochs"], progress, "inpaint"):
-        for x in loader:
-            m = torch.cat([masks[j] for j in torch.randint(len(masks), (len(x),))])
-            e = ((model.decode(model.encode(x * (1 - m))) - x) ** 2).mean(1, keepdim=True)
-            loss = (e * m).sum() / m.sum() + 0.1 * (e * (1 - m)).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-    model.eval()
+    masks = _inpaint_masks(cfg["tiles"])
+    _fit(model, fit, progress, InpaintLoss(masks, SEED), epochs=cfg["epochs"], batch_size=cfg["batch_size"],
+         lr=cfg["lr"], schedule="cosine", seed=SEED)
 
     def errors(images):
         out = []
@@ -414,11 +426,6 @@ def m_inpaint(train, test, ref, fit, progress):
     var = er.var(0, keepdim=True)
     var = var + 1e-3 * var.mean()
     return {"inpaint": ((et / var).sum((1, 2, 3)).numpy(), (er / var).sum((1, 2, 3)).numpy())}
-
-
-def tqdm_range(n, progress, desc):
-    from tqdm.auto import tqdm
-    return tqdm(range(n), desc=desc, disable=not progress)
 
 
 #: the strong stage bigger and longer (within the notebooks' CPU budget), and with a convolutional decoder
