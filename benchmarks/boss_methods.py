@@ -326,10 +326,26 @@ def m_cls(train, test, ref, fit, progress):
             "cls.knn": (knn_distance(ff, ft), knn_distance(ff, fr))}
 
 
-def m_ae_padim(train, test, ref, fit, progress):
+def _strong_ae(fit, progress):
+    """The strong stage's autoencoder (its CONFIG, trained on ``fit``: the same faces and seed as ``strong.run``, so
+    the same weights), cached in PARTS_DIR/strong_ae.pt for the methods that score it differently."""
+    import torch
+
     from solutions import strong
     from starter_code import build_and_fit
+    path = PARTS_DIR / "strong_ae.pt" if PARTS_DIR else None
+    if path is not None and path.is_file():
+        model = strong.MultiEncoderAE(**strong.CONFIG.model_kwargs)
+        model.load_state_dict(torch.load(path, weights_only=True))
+        return model.eval()
     model, _ = build_and_fit(fit, strong.CONFIG, progress=progress)
+    if path is not None:
+        torch.save(model.state_dict(), path)
+    return model.eval()
+
+
+def m_ae_padim(train, test, ref, fit, progress):
+    model = _strong_ae(fit, progress)
     enc = model.encoders["conv"]
     maps = lambda x: feature_maps(enc.features, x, (1, 2))  # noqa: E731
     pad = PaDiM(48, 8).fit(maps, fit[::2])
@@ -345,11 +361,8 @@ def m_ae_density(train, test, ref, fit, progress):
     import torch
     import torch.nn.functional as F
 
-    from solutions import strong
     from solutions.stages import Gaussian, subsample
-    from starter_code import build_and_fit
-    model, _ = build_and_fit(fit, strong.CONFIG, progress=progress)
-    model.eval()
+    model = _strong_ae(fit, progress)
 
     def feats(images):
         zs, rs = [], []
