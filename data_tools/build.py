@@ -208,6 +208,16 @@ def cache_paths(preset: str, seed: int, near_version: int = 1) -> DatasetPaths:
     return DatasetPaths(root / "data", root / "answers")
 
 
+def code_digest() -> str:
+    """sha256 (16 hex digits) of the ``data_tools`` sources and data files that make a build's bytes: recorded in
+    the manifest, so that a cached build made by other code is built again (``cached_dataset``)."""
+    h = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for path in sorted([*here.glob("*.py"), *here.glob("*.csv")]):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__}
     for dist in ("gan-face-generate", "pillow", "dicebear-core", "dicebear-styles", "resvg-py", "scikit-image"):
@@ -354,7 +364,8 @@ def build_dataset(config: BuildConfig, out: str | Path, answers: str | Path, pro
                    "families": {f: int((families == f).sum()) for f in FAMILIES},
                    "public": int((usage == "Public").sum()), "private": int((usage == "Private").sum()),
                    "public_kinds": {k: int(((kinds == k) & (usage == "Public")).sum()) for k in counts}},
-        "generator": {"weights": WEIGHTS_PACKAGE, "licence": WEIGHTS_LICENCE, "torch_threads": threads},
+        "generator": {"weights": WEIGHTS_PACKAGE, "licence": WEIGHTS_LICENCE, "torch_threads": threads,
+                      "code": code_digest()},
         "versions": versions(),
         "files": {"data": {p.name: file_record(p) for p in (paths.train, paths.test, paths.data / README_FILE)},
                   "answers": {paths.solution.name: file_record(paths.solution)}},
@@ -368,17 +379,18 @@ def build_dataset(config: BuildConfig, out: str | Path, answers: str | Path, pro
 
 def cached_dataset(preset: str = "demo", seed: int = 0, progress: bool = True, **overrides) -> DatasetPaths:
     """The data set for ``preset``/``seed`` under ``.cache/data/<preset>-<seed>/``, built only if missing or if
-    its manifest records another config (or files of other sizes). Returns its paths."""
+    its manifest records another config, other code (``code_digest``) or files of other sizes. Returns its paths."""
     config = BuildConfig.from_preset(preset, seed=seed, **overrides)
     paths = cache_paths(preset, seed, config.near_version)
     if paths.manifest.is_file():
         try:
             manifest = read_manifest(paths.manifest)
             # a manifest written before near_version existed is a version 1 build
-            same = {"near_version": 1, **manifest.get("config")} == asdict(config) and all(
-                (base / name).is_file() and (base / name).stat().st_size == rec["bytes"]
-                for group, base in (("data", paths.data), ("answers", paths.answers))
-                for name, rec in manifest["files"][group].items())
+            same = ({"near_version": 1, **manifest.get("config")} == asdict(config)
+                    and manifest.get("generator", {}).get("code") == code_digest()
+                    and all((base / name).is_file() and (base / name).stat().st_size == rec["bytes"]
+                            for group, base in (("data", paths.data), ("answers", paths.answers))
+                            for name, rec in manifest["files"][group].items()))
         except (DatasetError, KeyError, TypeError):
             same = False
         if same:

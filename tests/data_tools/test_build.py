@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from dataclasses import asdict
 
@@ -225,9 +226,15 @@ def test_cached_dataset_reuses_a_matching_build(tmp_path, monkeypatch, tiny_data
     assert cached_dataset("tiny", 0, progress=False) == DatasetPaths(root / "data", root / "answers")
     assert calls == []
     cached_dataset("tiny", 0, progress=False, public_fraction=0.5)   # other config: rebuilt
+    manifest = json.loads((root / "answers" / "manifest.json").read_text())
+    stale = {**manifest, "generator": {**manifest["generator"], "code": "0" * 16}}
+    (root / "answers" / "manifest.json").write_text(json.dumps(stale))
+    cached_dataset("tiny", 0, progress=False)                          # made by other code: rebuilt
+    (root / "answers" / "manifest.json").write_text(json.dumps(manifest))
+    assert cached_dataset("tiny", 0, progress=False) == DatasetPaths(root / "data", root / "answers")
     (root / "data" / "testingset.npy").write_bytes(b"truncated")      # damaged file: rebuilt
     cached_dataset("tiny", 0, progress=False)
-    assert [c.public_fraction for c in calls] == [0.5, 0.3]
+    assert [c.public_fraction for c in calls] == [0.5, 0.3, 0.3]
 
 
 # -- near kinds: version 1 is the default and its bytes are unchanged ----------------------------------------------
