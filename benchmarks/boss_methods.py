@@ -288,21 +288,27 @@ def m_svdd(train, test, ref, fit, progress):
     return {"svdd": (score(test), score(ref))}
 
 
+def _cached_model(filename, build, train):
+    """``train()``'s model, its weights kept in PARTS_DIR/``filename``: a later method (or run) loads them into
+    ``build()`` instead of training again. In eval mode."""
+    import torch
+    path = PARTS_DIR / filename if PARTS_DIR else None
+    if path is not None and path.is_file():
+        model = build()
+        model.load_state_dict(torch.load(path, weights_only=True))
+        return model.eval()
+    model = train()
+    if path is not None:
+        torch.save(model.state_dict(), path)
+    return model.eval()
+
+
 def _classifier(fit, progress):
     """The boss stage's corruption classifier (its CONFIG, trained on ``fit``: the same faces and seeds as
     ``boss.run``, so the same weights), cached in PARTS_DIR/classifier.pt."""
-    import torch
-
     from solutions import boss
-    path = PARTS_DIR / "classifier.pt" if PARTS_DIR else None
-    if path is not None and path.is_file():
-        cls = boss.AnomalyClassifier(**boss.CONFIG.classifier.model_kwargs)
-        cls.load_state_dict(torch.load(path, weights_only=True))
-        return cls.eval()
-    cls, _ = boss.train_classifier(fit, boss.CONFIG.classifier, progress)
-    if path is not None:
-        torch.save(cls.state_dict(), path)
-    return cls.eval()
+    return _cached_model("classifier.pt", lambda: boss.AnomalyClassifier(**boss.CONFIG.classifier.model_kwargs),
+                         lambda: boss.train_classifier(fit, boss.CONFIG.classifier, progress)[0])
 
 
 def m_cls(train, test, ref, fit, progress):
@@ -329,19 +335,10 @@ def m_cls(train, test, ref, fit, progress):
 def _strong_ae(fit, progress):
     """The strong stage's autoencoder (its CONFIG, trained on ``fit``: the same faces and seed as ``strong.run``, so
     the same weights), cached in PARTS_DIR/strong_ae.pt for the methods that score it differently."""
-    import torch
-
     from solutions import strong
     from starter_code import build_and_fit
-    path = PARTS_DIR / "strong_ae.pt" if PARTS_DIR else None
-    if path is not None and path.is_file():
-        model = strong.MultiEncoderAE(**strong.CONFIG.model_kwargs)
-        model.load_state_dict(torch.load(path, weights_only=True))
-        return model.eval()
-    model, _ = build_and_fit(fit, strong.CONFIG, progress=progress)
-    if path is not None:
-        torch.save(model.state_dict(), path)
-    return model.eval()
+    return _cached_model("strong_ae.pt", lambda: strong.MultiEncoderAE(**strong.CONFIG.model_kwargs),
+                         lambda: build_and_fit(fit, strong.CONFIG, progress=progress)[0])
 
 
 def m_ae_padim(train, test, ref, fit, progress):
