@@ -29,7 +29,7 @@ the boss stage's corruption classifier; nothing pretrained, no extra data):
   its intermediate feature maps, fitted on normal faces; score = the largest (or mean) Mahalanobis distance over
   locations.
 - ``ae_padim``: PaDiM on the strong autoencoder's convolutional feature maps (the AE trained for reconstruction).
-- ``ae_density``: the strong autoencoder scored by Gaussians on its latent and on its cell-averaged signed residual.
+- ``ae_density``: the strong autoencoder scored by a Gaussian on its latent, and by its 'residual' score.
 - ``strong_wide``, ``strong_conv``: the strong stage with a wider latent, trained longer (``STRONG_WIDE``), or with
   a convolutional decoder (``STRONG_CONV``).
 - ``inpaint``: the strong stage's encoders trained to fill in blanked tiles of the face (RIAD), scored by how
@@ -351,27 +351,22 @@ def m_ae_padim(train, test, ref, fit, progress):
 
 
 def m_ae_density(train, test, ref, fit, progress):
-    """The strong stage's autoencoder (its CONFIG) scored by densities instead of its error: a Gaussian on its
-    fused latent z, and one on its signed residual (reconstruction - face) averaged over 8 x 8 cells, per channel
-    (192 numbers: where and in which colour the face differs from what the model expects), both fitted on 5,000
-    of its training faces."""
+    """The strong stage's autoencoder (its CONFIG) scored by a Gaussian on its fused latent z instead of its error,
+    fitted on 5,000 of its training faces; ``ae.residual`` is the strong stage's own 'residual' score (a Gaussian
+    on its signed residual averaged over 8 x 8 cells per channel, ``strong.make_scorer``) of the same weights."""
     import torch
-    import torch.nn.functional as F
 
+    from solutions import strong
     from solutions.stages import Gaussian, subsample
     model = _strong_ae(fit, progress)
 
-    def feats(images):
-        zs, rs = [], []
+    def latent(images):
         with torch.inference_mode():
-            for x in _loader(images, 500):
-                z = model.encode(x)
-                zs.append(z.double())
-                rs.append(F.avg_pool2d(model.decode(z) - x, 8).flatten(1).double())
-        return torch.cat(zs).numpy(), torch.cat(rs).numpy()
-    (zf, rf), (zt, rt), (zr, rr) = feats(subsample(fit, 5000, 1)), feats(test), feats(ref)
-    gz, gr = Gaussian.fit(zf, shrink=0.1), Gaussian.fit(rf, shrink=0.01)
-    return {"ae.latent": (gz.distance(zt), gz.distance(zr)), "ae.residual": (gr.distance(rt), gr.distance(rr))}
+            return torch.cat([model.encode(x).double() for x in _loader(images, 500)]).numpy()
+    gz = Gaussian.fit(latent(subsample(fit, 5000, 1)), shrink=0.1)
+    residual = strong.make_scorer(model, ref, fit, strong.CONFIG.resolve(score="residual"))
+    return {"ae.latent": (gz.distance(latent(test)), gz.distance(latent(ref))),
+            "ae.residual": (residual(test), residual(ref))}
 
 
 INPAINT = {"latent_dim": 128, "code_dim": 64, "hidden": (512,), "epochs": 8, "batch_size": 128, "lr": 2e-3,

@@ -227,7 +227,9 @@ class BossConfig(Config):
     """The boss stage: the classifier, the scores built on it, and how they are summed."""
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig, metadata={
         "help": "The classifier trained on normal vs self-made anomalous faces (ClassifierConfig)."})
-    ae: strong.StrongConfig = field(default_factory=strong.StrongConfig, metadata={
+    # The boss's weights were chosen with the autoencoder scored by 'pixel_var', and 04's step asks for a score of
+    # the reconstruction error: its part keeps that score (the strong stage's own is 'residual').
+    ae: strong.StrongConfig = field(default_factory=lambda: strong.StrongConfig(score="pixel_var"), metadata={
         "help": "The autoencoder and its score (solutions.strong.StrongConfig), trained only when w_ae > 0; its "
                 "n_reference and seed choose the held-out faces that standardise every part."})
     w_cls: float = field(default=1.0, metadata={"help": "Weight of the standardised classifier logit."})

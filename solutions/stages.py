@@ -31,11 +31,11 @@ from common.errors import KitError
 from starter_code.config import Config
 from starter_code.formats import STAGES
 from starter_code.scoring import anomaly_scores, eval_batches, l2_score, squared_error
-from starter_code.train import History
+from starter_code.train import History, reconstruct_batch
 
 __all__ = ["STAGES", "UnknownStageError", "get_stage", "StageResult", "SCORE_FUNCTIONS", "error_scores",
-           "error_variance", "reconstruction_scores", "split_reference", "standardise", "subsample", "Gaussian",
-           "knn_distance"]
+           "error_variance", "reconstruction_scores", "residual_features", "split_reference", "standardise",
+           "subsample", "Gaussian", "knn_distance"]
 
 
 class UnknownStageError(KitError, ValueError):
@@ -127,6 +127,19 @@ def reconstruction_scores(model: nn.Module, images, *, score: str = "l2", batch_
     with the score function ``score`` (see ``error_scores`` for ``score``, ``pixel_var`` and ``smooth``)."""
     score_fn = partial(error_scores, score=score, patch=patch, pixel_var=pixel_var, smooth=smooth)
     return anomaly_scores(model, images, batch_size, seed=seed, score_fn=score_fn)
+
+
+def residual_features(model: nn.Module, images, *, cell: int = 8, batch_size: int = 200) -> np.ndarray:
+    """float64 ``(M, 3 * (64 // cell) ** 2)``: the signed residual (reconstruction - image, in the model's [-1, 1]
+    units) of uint8 ``images`` ``(M, 64, 64, 3)`` averaged over ``cell`` x ``cell`` pixels, per channel: where, and
+    in which colour, each image differs from what the model makes of it. A Gaussian on these of normal faces
+    (``Gaussian``) knows which cells a face reconstructs well and how their errors go together: a colour the
+    decoder never draws, there, is evidence even when it is small beside the hair's error."""
+    if 64 % int(cell):
+        raise ValueError(f"cell must divide 64, got {cell}")
+    out = [F.avg_pool2d(reconstruct_batch(model, x) - x, int(cell)).flatten(1).double().cpu()
+           for x in eval_batches(model, images, batch_size)]
+    return torch.cat(out).numpy() if out else np.zeros((0, 3 * (64 // int(cell)) ** 2))
 
 
 def split_reference(images: np.ndarray, n_reference: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -39,7 +39,8 @@
 # one row per image (its codes of them). After your last cell the autograder writes grading images of its own
 # (images your notebook never sees with their labels, in an order it does not know) where your notebook's kernel
 # can read them, calls your `score_images` and `encoder_codes` on them there, and judges only the numbers they
-# return: the scores' ROC-AUC must be at most 0.05 below the reference solution's on the same images, and at least
+# return: the scores' ROC-AUC must be at most 0.05 below that of the reference solution's model scored by its
+# reconstruction error (each pixel's error over its variance on held-out faces) on the same images, and at least
 # 0.55; the codes must come from at least two different encoders. Every test of this notebook needs the scores to
 # pass; whatever else your notebook prints, writes or sets earns no point on its own. That the encoders are your
 # model's, feeding one decoder, is read by hand with your answer to question 3.
@@ -81,17 +82,17 @@ display(plot_images(train[:8], title="training faces (all normal)"))
 # %% nbgrader={"grade": false, "grade_id": "train", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
 from solutions import strong
-from solutions.stages import error_variance, reconstruction_scores, split_reference
+from solutions.stages import split_reference
 from starter_code.data import to_model_input
 result = strong.run(train, test, smoke=env.smoke)
 model, history, _cfg = result.model, result.history, result.config
-# The reference's score: the error map divided by its per-pixel variance on held-out training faces.
-_pixel_var = error_variance(model, split_reference(train, _cfg.n_reference, _cfg.seed)[0], smooth=_cfg.smooth)
+# The reference's score (the stage's docstring): a Gaussian on the cell-averaged reconstruction residual of
+# training faces.
+_score = strong.make_scorer(model, *split_reference(train, _cfg.n_reference, _cfg.seed), _cfg)
 
 
 def score_images(images):
-    return reconstruction_scores(model, images, score=_cfg.score, patch=_cfg.patch, pixel_var=_pixel_var,
-                                 smooth=_cfg.smooth)
+    return _score(images)
 
 
 def encoder_codes(images):

@@ -101,17 +101,15 @@ display(plot_images(train[:8], title="training faces (all normal)"))
 # %% nbgrader={"grade": false, "grade_id": "autoencoder", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
 from solutions import boss, strong
-from solutions.stages import (error_variance, knn_distance, reconstruction_scores, split_reference,
-                              standardise, subsample)
+from solutions.stages import knn_distance, split_reference, standardise, subsample
 boss_cfg = boss.CONFIG.resolve(smoke=env.smoke)  # the reference's settings: the strong stage's autoencoder
 reference, fit_faces = split_reference(train, boss_cfg.ae.n_reference, boss_cfg.ae.seed)
 ae, ae_history, _, ae_scores_reference = strong.fit_and_score(train, test, boss_cfg.ae)
-_pixel_var = error_variance(ae, reference, smooth=boss_cfg.ae.smooth)  # what fit_and_score scored with
+_ae_score = strong.make_scorer(ae, reference, fit_faces, boss_cfg.ae)  # what fit_and_score scored with
 
 
 def ae_scores(images):
-    return reconstruction_scores(ae, images, score=boss_cfg.ae.score, patch=boss_cfg.ae.patch,
-                                 pixel_var=_pixel_var, smooth=boss_cfg.ae.smooth)
+    return _ae_score(images)
 ### END SOLUTION
 display(plot_loss(ae_history, path=env.path("ae_loss.png")))
 
