@@ -75,6 +75,18 @@ def test_the_bars_come_from_the_references_scores_on_the_probes(grading_data):
     assert "min_auc" not in report and report["max_face_error"] == 7.0 * probes.REFERENCES["05_report"].face_factor
 
 
+def test_03s_bar_is_set_by_the_strong_stage_scored_by_its_reconstruction_error():
+    """03 asks for a score of the student's own model: its bar comes from the strong stage scored by 'pixel_var'
+    (each pixel's error over its variance), not by the stage's own 'residual' score, which a working model scored
+    by its error would not reach (docs/results.md, "The strong stage's score"); the override is one ``kit run
+    --set`` parses into a key the stage has."""
+    from kit.run import parse_overrides
+    from solutions import strong
+    ref = probes.REFERENCES["03_strong"]
+    cfg = strong.CONFIG.resolve(smoke=True, **parse_overrides(list(ref.overrides)))
+    assert ref.stage == "strong" and cfg.score == "pixel_var" and strong.CONFIG.resolve(smoke=True).score == "residual"
+
+
 def test_the_reference_is_measured_once_per_data_set_and_stored_private(grading_data, tmp_path, monkeypatch):
     data, _ = grading_data
     runs = []
