@@ -22,7 +22,7 @@ at 0.75 on this sample; ``tests/data_tools/test_faithfulness_v2.py`` bounds the 
 kinds of version 2. ``--sample-seed S`` (S > 0) draws another sample of the same size (normal faces from
 ``default_rng(11 + 1000 S)``, kind i from ``default_rng(100 + i + 1000 S)``): calibrate on S = 1, test on 0.
 
-``--near-version 2``: the near kinds of version 2 (``data_tools.anomalies.KINDS_V2``); with a preset, the build
+``--near-version 2``: the near kinds of version 2 (``data_tools.near_v2.KINDS_V2``); with a preset, the build
 cached under ``.cache/data/<preset>-<seed>-v2/``.
 
 The colour-histogram distance is measured to the mean histogram of the first ``--n-reference`` training faces.
@@ -122,7 +122,7 @@ def main(argv=None) -> int:
     p.add_argument("--sample-seed", type=int, default=0,
                    help="with --near-sample: 0 (default) the faithfulness tests' sample, S > 0 another one")
     p.add_argument("--near-version", type=int, default=1, choices=(1, 2),
-                   help="near kinds of version 1 (default) or 2 (data_tools.anomalies.KINDS_V2)")
+                   help="near kinds of version 1 (default) or 2 (data_tools.near_v2.KINDS_V2)")
     args = p.parse_args(argv)
     if (args.data is None) != (args.answers is None):
         p.error("give both --data and --answers, or neither")

@@ -95,7 +95,7 @@ class BuildConfig(Config):
         "how the near kinds are made: 1 (the default; what the reference ladder and thresholds were measured "
         "on) or 2 (opt-in: masks and paint placed on the located face in face-matched colours and several "
         "appearances, every near kind selected to match normal faces' region statistics; "
-        "anomalies.KINDS_V2). Normal faces and far kinds are the same in both"))
+        "near_v2.KINDS_V2). Normal faces and far kinds are the same in both"))
 
     def __post_init__(self):
         if self.preset not in PRESETS:

@@ -1,4 +1,4 @@
-"""The near kinds of version 2 (``BuildConfig.near_version = 2``, ``anomalies.KINDS_V2``) are not separable by any
+"""The near kinds of version 2 (``BuildConfig.near_version = 2``, ``near_v2.KINDS_V2``) are not separable by any
 statistic of the extended battery, and still change the part of the face they are named after.
 
 - Not separable: no statistic of ``region_stats.EXTENDED_BATTERY`` (the global battery, ``STATS`` of each part of
@@ -30,6 +30,7 @@ import numpy as np
 import pytest
 
 from data_tools import anomalies as an
+from data_tools import near_v2
 from data_tools import region_stats as rs
 from data_tools.build import BuildConfig, build_dataset
 
@@ -167,7 +168,12 @@ def test_near_version_is_checked():
     with pytest.raises(ValueError, match="near_version"):
         an.get_kind("glasses", 0)
     assert an.get_kind("cartoon", 2) is an.KINDS["cartoon"]
-    assert an.get_kind("glasses", 1) is an.KINDS["glasses"] and an.get_kind("glasses", 2) is an.KINDS_V2["glasses"]
+    assert an.get_kind("glasses", 1) is an.KINDS["glasses"] and an.get_kind("glasses", 2) is near_v2.KINDS_V2["glasses"]
+    # version 2 remakes version 1's near kinds: the same names, distance, family and region
+    assert set(near_v2.KINDS_V2) == {k for k, kind in an.KINDS.items() if kind.distance == "near"}
+    for name, kind in near_v2.KINDS_V2.items():
+        v1 = an.KINDS[name]
+        assert (kind.distance, kind.family, kind.region) == (v1.distance, v1.family, v1.region), name
 
 
 def test_kind_sheets_write_one_grid_per_kind(tiny_dataset, tmp_path):
