@@ -26,19 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def _blur(x, rng):
-    from PIL import Image, ImageFilter
-    return np.asarray(Image.fromarray(x).filter(ImageFilter.GaussianBlur(rng.uniform(2.5, 4.0))))
-
-
-def _patch(x, rng):
-    """``corrupted``'s other half: a flat or noise square of 16-28 pixels."""
-    x = x.copy()
-    s = int(rng.integers(16, 29))
-    r0, c0 = rng.integers(8, 64 - s - 4, 2)
-    x[r0:r0 + s, c0:c0 + s] = rng.integers(0, 256, (s, s, 3) if rng.random() < 0.5 else 3, dtype=np.uint8)
-    return x
+from data_tools import anomalies
 
 
 def _swap_tiles(x, rng):
@@ -116,8 +104,8 @@ CANDIDATES = {
     "photo": ("the kit's kind as built (LFW grey faces and scikit-image crops)", "photo"),
     "face_mask": ("the kit's kind as built (version 1)", "face_mask"),
     "face_paint": ("the kit's kind as built (version 1)", "face_paint"),
-    "blur": ("corrupted's blurred half: Gaussian blur, radius 2.5-4", _blur),
-    "patch": ("corrupted's other half: a flat or noise square", _patch),
+    "blur": ("corrupted's blurred half: Gaussian blur, radius 2.5-4", anomalies.heavy_blur),
+    "patch": ("corrupted's other half: a flat or noise square", anomalies.occluding_patch),
     "swap_tiles": ("two tiles of a 4 x 4 grid swapped", _swap_tiles),
     "tear": ("a band of rows shifted sideways", _tear),
     "rot_square": ("a 28-40 pixel square turned in place", _rot_square),
@@ -134,7 +122,6 @@ COLUMNS = ("strong", "strong.pixel_var", "pca", "region_gaussian", "grid_gaussia
 def candidate_images(names, n: int, seed: int) -> dict[str, np.ndarray]:
     """name -> uint8 (n, 64, 64, 3): each edit applied to the same ``n`` normal faces, each kit kind built as the
     data build builds it (its own ``n`` images); a candidate's images do not depend on which others are asked for."""
-    from data_tools import anomalies
     from data_tools.faces import FaceGenerator
     faces = FaceGenerator()
     base = faces.render(anomalies.sample_normal_latents(faces, n, np.random.default_rng(seed)))

@@ -57,8 +57,8 @@ from data_tools.near_v2 import KINDS_V2
 
 __all__ = ["AnomalyKind", "LatentRegion", "Generate", "Edit", "FAMILIES", "NORMAL_LIMIT", "NORMAL_MAX_PROBABILITY",
            "ANOMALY_RANGES", "HELD_OUT", "normal_latent_mask", "sample_normal_latents", "attribute_probability",
-           "OUT_OF_PRIOR_SCALE", "DICEBEAR_STYLES", "SKIMAGE_PHOTOS", "KINDS", "DEFAULT_MIXTURE", "KINDS_V2",
-           "NEAR_VERSIONS", "faithfulness", "get_kind", "check_near_version"]
+           "OUT_OF_PRIOR_SCALE", "DICEBEAR_STYLES", "SKIMAGE_PHOTOS", "occluding_patch", "heavy_blur", "KINDS",
+           "DEFAULT_MIXTURE", "KINDS_V2", "NEAR_VERSIONS", "faithfulness", "get_kind", "check_near_version"]
 
 
 OUT_OF_PRIOR_SCALE = 2.5      # brief: image std alone separates x2.5 at 0.89 AUC
@@ -157,19 +157,28 @@ def _inverted(faces: FaceGenerator, n: int, rng: np.random.Generator) -> np.ndar
     return _check(255 - _normal_faces(faces, n, rng), n)
 
 
+def occluding_patch(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``corrupted``'s first half: a copy of uint8 ``face`` (64,64,3) with a square of 16-28 pixels, anywhere on the
+    face, in one flat colour or in noise."""
+    x = face.copy()
+    s = int(rng.integers(16, 29))
+    r0, c0 = rng.integers(8, 64 - s - 4, 2)
+    if rng.random() < 0.5:
+        x[r0:r0 + s, c0:c0 + s] = rng.integers(0, 256, 3, dtype=np.uint8)
+    else:
+        x[r0:r0 + s, c0:c0 + s] = rng.integers(0, 256, (s, s, 3), dtype=np.uint8)
+    return x
+
+
+def heavy_blur(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``corrupted``'s second half: uint8 ``face`` (64,64,3) Gaussian-blurred with a radius of 2.5-4 pixels."""
+    return np.asarray(Image.fromarray(face).filter(ImageFilter.GaussianBlur(rng.uniform(2.5, 4.0))))
+
+
 def _corrupted(faces: FaceGenerator, n: int, rng: np.random.Generator) -> np.ndarray:
     x = _normal_faces(faces, n, rng)
     for i in range(n):
-        if rng.random() < 0.5:   # occluding patch: flat colour or noise, 16-28 px, anywhere on the face
-            s = int(rng.integers(16, 29))
-            r0, c0 = rng.integers(8, 64 - s - 4, 2)
-            if rng.random() < 0.5:
-                x[i, r0:r0 + s, c0:c0 + s] = rng.integers(0, 256, 3, dtype=np.uint8)
-            else:
-                x[i, r0:r0 + s, c0:c0 + s] = rng.integers(0, 256, (s, s, 3), dtype=np.uint8)
-        else:                    # heavy blur
-            im = Image.fromarray(x[i]).filter(ImageFilter.GaussianBlur(rng.uniform(2.5, 4.0)))
-            x[i] = np.asarray(im)
+        x[i] = occluding_patch(x[i], rng) if rng.random() < 0.5 else heavy_blur(x[i], rng)
     return _check(x, n)
 
 
