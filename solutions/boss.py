@@ -291,7 +291,7 @@ def run(train_images: np.ndarray, test_images: np.ndarray, config: BossConfig | 
         weights["features"] = cfg.w_feat
     ae, extra = None, {"classifier": cls_history}
     if cfg.w_ae:
-        ae, ae_history, rec, rec_ref = strong.fit_and_score(train_images, test_images, cfg.ae, progress)
+        ae, ae_history, rec, rec_ref, _ = strong.fit_and_score(train_images, test_images, cfg.ae, progress)
         parts["reconstruction"] = standardise(rec, rec_ref)
         weights["reconstruction"] = cfg.w_ae
         extra = {"autoencoder": ae_history}

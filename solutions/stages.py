@@ -21,6 +21,7 @@ import importlib
 from dataclasses import dataclass, field
 from functools import partial
 from types import ModuleType
+from typing import Callable
 
 import numpy as np
 import torch
@@ -58,7 +59,8 @@ class StageResult:
     main part's, the others in ``extra_histories``). ``model``: the trained model (in eval mode, on its training
     device). ``seconds``: wall time of ``run`` (training and scoring). ``config``: the resolved config used.
     ``parts``: named component scores ``(M,)`` for stages that combine several (e.g. boss: reconstruction and
-    classifier), for reports.
+    classifier), for reports. ``score_images``: where the stage sets it, the function that scored the test images,
+    for any other uint8 images ``(P, 64, 64, 3)`` -> ``(P,)`` (its statistics already fitted).
     """
     scores: np.ndarray
     history: History
@@ -67,6 +69,7 @@ class StageResult:
     config: Config
     parts: dict[str, np.ndarray] = field(default_factory=dict)
     extra_histories: dict[str, History] = field(default_factory=dict)
+    score_images: Callable[[np.ndarray], np.ndarray] | None = None
 
 
 # -- scoring -------------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Callable, ClassVar
+from typing import Callable, ClassVar, NamedTuple
 
 import numpy as np
 import torch
@@ -29,6 +29,7 @@ from solutions.stages import (SCORE_FUNCTIONS, Gaussian, StageResult, error_vari
                               residual_features, split_reference, subsample)
 from starter_code import TrainConfig, build_and_fit
 from starter_code.models import register_model
+from starter_code.train import History
 
 #: Encoder specs ``MultiEncoderAE`` understands: name -> (kind, options).
 ENCODER_SPECS: dict[str, dict] = {
@@ -143,16 +144,25 @@ def make_scorer(model: nn.Module, reference: np.ndarray, fit_images: np.ndarray,
                    smooth=cfg.smooth)
 
 
-def fit_and_score(train_images: np.ndarray, test_images: np.ndarray, cfg: StrongConfig, progress: bool = True):
-    """Hold out ``cfg.n_reference`` training faces, train on the rest, fit the score's statistics
-    (``make_scorer``), score both sets.
+class Fitted(NamedTuple):
+    """What ``fit_and_score`` returns: the trained model and its history, the test and held-out reference faces'
+    scores, and ``score``, the function that scored them (``make_scorer``), for any other images."""
+    model: nn.Module
+    history: History
+    test_scores: np.ndarray
+    reference_scores: np.ndarray
+    score: Callable[[np.ndarray], np.ndarray]
 
-    Returns (model, history, test scores ``(M,)``, held-out reference scores ``(n_reference,)``)."""
+
+def fit_and_score(train_images: np.ndarray, test_images: np.ndarray, cfg: StrongConfig,
+                  progress: bool = True) -> Fitted:
+    """Hold out ``cfg.n_reference`` training faces, train on the rest, fit the score's statistics
+    (``make_scorer``), score both sets: a ``Fitted`` (test scores ``(M,)``, reference scores ``(n_reference,)``)."""
     check_score(cfg)
     ref, fit_images = split_reference(train_images, cfg.n_reference, cfg.seed)
     model, history = build_and_fit(fit_images, cfg, progress=progress)
     score = make_scorer(model, ref, fit_images, cfg)
-    return model, history, score(test_images), score(ref)
+    return Fitted(model, history, score(test_images), score(ref), score)
 
 
 def run(train_images: np.ndarray, test_images: np.ndarray, config: StrongConfig | None = None, *,
@@ -164,6 +174,6 @@ def run(train_images: np.ndarray, test_images: np.ndarray, config: StrongConfig 
     """
     t0 = time.perf_counter()
     cfg = (config or CONFIG).resolve(smoke=smoke, **overrides)
-    model, history, scores, _ = fit_and_score(train_images, test_images, cfg, progress)
-    return StageResult(scores=scores, history=history, model=model.eval(), seconds=time.perf_counter() - t0,
-                       config=cfg)
+    fitted = fit_and_score(train_images, test_images, cfg, progress)
+    return StageResult(scores=fitted.test_scores, history=fitted.history, model=fitted.model.eval(),
+                       seconds=time.perf_counter() - t0, config=cfg, score_images=fitted.score)

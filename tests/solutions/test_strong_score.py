@@ -9,7 +9,7 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from solutions import strong
-from solutions.stages import residual_features, split_reference
+from solutions.stages import residual_features
 
 
 class _Shifted(nn.Module):
@@ -45,8 +45,8 @@ def trained(tiny_dataset):
     torch.set_num_threads(min(2, torch.get_num_threads()))
     cfg = strong.CONFIG.resolve(smoke=True, epochs=6, batch_size=64, score="residual")
     train = np.array(tiny_dataset.train)
-    model, _, test_scores, ref_scores = strong.fit_and_score(train, np.array(tiny_dataset.test), cfg, progress=False)
-    scorer = strong.make_scorer(model, *split_reference(train, cfg.n_reference, cfg.seed), cfg)
+    model, _, test_scores, ref_scores, scorer = strong.fit_and_score(train, np.array(tiny_dataset.test), cfg,
+                                                                     progress=False)
     return model, scorer, test_scores, ref_scores
 
 

@@ -104,12 +104,11 @@ from solutions import boss, strong
 from solutions.stages import knn_distance, split_reference, standardise, subsample
 boss_cfg = boss.CONFIG.resolve(smoke=env.smoke)  # the reference's settings: the strong stage's autoencoder
 reference, fit_faces = split_reference(train, boss_cfg.ae.n_reference, boss_cfg.ae.seed)
-ae, ae_history, _, ae_scores_reference = strong.fit_and_score(train, test, boss_cfg.ae)
-_ae_score = strong.make_scorer(ae, reference, fit_faces, boss_cfg.ae)  # what fit_and_score scored with
+ae, ae_history, _, ae_scores_reference, _ae_score = strong.fit_and_score(train, test, boss_cfg.ae)
 
 
 def ae_scores(images):
-    return _ae_score(images)
+    return _ae_score(images)  # the score fit_and_score scored the test and reference faces with
 ### END SOLUTION
 display(plot_loss(ae_history, path=env.path("ae_loss.png")))
 
