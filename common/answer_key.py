@@ -28,6 +28,11 @@ NORMAL_KIND = "normal"
 #: The anomaly families, in report order (``data_tools.anomalies.AnomalyKind.family`` assigns each kind one).
 FAMILIES = ("imitable", "semantic")
 UNKNOWN_FAMILY = "unknown"
+#: A generated key is as secret as its build seed: the kit is public, so anyone can rebuild the data and this key
+#: from the seed (``manifest.json`` beside the key records it). Seeds from here up are drawn at random
+#: (``python -m data_tools build --seed random``); a term whose build seed lies below is warned about
+#: (``grader.competition.answer_key_problems``): that is where the seeds people type (0, 1, 42, a year) lie.
+SECRET_SEED_MIN = 1 << 32
 
 
 class AnswerKeyError(KitError, ValueError):

@@ -1,6 +1,6 @@
 """``python -m data_tools``: build, import, preview and verify data sets.
 
-    python -m data_tools build --preset demo --out DIR --answers DIR [--seed S] [--public-fraction F]
+    python -m data_tools build --preset demo --out DIR --answers DIR [--seed S|random] [--public-fraction F]
                                [--private-only-kinds KIND ...] [--near-version 2]
     python -m data_tools import npy --src DIR --labels FILE --out DIR --answers DIR
     python -m data_tools import folders --normal DIR --anomalous DIR --out DIR --answers DIR
@@ -17,6 +17,7 @@ stderr), 2 a usage error. Build options, their defaults and help come from ``Bui
 from __future__ import annotations
 
 import argparse
+import secrets
 import sys
 from pathlib import Path
 
@@ -34,8 +35,24 @@ COMMANDS: list[tuple[str, str]] = [
 #: A missing or unreadable file is an OSError. (``common.errors`` is light: ``--help`` imports neither numpy nor
 #: pandas.)
 ERRORS = [((KitError, OSError), commandline.EXIT_ERROR, "error: ")]
+#: ``--seed random`` draws below this, from ``common.answer_key.SECRET_SEED_MIN`` up: no one rebuilds the answer
+#: key by trying seeds.
+SECRET_SEED_END = 1 << 62
 #: BuildConfig's size fields: their default is the preset's.
 _SIZES = ("n_train", "n_test_normal", "n_test_anomalous")
+
+
+def _seed(text: str):
+    """``--seed``: a non-negative integer, or ``random``."""
+    if text == "random":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer or 'random', got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer or 'random', got {text!r}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,6 +69,7 @@ class BuildCommand:
 
     @staticmethod
     def add_arguments(b: argparse.ArgumentParser) -> None:
+        from common.answer_key import SECRET_SEED_MIN
         from common.config import add_config_arguments
         from data_tools.build import PRESETS, BuildConfig  # imports torch (~1-2 s): only `build` needs it
 
@@ -64,7 +82,13 @@ class BuildCommand:
         b.add_argument("--answers", type=Path,
                        help="TA-only directory for solution.csv (default: .cache/data/<preset>-<seed>/answers, "
                             "<preset>-<seed>-v2/answers with --near-version 2)")
-        add_config_arguments(b, BuildConfig, skip=("preset", "mixture"), shown=dict.fromkeys(_SIZES, "the preset's"))
+        add_config_arguments(b, BuildConfig, skip=("preset", "mixture", "seed"),
+                             shown=dict.fromkeys(_SIZES, "the preset's"))
+        b.add_argument("--seed", type=_seed, default=BuildConfig.seed,
+                       help="build seed: every random stream (train, test normals, each kind, shuffle, split) derives "
+                            "from it; the same seed gives the same answer key to anyone with the kit. 'random': a "
+                            f"secret one (from {SECRET_SEED_MIN:,} up; kept in manifest.json only), for a term's "
+                            f"data (needs --out and --answers) (default: {BuildConfig.seed})")
         b.add_argument("--mixture", nargs="+", metavar="KIND=SHARE",
                        help="kind=share items, separated by commas or spaces: "
                             + BuildConfig.__dataclass_fields__["mixture"].metadata["help"])
@@ -72,11 +96,19 @@ class BuildCommand:
 
     @staticmethod
     def run(args) -> int:
+        from common.answer_key import SECRET_SEED_MIN
         from common.config import config_overrides
         from data_tools.build import BuildConfig, build_dataset, cache_paths, parse_mixture
 
         overrides = config_overrides(args, BuildConfig)
         preset = overrides.pop("preset")
+        secret = args.seed == "random"
+        if secret:
+            if args.out is None or args.answers is None:
+                print("error: --seed random needs --out and --answers (the default folders are named after the "
+                      "seed)", file=sys.stderr)
+                return commandline.EXIT_USAGE
+            overrides["seed"] = SECRET_SEED_MIN + secrets.randbelow(SECRET_SEED_END - SECRET_SEED_MIN)
         if "mixture" in overrides:
             overrides["mixture"] = parse_mixture(overrides["mixture"])
         config = BuildConfig.from_preset(preset, **overrides)
@@ -85,7 +117,8 @@ class BuildCommand:
                                progress=not args.no_progress)
         m = result.manifest
         version = "" if m["near_version"] == 1 else f", near kinds version {m['near_version']}"
-        print(f"built {m['preset']} (seed {m['seed']}{version}): {m['counts']['train']} train, "
+        seed = "a secret seed, in manifest.json" if secret else f"seed {m['seed']}"
+        print(f"built {m['preset']} ({seed}{version}): {m['counts']['train']} train, "
               f"{m['counts']['test']} test "
               f"in {m['build_time_s']} s ({m['faces_per_s']} faces/s)")
         print(f"  data:    {result.paths.data}\n  answers: {result.paths.answers}")

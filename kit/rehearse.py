@@ -212,8 +212,8 @@ class Term:
 
     # -- steps
     def build_data(self) -> str:
-        self.cmd("build", "--preset", "tiny", "--out", str(self.data), "--answers", str(self.answers),
-                 module="data_tools")
+        self.cmd("build", "--preset", "tiny", "--seed", "random", "--out", str(self.data), "--answers",
+                 str(self.answers), module="data_tools")
         import numpy as np
 
         from common.answer_key import load_answer_key

@@ -6,7 +6,10 @@ model on a probe set the student's kernel never sees with its labels:
 
 - drawn at grading time from the grading data (``--data``: its ``testingset.npy`` rows and the answer key beside it,
   ``../answers/solution.csv`` as ``python -m data_tools build`` writes it), shuffled with the course's secret seed
-  (``COURSE/probes/seed``, 0600, made on first use and reused, so that a regrade draws the same set);
+  (``COURSE/probes/seed``, 0600, made on first use and reused, so that a regrade draws the same set). Without
+  ``--data`` the grading data is the tiny preset built with a seed drawn from that secret
+  (:func:`grading_data_seed`) into ``COURSE/probes/``: a build with a known seed would hand its labels to anyone
+  who runs the kit's builder with it, and a student could look each probe image up;
 - judged against bars the reference solution sets on the same probes and grading data (the median score of the
   normal probes, a reconstruction error; the ROC-AUC, the leaderboard's metric): the reference's scores of the
   grading test set are computed once per (assignment, grading data, smoke mode) by the kit's own command
@@ -132,6 +135,20 @@ def course_seed(course_dir: str | Path) -> int:
             return int(path.read_text(encoding="ascii").strip())
         except ValueError as e:
             raise ProbeError(f"{path}: not a seed ({e}); delete it to draw a new probe set") from e
+
+
+def grading_data_seed(course_dir: str | Path) -> int:
+    """The build seed of the course's default grading data: drawn from the course's secret seed, and from
+    ``common.answer_key.SECRET_SEED_MIN`` up, so that no one rebuilds that data's answer key by trying seeds."""
+    from common.answer_key import SECRET_SEED_MIN
+    rng = np.random.default_rng([course_seed(course_dir), 10])
+    return SECRET_SEED_MIN + int(rng.integers(0, 1 << 61))
+
+
+def grading_data_folder(course_dir: str | Path, preset: str) -> Path:
+    """Where the course's default grading data of ``preset`` lives: ``COURSE/probes/grading-<preset>/`` (``data``
+    and ``answers``), on the TA side beside the seed; the folder's name says nothing of the seed."""
+    return Path(course_dir) / FOLDER / f"grading-{preset}"
 
 
 def answers_path(data_dir: str | Path) -> Path:

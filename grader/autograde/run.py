@@ -361,7 +361,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--student", action="append", dest="students", default=None,
                         help="student id (repeatable; default: roster and every submission)")
     add_config_arguments(parser, AutogradeConfig, only=CLI_FIELDS,
-                         shown={"data_dir": "the tiny preset in .cache/data/tiny-0/data, built on first use",
+                         shown={"data_dir": "the tiny preset built on first use with the course's secret seed, in "
+                                                "COURSE/probes/grading-tiny/data",
                                 "scratch_dir": "the system temp folder"})
     parser.add_argument("--no-data", action="store_true", help="do not set HW8_DATA_DIR (notebooks find data "
                                                                 "themselves)")
@@ -372,17 +373,21 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def ensure_grading_data(preset: str = "tiny", seed: int = 0, root: Path | None = None) -> Path:
-    """The data folder notebooks read while autograding: ``<root>/<preset>-<seed>/data``, built once if missing.
+def ensure_grading_data(course_dir: Path, preset: str = "tiny") -> Path:
+    """The data folder notebooks read while autograding when no ``--data-dir`` is given: ``preset`` built once with
+    the course's secret grading seed (``probes.grading_data_seed``) into ``COURSE/probes/grading-<preset>/data``,
+    its answer key beside it; reused while present.
 
-    Built by ``python -m data_tools build`` in a subprocess (the grader never imports torch). ``root`` defaults to
-    the kit's ``.cache/data``. Only the two ``.npy`` files of ``data`` are ever shown to a notebook; the answer key
-    (``answers``, beside it) never is.
+    A known seed would not do: the kit is public, so anyone could build the same data and its answer key and look
+    up the label of every probe image. Built by ``python -m data_tools build`` in a subprocess (the grader never
+    imports torch). Only the two ``.npy`` files of ``data`` are ever shown to a notebook; the answer key never is.
     """
-    base = (root or REPO_ROOT / ".cache" / "data") / f"{preset}-{seed}"
+    from grader.autograde import probes
+    base = probes.grading_data_folder(course_dir, preset)
     data = base / "data"
     if not (data / "trainingset.npy").is_file() or not (data / "testingset.npy").is_file():
-        print(f"building the {preset} data preset for grading into {data} ...", flush=True)
+        print(f"building the {preset} data preset for grading (the course's secret seed) into {data} ...", flush=True)
+        seed = probes.grading_data_seed(course_dir)
         proc = subprocess.run([sys.executable, "-m", "data_tools", "build", "--preset", preset, "--seed", str(seed),
                                "--out", str(data), "--answers", str(base / "answers"), "--no-progress"],
                               cwd=str(REPO_ROOT), capture_output=True, text=True)
@@ -409,7 +414,7 @@ def run(args) -> int:
         print("WARNING: --unsafe-no-sandbox: students' code runs with this user's privileges, files and network",
               file=sys.stderr)
     if cfg.data_dir is None and not args.no_data:
-        cfg.data_dir = ensure_grading_data()
+        cfg.data_dir = ensure_grading_data(course.course_dir)
     t0 = time.perf_counter()
     results = autograde(course, cfg, assignments=args.assignments, students=args.students,
                         dask_scheduler=args.dask_scheduler, dask_tls=tls, progress=not args.no_progress)

@@ -63,8 +63,9 @@ class InitCommand:
 
     @staticmethod
     def run(args) -> int:
-        from grader.competition import (RECORDED_LADDERS, competition_template, load_competition, read_ladder,
-                                        recorded_ladder, set_thresholds, threshold_problems, thresholds_from_ladder)
+        from grader.competition import (RECORDED_LADDERS, answer_key_problems, competition_template, load_competition,
+                                        read_ladder, recorded_ladder, set_thresholds, threshold_problems,
+                                        thresholds_from_ladder)
         comp, roster = args.folder / "competition.toml", args.folder / "roster.csv"
         existing = [str(p) for p in (comp, roster) if p.exists()]
         if existing:
@@ -84,7 +85,7 @@ class InitCommand:
         if cfg.baselines_source:
             print(f"baseline thresholds from {cfg.baselines_source.source}: " + ", ".join(
                 f"{b.name} {b.public:.4f}/{b.private:.4f}" for b in cfg.baselines.values()) + " (public/private)")
-        for w in warnings + threshold_problems(cfg):
+        for w in warnings + answer_key_problems(cfg) + threshold_problems(cfg):
             print(f"warning: {w}")
         print("next: set closes_at and public_url, put the answer key where `answers` says"
               + ("" if cfg.baselines_source else ", set the baseline thresholds (above)") + ", then")

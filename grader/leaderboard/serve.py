@@ -197,7 +197,7 @@ def server_config(app, args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from common.answer_key import AnswerKeyError
-    from grader.competition import threshold_problems
+    from grader.competition import answer_key_problems, threshold_problems
     from grader.errors import ConfigError
     from grader.leaderboard.roster import RosterError
     from grader.leaderboard.store import StoreError
@@ -231,7 +231,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(f"{lb.cfg.title}: {public}/  (TA pages: {public}/admin; admin token from {where})")
-    for problem in threshold_problems(lb.cfg):
+    for problem in answer_key_problems(lb.cfg) + threshold_problems(lb.cfg):
         print(f"warning: {problem}")
     if args.check:
         lb.store.close()

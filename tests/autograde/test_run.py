@@ -12,6 +12,7 @@ import sys
 import time
 
 import nbformat
+import numpy as np
 import pytest
 
 from tests.autograde.conftest import fresh_copy, release_nb
@@ -242,14 +243,27 @@ def test_autograde_modules_import_neither_torch_nor_nbgrader():
     assert proc.stdout.strip() == "[]"
 
 
-def test_grading_data_is_reused_when_present(tmp_path, tiny_dataset):
-    """The CLI's default data (the tiny preset) is built once; an existing folder is used as is."""
-    import shutil
+def test_default_grading_data_has_a_secret_seed_so_no_one_can_look_up_its_labels(tmp_path, tiny_dataset):
+    """Without --data-dir the tiny preset is built with a seed drawn from the course's secret, not the public seed 0:
+    a student who builds tiny-0 with the kit (labels included) finds none of the probe images there. Built once,
+    then reused; another course draws another seed."""
+    import hashlib
 
+    from common.answer_key import SECRET_SEED_MIN
+    from grader.autograde import probes
     from grader.autograde.run import ensure_grading_data
-    target = tmp_path / "tiny-0" / "data"
-    shutil.copytree(tiny_dataset.data_dir, target)
-    assert ensure_grading_data(root=tmp_path) == target
+    course = tmp_path / "course"
+    data = ensure_grading_data(course)
+    assert data == course / "probes" / "grading-tiny" / "data"
+    seed = json.loads((data.parent / "answers" / "manifest.json").read_text())["seed"]
+    assert seed == probes.grading_data_seed(course) >= SECRET_SEED_MIN and str(seed) not in str(data)
+    assert seed != probes.grading_data_seed(tmp_path / "another-course")
+    digests = {hashlib.sha256(image.tobytes()).digest() for image in tiny_dataset.test}   # the public tiny-0
+    test = np.load(data / "testingset.npy")
+    assert test.shape == tiny_dataset.test.shape
+    assert not any(hashlib.sha256(image.tobytes()).digest() in digests for image in test)
+    mtime = (data / "testingset.npy").stat().st_mtime_ns
+    assert ensure_grading_data(course) == data and (data / "testingset.npy").stat().st_mtime_ns == mtime
 
 
 def test_a_resubmission_that_cannot_be_graded_keeps_no_old_score(sandbox, released_course, tmp_path):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -43,6 +44,26 @@ def test_build_small_and_verify_and_preview(tmp_path, capsys):
     capsys.readouterr()
     assert main(["verify", "--data", str(out), "--answers", str(ans)]) == 1
     assert "README.md: sha256 differs" in capsys.readouterr().err
+
+
+def test_a_random_seed_is_secret_and_needs_its_folders_named(tmp_path, capsys):
+    from common.answer_key import SECRET_SEED_MIN
+    small = ["--n-train", "8", "--n-test-normal", "10", "--n-test-anomalous", "10", "--mixture", "inverted=1",
+             "--no-progress"]
+    seeds = []
+    for run in ("a", "b"):
+        out, ans = tmp_path / run / "data", tmp_path / run / "answers"
+        assert main(["build", "--preset", "tiny", "--seed", "random", "--out", str(out), "--answers", str(ans),
+                     *small]) == 0
+        seeds.append(json.loads((ans / "manifest.json").read_text())["seed"])
+        printed = capsys.readouterr().out
+        assert "a secret seed, in manifest.json" in printed and str(seeds[-1]) not in printed
+    assert seeds[0] != seeds[1] and min(seeds) >= SECRET_SEED_MIN
+    # the default folders are named after the seed: a secret one needs them given
+    assert main(["build", "--preset", "tiny", "--seed", "random", *small]) == 2
+    assert "--seed random needs --out and --answers" in capsys.readouterr().err
+    assert main(["build", "--preset", "tiny", "--seed", "-1", *small]) == 2
+    assert "expected a non-negative integer or 'random'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("extra, match", [

@@ -1,12 +1,13 @@
 """Baseline thresholds and where they came from (``grader.competition``): the ``[baselines]`` source keys, the
-problems the TA is told about (never set, measured on other data) and the comment-keeping rewrite."""
+problems the TA is told about (never set, measured on other data) and the comment-keeping rewrite; and an answer
+key anyone can rebuild from its seed."""
 import hashlib
 import json
 
 import pytest
 
-from grader.competition import (COURSE_2023_BASELINES, RECORDED_LADDERS, ConfigError, competition_template,
-                                load_competition, read_ladder, recorded_ladder, set_thresholds, threshold_problems,
+from grader.competition import (COURSE_2023_BASELINES, RECORDED_LADDERS, ConfigError, answer_key_problems,
+                                competition_template, load_competition, read_ladder, recorded_ladder, set_thresholds, threshold_problems,
                                 thresholds_from_ladder, write_thresholds)
 
 LADDER = {"stages": {"simple": {"public": 0.61234, "private": 0.60111}, "boss": {"public": 0.95, "private": 0.94}},
@@ -125,3 +126,18 @@ def test_recorded_ladders_and_their_errors(tmp_path):
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(ConfigError, match="bad.json: not valid JSON"):
         read_ladder(tmp_path / "bad.json")
+
+
+def test_an_answer_key_built_with_a_seed_people_type_is_reported(tmp_path):
+    from common.answer_key import SECRET_SEED_MIN
+    cfg = load_competition(write(tmp_path, f'answers = "{answer_key(tmp_path).as_posix()}"\n'))
+    assert answer_key_problems(cfg) == []                                  # no manifest: nothing known
+    for seed in (0, 2026, SECRET_SEED_MIN - 1):
+        answer_key(tmp_path, manifest={"source": "generated", "preset": "full", "seed": seed})
+        (problem,) = answer_key_problems(cfg)
+        assert f"built with seed {seed}: anyone with the kit can rebuild it" in problem
+        assert f"--preset full --seed {seed}" in problem and "--seed random" in problem
+    answer_key(tmp_path, manifest={"source": "generated", "preset": "full", "seed": SECRET_SEED_MIN})
+    assert answer_key_problems(cfg) == []
+    answer_key(tmp_path, manifest={"source": "imported", "seed": 0})      # the course's own images: no generator
+    assert answer_key_problems(cfg) == []

@@ -1,6 +1,8 @@
 """The TA page says, on every load, when the baseline thresholds were never set or were measured on other data,
-and the baselines export (the gradebook's input) is named so."""
+and the baselines export (the gradebook's input) is named so; and when the answer key can be rebuilt from its
+seed."""
 import hashlib
+import json
 from dataclasses import replace
 
 import pytest
@@ -61,3 +63,17 @@ def test_serve_warns_at_start_until_the_thresholds_are_set(tmp_path, key_path, c
                     '[baselines.simple]\npublic = 0.6\n')
     assert main(["serve", "--competition", str(comp), "--check"]) == 0
     assert "warning" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_an_answer_key_anyone_can_rebuild_is_flagged_on_the_ta_page(lb, key_path):
+    from common.answer_key import SECRET_SEED_MIN
+    manifest = key_path.parent / "manifest.json"
+    manifest.write_text(json.dumps({"source": "generated", "preset": "demo", "seed": 0}))
+    try:
+        page = ta_client(lb).get("/admin").text
+        assert "The answer key is not secret" in page and "built with seed 0" in page
+        manifest.write_text(json.dumps({"source": "generated", "preset": "demo", "seed": SECRET_SEED_MIN + 5}))
+        assert "The answer key is not secret" not in ta_client(lb).get("/admin").text
+    finally:
+        manifest.unlink()

@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Form, Path as PathParam, Request, UploadFil
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
-from grader.competition import threshold_problems
+from grader.competition import answer_key_problems, threshold_problems
 from grader.leaderboard.display import clean
 from grader.leaderboard.guard import KB, MB, policy
 from grader.leaderboard.roster import RosterError, issued_csv
@@ -31,7 +31,7 @@ def admin_page(site: Site, request: Request, *, error: str | None = None, status
     by_id = {st.id: st for st in students}
     return site.render(request, "admin.html", status=status, students=students, counts=counts, names=names,
                        by_id=by_id, signals=lb.signals(), overrides=lb.overrides(), error=error,
-                       thresholds=threshold_problems(lb.cfg))
+                       thresholds=threshold_problems(lb.cfg), answer_key=answer_key_problems(lb.cfg))
 
 
 def no_student(site: Site, request: Request, student_id: int):
