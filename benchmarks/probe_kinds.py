@@ -3,15 +3,17 @@
     python benchmarks/probe_kinds.py                      # tiny preset, data seeds 0-3, 150 images per kind
     python benchmarks/probe_kinds.py --seeds 1 --n 300
     python benchmarks/probe_kinds.py --epochs 64          # the references trained 8 times longer than smoke mode
+    python benchmarks/probe_kinds.py --preset grading     # the autograder's default grading data (1,024 probes)
 
 02-04's secret-probe tests judge the student's own model by the ROC-AUC of its scores on the grading data's test
 rows, against a bar of the reference's AUC less a margin (``grader/autograde/probes.py``). On the tiny preset's 128
-rows that AUC is coarse; this measures what it estimates. For each data seed it builds the tiny preset (the grading
-data), trains each reference as the autograder measures it (``probes.REFERENCES``: the stage, its overrides, smoke
-mode, on the preset's training faces) and scores ``--n`` fresh normal faces and ``--n`` fresh images of each kind of
-the preset's mixture, all drawn from the face generator as the build draws them. Beside the references it scores
-the no-work statistics of the autograder's no-work corpora (``tests/autograde/test_no_work_models.py``): the
-distance to the training faces' mean face, the mean brightness and its negative, the pixels' standard deviation.
+rows that AUC is coarse; this measures what it estimates. For each data seed it builds the preset (tiny, or the
+``grading`` preset the autograder builds by default), trains each reference as the autograder measures it
+(``probes.REFERENCES``: the stage, its overrides, smoke mode, on the preset's training faces) and scores ``--n``
+fresh normal faces and ``--n`` fresh images of each kind of the preset's mixture, all drawn from the face generator
+as the build draws them. Beside the references it scores the no-work statistics of the autograder's no-work corpora
+(``tests/autograde/test_no_work_models.py``): the distance to the training faces' mean face, the mean brightness and
+its negative, the pixels' standard deviation.
 
 Printed per seed: each column's AUC per kind, its expected AUC on the mixture (the share-weighted mean of its
 per-kind AUCs, which is what the probes' AUC estimates) and the standard error of that estimate on the preset's own
@@ -64,14 +66,15 @@ def reference_scores(assignment: str, train: np.ndarray, images: np.ndarray, epo
     return stage.run(train, images, smoke=True, progress=False, **parse_overrides(list(ref.overrides)), **longer).scores
 
 
-def measure(seed: int, n: int, epochs: int | None) -> tuple[dict, dict[str, float], tuple[int, int]]:
+def measure(seed: int, n: int, epochs: int | None, preset: str = "tiny") -> \
+        tuple[dict, dict[str, float], tuple[int, int]]:
     """column -> kind -> AUC on data seed ``seed``; the preset's mixture; its (normal, anomalous) test counts."""
     from sklearn.metrics import roc_auc_score
 
     from data_tools import anomalies
     from data_tools.build import BuildConfig, build_dataset
     from data_tools.faces import FaceGenerator
-    cfg = BuildConfig.from_preset("tiny", seed=seed)
+    cfg = BuildConfig.from_preset(preset, seed=seed)
     with tempfile.TemporaryDirectory(prefix="probe_kinds_") as tmp:
         build_dataset(cfg, Path(tmp) / "data", Path(tmp) / "answers", progress=False)
         train = np.load(Path(tmp) / "data" / "trainingset.npy")
@@ -94,6 +97,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, default=4, help="how many data seeds (default: 4)")
     p.add_argument("--first-seed", type=int, default=0, help="the first data seed (default: 0)")
+    p.add_argument("--preset", default="tiny", choices=("tiny", "grading"), help="the grading data (default: tiny)")
     p.add_argument("--n", type=int, default=150, help="fresh images per kind and normal faces (default: 150)")
     p.add_argument("--epochs", type=int,
                    help="train the medium and strong references this many epochs (default: smoke mode's)")
@@ -103,9 +107,9 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         t0 = time.perf_counter()
-        table, mixture, (n0, n1) = measure(seed, args.n, args.epochs)
+        table, mixture, (n0, n1) = measure(seed, args.n, args.epochs, args.preset)
         cols = list(table)
-        print(f"\ndata seed {seed}: tiny preset, {args.n} images per kind, AUC (anomalous = higher)")
+        print(f"\ndata seed {seed}: {args.preset} preset, {args.n} images per kind, AUC (anomalous = higher)")
         print("| kind | share | " + " | ".join(cols) + " |")
         print("|---|---|" + "---|" * len(cols))
         for k, share in mixture.items():

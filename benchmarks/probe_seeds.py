@@ -3,10 +3,12 @@
     python benchmarks/probe_seeds.py                               # data seeds 0-19, 01-05
     python benchmarks/probe_seeds.py --seeds 4 --assignments 01_simple 02_medium
     python benchmarks/probe_seeds.py --first-seed 4 --seeds 4      # data seeds 4-7
+    python benchmarks/probe_seeds.py --preset grading --assignments 02_medium 03_strong 04_boss
 
 The secret probes' bars are set by the reference on the grading data itself (``grader/autograde/probes.py``); on the
 tiny preset's 128 test images they are coarse, so a bar can fall on either side of a working model. For each data
-seed this builds the tiny preset (``BuildConfig.from_preset("tiny", seed=s)``), grades in one autograde run
+seed this builds the preset (``BuildConfig.from_preset(preset, seed=s)``: tiny, or ``--preset grading``, the
+autograder's default grading data with its 1,024 probes), grades in one autograde run
 (sandboxed, smoke mode, the reference measured on first use) each assignment's solved answer and a few answers that
 do no work (an untrained model, the distance to the mean face, constant scores: the no-work tests' corpora,
 ``tests/autograde/no_work_answers.py`` and ``test_no_work_models.py``), and prints per seed and assignment the
@@ -25,7 +27,7 @@ from pathlib import Path
 
 from grader.autograde.course import REPO_ROOT, CourseConfig
 
-from probe_step_cost import (ASSIGNMENTS, build_tiny, code_points, corpora, no_sandbox, no_work_answers,
+from probe_step_cost import (ASSIGNMENTS, build_preset, code_points, corpora, no_sandbox, no_work_answers,
                              solved_answers, submit)
 
 
@@ -43,6 +45,8 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, default=20, help="how many data seeds (default: 20)")
     p.add_argument("--first-seed", type=int, default=0, help="the first data seed (default: 0)")
     p.add_argument("--assignments", nargs="+", default=list(ASSIGNMENTS), choices=ASSIGNMENTS)
+    p.add_argument("--preset", default="tiny", choices=("tiny", "grading"),
+                   help="the grading data's preset (default: tiny; the autograder's own default is grading)")
     p.add_argument("--no-work", choices=["all", "untrained", "none"], default="all",
                    help="no-work answers graded beside the solved one (default: all: untrained, mean face, "
                         "constant where the assignment has them)")
@@ -71,7 +75,7 @@ def main(argv=None) -> int:
             t0 = time.perf_counter()
             folder = root / f"seed-{s}"
             folder.mkdir()
-            data = build_tiny(folder, s)
+            data = build_preset(folder, s, args.preset)
             course = CourseConfig(source=base.source, course_dir=folder / "course")
             shutil.copytree(base.course_dir, course.course_dir)
             ids = {a: ["solved", *(f"nw-{k}" for k in no_work[a])] for a in args.assignments}

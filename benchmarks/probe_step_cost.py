@@ -91,10 +91,10 @@ def submit(c: dict, course: CourseConfig, assignment: str, answers: dict) -> Non
                                    {sid: c["models"]._submission(rel, a) for sid, a in answers.items()})
 
 
-def build_tiny(root: Path, seed: int) -> Path:
-    """The tiny preset with data seed ``seed`` in ``root/data`` (answers beside it): the data folder."""
+def build_preset(root: Path, seed: int, preset: str = "tiny") -> Path:
+    """``preset`` with data seed ``seed`` in ``root/data`` (answers beside it): the data folder."""
     from data_tools.build import BuildConfig, build_dataset
-    build_dataset(BuildConfig.from_preset("tiny", seed=seed), root / "data", root / "answers", progress=False)
+    build_dataset(BuildConfig.from_preset(preset, seed=seed), root / "data", root / "answers", progress=False)
     return root / "data"
 
 
@@ -201,7 +201,7 @@ def main(argv=None) -> int:
     solved = solved_answers(c)
     root = Path(tempfile.mkdtemp(prefix="probe_cost_"))
     try:
-        data = args.data_dir.resolve() if args.data_dir else build_tiny(root, 0)
+        data = args.data_dir.resolve() if args.data_dir else build_preset(root, 0)
         course = CourseConfig(source=REPO_ROOT / "assignments", course_dir=root / "course")
         release(course, list(args.assignments))
         print("reference runs (once per assignment and grading data set) ...", flush=True)

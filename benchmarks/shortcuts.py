@@ -110,7 +110,7 @@ def near_sample(n_normal: int, n_per_kind: int, near_version: int = 1, sample_se
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", default="tiny", choices=("tiny", "smoke", "demo", "full"),
+    p.add_argument("--preset", default="tiny", choices=("tiny", "grading", "smoke", "demo", "full"),
                    help="data preset, built and cached under .cache/data/ when missing (default: tiny)")
     p.add_argument("--seed", type=int, default=0, help="build seed of the preset (default: 0)")
     p.add_argument("--data", type=Path, help="folder with trainingset.npy and testingset.npy (instead of a preset)")

@@ -43,7 +43,7 @@ def parse_overrides(items: list[str] | None) -> dict:
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by run, ladder and calibrate: where the data and the answer key come from."""
     parser.add_argument("--preset", default="demo", help="data preset built and cached when --data is not given "
-                                                          "(tiny, smoke, demo, full; default: demo)")
+                                                          "(tiny, grading, smoke, demo, full; default: demo)")
     parser.add_argument("--seed", type=int, default=0, help="data build seed of the preset (default: 0)")
     parser.add_argument("--data", type=Path, help="folder with trainingset.npy and testingset.npy")
     parser.add_argument("--answers", type=Path, help="folder with solution.csv (TA only); default: the preset's "

@@ -73,7 +73,7 @@ class AutogradeConfig:
         "help": "Resident memory of each kernel's sandbox, all its processes together, MiB (its cgroup's limit; "
                 "0: memory_mb)."})
     data_dir: Path | None = field(default=None, metadata={
-        "help": "Data the notebooks read (HW8_DATA_DIR), normally a tiny preset; none: leave unset."})
+        "help": "Data the notebooks read (HW8_DATA_DIR), built with a secret seed; none: leave unset."})
     smoke: bool = field(default=True, metadata={"help": "Set HW8_SMOKE=1: notebooks train for seconds, not hours."})
     feedback: bool = field(default=True, metadata={"help": "Write per-student HTML feedback (hidden tests removed)."})
     unsafe_no_sandbox: bool = field(default=False, metadata={
@@ -361,8 +361,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--student", action="append", dest="students", default=None,
                         help="student id (repeatable; default: roster and every submission)")
     add_config_arguments(parser, AutogradeConfig, only=CLI_FIELDS,
-                         shown={"data_dir": "the tiny preset built on first use with the course's secret seed, in "
-                                                "COURSE/probes/grading-tiny/data",
+                         shown={"data_dir": "the grading preset built on first use with the course's secret seed, in "
+                                                "COURSE/probes/data-grading/data",
                                 "scratch_dir": "the system temp folder"})
     parser.add_argument("--no-data", action="store_true", help="do not set HW8_DATA_DIR (notebooks find data "
                                                                 "themselves)")
@@ -373,10 +373,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def ensure_grading_data(course_dir: Path, preset: str = "tiny") -> Path:
-    """The data folder notebooks read while autograding when no ``--data-dir`` is given: ``preset`` built once with
-    the course's secret grading seed (``probes.grading_data_seed``) into ``COURSE/probes/grading-<preset>/data``,
-    its answer key beside it; reused while present.
+def ensure_grading_data(course_dir: Path, preset: str = "grading") -> Path:
+    """The data folder notebooks read while autograding when no ``--data-dir`` is given: ``preset`` (the ``grading``
+    preset: 512 training faces, 1,024 test rows, every one a secret probe) built once with the course's secret seed
+    (``probes.grading_data_seed``) into ``COURSE/probes/data-<preset>/data``, its answer key beside it; reused while
+    present.
 
     A known seed would not do: the kit is public, so anyone could build the same data and its answer key and look
     up the label of every probe image. Built by ``python -m data_tools build`` in a subprocess (the grader never

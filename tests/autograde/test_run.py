@@ -243,10 +243,10 @@ def test_autograde_modules_import_neither_torch_nor_nbgrader():
     assert proc.stdout.strip() == "[]"
 
 
-def test_default_grading_data_has_a_secret_seed_so_no_one_can_look_up_its_labels(tmp_path, tiny_dataset):
-    """Without --data-dir the tiny preset is built with a seed drawn from the course's secret, not the public seed 0:
-    a student who builds tiny-0 with the kit (labels included) finds none of the probe images there. Built once,
-    then reused; another course draws another seed."""
+def test_default_grading_data_has_a_secret_seed_so_no_one_can_look_up_its_labels(tmp_path):
+    """Without --data-dir the grading preset (1,024 probe rows) is built with a seed drawn from the course's secret,
+    not a public seed: a student who builds it with seed 0 (labels included) finds none of the probe images there.
+    Built once, then reused; another course draws another seed."""
     import hashlib
 
     from common.answer_key import SECRET_SEED_MIN
@@ -254,13 +254,17 @@ def test_default_grading_data_has_a_secret_seed_so_no_one_can_look_up_its_labels
     from grader.autograde.run import ensure_grading_data
     course = tmp_path / "course"
     data = ensure_grading_data(course)
-    assert data == course / "probes" / "grading-tiny" / "data"
+    assert data == course / "probes" / "data-grading" / "data"
     seed = json.loads((data.parent / "answers" / "manifest.json").read_text())["seed"]
     assert seed == probes.grading_data_seed(course) >= SECRET_SEED_MIN and str(seed) not in str(data)
     assert seed != probes.grading_data_seed(tmp_path / "another-course")
-    digests = {hashlib.sha256(image.tobytes()).digest() for image in tiny_dataset.test}   # the public tiny-0
     test = np.load(data / "testingset.npy")
-    assert test.shape == tiny_dataset.test.shape
+    assert test.shape == (1024, 64, 64, 3) and np.load(data / "trainingset.npy").shape == (512, 64, 64, 3)
+    public = tmp_path / "public"                                # what any student can build: seed 0
+    subprocess.run([sys.executable, "-m", "data_tools", "build", "--preset", "grading", "--seed", "0", "--out",
+                    str(public / "data"), "--answers", str(public / "answers"), "--no-progress"], check=True,
+                   capture_output=True)
+    digests = {hashlib.sha256(image.tobytes()).digest() for image in np.load(public / "data" / "testingset.npy")}
     assert not any(hashlib.sha256(image.tobytes()).digest() in digests for image in test)
     mtime = (data / "testingset.npy").stat().st_mtime_ns
     assert ensure_grading_data(course) == data and (data / "testingset.npy").stat().st_mtime_ns == mtime

@@ -172,7 +172,7 @@ def test_answers_never_in_the_student_directory(tiny_dataset, tmp_path):
 
 # -- config errors --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kwargs, match", [
-    ({"preset": "huge"}, "unknown preset 'huge'; valid presets: tiny, smoke, demo, full"),
+    ({"preset": "huge"}, "unknown preset 'huge'; valid presets: tiny, grading, smoke, demo, full"),
     ({"mixture": {"hats": 1.0}}, "unknown anomaly kind.*hats.*valid kinds: .*glasses"),
     ({"mixture": {"glasses": 0.5}}, "sum to 1"),
     ({"mixture": {"glasses": 1.5, "inverted": -0.5}}, ">= 0"),
