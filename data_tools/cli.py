@@ -46,13 +46,9 @@ def _seed(text: str):
     """``--seed``: a non-negative integer, or ``random``."""
     if text == "random":
         return text
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer or 'random', got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer or 'random', got {text!r}")
-    return value
+    if text.isascii() and text.isdigit():
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected a non-negative integer or 'random', got {text!r}")
 
 
 def main(argv: list[str] | None = None) -> int:
