@@ -353,7 +353,7 @@ def m_ae_padim(train, test, ref, fit, progress):
 def m_ae_density(train, test, ref, fit, progress):
     """The strong stage's autoencoder (its CONFIG) scored by a Gaussian on its fused latent z instead of its error,
     fitted on 5,000 of its training faces; ``ae.residual`` is the strong stage's own 'residual' score (a Gaussian
-    on its signed residual averaged over 8 x 8 cells per channel, ``strong.make_scorer``) of the same weights."""
+    on its signed residual per cell and channel and its edges, ``strong.make_scorer``) of the same weights."""
     import torch
 
     from solutions import strong

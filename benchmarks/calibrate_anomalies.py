@@ -21,8 +21,10 @@ Two jobs:
    overall and per-family AUC under a mixture is exactly the share-weighted mean of its per-kind AUCs
    (``kit.ladder.mixture_auc``), so many mixtures are tried without training. Constraints: most mass
    near (``--min-near``), each family and kind a minimum share, each step of ``--stages`` >= ``--min-step``
-   overall and >= ``--min-semantic-step`` on the semantic family, the last stage >= ``--top``; among the
-   mixtures that pass, the one with the largest smallest margin.
+   overall and >= ``--min-semantic-step`` on the semantic family, the last stage >= ``--top``, and with
+   ``--beat-shortcuts`` ``--lead-stage`` (strong) >= every classical row of the ladder JSON + ``--min-lead``
+   overall and on the semantic family (``--exclude KIND ...``: kinds given no share); among the mixtures that
+   pass, the one with the largest smallest margin, or the best smallest margin when none passes.
 
     .venv/bin/python benchmarks/calibrate_anomalies.py --n-train 5000 --n-per-kind 500 --epochs 15
     .venv/bin/python benchmarks/calibrate_anomalies.py --choose-mixture .cache/calib/methods-demo-1.json \
@@ -272,12 +274,18 @@ def mixture_figures(by_kind: dict[str, dict[str, float]], mixture: dict[str, flo
 
 def choose_mixture(by_kind: dict[str, dict[str, float]], *, min_near=0.6, min_family=0.3, min_kind=0.03,
                    min_step=0.03, min_semantic_step=0.02, top=0.90, n_samples=200_000, seed=0,
-                   around: dict[str, float] | None = None):
+                   around: dict[str, float] | None = None, shortcuts: dict[str, dict[str, float]] | None = None,
+                   lead_stage: str = "strong", min_lead=0.02, exclude=()):
     """Search mixtures (shares on a 0.01 grid) meeting the constraints; -> (mixture, figures, margin) of the one
     whose smallest margin (each constraint's slack, steps and the top target scaled to their thresholds) is
-    largest, or (None, None, best margin) if none passes. ``around``: Dirichlet samples are centred on it."""
+    largest, or (None, None, best margin) if none passes. ``around``: Dirichlet samples are centred on it.
+    ``shortcuts``: name -> per-kind AUCs of detectors outside the ladder (the classical rows) that ``lead_stage``
+    must lead by ``min_lead`` overall and on the semantic family. ``exclude``: kinds given no share."""
     from data_tools import anomalies as an
-    kinds = sorted(set.intersection(*(set(v) for v in by_kind.values())))
+    shortcuts = shortcuts or {}
+    kinds = sorted(set.intersection(*(set(v) for v in [*by_kind.values(), *shortcuts.values()])) - set(exclude))
+    if shortcuts and lead_stage not in by_kind:
+        raise ValueError(f"lead_stage {lead_stage!r} is not one of the stages: {', '.join(by_kind)}")
     stages = list(by_kind)
     A = np.array([[by_kind[s][k] for k in kinds] for s in stages])            # (S, K)
     fam = np.array([[an.KINDS[k].family == f for k in kinds] for f in an.FAMILIES], float)  # (F, K)
@@ -295,22 +303,32 @@ def choose_mixture(by_kind: dict[str, dict[str, float]], *, min_near=0.6, min_fa
     semantic = (W * sem) @ A.T / (W @ sem)[:, None]
     margins = [np.diff(overall, axis=1) / min_step - 1, np.diff(semantic, axis=1) / min_semantic_step - 1,
                (overall[:, -1:] - top) / 0.02]
+    if shortcuts:
+        C = np.array([[shortcuts[c][k] for k in kinds] for c in shortcuts])    # (C, K)
+        lead = stages.index(lead_stage)
+        margins += [(overall[:, lead:lead + 1] - W @ C.T) / min_lead - 1,
+                    (semantic[:, lead:lead + 1] - (W * sem) @ C.T / (W @ sem)[:, None]) / min_lead - 1]
     margin = np.concatenate(margins, 1).min(1)
     best = int(np.argmax(margin)) if len(margin) else None
     if best is None or margin[best] < 0:
         return None, None, float(margin[best]) if best is not None else float("nan")
     mixture = {k: round(float(w), 2) for k, w in zip(kinds, W[best])}
-    return mixture, mixture_figures(by_kind, mixture), float(margin[best])
+    return mixture, mixture_figures({**by_kind, **shortcuts}, mixture), float(margin[best])
 
 
 def choose_mixture_cli(args) -> int:
     from data_tools import anomalies as an
     results = json.loads(Path(args.choose_mixture).read_text())
     by_kind = {s: _by_kind(results, s) for s in args.stages}
+    shortcuts = {f"({n})": row["by_kind"] for n, row in results.get("outside", {}).items()} if args.beat else {}
+    if args.beat and not shortcuts:
+        raise SystemExit("--beat-shortcuts: the results hold no rows outside the ladder (a ladder JSON's 'outside')")
     mixture, figures, margin = choose_mixture(by_kind, min_near=args.min_near, min_step=args.min_step,
                                               min_semantic_step=args.min_semantic_step, top=args.top,
-                                              around=an.DEFAULT_MIXTURE)
-    current = mixture_figures(by_kind, an.DEFAULT_MIXTURE)
+                                              around=an.DEFAULT_MIXTURE, shortcuts=shortcuts,
+                                              lead_stage=args.lead_stage, min_lead=args.min_lead,
+                                              exclude=args.exclude)
+    current = mixture_figures({**by_kind, **shortcuts}, an.DEFAULT_MIXTURE)
     print("current DEFAULT_MIXTURE:", an.DEFAULT_MIXTURE)
     for s, row in current.items():
         print(f"  {s:40s} " + "  ".join(f"{k} {v:.3f}" for k, v in row.items()))
@@ -339,6 +357,12 @@ def main(argv=None) -> int:
     p.add_argument("--min-step", type=float, default=0.03, help="least overall step between stages")
     p.add_argument("--min-semantic-step", type=float, default=0.02, help="least semantic-family step")
     p.add_argument("--top", type=float, default=0.90, help="least overall AUC of the last stage")
+    p.add_argument("--beat-shortcuts", dest="beat", action="store_true",
+                   help="also require --lead-stage to lead every classical row of a ladder JSON by --min-lead, "
+                        "overall and on the semantic family")
+    p.add_argument("--lead-stage", default="strong", help="the stage that must lead the classical rows")
+    p.add_argument("--min-lead", type=float, default=0.02, help="its least lead (default: 0.02)")
+    p.add_argument("--exclude", nargs="+", default=[], metavar="KIND", help="kinds given no share")
     args = p.parse_args(argv)
     if args.choose_mixture:
         return choose_mixture_cli(args)

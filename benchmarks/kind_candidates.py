@@ -39,6 +39,14 @@ def _swap_tiles(x, rng):
     return x
 
 
+def _photo_matched(x, rng):
+    """One of the kit's photos with each colour channel's mean and spread matched to the face's."""
+    p = anomalies.get_kind("photo").generate(None, 1, rng)[0].astype(np.float64)
+    f = x.astype(np.float64)
+    m, s = p.mean((0, 1)), p.std((0, 1)) + 1e-6
+    return np.clip((p - m) / s * f.std((0, 1)) + f.mean((0, 1)), 0, 255).round().astype(np.uint8)
+
+
 def _tear(x, rng):
     """A band of 8-19 rows shifted sideways by 6-15 pixels (a torn scan line)."""
     x = x.copy()
@@ -107,6 +115,8 @@ CANDIDATES = {
     "blur": ("corrupted's blurred half: Gaussian blur, radius 2.5-4", anomalies.heavy_blur),
     "patch": ("corrupted's other half: a flat or noise square", anomalies.occluding_patch),
     "swap_tiles": ("two tiles of a 4 x 4 grid swapped", _swap_tiles),
+    "swap_inner": ("a tile over the eyes, nose or mouth swapped with one of another row", anomalies.swapped_tile),
+    "photo_matched": ("the kit's photos, each channel's mean and spread matched to a face's", _photo_matched),
     "tear": ("a band of rows shifted sideways", _tear),
     "rot_square": ("a 28-40 pixel square turned in place", _rot_square),
     "shuffle_tiles": ("the 8 x 8 tiles of a 32 x 32 square shuffled", _shuffle_tiles),

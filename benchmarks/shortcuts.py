@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/shortcuts.py --preset demo --seed 0          # the cached build, made if missing
     .venv/bin/python benchmarks/shortcuts.py --data DIR --answers DIR        # a built data set
     .venv/bin/python benchmarks/shortcuts.py --near-sample 320 160           # the near kinds, fresh faces
-    .venv/bin/python benchmarks/shortcuts.py --preset demo --seed 1 --near-version 2   # near kinds of version 2
+    .venv/bin/python benchmarks/shortcuts.py --preset demo --seed 1 --kinds-version 2   # kinds of version 2
 
 On a build: per kind (its rows against all normal rows), per family, and per split (public, private, all rows):
 
@@ -22,8 +22,8 @@ at 0.75 on this sample; ``tests/data_tools/test_faithfulness_v2.py`` bounds the 
 kinds of version 2. ``--sample-seed S`` (S > 0) draws another sample of the same size (normal faces from
 ``default_rng(11 + 1000 S)``, kind i from ``default_rng(100 + i + 1000 S)``): calibrate on S = 1, test on 0.
 
-``--near-version 2``: the near kinds of version 2 (``data_tools.near_v2.KINDS_V2``); with a preset, the build
-cached under ``.cache/data/<preset>-<seed>-v2/``.
+``--kinds-version 2``: the kinds of version 2 (``data_tools.anomalies.KINDS_V2``: the near kinds and ``corrupted``);
+with a preset, the build cached under ``.cache/data/<preset>-<seed>-v2/``.
 
 The colour-histogram distance is measured to the mean histogram of the first ``--n-reference`` training faces.
 Figures: docs/results.md, beside this command.
@@ -84,7 +84,7 @@ def on_build(train, test, key, n_reference: int) -> str:
     return table(stats, gaussians, key)
 
 
-def near_sample(n_normal: int, n_per_kind: int, near_version: int = 1, sample_seed: int = 0) -> str:
+def near_sample(n_normal: int, n_per_kind: int, kinds_version: int = 1, sample_seed: int = 0) -> str:
     """The near kinds on fresh faces, drawn as ``tests/data_tools/test_faithfulness.py`` does (``sample_seed`` 0)."""
     from data_tools import anomalies as an
     from data_tools import anomaly_stats, region_stats
@@ -98,7 +98,7 @@ def near_sample(n_normal: int, n_per_kind: int, near_version: int = 1, sample_se
     lines = ["| near kind | family | best statistic | sep. | " + " | ".join(f"best of {p}" for p in parts) + " |",
              "|---|---|---|---:|" + "---|" * len(parts)]
     for i, name in enumerate(kinds):
-        anomalous = an.get_kind(name, near_version).generate(faces, n_per_kind,
+        anomalous = an.get_kind(name, kinds_version).generate(faces, n_per_kind,
                                                              np.random.default_rng(100 + i + 1000 * sample_seed))
         sep = region_stats.extended_separability(normal, anomalous, ref)
         stat, value = region_stats.best(sep)
@@ -121,24 +121,24 @@ def main(argv=None) -> int:
                    help="no build: the near kinds on a fresh sample (the faithfulness test's: 320 160)")
     p.add_argument("--sample-seed", type=int, default=0,
                    help="with --near-sample: 0 (default) the faithfulness tests' sample, S > 0 another one")
-    p.add_argument("--near-version", type=int, default=1, choices=(1, 2),
-                   help="near kinds of version 1 (default) or 2 (data_tools.near_v2.KINDS_V2)")
+    p.add_argument("--kinds-version", type=int, default=1, choices=(1, 2),
+                   help="kinds of version 1 (default) or 2 (data_tools.anomalies.KINDS_V2)")
     args = p.parse_args(argv)
     if (args.data is None) != (args.answers is None):
         p.error("give both --data and --answers, or neither")
     t0 = time.perf_counter()
     if args.near_sample:
         n_normal, n_per_kind = args.near_sample
-        print(f"near kinds (version {args.near_version}) on a fresh sample (seed {args.sample_seed}): {n_normal} "
+        print(f"near kinds (version {args.kinds_version}) on a fresh sample (seed {args.sample_seed}): {n_normal} "
               f"normal faces (and {n_normal} for the colour histogram), {n_per_kind} per kind\n")
-        print(near_sample(n_normal, n_per_kind, args.near_version, args.sample_seed))
+        print(near_sample(n_normal, n_per_kind, args.kinds_version, args.sample_seed))
     else:
         from common.answer_key import load_answer_key
         if args.data is None:
             from data_tools.build import cached_dataset
-            paths = cached_dataset(args.preset, seed=args.seed, progress=False, near_version=args.near_version)
+            paths = cached_dataset(args.preset, seed=args.seed, progress=False, kinds_version=args.kinds_version)
             data, answers, where = paths.data, paths.answers, f"preset {args.preset} (seed {args.seed}" + (
-                f", near kinds version {args.near_version})" if args.near_version != 1 else ")")
+                f", kinds version {args.kinds_version})" if args.kinds_version != 1 else ")")
         else:
             data, answers, where = args.data, args.answers, str(args.data)
         train = np.load(Path(data) / "trainingset.npy", mmap_mode="r")

@@ -7,9 +7,11 @@ Interface (stable; ``data_tools/build.py`` builds against it):
   near kinds made from a normal face also have ``edit(faces, n, rng) -> (before, after)`` and the ``region``
   of the face they are named after (the faithfulness measure: ``faithfulness``).
 - ``KINDS``: name -> kind; ``get_kind(name)`` raises ``KeyError`` listing the valid names.
-- ``DEFAULT_MIXTURE``: kind name -> share of the anomalous test rows (sums to 1).
-- ``KINDS_V2``: the near kinds as ``BuildConfig(near_version=2)`` builds them (opt-in; ``data_tools/near_v2.py``);
-  ``get_kind(name, near_version)`` returns the kind a build of that version uses.
+- ``DEFAULT_MIXTURE``: kind name -> share of the anomalous test rows (sums to 1); ``DEFAULT_MIXTURE_V2`` that of
+  version 2 builds; ``default_mixture(kinds_version)`` returns the one a build uses unless given one.
+- ``KINDS_V2``: the kinds ``BuildConfig(kinds_version=2)`` builds differently (opt-in): the near kinds
+  (``data_tools/near_v2.py``) and ``corrupted`` (a swapped tile instead of a blur); ``get_kind(name,
+  kinds_version)`` returns the kind a build of that version uses.
 - The types and the definition of a normal face live in ``data_tools/kind_parts.py``, on which this module and
   ``near_v2`` are built; their public names are this module's too.
 - ``normal_latent_mask(z)``: which latents (n,100) may be rendered as normal faces (train and normal test).
@@ -53,12 +55,14 @@ from data_tools.faces import FaceGenerator
 from data_tools.kind_parts import (_XX, _YY, ANOMALY_RANGES, FAMILIES, HELD_OUT, NORMAL_LIMIT, NORMAL_MAX_PROBABILITY,
                                    AnomalyKind, Edit, Generate, LatentRegion, _blend, _check, _near, _normal_faces,
                                    _shading, _soft, attribute_probability, normal_latent_mask, sample_normal_latents)
-from data_tools.near_v2 import KINDS_V2
+from data_tools.near_v2 import NEAR_KINDS_V2
 
 __all__ = ["AnomalyKind", "LatentRegion", "Generate", "Edit", "FAMILIES", "NORMAL_LIMIT", "NORMAL_MAX_PROBABILITY",
            "ANOMALY_RANGES", "HELD_OUT", "normal_latent_mask", "sample_normal_latents", "attribute_probability",
-           "OUT_OF_PRIOR_SCALE", "DICEBEAR_STYLES", "SKIMAGE_PHOTOS", "occluding_patch", "heavy_blur", "KINDS",
-           "DEFAULT_MIXTURE", "KINDS_V2", "NEAR_VERSIONS", "faithfulness", "get_kind", "check_near_version"]
+           "OUT_OF_PRIOR_SCALE", "DICEBEAR_STYLES", "SKIMAGE_PHOTOS", "occluding_patch", "heavy_blur", "swapped_tile",
+           "KINDS",
+           "DEFAULT_MIXTURE", "DEFAULT_MIXTURE_V2", "default_mixture", "KINDS_V2", "KINDS_VERSIONS", "faithfulness",
+           "get_kind", "check_kinds_version"]
 
 
 OUT_OF_PRIOR_SCALE = 2.5      # brief: image std alone separates x2.5 at 0.89 AUC
@@ -175,11 +179,30 @@ def heavy_blur(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.asarray(Image.fromarray(face).filter(ImageFilter.GaussianBlur(rng.uniform(2.5, 4.0))))
 
 
-def _corrupted(faces: FaceGenerator, n: int, rng: np.random.Generator) -> np.ndarray:
-    x = _normal_faces(faces, n, rng)
-    for i in range(n):
-        x[i] = occluding_patch(x[i], rng) if rng.random() < 0.5 else heavy_blur(x[i], rng)
-    return _check(x, n)
+def swapped_tile(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``corrupted``'s second half in version 2: a copy of uint8 ``face`` (64,64,3) cut into a 4 x 4 grid of 16-pixel
+    tiles, one of the six over the eyes, nose and mouth (rows 1-3, columns 1-2) swapped with a tile of another row
+    (so never with its mirror image across the nose). Every pixel is the face's own: a statistic of colour or
+    texture barely moves, a model of where a face's parts lie sees it."""
+    x = face.copy()
+    a = (int(rng.integers(1, 4)), int(rng.integers(1, 3)))
+    b = a
+    while b[0] == a[0]:
+        b = divmod(int(rng.integers(16)), 4)
+    (i, j), (k, m) = a, b
+    tile = x[16 * i:16 * i + 16, 16 * j:16 * j + 16].copy()
+    x[16 * i:16 * i + 16, 16 * j:16 * j + 16] = x[16 * k:16 * k + 16, 16 * m:16 * m + 16]
+    x[16 * k:16 * k + 16, 16 * m:16 * m + 16] = tile
+    return x
+
+
+def _corrupting(second_half: Callable[[np.ndarray, np.random.Generator], np.ndarray]) -> Generate:
+    def generate(faces: FaceGenerator, n: int, rng: np.random.Generator) -> np.ndarray:
+        x = _normal_faces(faces, n, rng)
+        for i in range(n):
+            x[i] = occluding_patch(x[i], rng) if rng.random() < 0.5 else second_half(x[i], rng)
+        return _check(x, n)
+    return generate
 
 
 @lru_cache(maxsize=None)
@@ -250,7 +273,8 @@ KINDS: dict[str, AnomalyKind] = {k.name: k for k in [
           _drawn_edit(_draw_face_paint)),
     AnomalyKind("out_of_prior", "far", "semantic", f"faces from latents scaled x{OUT_OF_PRIOR_SCALE} "
                 "(outside the N(0,I) prior)", _out_of_prior),
-    AnomalyKind("corrupted", "far", "imitable", "normal faces with an occluding patch or heavy blur", _corrupted),
+    AnomalyKind("corrupted", "far", "imitable", "normal faces with an occluding patch or heavy blur",
+                _corrupting(heavy_blur)),
     AnomalyKind("inverted", "far", "imitable", "colour-inverted normal faces", _inverted),
     AnomalyKind("cartoon", "far", "semantic", "DiceBear cartoon avatars (CC0 styles: "
                 + ", ".join(DICEBEAR_STYLES) + ")", _cartoon),
@@ -266,29 +290,50 @@ DEFAULT_MIXTURE: dict[str, float] = {
     "glasses": 0.10, "headwear": 0.10, "open_mouth": 0.08, "face_mask": 0.18, "face_paint": 0.18,
     "out_of_prior": 0.05, "corrupted": 0.14, "inverted": 0.04, "cartoon": 0.05, "photo": 0.08,
 }
+#: The mixture of version 2 builds (62% near), chosen the same way on version 2's calibration build with one more
+#: constraint: the strong stage at least 0.02 above every classical row, overall and on the semantic family
+#: (``benchmarks/calibrate_anomalies.py --choose-mixture LADDER --beat-shortcuts``; docs/results.md, "Kinds,
+#: version 2"). Photos, which the region Gaussian finds by their colours and texture and no reconstruction does,
+#: keep the least share; swapped tiles, which the strong stage sees and statistics do not, the most.
+DEFAULT_MIXTURE_V2: dict[str, float] = {
+    "glasses": 0.13, "headwear": 0.14, "open_mouth": 0.06, "face_mask": 0.15, "face_paint": 0.14,
+    "out_of_prior": 0.03, "corrupted": 0.26, "inverted": 0.03, "cartoon": 0.03, "photo": 0.03,
+}
 
 
-#: The versions of the near kinds a build can make: 1 (``KINDS``, the default) and 2 (``KINDS_V2``).
-NEAR_VERSIONS = (1, 2)
+def default_mixture(kinds_version: int = 1) -> dict[str, float]:
+    """A copy of the mixture a build of ``kinds_version`` uses unless given one."""
+    return dict(DEFAULT_MIXTURE_V2 if check_kinds_version(kinds_version) == 2 else DEFAULT_MIXTURE)
+
+
+#: The kinds version 2 builds differently (``get_kind(name, kinds_version=2)``): the near kinds of ``near_v2`` and
+#: ``corrupted``, whose blurred half becomes a swapped tile (a blur makes a face easier to reconstruct, so no
+#: reconstruction error finds it, while every statistic of texture does); the other kinds are ``KINDS``'s.
+KINDS_V2: dict[str, AnomalyKind] = {**NEAR_KINDS_V2, "corrupted": AnomalyKind(
+    "corrupted", "far", "imitable", "normal faces with an occluding patch or a tile of the face swapped with "
+    "one of another row", _corrupting(swapped_tile))}
+
+#: The versions of the kinds a build can make: 1 (``KINDS``, the default) and 2 (``KINDS_V2``).
+KINDS_VERSIONS = (1, 2)
 
 def faithfulness(kind: str, faces: FaceGenerator, n: int, rng: np.random.Generator,
-                 near_version: int = 1) -> np.ndarray:
+                 kinds_version: int = 1) -> np.ndarray:
     """How much of each edit falls in the part of the face ``kind`` is named after: ``anomaly_stats.concentration``
     of (before, after) from ``kind.edit`` inside ``kind.region`` -> float64 (n,). 1 = spread evenly over the image;
     higher = concentrated there (the largest possible value is image area / region area)."""
-    k = get_kind(kind, near_version)
+    k = get_kind(kind, kinds_version)
     if k.edit is None or k.region is None:
         raise ValueError(f"anomaly kind {kind!r} is not an edit of a normal face with a named region")
     before, after = k.edit(faces, n, rng)
     return anomaly_stats.concentration(before, after, anomaly_stats.REGIONS[k.region])
 
 
-def get_kind(name: str, near_version: int = 1) -> AnomalyKind:
-    """The registered kind called ``name``, as ``near_version`` builds it (``NEAR_VERSIONS``: the near kinds of
-    version 2 are ``KINDS_V2``'s; every other kind is the same in both); ``KeyError`` naming the valid kinds
+def get_kind(name: str, kinds_version: int = 1) -> AnomalyKind:
+    """The registered kind called ``name``, as ``kinds_version`` builds it (``KINDS_VERSIONS``: version 2 builds the
+    kinds of ``KINDS_V2`` its own way, every other kind as version 1 does); ``KeyError`` naming the valid kinds
     otherwise, ``ValueError`` for an unknown version."""
-    check_near_version(near_version)
-    if near_version == 2 and name in KINDS_V2:
+    check_kinds_version(kinds_version)
+    if kinds_version == 2 and name in KINDS_V2:
         return KINDS_V2[name]
     try:
         return KINDS[name]
@@ -296,8 +341,9 @@ def get_kind(name: str, near_version: int = 1) -> AnomalyKind:
         raise KeyError(f"unknown anomaly kind {name!r}; valid kinds: {', '.join(sorted(KINDS))}") from None
 
 
-def check_near_version(near_version) -> int:
-    """``near_version`` if it is one of ``NEAR_VERSIONS``; ``ValueError`` otherwise."""
-    if isinstance(near_version, bool) or near_version not in NEAR_VERSIONS:
-        raise ValueError(f"near_version must be one of {', '.join(map(str, NEAR_VERSIONS))}, got {near_version!r}")
-    return int(near_version)
+def check_kinds_version(kinds_version) -> int:
+    """``kinds_version`` if it is one of ``KINDS_VERSIONS``; ``ValueError`` otherwise."""
+    if isinstance(kinds_version, bool) or kinds_version not in KINDS_VERSIONS:
+        raise ValueError(f"kinds_version must be one of {', '.join(map(str, KINDS_VERSIONS))}, "
+                         f"got {kinds_version!r}")
+    return int(kinds_version)

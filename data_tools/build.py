@@ -80,8 +80,9 @@ class BuildConfig(Config):
         "normal faces in the test set (label 0)"))
     n_test_anomalous: int = field(default=PRESETS["demo"]["n_test_anomalous"], metadata=_help(
         "anomalies in the test set (label 1), split among the kinds by `mixture`"))
-    mixture: dict[str, float] = field(default_factory=lambda: dict(anomalies.DEFAULT_MIXTURE), metadata=_help(
-        "anomaly kind -> share of the anomalous test rows; shares sum to 1 (default: anomalies.DEFAULT_MIXTURE)"))
+    mixture: dict[str, float] | None = field(default=None, metadata=_help(
+        "anomaly kind -> share of the anomalous test rows; shares sum to 1 (default: the version's, "
+        "anomalies.default_mixture(kinds_version): DEFAULT_MIXTURE, or DEFAULT_MIXTURE_V2 for version 2)"))
     seed: int = field(default=0, metadata=_help(
         "build seed: every random stream (train, test normals, each kind, shuffle, split) derives from it"))
     public_fraction: float = field(default=DEFAULT_PUBLIC_FRACTION, metadata=_help(
@@ -94,11 +95,12 @@ class BuildConfig(Config):
     threads: int = field(default=0, metadata=_help(
         "torch CPU threads while rendering; 0 = all cores. Recorded in the manifest: float rounding, hence "
         "the bytes, may depend on it"))
-    near_version: int = field(default=1, metadata=_help(
-        "how the near kinds are made: 1 (the default; what the reference ladder and thresholds were measured "
+    kinds_version: int = field(default=1, metadata=_help(
+        "how the anomaly kinds are made: 1 (the default; what the reference ladder and thresholds were measured "
         "on) or 2 (opt-in: masks and paint placed on the located face in face-matched colours and several "
-        "appearances, every near kind selected to match normal faces' region statistics; "
-        "near_v2.KINDS_V2). Normal faces and far kinds are the same in both"))
+        "appearances, every near kind selected to match normal faces' region statistics, and corrupted's blur "
+        "replaced by a swapped tile; anomalies.KINDS_V2). Normal faces and the other far kinds are the same in "
+        "both"))
 
     def __post_init__(self):
         if self.preset not in PRESETS:
@@ -113,12 +115,19 @@ class BuildConfig(Config):
         if not isinstance(self.threads, (int, np.integer)) or self.threads < 0:
             raise DatasetError(f"threads must be an integer >= 0, got {self.threads!r}")
         try:
-            self.near_version = anomalies.check_near_version(self.near_version)
+            self.kinds_version = anomalies.check_kinds_version(self.kinds_version)
         except ValueError as e:
             raise DatasetError(str(e)) from None
         self.public_fraction = check_public_fraction(self.public_fraction)
+        if self.mixture is None:
+            self.mixture = anomalies.default_mixture(self.kinds_version)
         self.mixture = check_mixture(self.mixture)
         self.private_only_kinds = check_private_only_kinds(self.private_only_kinds, self.mixture)
+
+    @classmethod
+    def from_dict(cls, d) -> "BuildConfig":
+        """``Config.from_dict``, where a missing ``mixture`` is the default of the dict's ``kinds_version``."""
+        return super().from_dict({"mixture": None, **d})
 
     @classmethod
     def from_preset(cls, preset: str = "demo", **overrides) -> "BuildConfig":
@@ -199,15 +208,15 @@ class BuildResult:
     manifest: dict
 
 
-def default_cache_dir(preset: str, seed: int, near_version: int = 1) -> Path:
+def default_cache_dir(preset: str, seed: int, kinds_version: int = 1) -> Path:
     """``.cache/data/<preset>-<seed>/`` under the repository root (ignored by git); ``<preset>-<seed>-v2/`` for
-    near kinds of version 2."""
-    return CACHE_ROOT / (f"{preset}-{seed}" + ("" if near_version == 1 else f"-v{near_version}"))
+    kinds of version 2."""
+    return CACHE_ROOT / (f"{preset}-{seed}" + ("" if kinds_version == 1 else f"-v{kinds_version}"))
 
 
-def cache_paths(preset: str, seed: int, near_version: int = 1) -> DatasetPaths:
+def cache_paths(preset: str, seed: int, kinds_version: int = 1) -> DatasetPaths:
     """The default ``data/`` and ``answers/`` directories of a cached build."""
-    root = default_cache_dir(preset, seed, near_version)
+    root = default_cache_dir(preset, seed, kinds_version)
     return DatasetPaths(root / "data", root / "answers")
 
 
@@ -256,8 +265,8 @@ def _fill_normal(faces: FaceGenerator, out: np.ndarray, rng: np.random.Generator
 
 
 def _generate_kind(faces: FaceGenerator, name: str, n: int, rng: np.random.Generator, bar,
-                   near_version: int = 1) -> np.ndarray:
-    kind = anomalies.get_kind(name, near_version)
+                   kinds_version: int = 1) -> np.ndarray:
+    kind = anomalies.get_kind(name, kinds_version)
     out = np.empty((n, 64, 64, 3), np.uint8)
     for i in range(0, n, ANOMALY_CHUNK):
         m = min(ANOMALY_CHUNK, n - i)
@@ -333,7 +342,7 @@ def build_dataset(config: BuildConfig, out: str | Path, answers: str | Path, pro
         parts, kinds = [normal], [np.full(c.n_test_normal, NORMAL_KIND, dtype=object)]
         for name, n in counts.items():
             bar.set_postfix_str(name)
-            parts.append(_generate_kind(faces, name, n, stream(c.seed, f"anomaly/{name}"), bar, c.near_version))
+            parts.append(_generate_kind(faces, name, n, stream(c.seed, f"anomaly/{name}"), bar, c.kinds_version))
             kinds.append(np.full(n, name, dtype=object))
     images, kinds = np.concatenate(parts), np.concatenate(kinds).astype(str)
     labels = (kinds != NORMAL_KIND).astype(np.int8)
@@ -357,7 +366,7 @@ def build_dataset(config: BuildConfig, out: str | Path, answers: str | Path, pro
         "source": "generated",
         "preset": c.preset,
         "seed": c.seed,
-        "near_version": c.near_version,
+        "kinds_version": c.kinds_version,
         "config": asdict(c),
         "mixture": c.mixture,
         "families": {k: anomalies.get_kind(k).family for k in counts},
@@ -384,12 +393,12 @@ def cached_dataset(preset: str = "demo", seed: int = 0, progress: bool = True, *
     """The data set for ``preset``/``seed`` under ``.cache/data/<preset>-<seed>/``, built only if missing or if
     its manifest records another config, other code (``code_digest``) or files of other sizes. Returns its paths."""
     config = BuildConfig.from_preset(preset, seed=seed, **overrides)
-    paths = cache_paths(preset, seed, config.near_version)
+    paths = cache_paths(preset, seed, config.kinds_version)
     if paths.manifest.is_file():
         try:
             manifest = read_manifest(paths.manifest)
-            # a manifest written before near_version existed is a version 1 build
-            same = ({"near_version": 1, **manifest.get("config")} == asdict(config)
+            # a manifest written before kinds_version existed is a version 1 build
+            same = ({"kinds_version": 1, **manifest.get("config")} == asdict(config)
                     and manifest.get("generator", {}).get("code") == code_digest()
                     and all((base / name).is_file() and (base / name).stat().st_size == rec["bytes"]
                             for group, base in (("data", paths.data), ("answers", paths.answers))

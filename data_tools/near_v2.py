@@ -1,6 +1,7 @@
-"""The near kinds of version 2 (opt-in: ``BuildConfig.near_version = 2``; version 1, ``anomalies.KINDS``, is what
-builds use by default). ``KINDS_V2``: name -> kind; ``anomalies.get_kind(name, near_version)`` returns the kind a
-build of that version uses. Built on ``kind_parts``, as ``anomalies`` is.
+"""The near kinds of version 2 (opt-in: ``BuildConfig.kinds_version = 2``; version 1, ``anomalies.KINDS``, is what
+builds use by default). ``NEAR_KINDS_V2``: name -> kind; ``anomalies.KINDS_V2`` adds the far kind version 2 changes
+(``corrupted``), and ``anomalies.get_kind(name, kinds_version)`` returns the kind a build of that version uses.
+Built on ``kind_parts``, as ``anomalies`` is.
 
 Version 1's near kinds were found by statistics of parts of the face (``region_stats``): the drawn items sat at
 fixed pixels (beside a turned face), in colours a region mean finds, one appearance per kind, and an open mouth
@@ -366,8 +367,8 @@ def _near_v2(name: str, description: str, edit: Edit) -> AnomalyKind:
     return _near(name, *_FAMILY_REGION[name], description, _selected(name, edit))
 
 
-#: The near kinds as version 2 builds them (``get_kind(name, near_version=2)``); the other kinds are ``KINDS``'s.
-KINDS_V2: dict[str, AnomalyKind] = {k.name: k for k in [
+#: The near kinds as version 2 builds them (``anomalies.KINDS_V2``, with ``corrupted``).
+NEAR_KINDS_V2: dict[str, AnomalyKind] = {k.name: k for k in [
     _near_v2("glasses", "faces wearing glasses: the version 1 latent direction where the label model is sure of "
              "them, candidates selected to match normal faces' region statistics", _latent_edit_v2("glasses")),
     _near_v2("headwear", "faces wearing a hat, cap, helmet, hood or headband: the version 1 latent slab where the "

@@ -132,17 +132,32 @@ def reconstruction_scores(model: nn.Module, images, *, score: str = "l2", batch_
     return anomaly_scores(model, images, batch_size, seed=seed, score_fn=score_fn)
 
 
-def residual_features(model: nn.Module, images, *, cell: int = 8, batch_size: int = 200) -> np.ndarray:
+def residual_features(model: nn.Module, images, *, cell: int = 8, edges: bool = False,
+                      batch_size: int = 200) -> np.ndarray:
     """float64 ``(M, 3 * (64 // cell) ** 2)``: the signed residual (reconstruction - image, in the model's [-1, 1]
     units) of uint8 ``images`` ``(M, 64, 64, 3)`` averaged over ``cell`` x ``cell`` pixels, per channel: where, and
     in which colour, each image differs from what the model makes of it. A Gaussian on these of normal faces
     (``Gaussian``) knows which cells a face reconstructs well and how their errors go together: a colour the
-    decoder never draws, there, is evidence even when it is small beside the hair's error."""
+    decoder never draws, there, is evidence even when it is small beside the hair's error.
+
+    ``edges``: then ``(64 // cell) ** 2`` more columns, the log of the residual's squared gradient (the image's
+    edges less the reconstruction's, channels averaged) per cell: edges in the image the model does not draw there
+    (a glasses frame, a hat's brim, the seams of a moved tile, a photograph's texture), apart from how far the
+    colours differ."""
     if 64 % int(cell):
         raise ValueError(f"cell must divide 64, got {cell}")
-    out = [F.avg_pool2d(reconstruct_batch(model, x) - x, int(cell)).flatten(1).double().cpu()
-           for x in eval_batches(model, images, batch_size)]
-    return torch.cat(out).numpy() if out else np.zeros((0, 3 * (64 // int(cell)) ** 2))
+    cell, out = int(cell), []
+    for x in eval_batches(model, images, batch_size):
+        d = reconstruct_batch(model, x) - x
+        parts = [F.avg_pool2d(d, cell).flatten(1)]
+        if edges:
+            gx = F.pad(d[..., :, 1:] - d[..., :, :-1], (0, 1, 0, 0), mode="replicate")
+            gy = F.pad(d[..., 1:, :] - d[..., :-1, :], (0, 0, 0, 1), mode="replicate")
+            energy = (gx ** 2 + gy ** 2).mean(1, keepdim=True)
+            parts.append(torch.log(F.avg_pool2d(energy, cell) + 1e-5).flatten(1))
+        out.append(torch.cat(parts, 1).double().cpu())
+    width = (3 + bool(edges)) * (64 // cell) ** 2
+    return torch.cat(out).numpy() if out else np.zeros((0, width))
 
 
 def split_reference(images: np.ndarray, n_reference: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

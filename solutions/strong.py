@@ -3,11 +3,13 @@
 Several encoders look at the same face differently: a fully connected one (global layout), a convolutional one
 with 4x4 kernels (local texture) and one with dilated 3x3 kernels (a wider receptive field at the same cost).
 Their codes are concatenated and fused by a linear layer into one latent vector that a single decoder turns back
-into the face. Anomaly score ('residual'): the reconstruction residual (reconstruction - face) averaged over 8 x 8
-cells per colour channel (``stages.residual_features``), scored by its Mahalanobis distance under a Gaussian fitted
-on training faces: where and in which colour a face differs from what the model makes of it, against how normal
-faces' residuals vary and go together. It beats 'pixel_var' (the error at each pixel over its variance on held-out
-faces) on the calibration build and in smoke mode on the tiny preset: docs/results.md, "The strong stage's score".
+into the face. Anomaly score ('residual'): the reconstruction residual (reconstruction - face) averaged over 4 x 4
+cells per colour channel, with the log energy of the residual's gradient per cell (``stages.residual_features``),
+scored by its Mahalanobis distance under a Gaussian fitted on training faces: where and in which colour a face
+differs from what the model makes of it, and where it has edges the model does not draw, against how normal faces'
+residuals vary and go together. It beats 'pixel_var' (the error at each pixel over its variance on held-out faces)
+on the calibration build and in smoke mode on the tiny preset (where it keeps 8 x 8 cells and no edges):
+docs/results.md, "The strong stage's score".
 
     from solutions import strong
     result = strong.run(train_images, test_images)          # result.scores: (M,) float64, higher = more anomalous
@@ -101,7 +103,10 @@ class StrongConfig(TrainConfig):
     score: str = field(default="residual", metadata={
         "help": "Score: 'residual' (a Gaussian on the cell-averaged signed residual) or a score function of the "
                 "squared error (solutions.stages.SCORE_FUNCTIONS)."})
-    cell: int = field(default=8, metadata={"help": "Cell size (pixels) of the 'residual' score's averages."})
+    cell: int = field(default=4, metadata={"help": "Cell size (pixels) of the 'residual' score's averages."})
+    edges: bool = field(default=True, metadata={
+        "help": "'residual' score: also the log energy of the residual's gradient per cell (edges in the face "
+                "that its reconstruction does not draw there)."})
     n_residual: int = field(default=5000, metadata={
         "help": "Training faces the 'residual' score's Gaussian is fitted on."})
     smooth: int = field(default=1, metadata={"help": "Box-smoothing radius of the error map for 'pixel_var'."})
@@ -110,8 +115,11 @@ class StrongConfig(TrainConfig):
         "help": "Training faces held out from training: normal faces no model has seen, for the per-pixel error "
                 "variance of 'pixel_var' and the reference scores (at most a fifth of them)."})
 
+    # Smoke mode fits the residual Gaussian on a few hundred faces: the 192 numbers of 8 x 8 cells, not the 1,024 of
+    # 4 x 4 cells and edges (docs/results.md, "The strong stage's score").
     SMOKE_CHANGES: ClassVar[dict] = {"model_kwargs.hidden": (128,), "model_kwargs.channels": (8, 16),
-                                     "model_kwargs.code_dim": 16, "model_kwargs.latent_dim": 16, "n_reference": 32}
+                                     "model_kwargs.code_dim": 16, "model_kwargs.latent_dim": 16, "n_reference": 32,
+                                     "cell": 8, "edges": False}
 
 
 CONFIG = StrongConfig()
@@ -136,9 +144,9 @@ def make_scorer(model: nn.Module, reference: np.ndarray, fit_images: np.ndarray,
     variance on ``reference``. Both come from ``split_reference(train_images, cfg.n_reference, cfg.seed)``."""
     check_score(cfg)
     if cfg.score == "residual":
-        gauss = Gaussian.fit(residual_features(model, subsample(fit_images, cfg.n_residual, cfg.seed),
-                                               cell=cfg.cell))
-        return lambda images: gauss.distance(residual_features(model, images, cell=cfg.cell))
+        features = partial(residual_features, model, cell=cfg.cell, edges=cfg.edges)
+        gauss = Gaussian.fit(features(subsample(fit_images, cfg.n_residual, cfg.seed)))
+        return lambda images: gauss.distance(features(images))
     pixel_var = error_variance(model, reference, smooth=cfg.smooth) if cfg.score == "pixel_var" else None
     return partial(reconstruction_scores, model, score=cfg.score, patch=cfg.patch, pixel_var=pixel_var,
                    smooth=cfg.smooth)

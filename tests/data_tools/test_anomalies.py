@@ -183,3 +183,32 @@ def test_choose_mixture_meets_its_constraints_or_says_none_does():
     by_kind["boss"] = {k: (0.99 if an.KINDS[k].family == "imitable" else by_kind["strong"][k]) for k in kinds}
     mixture, figures, margin = choose_mixture(by_kind, n_samples=20_000)
     assert mixture is None and figures is None and margin < 0
+
+
+def test_choose_mixture_can_require_strong_to_lead_the_shortcuts():
+    from benchmarks.calibrate_anomalies import choose_mixture
+    from kit.ladder import mixture_auc
+    kinds = sorted(an.KINDS)
+    base = {k: 0.6 + 0.3 * (an.KINDS[k].distance == "far") for k in kinds}
+    by_kind = {s: {k: min(1.0, v + d) for k, v in base.items()} for s, d in
+               (("simple", 0.0), ("medium", 0.05), ("strong", 0.10))}
+    by_kind["boss"] = {k: 0.99 if an.KINDS[k].family == "imitable" else by_kind["strong"][k] + 0.04 for k in kinds}
+    # a shortcut 0.05 below strong everywhere but on photos, where it is perfect and strong is not
+    by_kind["strong"]["photo"] = 0.6
+    shortcut = {k: by_kind["strong"][k] - 0.05 for k in kinds} | {"photo": 1.0}
+    mixture, figures, margin = choose_mixture(by_kind, n_samples=20_000, shortcuts={"(stat)": shortcut})
+    # the lead holds only with photos near their least share and a semantic family large enough to dilute them
+    assert mixture is not None and mixture["photo"] <= 0.04
+    for part in ("overall", "semantic"):
+        assert figures["strong"][part] - figures["(stat)"][part] >= 0.02 - 1e-9
+    # with photos given no share the lead is 0.05 everywhere: a mixture passes, without photos
+    mixture, figures, margin = choose_mixture(by_kind, n_samples=20_000, shortcuts={"(stat)": shortcut},
+                                              exclude=("photo",))
+    assert mixture is not None and "photo" not in mixture and margin >= 0
+    assert figures["(stat)"]["overall"] == pytest.approx(mixture_auc(shortcut, mixture))
+    assert figures["strong"]["semantic"] - figures["(stat)"]["semantic"] >= 0.02 - 1e-9
+    # a lead the shortcut never leaves: no mixture
+    mixture, figures, margin = choose_mixture(by_kind, n_samples=20_000, shortcuts={"(stat)": by_kind["strong"]})
+    assert mixture is None and margin < 0
+    with pytest.raises(ValueError, match="lead_stage"):
+        choose_mixture(by_kind, shortcuts={"(stat)": shortcut}, lead_stage="best")

@@ -238,7 +238,7 @@ def test_cached_dataset_reuses_a_matching_build(tmp_path, monkeypatch, tiny_data
 
 
 # -- near kinds: version 1 is the default and its bytes are unchanged ----------------------------------------------
-#: sha256 of the tiny preset (seed 0, near kinds of version 1) as built before ``near_version`` existed, per torch
+#: sha256 of the tiny preset (seed 0, near kinds of version 1) as built before ``kinds_version`` existed, per torch
 #: thread count (float rounding in the generator depends on it; the training set does not), on x86-64 with
 #: torch 2.13.0+cpu. The reference ladder, the thresholds and the README's demo output were measured on version 1.
 V1_TINY_TORCH = "2.13.0+cpu"
@@ -255,7 +255,7 @@ V1_DRAWN_SHA256 = "b3c726479f1131d5bfbf79017be7b91d9cb10b43b0ff59aa94f922743a6fc
 
 
 def test_version_1_is_the_default(tiny_dataset):
-    assert BuildConfig().near_version == 1 and tiny_dataset.manifest["near_version"] == 1
+    assert BuildConfig().kinds_version == 1 and tiny_dataset.manifest["kinds_version"] == 1
     assert all(anomalies.get_kind(k) is anomalies.KINDS[k] for k in anomalies.KINDS)
 
 

@@ -1,4 +1,4 @@
-"""The near kinds of version 2 (``BuildConfig.near_version = 2``, ``near_v2.KINDS_V2``) are not separable by any
+"""The near kinds of version 2 (``BuildConfig.kinds_version = 2``, ``near_v2.NEAR_KINDS_V2``) are not separable by any
 statistic of the extended battery, and still change the part of the face they are named after.
 
 - Not separable: no statistic of ``region_stats.EXTENDED_BATTERY`` (the global battery, ``STATS`` of each part of
@@ -6,7 +6,7 @@ statistic of the extended battery, and still change the part of the face they ar
   above ``MAX_SEPARABILITY``, on the sample ``test_faithfulness.py`` draws (320 normal faces from
   ``default_rng(11)``, 160 per kind from ``default_rng(100 + i)``, i the kind's index in sorted order; standard
   error of one AUC ~0.03, and the best of ~800 correlated statistics sits above the typical one). The constructions
-  were chosen on another sample (``benchmarks/shortcuts.py --near-sample 320 160 --sample-seed 1 --near-version 2``)
+  were chosen on another sample (``benchmarks/shortcuts.py --near-sample 320 160 --sample-seed 1 --kinds-version 2``)
   and on seed-1 builds, never on this one. Version 1 fails the same bound (its masks and open mouths are found by a
   region mean at ~0.9): the bound can fail.
 - Nor by the label-free Gaussians: the classical rows' region and grid Gaussians, fitted on normal faces only,
@@ -18,7 +18,8 @@ statistic of the extended battery, and still change the part of the face they ar
   than on the image's darkest hole, and the squared change in the mouth is smaller; the contact sheets show the
   open mouths as clearly as version 1's.
 - The build: a tiny build of version 2 holds every near kind, says which version it is in its manifest, and
-  leaves the training set and the far kinds byte-identical to version 1's.
+  leaves the training set and the far kinds byte-identical to version 1's, except ``corrupted``: version 2
+  swaps a tile of the face where version 1 blurs it (``test_corrupted_v2.py``).
 
 Version 2 is opt-in (the default build is version 1), and choosing its candidates fits a model on ~5,000 renders
 first (a minute or two): everything that draws version 2 is in the slow tier; the version check and the contact
@@ -56,21 +57,21 @@ SHARE_FLOOR = 0.6
 
 @pytest.fixture(scope="module")
 def near_images(faces):
-    """near_version -> {near kind: its images of the sample}, each version drawn once per module."""
+    """kinds_version -> {near kind: its images of the sample}, each version drawn once per module."""
     drawn: dict[int, dict[str, np.ndarray]] = {}
 
-    def get(near_version: int) -> dict[str, np.ndarray]:
-        if near_version not in drawn:
-            drawn[near_version] = {name: an.get_kind(name, near_version).generate(
+    def get(kinds_version: int) -> dict[str, np.ndarray]:
+        if kinds_version not in drawn:
+            drawn[kinds_version] = {name: an.get_kind(name, kinds_version).generate(
                 faces, N_PER_KIND, np.random.default_rng(100 + i)) for i, name in enumerate(NEAR)}
-        return drawn[near_version]
+        return drawn[kinds_version]
     return get
 
 
-def best_statistics(near_images, normal_sample, near_version: int) -> dict[str, tuple[str, float]]:
+def best_statistics(near_images, normal_sample, kinds_version: int) -> dict[str, tuple[str, float]]:
     ref, normal = normal_sample
     out = {}
-    for name, anomalous in near_images(near_version).items():
+    for name, anomalous in near_images(kinds_version).items():
         stat, value = rs.best(rs.extended_separability(normal, anomalous, ref))
         out[name] = (stat, round(value, 3))
     return out
@@ -85,7 +86,7 @@ def gaussians(faces):
     return [StatGaussian.fit(rs.stabilised(f)) for f in rs.region_and_grid_features(fit)]
 
 
-def gaussian_aucs(gaussians, near_images, normal_sample, near_version: int) -> dict[str, tuple[float, float]]:
+def gaussian_aucs(gaussians, near_images, normal_sample, kinds_version: int) -> dict[str, tuple[float, float]]:
     """near kind -> (region Gaussian's AUC, grid Gaussian's AUC) against the sample's normal faces."""
     from sklearn.metrics import roc_auc_score
 
@@ -94,7 +95,7 @@ def gaussian_aucs(gaussians, near_images, normal_sample, near_version: int) -> d
     _, normal = normal_sample
     normal_scores = scores(normal)
     out = {}
-    for name, anomalous in near_images(near_version).items():
+    for name, anomalous in near_images(kinds_version).items():
         labels = np.r_[np.zeros(len(normal)), np.ones(len(anomalous))]
         out[name] = tuple(round(roc_auc_score(labels, np.r_[a, b]), 3)
                           for a, b in zip(normal_scores, scores(anomalous)))
@@ -103,9 +104,11 @@ def gaussian_aucs(gaussians, near_images, normal_sample, near_version: int) -> d
 
 @pytest.fixture(scope="module")
 def tiny_v2(tmp_path_factory):
+    """A tiny version 2 build with version 1's mixture (version 2's own, ``DEFAULT_MIXTURE_V2``, has other row
+    counts per kind): what differs from the default tiny build is how the kinds are made, nothing else."""
     root = tmp_path_factory.mktemp("tiny_v2")
-    return build_dataset(BuildConfig.from_preset("tiny", seed=0, near_version=2), root / "data", root / "answers",
-                         progress=False)
+    config = BuildConfig.from_preset("tiny", seed=0, kinds_version=2, mixture=an.DEFAULT_MIXTURE)
+    return build_dataset(config, root / "data", root / "answers", progress=False)
 
 
 @pytest.mark.slow
@@ -137,41 +140,63 @@ def test_version_1_fails_the_gaussians_bound(gaussians, near_images, normal_samp
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NEAR)
 def test_version_2_near_kinds_change_the_part_of_the_face_they_are_named_after(faces, name):
-    conc = an.faithfulness(name, faces, 64, np.random.default_rng(5), near_version=2)
+    conc = an.faithfulness(name, faces, 64, np.random.default_rng(5), kinds_version=2)
     assert np.median(conc) >= CONCENTRATION_FLOOR[name], (name, np.median(conc))
     assert (conc > 1.0).mean() >= SHARE_FLOOR, (name, (conc > 1.0).mean())
 
 
 @pytest.mark.slow
-def test_a_version_2_build_says_so_and_changes_only_the_near_kinds(tiny_v2, tiny_dataset):
+def test_a_version_2_build_says_so_and_changes_only_its_own_kinds(tiny_v2, tiny_dataset):
     m = tiny_v2.manifest
-    assert m["near_version"] == 2 and m["config"]["near_version"] == 2
-    assert tiny_dataset.manifest["near_version"] == 1
-    assert BuildConfig.from_dict(m["config"]) == BuildConfig.from_preset("tiny", near_version=2)
+    assert m["kinds_version"] == 2 and m["config"]["kinds_version"] == 2
+    assert tiny_dataset.manifest["kinds_version"] == 1
+    assert BuildConfig.from_dict(m["config"]) == BuildConfig.from_preset("tiny", kinds_version=2,
+                                                                         mixture=an.DEFAULT_MIXTURE)
     v1, v2 = tiny_dataset, tiny_v2
     assert m["files"]["data"]["trainingset.npy"] == v1.manifest["files"]["data"]["trainingset.npy"]
     from common.answer_key import load_answer_key
     key = load_answer_key(v2.paths.solution)
     test2 = np.load(v2.paths.test)
-    for kind in ("normal", *sorted(k for k in an.DEFAULT_MIXTURE if an.KINDS[k].distance == "far")):
+    assert set(an.KINDS_V2) == {*NEAR, "corrupted"}
+    for kind in ("normal", *sorted(set(an.DEFAULT_MIXTURE) - set(an.KINDS_V2))):
         rows1, rows2 = v1.test[v1.key.kinds == kind], test2[key.kinds == kind]
         assert sorted(r.tobytes() for r in rows1) == sorted(r.tobytes() for r in rows2), kind
+    # corrupted: its patched half draws as version 1's until the first swapped tile, then the streams part
+    rows1, rows2 = v1.test[v1.key.kinds == "corrupted"], test2[key.kinds == "corrupted"]
+    assert len(rows1) == len(rows2) and {r.tobytes() for r in rows1} != {r.tobytes() for r in rows2}
     for kind in NEAR:
         rows1, rows2 = v1.test[v1.key.kinds == kind], test2[key.kinds == kind]
         assert len(rows1) == len(rows2) and not {r.tobytes() for r in rows1} & {r.tobytes() for r in rows2}, kind
 
 
-def test_near_version_is_checked():
+def test_a_version_2_build_takes_version_2s_mixture_unless_given_one():
+    assert BuildConfig.from_preset("tiny").mixture == an.DEFAULT_MIXTURE == an.default_mixture(1)
+    assert BuildConfig.from_preset("tiny", kinds_version=2).mixture == an.DEFAULT_MIXTURE_V2 == an.default_mixture(2)
+    assert an.DEFAULT_MIXTURE_V2 != an.DEFAULT_MIXTURE
+    given = {"corrupted": 0.5, "glasses": 0.5}
+    assert BuildConfig.from_preset("tiny", kinds_version=2, mixture=given).mixture == given
+    for mixture in (an.DEFAULT_MIXTURE, an.DEFAULT_MIXTURE_V2):
+        assert set(mixture) == set(an.KINDS) and sum(mixture.values()) == pytest.approx(1.0)
+    near = sum(w for k, w in an.DEFAULT_MIXTURE_V2.items() if an.KINDS[k].distance == "near")
+    assert near >= 0.6   # most mass near, as in the course
+    an.default_mixture(2)["photo"] = 1.0   # a copy: the module's mixture is not changed through it
+    assert an.DEFAULT_MIXTURE_V2["photo"] == 0.03
+
+
+def test_kinds_version_is_checked():
     from data_tools.io import DatasetError
-    with pytest.raises(DatasetError, match="near_version must be one of 1, 2"):
-        BuildConfig.from_preset("tiny", near_version=3)
-    with pytest.raises(ValueError, match="near_version"):
+    with pytest.raises(DatasetError, match="kinds_version must be one of 1, 2"):
+        BuildConfig.from_preset("tiny", kinds_version=3)
+    with pytest.raises(ValueError, match="kinds_version"):
         an.get_kind("glasses", 0)
     assert an.get_kind("cartoon", 2) is an.KINDS["cartoon"]
-    assert an.get_kind("glasses", 1) is an.KINDS["glasses"] and an.get_kind("glasses", 2) is near_v2.KINDS_V2["glasses"]
+    assert an.get_kind("glasses", 1) is an.KINDS["glasses"]
+    assert an.get_kind("glasses", 2) is near_v2.NEAR_KINDS_V2["glasses"] is an.KINDS_V2["glasses"]
+    assert an.get_kind("corrupted", 1) is an.KINDS["corrupted"]
+    assert an.get_kind("corrupted", 2) is an.KINDS_V2["corrupted"]
     # version 2 remakes version 1's near kinds: the same names, distance, family and region
-    assert set(near_v2.KINDS_V2) == {k for k, kind in an.KINDS.items() if kind.distance == "near"}
-    for name, kind in near_v2.KINDS_V2.items():
+    assert set(near_v2.NEAR_KINDS_V2) == {k for k, kind in an.KINDS.items() if kind.distance == "near"}
+    for name, kind in near_v2.NEAR_KINDS_V2.items():
         v1 = an.KINDS[name]
         assert (kind.distance, kind.family, kind.region) == (v1.distance, v1.family, v1.region), name
 

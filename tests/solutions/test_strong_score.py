@@ -39,6 +39,21 @@ def test_residual_features_are_the_signed_residual_averaged_per_cell_and_channel
         residual_features(_Shifted(delta), images, cell=7)
 
 
+def test_edge_features_are_the_log_energy_of_the_residuals_gradient_per_cell():
+    images = np.random.default_rng(0).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
+    flat = torch.full((3, 64, 64), 0.25)               # a constant residual has no edges anywhere
+    f = residual_features(_Shifted(flat), images, cell=16, edges=True)
+    assert f.shape == (4, 3 * 16 + 16)
+    assert np.allclose(f[:, :48], 0.25, atol=1e-6) and np.allclose(f[:, 48:], np.log(1e-5), atol=1e-6)
+    ramp = torch.zeros(3, 64, 64)
+    ramp[:, :, :16] = torch.arange(16.0) * 0.1         # the first column of cells: a residual rising by 0.1 a pixel
+    f = residual_features(_Shifted(ramp), images, cell=16, edges=True)[:, 48:].reshape(4, 4, 4)
+    # in the first column of cells, each row's squared gradient is 0.01 at 15 pixels and 1.5 ** 2 at its last,
+    # where the ramp drops back to 0; nothing changes anywhere else
+    assert np.allclose(f[:, :, 0], np.log((15 * 0.01 + 1.5 ** 2) / 16 + 1e-5), atol=1e-5)
+    assert np.allclose(f[:, :, 1:], np.log(1e-5), atol=1e-6)
+
+
 @pytest.fixture(scope="module")
 def trained(tiny_dataset):
     """A smoke-size strong autoencoder trained on the tiny training faces, with its 'residual' scorer."""
@@ -83,3 +98,9 @@ def test_an_unknown_score_fails_before_training(tiny_dataset, monkeypatch):
     with pytest.raises(ValueError, match="unknown score 'nope'; valid: residual, l2"):
         strong.run(np.array(tiny_dataset.train[:64]), np.array(tiny_dataset.test[:4]), smoke=True, progress=False,
                    score="nope")
+
+
+def test_the_stage_scores_with_fine_cells_and_edges_but_smoke_mode_with_8_x_8_cells():
+    full, smoke = strong.CONFIG.resolve(), strong.CONFIG.resolve(smoke=True)
+    assert (full.score, full.cell, full.edges) == ("residual", 4, True)
+    assert (smoke.score, smoke.cell, smoke.edges) == ("residual", 8, False)
