@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/build_dataset.py                   # demo (~1 min on 2 cores)
     .venv/bin/python benchmarks/build_dataset.py --preset full     # full (~5 min, 1.5 GB written)
     .venv/bin/python benchmarks/build_dataset.py --preset demo full --threads 2
+    .venv/bin/python benchmarks/build_dataset.py --kinds-version 1 2    # both versions of the kinds, side by side
 
 Builds into a temporary directory (removed afterwards unless --keep DIR) and also times the bare generator
 (normal faces only) so the cost of the anomaly kinds and of writing files shows separately.
@@ -50,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--generator-faces", type=int, default=3000,
                    help="faces for the bare-generator timing (0 to skip)")
-    p.add_argument("--keep", type=Path, help="build into DIR/<preset>/{data,answers} and keep the files")
+    p.add_argument("--kinds-version", type=int, nargs="+", choices=(1, 2), default=[1],
+                   help="version(s) of the anomaly kinds to build (each with its own default mixture)")
+    p.add_argument("--keep", type=Path, help="build into DIR/<preset>[-v2]/{data,answers} and keep the files")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
 
@@ -59,17 +62,19 @@ def main(argv: list[str] | None = None) -> int:
         rate = generator_rate(args.generator_faces, args.batch_size, args.threads)
         print(f"generator only: {rate:.0f} faces/s ({args.generator_faces} faces, batch {args.batch_size})")
     rows = []
-    for preset in args.preset:
-        config = BuildConfig.from_preset(preset, seed=args.seed, threads=args.threads, batch_size=args.batch_size)
-        with tempfile.TemporaryDirectory(prefix=f"build-{preset}-") as tmp:
-            root = args.keep / preset if args.keep else Path(tmp)
+    for preset, version in [(p, v) for p in args.preset for v in args.kinds_version]:
+        config = BuildConfig.from_preset(preset, seed=args.seed, threads=args.threads, batch_size=args.batch_size,
+                                         kinds_version=version)
+        name = preset + ("" if version == 1 else f"-v{version}")
+        with tempfile.TemporaryDirectory(prefix=f"build-{name}-") as tmp:
+            root = args.keep / name if args.keep else Path(tmp)
             t = time.perf_counter()
             m = build_dataset(config, root / "data", root / "answers", progress=not args.no_progress).manifest
             wall = time.perf_counter() - t
         n = m["counts"]["train"] + m["counts"]["test"]
         target = TARGET_S[preset]
         verdict = "" if target is None else (f"  (target <= {target} s: {'ok' if wall <= target else 'MISSED'})")
-        rows.append(f"{preset:6s} {n:7d} faces  {wall:7.1f} s  {n / wall:6.0f} faces/s{verdict}")
+        rows.append(f"{name:9s} {n:7d} faces  {wall:7.1f} s  {n / wall:6.0f} faces/s{verdict}")
     print("\n".join(rows))
     return 0
 

@@ -96,7 +96,7 @@ def test_init_takes_the_thresholds_from_a_recorded_or_given_ladder(tmp_path, cap
     assert load_competition(tmp_path / "full" / "competition.toml").baselines_source.preset == "full"
     capsys.readouterr()
     assert main(["init", str(tmp_path / "x"), "--baselines", "smoke"]) == 1
-    assert "no recorded ladder for preset 'smoke'; recorded: demo, demo-v2, full" in capsys.readouterr().err
+    assert "no recorded ladder for preset 'smoke'; recorded: demo, demo-v2, full, full-v2" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
     ladder = tmp_path / "ladder.json"
     ladder.write_text('{"stages": {"simple": {"public": 0.6, "private": 0.59}}, "data": "data/", "smoke": true}')
