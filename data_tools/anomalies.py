@@ -60,9 +60,8 @@ from data_tools.near_v2 import NEAR_KINDS_V2
 __all__ = ["AnomalyKind", "LatentRegion", "Generate", "Edit", "FAMILIES", "NORMAL_LIMIT", "NORMAL_MAX_PROBABILITY",
            "ANOMALY_RANGES", "HELD_OUT", "normal_latent_mask", "sample_normal_latents", "attribute_probability",
            "OUT_OF_PRIOR_SCALE", "DICEBEAR_STYLES", "SKIMAGE_PHOTOS", "occluding_patch", "heavy_blur", "swapped_tile",
-           "KINDS",
-           "DEFAULT_MIXTURE", "DEFAULT_MIXTURE_V2", "default_mixture", "KINDS_V2", "KINDS_VERSIONS", "faithfulness",
-           "get_kind", "check_kinds_version"]
+           "KINDS", "DEFAULT_MIXTURE", "DEFAULT_MIXTURE_V2", "default_mixture", "KINDS_V2", "KINDS_VERSIONS",
+           "faithfulness", "get_kind", "check_kinds_version"]
 
 
 OUT_OF_PRIOR_SCALE = 2.5      # brief: image std alone separates x2.5 at 0.89 AUC

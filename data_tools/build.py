@@ -98,9 +98,9 @@ class BuildConfig(Config):
     kinds_version: int = field(default=1, metadata=_help(
         "how the anomaly kinds are made: 1 (the default; what the reference ladder and thresholds were measured "
         "on) or 2 (opt-in: masks and paint placed on the located face in face-matched colours and several "
-        "appearances, every near kind selected to match normal faces' region statistics, and corrupted's blur "
-        "replaced by a swapped tile; anomalies.KINDS_V2). Normal faces and the other far kinds are the same in "
-        "both"))
+        "appearances, every near kind selected to match normal faces' region statistics, corrupted's blur "
+        "replaced by a swapped tile, and its own default mixture; anomalies.KINDS_V2). Normal faces and the "
+        "other far kinds are the same in both"))
 
     def __post_init__(self):
         if self.preset not in PRESETS:
