@@ -81,12 +81,10 @@ def test_version_2s_corrupted_is_a_normal_face_patched_or_with_a_swapped_tile(fa
 
 
 @pytest.mark.slow
-def test_the_region_gaussian_finds_a_blur_but_barely_a_swapped_tile(faces, normal_sample):
+def test_the_region_gaussian_finds_a_blur_but_barely_a_swapped_tile(faces, normal_sample, gaussians):
     from sklearn.metrics import roc_auc_score
 
-    from solutions.classical import StatGaussian
-    fit = faces.render(an.sample_normal_latents(faces, 2000, np.random.default_rng(12)))
-    region = StatGaussian.fit(rs.stabilised(rs.region_and_grid_features(fit)[0]))
+    region = gaussians[0]        # fitted on 2,000 normal faces of its own (conftest.py)
     fresh = faces.render(an.sample_normal_latents(faces, 160, np.random.default_rng(13)))
     _, normal = normal_sample
 

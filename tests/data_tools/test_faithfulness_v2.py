@@ -44,8 +44,6 @@ MAX_SEPARABILITY = 0.75
 #: 0.825; version 1's face_mask 0.943); measured on this sample: version 2's worst 0.804 (headwear), version 1's
 #: 0.937 (face_mask) and 0.876 (face_paint). Hats a person sees change the top of the image.
 MAX_GAUSSIAN_AUC = 0.85
-#: Normal faces the Gaussians are fitted on.
-N_GAUSSIAN_FIT = 2000
 NEAR = sorted(k for k in an.DEFAULT_MIXTURE if an.KINDS[k].distance == "near")
 #: kind -> floor of the median concentration in its region, measured in brackets (version 1: glasses 1.61,
 #: headwear 1.75, open_mouth 1.65; masks and paint at their maxima, all of the edit inside the region, in both)
@@ -75,15 +73,6 @@ def best_statistics(near_images, normal_sample, kinds_version: int) -> dict[str,
         stat, value = rs.best(rs.extended_separability(normal, anomalous, ref))
         out[name] = (stat, round(value, 3))
     return out
-
-
-@pytest.fixture(scope="module")
-def gaussians(faces):
-    """The classical rows' region and grid Gaussians (``solutions.classical.StatGaussian``), fitted on
-    ``N_GAUSSIAN_FIT`` normal faces of their own (``default_rng(12)``): no labels, as a student would fit them."""
-    from solutions.classical import StatGaussian
-    fit = faces.render(an.sample_normal_latents(faces, N_GAUSSIAN_FIT, np.random.default_rng(12)))
-    return [StatGaussian.fit(rs.stabilised(f)) for f in rs.region_and_grid_features(fit)]
 
 
 def gaussian_aucs(gaussians, near_images, normal_sample, kinds_version: int) -> dict[str, tuple[float, float]]:
