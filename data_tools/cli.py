@@ -8,6 +8,7 @@
     python -m data_tools verify --data DIR --answers DIR
     python -m data_tools rate sheets --data DIR --answers DIR --out DIR [--per-kind 64] [--normal 16] [--seed S]
     python -m data_tools rate result --sheets DIR
+    python -m data_tools refit [--out FILE]
 
 Exit codes (``common.commandline``, the kit's one CLI shape): 0 done, 1 a data problem (a ``KitError``:
 ``DatasetError``, ``ImageFileError``, ``AnswerKeyError``, ``ConfigKeyError``; or a missing file; printed on
@@ -31,6 +32,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("preview", "data_tools.cli:PreviewCommand"),
     ("verify", "data_tools.cli:VerifyCommand"),
     ("rate", "data_tools.cli:RateCommand"),
+    ("refit", "data_tools.cli:RefitCommand"),
 ]
 #: A missing or unreadable file is an OSError. (``common.errors`` is light: ``--help`` imports neither numpy nor
 #: pandas.)
@@ -246,3 +248,27 @@ class RateCommand:
         results = rating.read_results(args.sheets)
         print(rating.format_results(results))
         return 0 if all(r.passed for r in results) else 1
+
+
+class RefitCommand:
+    """Fit version 2's selection models again and write the file builds read (``near_v2.FIT_FILE``).
+
+    Run it after changing how version 2 draws its near kinds' candidates or computes their statistics; a change to
+    ``near_v2``'s constants or the generator's weights makes builds fit in memory until then.
+    """
+
+    @staticmethod
+    def add_arguments(r: argparse.ArgumentParser) -> None:
+        r.add_argument("--out", type=Path, help="file to write (default: the one builds read, "
+                                                "data_tools/near_v2_fit.npz)")
+
+    @staticmethod
+    def run(args) -> int:
+        import time
+
+        from data_tools import near_v2
+
+        start = time.perf_counter()
+        path = near_v2.write_fit(args.out or near_v2.FIT_FILE)
+        print(f"fitted version 2's selection in {time.perf_counter() - start:.1f} s: {path}")
+        return 0

@@ -11,6 +11,7 @@ batch 500, 2 threads), where the BatchNorm passes over the large late feature ma
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.resources
 from dataclasses import dataclass
 
@@ -52,15 +53,23 @@ class WeightsNotFound(KitError, RuntimeError):
     """The face generator's weights package is not installed; the message says how to install it."""
 
 
-def load_generator(device: str | torch.device = "cpu") -> DCGANGenerator:
-    """Load the shipped checkpoint (``weights_only=True``: plain tensors, no pickled code)."""
+def _weights():
     try:
-        ref = importlib.resources.files("gan_face_generate") / "weights.tar"
+        return importlib.resources.files("gan_face_generate") / "weights.tar"
     except ModuleNotFoundError as e:
         raise WeightsNotFound(f"the face generator's weights come from the PyPI package {WEIGHTS_PACKAGE}; "
                               f"install it with `pip install --no-deps {WEIGHTS_PACKAGE}` "
                               f"(or run `make venv`)") from e
-    with importlib.resources.as_file(ref) as path:
+
+
+def weights_sha256() -> str:
+    """The sha256 of the generator's checkpoint file (what a model fitted on its renders was fitted on)."""
+    return hashlib.sha256(_weights().read_bytes()).hexdigest()
+
+
+def load_generator(device: str | torch.device = "cpu") -> DCGANGenerator:
+    """Load the shipped checkpoint (``weights_only=True``: plain tensors, no pickled code)."""
+    with importlib.resources.as_file(_weights()) as path:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     net = DCGANGenerator()
     net.load_state_dict(checkpoint["netG_state_dict"])

@@ -20,18 +20,20 @@ byte-identical), four ways:
    way back towards the labeller's (``_V2_LABEL_DIRECTION``: more hats, fewer heads of hair); glasses and
    headwear get bolder bands (``_V2_RANGES``); a latent is kept only where the label model gives it the attribute
    with P >= ``_V2_MIN_PROBABILITY`` (a person sees it).
-4. Selected: every near kind draws ``_V2_CANDIDATES`` candidates per image and keeps one in proportion to how
-   normal its statistics look (``_Discriminant``: a shrunk linear discriminant of ``region_stats``' region and
-   grid statistics and the global battery, and the Mahalanobis distances of the region and of the grid
-   statistics, all fitted once per kind on fixed reference and calibration samples; Gumbel top-k by the density
-   ratio, within strata of the unedited face's brightness so that dark faces are not preferred). What a
+4. Selected: every near kind draws ``_V2_CANDIDATES`` candidates per image and keeps one in proportion to how normal
+   its statistics look (``_Discriminant``: a shrunk linear discriminant of ``region_stats``' region and grid
+   statistics and the global battery, and the Mahalanobis distances of the region and of the grid statistics, all
+   fitted once per kind on fixed reference and calibration samples and shipped, ``FIT_FILE``; Gumbel top-k by the
+   density ratio, within strata of the unedited face's brightness so that dark faces are not preferred). What a
    student's statistic or Gaussian on them finds is thus matched as far as the candidates allow; every kept image
    still carries the edit (no candidate is unedited).
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -82,6 +84,64 @@ def _cached(faces: FaceGenerator, key: str, make: Callable[[], object]):
     return _V2_CACHE[k][1]
 
 
+# --- The shipped fit -------------------------------------------------------------------------------------------
+# Fitting the selection's models renders ~9,000 faces (the reference faces and each kind's calibration
+# candidates): about as long as a whole demo build's anomalies. They depend only on the constants above, the code
+# and the generator's weights, so they are fitted once and shipped: ``FIT_FILE``, written by ``python -m data_tools
+# refit`` (``write_fit``). A build reads it when its key (``fit_key``: the constants and the weights' sha256)
+# matches, and fits in memory otherwise. A change to how candidates are drawn or statistics computed does not
+# change the key: refit after one (``tests/data_tools/test_near_v2_fit.py`` refits and compares, in the slow tier).
+
+#: The selection's fitted models, as ``write_fit`` stores them.
+FIT_FILE = Path(__file__).with_name("near_v2_fit.npz")
+_REFERENCE_FIELDS = ("template", "mean", "std", "brightness_edges")
+_FITTING: set[int] = set()     # ids of generators being fitted from scratch (``fit``): the shipped file unread
+_SHIPPED: dict[str, object] = {}
+
+
+def fit_key() -> str:
+    """sha256 of what the fit is made from: the selection's constants and the generator's weights."""
+    from data_tools.faces import weights_sha256
+    constants = (_V2_MAX_SHIFT, _V2_REFERENCE_SEED, _V2_N_REFERENCE, _V2_CALIBRATION_SEED, _V2_N_CALIBRATION,
+                 _V2_STRATA, _V2_SHRINK, _V2_GAUSS_SHRINK, _V2_ORTHO, _V2_ORTHO_STATS, _V2_RANGES,
+                 _V2_MIN_PROBABILITY, _V2_LABEL_DIRECTION, _V2_ORDER, _INNER)
+    return hashlib.sha256(f"{constants!r} {weights_sha256()}".encode()).hexdigest()
+
+
+def _fitted(faces: FaceGenerator, key: str, make: Callable[[], object]):
+    """``_cached``, read from ``FIT_FILE`` where it holds ``key`` for today's ``fit_key``."""
+    def shipped_or_make():
+        if id(faces) not in _FITTING:
+            if not _SHIPPED:
+                _SHIPPED.update(_read_fit(FIT_FILE))
+            if key in _SHIPPED:
+                return _SHIPPED[key]
+        return make()
+    return _cached(faces, key, shipped_or_make)
+
+
+def _read_fit(path: Path) -> dict[str, object]:
+    """key -> value of a file ``write_fit`` wrote; {"key": ...} alone when it is missing or made from something
+    else (another generator, other constants)."""
+    if not path.is_file():
+        return {"key": None}
+    with np.load(path) as f:
+        a = {k: f[k] for k in f.files}
+    if str(a.pop("key")) != fit_key():
+        return {"key": None}
+    reference = {k: a[f"reference/{k}"] for k in _REFERENCE_FIELDS}
+    out: dict[str, object] = {"key": True, "reference": reference}
+    blocks = tuple((a[f"block{i}/columns"], a[f"block{i}/precision"]) for i in range(2))
+    for name in _V2_ORDER:
+        p = f"discriminant/{name}/"
+        out[f"discriminant/{name}"] = _Discriminant(
+            reference["mean"], reference["std"], a[f"{p}w"], blocks, (a[f"{p}normal/mean"], a[f"{p}normal/cov"]),
+            (a[f"{p}anomalous/mean"], a[f"{p}anomalous/cov"]))
+    for name, (low, high) in _V2_RANGES.items():
+        out[f"direction/{name}"] = LatentRegion(a[f"direction/{name}"], low, high)
+    return out
+
+
 def _highpass(images: np.ndarray) -> np.ndarray:
     """uint8 (n,64,64,3) -> float32 (n,64,64): grey minus its Gaussian blur (sigma 3 px; in the Fourier domain)."""
     g = images.astype(np.float32).mean(-1) / 255.0
@@ -90,20 +150,28 @@ def _highpass(images: np.ndarray) -> np.ndarray:
     return (g - np.fft.ifft2(np.fft.fft2(g) * low).real).astype(np.float32)
 
 
-def _reference(faces: FaceGenerator) -> dict:
-    """Reference normal faces (fixed seed): the locator's template and the statistics' scale."""
+def _reference_sample(faces: FaceGenerator) -> dict:
+    """The reference normal faces themselves (fixed seed): latents, images and statistics, what the fits read."""
     def make():
         z = sample_normal_latents(faces, _V2_N_REFERENCE, np.random.default_rng(_V2_REFERENCE_SEED))
         images = _check(faces.render(z), _V2_N_REFERENCE)
+        return {"z": z, "images": images, "features": _v2_features(images)}
+    return _cached(faces, "reference_sample", make)
+
+
+def _reference(faces: FaceGenerator) -> dict:
+    """What a build reads of the reference normal faces: the locator's template, the statistics' scale and the
+    selection's brightness strata."""
+    def make():
+        sample = _reference_sample(faces)
+        images, feats = sample["images"], sample["features"]
         template = np.zeros((64, 64), np.float32)
         template[_INNER] = _highpass(images).mean(0)[_INNER]
         template[_INNER] -= template[_INNER].mean()
-        feats = _v2_features(images)
         mean, std = feats.mean(0), feats.std(0) + 1e-6
         edges = np.quantile(anomaly_stats.mean_brightness(images), np.linspace(0, 1, _V2_STRATA + 1)[1:-1])
-        return {"template": template, "mean": mean, "std": std, "features": (feats - mean) / std, "z": z,
-                "images": images, "brightness_edges": edges}
-    return _cached(faces, "reference", make)
+        return {"template": template, "mean": mean, "std": std, "brightness_edges": edges}
+    return _fitted(faces, "reference", make)
 
 
 def _locate(images: np.ndarray, template: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -165,7 +233,7 @@ def _discriminant(faces: FaceGenerator, name: str, edit: Edit) -> _Discriminant:
         ref = _reference(faces)
         rng = np.random.default_rng(_V2_CALIBRATION_SEED + _V2_ORDER.index(name))
         a = (_v2_features(edit(faces, 2 * _V2_N_CALIBRATION, rng)[1]) - ref["mean"]) / ref["std"]
-        b = ref["features"]
+        b = (_reference_sample(faces)["features"] - ref["mean"]) / ref["std"]
         (a_fit, a_eval), (b_fit, b_eval) = np.split(a, 2), np.split(b, 2)
         cov = 0.5 * (np.cov(a_fit, rowvar=False) + np.cov(b_fit, rowvar=False)) + _V2_SHRINK * np.eye(a.shape[1])
         w = np.linalg.solve(cov, a_fit.mean(0) - b_fit.mean(0))
@@ -179,7 +247,7 @@ def _discriminant(faces: FaceGenerator, name: str, edit: Edit) -> _Discriminant:
         ta, tb = d.triples(a_eval), d.triples(b_eval)
         return dataclasses.replace(d, normal=(tb.mean(0), np.cov(tb, rowvar=False)),
                                    anomalous=(ta.mean(0), np.cov(ta, rowvar=False)))
-    return _cached(faces, f"discriminant/{name}", make)
+    return _fitted(faces, f"discriminant/{name}", make)
 
 
 def _selected(name: str, edit: Edit) -> Edit:
@@ -214,7 +282,7 @@ def _v2_direction(faces: FaceGenerator, name: str) -> LatentRegion:
             d = d + w / np.linalg.norm(w)
         region = _V2_ORTHO.get(name)
         if region is not None:
-            ref = _reference(faces)
+            ref = _reference_sample(faces)
             z = ref["z"].astype(np.float64)
             stats = region_stats.features(ref["images"], {region: region_stats.FACE_BOXES[region]})
             cols = [region_stats.STATS.index(s) for s in _V2_ORTHO_STATS]
@@ -224,7 +292,7 @@ def _v2_direction(faces: FaceGenerator, name: str) -> LatentRegion:
             d = d - q @ (q.T @ d)
         d = (d / np.linalg.norm(d)).astype(np.float32)
         return LatentRegion(d, *_V2_RANGES[name])
-    return _cached(faces, f"direction/{name}", make)
+    return _fitted(faces, f"direction/{name}", make)
 
 
 def _latent_edit_v2(name: str) -> Edit:
@@ -363,22 +431,67 @@ _FAMILY_REGION = {"glasses": ("semantic", "eyes"), "headwear": ("semantic", "top
                   "face_paint": ("imitable", "cheeks")}
 
 
-def _near_v2(name: str, description: str, edit: Edit) -> AnomalyKind:
-    return _near(name, *_FAMILY_REGION[name], description, _selected(name, edit))
+#: name -> the edit its candidates are drawn by (``_selected`` keeps some of them)
+_EDITS: dict[str, Edit] = {
+    **{name: _latent_edit_v2(name) for name in ("glasses", "headwear", "open_mouth")},
+    "face_mask": _located_edit(_draw_face_mask_v2), "face_paint": _located_edit(_draw_face_paint_v2)}
+
+
+def _near_v2(name: str, description: str) -> AnomalyKind:
+    return _near(name, *_FAMILY_REGION[name], description, _selected(name, _EDITS[name]))
 
 
 #: The near kinds as version 2 builds them (``anomalies.KINDS_V2``, with ``corrupted``).
 NEAR_KINDS_V2: dict[str, AnomalyKind] = {k.name: k for k in [
     _near_v2("glasses", "faces wearing glasses: the version 1 latent direction where the label model is sure of "
-             "them, candidates selected to match normal faces' region statistics", _latent_edit_v2("glasses")),
+             "them, candidates selected to match normal faces' region statistics"),
     _near_v2("headwear", "faces wearing a hat, cap, helmet, hood or headband: the version 1 latent slab where the "
-             "label model is sure of it, candidates selected to match normal faces' region statistics",
-             _latent_edit_v2("headwear")),
+             "label model is sure of it, candidates selected to match normal faces' region statistics"),
     _near_v2("open_mouth", "faces with the mouth open: the version 1 latent slab where the label model is sure of "
-             "it, candidates selected to match normal faces' region statistics", _latent_edit_v2("open_mouth")),
+             "it, candidates selected to match normal faces' region statistics"),
     _near_v2("face_mask", "normal faces wearing a drawn face mask (surgical, cloth or gaiter; skin-toned, "
-             "matching or cloth-coloured) placed on the located face", _located_edit(_draw_face_mask_v2)),
+             "matching or cloth-coloured) placed on the located face"),
     _near_v2("face_paint", "normal faces with drawn face paint (stripes, dots or a patch, one or both cheeks) "
-             "recolouring the skin of the located face", _located_edit(_draw_face_paint_v2)),
+             "recolouring the skin of the located face"),
 ]}
 
+
+def fit(faces: FaceGenerator) -> dict[str, object]:
+    """Every model the selection reads, fitted from scratch on ``faces`` (``FIT_FILE`` unread): key -> value
+    (``reference``, ``discriminant/<kind>``, ``direction/<latent kind>``)."""
+    for k in [k for k in _V2_CACHE if k[0] == id(faces)]:
+        del _V2_CACHE[k]
+    _FITTING.add(id(faces))
+    try:
+        out: dict[str, object] = {"reference": _reference(faces)}
+        out.update({f"discriminant/{n}": _discriminant(faces, n, _EDITS[n]) for n in _V2_ORDER})
+        out.update({f"direction/{n}": _v2_direction(faces, n) for n in _V2_RANGES})
+        return out
+    finally:
+        _FITTING.discard(id(faces))
+
+
+def write_fit(path: Path = FIT_FILE, faces: FaceGenerator | None = None) -> Path:
+    """Fit (``fit``) and write the models to ``path`` with today's ``fit_key`` (float64 as fitted: a build that
+    reads them is byte-identical to one that fits them)."""
+    fitted = fit(faces or FaceGenerator())
+    a: dict[str, np.ndarray] = {"key": np.array(fit_key())}
+    a.update({f"reference/{k}": fitted["reference"][k] for k in _REFERENCE_FIELDS})
+    # every kind's discriminant shares the reference's scale and Gaussians (fitted on the same reference faces):
+    # stored once
+    blocks = fitted[f"discriminant/{_V2_ORDER[0]}"].blocks
+    for i, (columns, precision) in enumerate(blocks):
+        a.update({f"block{i}/columns": columns, f"block{i}/precision": precision})
+    for name in _V2_ORDER:
+        d, p = fitted[f"discriminant/{name}"], f"discriminant/{name}/"
+        assert d.mean is fitted["reference"]["mean"] and d.std is fitted["reference"]["std"]
+        assert all(np.array_equal(x, y) for b, c in zip(d.blocks, blocks) for x, y in zip(b, c))
+        a.update({f"{p}w": d.w, f"{p}normal/mean": d.normal[0], f"{p}normal/cov": d.normal[1],
+                  f"{p}anomalous/mean": d.anomalous[0], f"{p}anomalous/cov": d.anomalous[1]})
+    a.update({f"direction/{n}": fitted[f"direction/{n}"].direction for n in _V2_RANGES})
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, **a)
+    tmp.replace(path)
+    _SHIPPED.clear()
+    return path

@@ -21,9 +21,8 @@ statistic of the extended battery, and still change the part of the face they ar
   leaves the training set and the far kinds byte-identical to version 1's, except ``corrupted``: version 2
   swaps a tile of the face where version 1 blurs it (``test_corrupted_v2.py``).
 
-Version 2 is opt-in (the default build is version 1), and choosing its candidates fits a model on ~5,000 renders
-first (a minute or two): everything that draws version 2 is in the slow tier; the version check and the contact
-sheets are fast.
+Version 2 is opt-in (the default build is version 1); its samples of 160 images per kind draw 4 candidates per image:
+the tests that draw version 2 are in the slow tier; the version check and the contact sheets are fast.
 """
 from __future__ import annotations
 
