@@ -58,13 +58,37 @@ def _step(n: int, total: int, text: str) -> None:
     print(f"\n[{n}/{total}] {text}", flush=True)
 
 
+def demo_competition(path: Path, solution: Path, cfg: DemoConfig):
+    """The demo's competition file: written on the first run (open for two weeks from then; edit the file to change
+    it), with the kit's recorded baselines of ``cfg.preset`` (``solutions/baselines/<preset>.toml``) when the demo
+    runs on a preset. A later run keeps the file, except baselines it copied from the kit (or wrote before files
+    named their thresholds' source) that the kit has since measured again: those follow the kit. -> (the loaded
+    config, whether its baselines were updated)."""
+    from grader.competition import (CompetitionConfig, ThresholdSource, dump_competition, load_competition,
+                                    write_thresholds)
+    reference = BASELINES_DIR / f"{cfg.preset}.toml"
+    source = ThresholdSource(f"the kit's recorded ladder on preset {cfg.preset} (seed 0): "
+                             f"solutions/baselines/{cfg.preset}.toml", cfg.preset, 0)
+    kit = load_competition(reference).baselines if cfg.data is None and reference.is_file() else None
+    if not path.is_file():
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        comp = CompetitionConfig(title=f"HW8 anomaly detection ({cfg.data or cfg.preset} data)",
+                                 answers=Path(solution).resolve(), opens_at=now, closes_at=now + timedelta(days=14))
+        if kit is not None:   # the reference ladder's scores on this preset, seed 0
+            comp.baselines, comp.baselines_source = kit, source
+        path.write_text(dump_competition(comp))
+    comp = load_competition(path)
+    if kit is not None and comp.baselines_source in (source, None) and comp.baselines != kit:
+        return write_thresholds(path, kit, source), True
+    return comp, False
+
+
 def run_demo(cfg: DemoConfig, progress: bool = True) -> dict:
     """Run the demo; return a summary dict (also written to ``workdir/summary.json``)."""
     from common.answer_key import load_answer_key
     from data_tools.build import cached_dataset
     from data_tools.io import DatasetPaths
     from data_tools.preview import contact_sheet
-    from grader.competition import CompetitionConfig, ThresholdSource, dump_competition, load_competition
     from grader.metrics import roc_auc
     from grader.scoring import auc_by_family, auc_by_kind, format_board, score_file, score_folder
     from starter_code import (TrainConfig, anomaly_scores, build_and_fit, load_images, plot_loss,
@@ -123,17 +147,9 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict:
 
     _step(4, total, "Leaderboard (the baselines are rows too; the broken file is listed, never ranked)")
     comp_path = work / "competition.toml"
-    if not comp_path.is_file():  # open for two weeks from the first demo run; edit the file to change it
-        now = datetime.now(timezone.utc).replace(microsecond=0)
-        comp = CompetitionConfig(title=f"HW8 anomaly detection ({cfg.data or cfg.preset} data)",
-                                 answers=paths.solution.resolve(), opens_at=now, closes_at=now + timedelta(days=14))
-        reference = BASELINES_DIR / f"{cfg.preset}.toml"
-        if cfg.data is None and reference.is_file():   # the reference ladder's scores on this preset, seed 0
-            comp.baselines = load_competition(reference).baselines
-            comp.baselines_source = ThresholdSource(f"the kit's recorded ladder on preset {cfg.preset} (seed 0): "
-                                                    f"solutions/baselines/{cfg.preset}.toml", cfg.preset, 0)
-        comp_path.write_text(dump_competition(comp))
-    comp = load_competition(comp_path)
+    comp, updated = demo_competition(comp_path, paths.solution, cfg)
+    if updated:
+        print(f"  (baselines updated from solutions/baselines/{cfg.preset}.toml)")
     board = score_folder(subs, key, max_bytes=comp.max_upload_bytes, baselines=comp.baselines.values())
     print(format_board(board, reveal=True, title=comp.title))
 

@@ -142,3 +142,28 @@ def test_a_stale_readme_block_is_caught(demo_run, tiny_dataset):
     assert any("baseline rows differ" in p for p in demo_output_differences(stale_baseline, printed))
     lost_step = [ln for ln in readme if not ln.startswith("[5/5]")]
     assert any("missing from README" in p for p in demo_output_differences(lost_step, printed))
+
+
+def test_the_demo_competition_follows_the_kit_baselines_it_copied(tmp_path, tiny_dataset):
+    """A second `make demo` keeps its competition file, but baselines it copied from the kit follow the kit when
+    the reference ladder is measured again; thresholds a TA set are left alone."""
+    from grader.competition import Baseline, ThresholdSource, load_competition, write_thresholds
+    from kit.demo import BASELINES_DIR, demo_competition
+    path, cfg = tmp_path / "competition.toml", DemoConfig(workdir=tmp_path)
+    comp, updated = demo_competition(path, tiny_dataset.paths.solution, cfg)
+    kit = load_competition(BASELINES_DIR / "demo.toml").baselines
+    assert comp.baselines == kit and not updated
+    stale = {n: Baseline(n, b.public - 0.01, b.private - 0.01) for n, b in kit.items()}
+    write_thresholds(path, stale, comp.baselines_source)
+    again, updated = demo_competition(path, tiny_dataset.paths.solution, cfg)
+    assert updated and again.baselines == kit and load_competition(path).baselines == kit
+    assert (again.title, again.opens_at, again.closes_at) == (comp.title, comp.opens_at, comp.closes_at)
+    path.write_text(re.sub(r"(?m)^(source|preset|seed) = .*\n", "", path.read_text()))   # written before sources
+    assert load_competition(path).baselines_source is None
+    write_thresholds(path, stale, ThresholdSource("x"))
+    path.write_text(re.sub(r"(?m)^(source|preset|seed) = .*\n", "", path.read_text()))
+    assert demo_competition(path, tiny_dataset.paths.solution, cfg)[1]
+    mine = ThresholdSource("kit ladder on this term's data", "demo", 0)
+    write_thresholds(path, stale, mine)
+    kept, updated = demo_competition(path, tiny_dataset.paths.solution, cfg)
+    assert not updated and kept.baselines == stale and kept.baselines_source == mine
