@@ -4,17 +4,18 @@
     python benchmarks/probe_seeds.py --seeds 4 --assignments 01_simple 02_medium
     python benchmarks/probe_seeds.py --first-seed 4 --seeds 4      # data seeds 4-7
     python benchmarks/probe_seeds.py --preset grading --assignments 02_medium 03_strong 04_boss
+    python benchmarks/probe_seeds.py --preset grading --kinds-version 2         # version 2's anomaly kinds
 
 The secret probes' bars are set by the reference on the grading data itself (``grader/autograde/probes.py``); on the
-tiny preset's 128 test images they are coarse, so a bar can fall on either side of a working model. For each data
-seed this builds the preset (``BuildConfig.from_preset(preset, seed=s)``: tiny, or ``--preset grading``, the
-autograder's default grading data with its 1,024 probes), grades in one autograde run
-(sandboxed, smoke mode, the reference measured on first use) each assignment's solved answer and a few answers that
-do no work (an untrained model, the distance to the mean face, constant scores: the no-work tests' corpora,
-``tests/autograde/no_work_answers.py`` and ``test_no_work_models.py``), and prints per seed and assignment the
-solved answer's code points / the autograded maximum and the best no-work answer's points (``!`` marks a seed where
-the solved answer lost points or a no-work answer earned some; ``ERR`` a notebook that was not graded, with its
-message below the table).
+tiny preset's 128 test images they are coarse, so a bar can fall on either side of a working model. For each data seed
+this builds the preset (``BuildConfig.from_preset(preset, seed=s, kinds_version=...)``: tiny, or ``--preset grading``,
+the autograder's default grading data with its 1,024 probes; the autograder's kinds unless ``--kinds-version`` says
+otherwise), grades in one autograde run (sandboxed, smoke mode, the reference measured on first use) each assignment's
+solved answer and a few answers that do no work (an untrained model, the distance to the mean face, constant scores: the
+no-work tests' corpora, ``tests/autograde/no_work_answers.py`` and ``test_no_work_models.py``), and prints per seed and
+assignment the solved answer's code points / the autograded maximum and the best no-work answer's points (``!`` marks a
+seed where the solved answer lost points or a no-work answer earned some; ``ERR`` a notebook that was not graded, with
+its message below the table).
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ import time
 from pathlib import Path
 
 from grader.autograde.course import REPO_ROOT, CourseConfig
+from grader.autograde.probes import GRADING_KINDS_VERSION
 
 from probe_step_cost import (ASSIGNMENTS, build_preset, code_points, corpora, no_sandbox, no_work_answers,
                              solved_answers, submit)
@@ -47,6 +49,9 @@ def main(argv=None) -> int:
     p.add_argument("--assignments", nargs="+", default=list(ASSIGNMENTS), choices=ASSIGNMENTS)
     p.add_argument("--preset", default="tiny", choices=("tiny", "grading"),
                    help="the grading data's preset (default: tiny; the autograder's own default is grading)")
+    p.add_argument("--kinds-version", type=int, choices=(1, 2), default=GRADING_KINDS_VERSION,
+                   help="the grading data's anomaly kinds (default: the autograder's, "
+                        f"grader.autograde.probes.GRADING_KINDS_VERSION = {GRADING_KINDS_VERSION})")
     p.add_argument("--no-work", choices=["all", "untrained", "none"], default="all",
                    help="no-work answers graded beside the solved one (default: all: untrained, mean face, "
                         "constant where the assignment has them)")
@@ -75,7 +80,7 @@ def main(argv=None) -> int:
             t0 = time.perf_counter()
             folder = root / f"seed-{s}"
             folder.mkdir()
-            data = build_preset(folder, s, args.preset)
+            data = build_preset(folder, s, args.preset, args.kinds_version)
             course = CourseConfig(source=base.source, course_dir=folder / "course")
             shutil.copytree(base.course_dir, course.course_dir)
             ids = {a: ["solved", *(f"nw-{k}" for k in no_work[a])] for a in args.assignments}

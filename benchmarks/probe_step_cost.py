@@ -91,10 +91,13 @@ def submit(c: dict, course: CourseConfig, assignment: str, answers: dict) -> Non
                                    {sid: c["models"]._submission(rel, a) for sid, a in answers.items()})
 
 
-def build_preset(root: Path, seed: int, preset: str = "tiny") -> Path:
-    """``preset`` with data seed ``seed`` in ``root/data`` (answers beside it): the data folder."""
+def build_preset(root: Path, seed: int, preset: str = "tiny", kinds_version: int | None = None) -> Path:
+    """``preset`` with data seed ``seed`` in ``root/data`` (answers beside it): the data folder. ``kinds_version``:
+    the anomaly kinds' version (default: the builder's)."""
     from data_tools.build import BuildConfig, build_dataset
-    build_dataset(BuildConfig.from_preset(preset, seed=seed), root / "data", root / "answers", progress=False)
+    version = {} if kinds_version is None else {"kinds_version": kinds_version}
+    build_dataset(BuildConfig.from_preset(preset, seed=seed, **version), root / "data", root / "answers",
+                  progress=False)
     return root / "data"
 
 

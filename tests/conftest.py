@@ -46,15 +46,29 @@ def _read_only(a: np.ndarray) -> np.ndarray:
     return a
 
 
-@pytest.fixture(scope="session")
-def tiny_dataset(tmp_path_factory) -> TinyDataset:
+def _tiny(tmp_path_factory, name: str, **overrides) -> TinyDataset:
     from data_tools.build import BuildConfig, build_dataset  # imports torch: only when a test asks for data
 
-    root = tmp_path_factory.mktemp("tiny_dataset")
-    result = build_dataset(BuildConfig.from_preset("tiny", seed=0), root / "data", root / "answers", progress=False)
+    root = tmp_path_factory.mktemp(name)
+    config = BuildConfig.from_preset("tiny", seed=0, **overrides)
+    result = build_dataset(config, root / "data", root / "answers", progress=False)
     p = result.paths
     return TinyDataset(paths=p, train=_read_only(np.load(p.train)), test=_read_only(np.load(p.test)),
                        key=load_answer_key(p.solution), manifest=result.manifest)
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> TinyDataset:
+    """The tiny preset, seed 0, as builds make it by default: what students' data looks like."""
+    return _tiny(tmp_path_factory, "tiny_dataset")
+
+
+@pytest.fixture(scope="session")
+def grading_tiny(tmp_path_factory) -> TinyDataset:
+    """The tiny preset, seed 0, with the anomaly kinds the autograder builds its grading data with
+    (``grader.autograde.probes.GRADING_KINDS_VERSION``): the tests' grading data."""
+    from grader.autograde.probes import GRADING_KINDS_VERSION
+    return _tiny(tmp_path_factory, "grading_tiny", kinds_version=GRADING_KINDS_VERSION)
 
 
 # ------------------------------------------------------------------------------------------------ PostgreSQL

@@ -376,8 +376,8 @@ def add_arguments(parser) -> None:
 def ensure_grading_data(course_dir: Path, preset: str = "grading") -> Path:
     """The data folder notebooks read while autograding when no ``--data-dir`` is given: ``preset`` (the ``grading``
     preset: 512 training faces, 1,024 test rows, every one a secret probe) built once with the course's secret seed
-    (``probes.grading_data_seed``) into ``COURSE/probes/data-<preset>/data``, its answer key beside it; reused while
-    present.
+    (``probes.grading_data_seed``) and the kinds of ``probes.GRADING_KINDS_VERSION`` into
+    ``COURSE/probes/data-<preset>/data``, its answer key beside it; reused while present.
 
     A known seed would not do: the kit is public, so anyone could build the same data and its answer key and look
     up the label of every probe image. Built by ``python -m data_tools build`` in a subprocess (the grader never
@@ -390,7 +390,8 @@ def ensure_grading_data(course_dir: Path, preset: str = "grading") -> Path:
         print(f"building the {preset} data preset for grading (the course's secret seed) into {data} ...", flush=True)
         seed = probes.grading_data_seed(course_dir)
         proc = subprocess.run([sys.executable, "-m", "data_tools", "build", "--preset", preset, "--seed", str(seed),
-                               "--out", str(data), "--answers", str(base / "answers"), "--no-progress"],
+                               "--kinds-version", str(probes.GRADING_KINDS_VERSION), "--out", str(data),
+                               "--answers", str(base / "answers"), "--no-progress"],
                               cwd=str(REPO_ROOT), capture_output=True, text=True)
         if proc.returncode != 0:
             raise GraderError(f"could not build the {preset} data preset: {proc.stderr.strip()[-500:]}")

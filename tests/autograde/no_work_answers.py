@@ -99,9 +99,12 @@ def release_course(root, *assignments: str) -> CourseConfig:
 
 
 def tiny_data(root, seed: int):
-    """The tiny preset built with data seed ``seed`` into ``root/data`` (its answers beside it): the data folder."""
+    """The tiny preset built with data seed ``seed`` and the grading data's kinds (``GRADING_KINDS_VERSION``) into
+    ``root/data`` (its answers beside it): the data folder."""
     from data_tools.build import BuildConfig, build_dataset
-    build_dataset(BuildConfig.from_preset("tiny", seed=seed), root / "data", root / "answers", progress=False)
+    from grader.autograde.probes import GRADING_KINDS_VERSION
+    config = BuildConfig.from_preset("tiny", seed=seed, kinds_version=GRADING_KINDS_VERSION)
+    build_dataset(config, root / "data", root / "answers", progress=False)
     return root / "data"
 
 

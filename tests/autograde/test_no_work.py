@@ -9,8 +9,8 @@ the reference solution on the same probes (``grader/autograde/probes.py``): each
 answer every one, on each grading data set tried. In the same batch the unchanged release gets 0 and the source
 notebook (which calls the kit's reference) a status of its own. 05_report's corpus: ``test_no_work_report.py``.
 
-Sandboxed (bubblewrap), smoke mode, the tiny preset: ~1.5 min on 2 busy cores; the solved answer on three more
-data seeds is slow (~1 min per seed).
+Sandboxed (bubblewrap), smoke mode, the tiny preset with the grading data's kinds (``grading_tiny``): ~1.5 min on 2 busy
+cores; the solved answer on three more data seeds is slow (~1 min per seed).
 """
 from __future__ import annotations
 
@@ -26,14 +26,14 @@ def released(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def corpus(sandbox, released, tiny_dataset, tmp_path_factory):
+def corpus(sandbox, released, grading_tiny, tmp_path_factory):
     """01's answers graded in one batch, beside the unchanged release (``blank``) and the source notebook, which
     calls the kit's reference (``source``)."""
     import nbformat
     course = copy_course(released, tmp_path_factory.mktemp("corpus"))
     release_nb = nbformat.read(str(course.course_dir / "release" / A / f"{A}.ipynb"), as_version=4)
     source_nb = nbformat.read(str(course.source_dir / A / f"{A}.ipynb"), as_version=4)
-    return course, grade_answers(course, tiny_dataset.data_dir, {"solved": SOLVED, **NO_WORK, "blank": release_nb,
+    return course, grade_answers(course, grading_tiny.data_dir, {"solved": SOLVED, **NO_WORK, "blank": release_nb,
                                                                  "source": source_nb})
 
 

@@ -13,9 +13,10 @@ assigned in an added cell (03's ``encoders_check``; 04's ``ae = clf = None`` wit
 brightness steps named as latent edits (05); each gets 0 code points. The solved answers (starter_code, numpy and
 torch only: a sandboxed notebook cannot import the kit's ``solutions``) get every code point.
 
-Sandboxed (bubblewrap), smoke mode, the tiny preset, one autograde run per batch (two workers). Each assignment in a
-batch costs a run of its reference (the bars), so the fast batch holds 02's answers that train nothing (one reference
-run, four notebooks); the rest of the corpus (03, 04, 05, and 02's that train) and the solved answers are slow.
+Sandboxed (bubblewrap), smoke mode, the tiny preset with the grading data's kinds (``grading_tiny``), one autograde run
+per batch (two workers). Each assignment in a batch costs a run of its reference (the bars), so the fast batch holds
+02's answers that train nothing (one reference run, four notebooks); the rest of the corpus (03, 04, 05, and 02's that
+train) and the solved answers are slow.
 """
 from __future__ import annotations
 
@@ -222,11 +223,11 @@ FAST = {M: {k: MEDIUM_NO_WORK[k] for k in ("constant", "mean_face", "untrained",
 
 
 @pytest.fixture(scope="module")
-def no_work(sandbox, released, tiny_dataset, tmp_path_factory):
+def no_work(sandbox, released, grading_tiny, tmp_path_factory):
     course = copy_course(released, tmp_path_factory.mktemp("fast"))
     batch = {a: {sid: (v if isinstance(v, dict) else {"train": v}) for sid, v in answers.items()}
              for a, answers in FAST.items()}
-    return course, _grade_batch(course, tiny_dataset.data_dir, batch)
+    return course, _grade_batch(course, grading_tiny.data_dir, batch)
 
 
 @pytest.mark.parametrize("assignment, answer", [(a, sid) for a, answers in FAST.items() for sid in answers])
@@ -258,23 +259,23 @@ def test_the_probe_step_asks_what_the_reference_says(no_work):
 
 
 @pytest.mark.slow
-def test_more_answers_without_the_work_get_no_code_point(sandbox, released, tiny_dataset, tmp_path):
+def test_more_answers_without_the_work_get_no_code_point(sandbox, released, grading_tiny, tmp_path):
     """The rest of the corpus: scores rising with the test row index or with the order of the autograder's images,
     random scores and a trained model's scores with the sign flipped in 02; an untrained multi-encoder model, pixel
     statistics and check values assigned in added cells in 03; no model and assigned checks in 04; and 05's latent
     edits (these train an fcn): brightness steps beside a trained fcn, an untrained fcn's edit."""
     batch = {M: {k: {"train": MEDIUM_NO_WORK[k]} for k in ("row_index", "probe_order", "random", "flipped")},
              S: STRONG_NO_WORK, B: BOSS_NO_WORK, R: REPORT_NO_WORK}
-    res = _grade_batch(copy_course(released, tmp_path), tiny_dataset.data_dir, batch)
+    res = _grade_batch(copy_course(released, tmp_path), grading_tiny.data_dir, batch)
     for key in [(a, sid) for a, answers in batch.items() for sid in answers]:
         assert res[key].status == "graded" and res[key].code_score == 0, res[key]
 
 
 @pytest.mark.slow
-def test_the_solved_answers_get_every_code_point(sandbox, released, tiny_dataset, tmp_path):
+def test_the_solved_answers_get_every_code_point(sandbox, released, grading_tiny, tmp_path):
     batch = {M: {"solved": {"train": MEDIUM_SOLVED}}, S: {"solved": {"train": STRONG_SOLVED}},
              B: {"solved": BOSS_SOLVED}, R: {"solved": REPORT_SOLVED}}
-    res = _grade_batch(copy_course(released, tmp_path), tiny_dataset.data_dir, batch)
+    res = _grade_batch(copy_course(released, tmp_path), grading_tiny.data_dir, batch)
     for a, points in ((M, 4), (S, 6), (B, 10), (R, 5)):
         assert res[(a, "solved")].status == "graded" and res[(a, "solved")].code_score == points, res[(a, "solved")]
         assert res[(a, "solved")].tampering == []

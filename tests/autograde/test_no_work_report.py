@@ -7,8 +7,8 @@ element. The autograder rebuilds the fcn from its weights in the test kernel, ju
 checks ``edit_latent`` against its own decoding: each gets 0 code points, the solved answer every one, on each
 grading data set tried. 01_simple's corpus: ``test_no_work.py``.
 
-Sandboxed (bubblewrap), smoke mode, the tiny preset: ~1.5 min on 2 busy cores; the solved answer on three more
-data seeds is slow (~1 min per seed).
+Sandboxed (bubblewrap), smoke mode, the tiny preset with the grading data's kinds (``grading_tiny``): ~1.5 min on 2 busy
+cores; the solved answer on three more data seeds is slow (~1 min per seed).
 """
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ def released(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def report_corpus(sandbox, released, tiny_dataset, tmp_path_factory):
+def report_corpus(sandbox, released, grading_tiny, tmp_path_factory):
     course = copy_course(released, tmp_path_factory.mktemp("report"))
-    return grade_answers(course, tiny_dataset.data_dir, {**REPORT, **REPORT_NO_WORK}, R)
+    return grade_answers(course, grading_tiny.data_dir, {**REPORT, **REPORT_NO_WORK}, R)
 
 
 def test_the_solved_latent_adjustments_get_every_code_point(report_corpus):
