@@ -95,12 +95,12 @@ class BuildConfig(Config):
     threads: int = field(default=0, metadata=_help(
         "torch CPU threads while rendering; 0 = all cores. Recorded in the manifest: float rounding, hence "
         "the bytes, may depend on it"))
-    kinds_version: int = field(default=1, metadata=_help(
-        "how the anomaly kinds are made: 1 (the default; what the reference ladder and thresholds were measured "
-        "on) or 2 (opt-in: masks and paint placed on the located face in face-matched colours and several "
-        "appearances, every near kind selected to match normal faces' region statistics, corrupted's blur "
-        "replaced by a swapped tile, and its own default mixture; anomalies.KINDS_V2). Normal faces and the "
-        "other far kinds are the same in both"))
+    kinds_version: int = field(default=anomalies.DEFAULT_KINDS_VERSION, metadata=_help(
+        "how the anomaly kinds are made: 2 (the default: masks and paint placed on the located face in "
+        "face-matched colours and several appearances, every near kind selected to match normal faces' region "
+        "statistics, corrupted's blur replaced by a swapped tile, and its own default mixture; "
+        "anomalies.KINDS_V2) or 1 (earlier terms' kinds, which statistics of the face's parts find; "
+        "anomalies.KINDS). Normal faces and the other far kinds are the same in both"))
 
     def __post_init__(self):
         if self.preset not in PRESETS:
@@ -208,13 +208,14 @@ class BuildResult:
     manifest: dict
 
 
-def default_cache_dir(preset: str, seed: int, kinds_version: int = 1) -> Path:
-    """``.cache/data/<preset>-<seed>/`` under the repository root (ignored by git); ``<preset>-<seed>-v2/`` for
-    kinds of version 2."""
-    return CACHE_ROOT / (f"{preset}-{seed}" + ("" if kinds_version == 1 else f"-v{kinds_version}"))
+def default_cache_dir(preset: str, seed: int, kinds_version: int = anomalies.DEFAULT_KINDS_VERSION) -> Path:
+    """``.cache/data/<preset>-<seed>/`` under the repository root (ignored by git); ``<preset>-<seed>-v1/`` for
+    kinds of another version than the default (here: version 1)."""
+    suffix = "" if kinds_version == anomalies.DEFAULT_KINDS_VERSION else f"-v{kinds_version}"
+    return CACHE_ROOT / f"{preset}-{seed}{suffix}"
 
 
-def cache_paths(preset: str, seed: int, kinds_version: int = 1) -> DatasetPaths:
+def cache_paths(preset: str, seed: int, kinds_version: int = anomalies.DEFAULT_KINDS_VERSION) -> DatasetPaths:
     """The default ``data/`` and ``answers/`` directories of a cached build."""
     root = default_cache_dir(preset, seed, kinds_version)
     return DatasetPaths(root / "data", root / "answers")
@@ -225,7 +226,7 @@ def code_digest() -> str:
     the manifest, so that a cached build made by other code is built again (``cached_dataset``)."""
     h = hashlib.sha256()
     here = Path(__file__).resolve().parent
-    for path in sorted([*here.glob("*.py"), *here.glob("*.csv")]):
+    for path in sorted([*here.glob("*.py"), *here.glob("*.csv"), *here.glob("*.npz")]):
         h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:16]
 
@@ -265,7 +266,7 @@ def _fill_normal(faces: FaceGenerator, out: np.ndarray, rng: np.random.Generator
 
 
 def _generate_kind(faces: FaceGenerator, name: str, n: int, rng: np.random.Generator, bar,
-                   kinds_version: int = 1) -> np.ndarray:
+                   kinds_version: int = anomalies.DEFAULT_KINDS_VERSION) -> np.ndarray:
     kind = anomalies.get_kind(name, kinds_version)
     out = np.empty((n, 64, 64, 3), np.uint8)
     for i in range(0, n, ANOMALY_CHUNK):
@@ -350,7 +351,8 @@ def build_dataset(config: BuildConfig, out: str | Path, answers: str | Path, pro
     order = stream(c.seed, "shuffle").permutation(len(images))
     images, labels, kinds = images[order], labels[order], kinds[order]
     usage = stratified_usage(labels, kinds, c.public_fraction, stream(c.seed, "split"), c.private_only_kinds)
-    families = np.array([NORMAL_KIND if k == NORMAL_KIND else anomalies.get_kind(k).family for k in kinds])
+    families = np.array([NORMAL_KIND if k == NORMAL_KIND else anomalies.get_kind(k, c.kinds_version).family
+                         for k in kinds])
     # Train and test come from disjoint streams; an exact repeat would mean a broken stream or kind.
     repeats = int(sum(d in train_digests for d in _row_digests(images)))
     if repeats:
@@ -369,7 +371,7 @@ def build_dataset(config: BuildConfig, out: str | Path, answers: str | Path, pro
         "kinds_version": c.kinds_version,
         "config": asdict(c),
         "mixture": c.mixture,
-        "families": {k: anomalies.get_kind(k).family for k in counts},
+        "families": {k: anomalies.get_kind(k, c.kinds_version).family for k in counts},
         "private_only_kinds": c.private_only_kinds,
         "counts": {"train": c.n_train, "test": len(images), "test_normal": c.n_test_normal,
                    "test_anomalous": c.n_test_anomalous, "kinds": counts,

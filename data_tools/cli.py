@@ -1,7 +1,7 @@
 """``python -m data_tools``: build, import, preview and verify data sets.
 
     python -m data_tools build --preset demo --out DIR --answers DIR [--seed S|random] [--public-fraction F]
-                               [--private-only-kinds KIND ...] [--kinds-version 2]
+                               [--private-only-kinds KIND ...] [--kinds-version 1]
     python -m data_tools import npy --src DIR --labels FILE --out DIR --answers DIR
     python -m data_tools import folders --normal DIR --anomalous DIR --out DIR --answers DIR
     python -m data_tools preview --data DIR --answers DIR --out sheet.png
@@ -76,10 +76,10 @@ class BuildCommand:
                                                         f"{v['n_test_anomalous']} test" for k, v in PRESETS.items())
                             + f" (default: {BuildConfig.preset})")
         b.add_argument("--out", type=Path, help="student-facing directory (default: .cache/data/<preset>-<seed>/data, "
-                                                "<preset>-<seed>-v2/data with --kinds-version 2)")
+                                                "<preset>-<seed>-v1/data with --kinds-version 1)")
         b.add_argument("--answers", type=Path,
                        help="TA-only directory for solution.csv (default: .cache/data/<preset>-<seed>/answers, "
-                            "<preset>-<seed>-v2/answers with --kinds-version 2)")
+                            "<preset>-<seed>-v1/answers with --kinds-version 1)")
         add_config_arguments(b, BuildConfig, skip=("preset", "mixture", "seed"),
                              shown=dict.fromkeys(_SIZES, "the preset's"))
         b.add_argument("--seed", type=_seed, default=BuildConfig.seed,
@@ -114,7 +114,7 @@ class BuildCommand:
         result = build_dataset(config, args.out or default.data, args.answers or default.answers,
                                progress=not args.no_progress)
         m = result.manifest
-        version = "" if m["kinds_version"] == 1 else f", kinds version {m['kinds_version']}"
+        version = f", kinds version {m['kinds_version']}"
         seed = "a secret seed, in manifest.json" if secret else f"seed {m['seed']}"
         print(f"built {m['preset']} ({seed}{version}): {m['counts']['train']} train, "
               f"{m['counts']['test']} test "

@@ -1,5 +1,5 @@
-"""The near kinds of version 2 (opt-in: ``BuildConfig.kinds_version = 2``; version 1, ``anomalies.KINDS``, is what
-builds use by default). ``NEAR_KINDS_V2``: name -> kind; ``anomalies.KINDS_V2`` adds the far kind version 2 changes
+"""The near kinds of version 2 (``BuildConfig.kinds_version = 2``, the default; version 1's are ``anomalies.KINDS``).
+``NEAR_KINDS_V2``: name -> kind; ``anomalies.KINDS_V2`` adds the far kind version 2 changes
 (``corrupted``), and ``anomalies.get_kind(name, kinds_version)`` returns the kind a build of that version uses.
 Built on ``kind_parts``, as ``anomalies`` is.
 

@@ -59,8 +59,8 @@ class InitCommand:
                             help="thresholds from this ladder JSON (`python -m kit ladder` on the term's data)")
         source.add_argument("--baselines", metavar="PRESET", default=None,
                             help="thresholds from the kit's recorded ladder for a preset build "
-                                 "(solutions/baselines/PRESET-ladder.json: demo, full; demo-v2, full-v2 for "
-                                 "version 2's kinds)")
+                                 "(solutions/baselines/PRESET-ladder.json: demo, full; demo-v1, full-v1 for "
+                                 "builds of version 1's kinds, --kinds-version 1)")
 
     @staticmethod
     def run(args) -> int:

@@ -65,14 +65,16 @@ def test_every_kind_has_a_family_and_both_families_exist():
     assert set(an.HELD_OUT) <= {k for k, v in an.KINDS.items() if v.family == "semantic"}
 
 
-def test_default_mixture():
-    assert set(an.DEFAULT_MIXTURE) <= set(an.KINDS)
-    assert sum(an.DEFAULT_MIXTURE.values()) == pytest.approx(1.0)
-    assert all(v >= 0 for v in an.DEFAULT_MIXTURE.values())
-    near = sum(v for k, v in an.DEFAULT_MIXTURE.items() if an.KINDS[k].distance == "near")
+@pytest.mark.parametrize("kinds_version", an.KINDS_VERSIONS)
+def test_default_mixture(kinds_version):
+    mixture = an.default_mixture(kinds_version)
+    assert set(mixture) <= set(an.KINDS)
+    assert sum(mixture.values()) == pytest.approx(1.0)
+    assert all(v >= 0 for v in mixture.values())
+    near = sum(v for k, v in mixture.items() if an.KINDS[k].distance == "near")
     assert near > 0.5  # most of the mass is near, as in the course
     for family in an.FAMILIES:  # both families weigh enough to be measured on every board
-        assert sum(v for k, v in an.DEFAULT_MIXTURE.items() if an.KINDS[k].family == family) >= 0.3, family
+        assert sum(v for k, v in mixture.items() if an.KINDS[k].family == family) >= 0.3, family
 
 
 def test_directions_are_orthonormal_constants():

@@ -44,11 +44,11 @@ def test_tiny_preset_shapes_and_dtypes(tiny_dataset):
 
 
 def test_every_default_kind_appears_with_its_share(tiny_dataset):
-    key = tiny_dataset.key
-    counts = {k: int((key.kinds == k).sum()) for k in anomalies.DEFAULT_MIXTURE}
+    key, mixture = tiny_dataset.key, anomalies.default_mixture()
+    counts = {k: int((key.kinds == k).sum()) for k in mixture}
     assert sum(counts.values()) == PRESETS["tiny"]["n_test_anomalous"]
     assert counts == tiny_dataset.manifest["counts"]["kinds"]
-    for k, share in anomalies.DEFAULT_MIXTURE.items():
+    for k, share in mixture.items():
         assert abs(counts[k] - share * PRESETS["tiny"]["n_test_anomalous"]) < 1, k
     assert set(key.kinds[key.labels == 0]) == {NORMAL_KIND}
 
@@ -133,7 +133,7 @@ def test_manifest_hashes_match_the_files(tiny_dataset):
         assert sha256_file(tiny_dataset.paths.data / name) == rec["sha256"]
     assert sha256_file(tiny_dataset.paths.solution) == m["files"]["answers"]["solution.csv"]["sha256"]
     assert verify_manifest(tiny_dataset.paths) == []
-    assert m["seed"] == 0 and m["preset"] == "tiny" and m["mixture"] == anomalies.DEFAULT_MIXTURE
+    assert m["seed"] == 0 and m["preset"] == "tiny" and m["mixture"] == anomalies.default_mixture()
     for pkg in ("numpy", "torch", "gan-face-generate"):
         assert m["versions"][pkg]
     assert m["build_time_s"] > 0
@@ -237,26 +237,33 @@ def test_cached_dataset_reuses_a_matching_build(tmp_path, monkeypatch, tiny_data
     assert [c.public_fraction for c in calls] == [0.5, 0.3, 0.3]
 
 
-# -- near kinds: version 1 is the default and its bytes are unchanged ----------------------------------------------
-#: sha256 of the tiny preset (seed 0, near kinds of version 1) as built before ``kinds_version`` existed, per torch
-#: thread count (float rounding in the generator depends on it; the training set does not), on x86-64 with
-#: torch 2.13.0+cpu. The reference ladder, the thresholds and the README's demo output were measured on version 1.
-V1_TINY_TORCH = "2.13.0+cpu"
-V1_TINY_SHA256 = {
-    "trainingset.npy": {1: "0f2b0a87e1d382c553e1cd689a5ebcca5e12092f03b44a4f150f70d9edf1647b",
-                        2: "0f2b0a87e1d382c553e1cd689a5ebcca5e12092f03b44a4f150f70d9edf1647b"},
-    "testingset.npy": {1: "ef116d04dda8921e0ce16f6575f4bff0800105636da8619c177ab568175d7140",
-                       2: "28934b9f0da95e5f76d6146c50fea106f319fecc4dc71ef28a00a21dffd22fd8"},
-    "solution.csv": {1: "7b51b602333b7149dac02b7515b706a8cf1edacb8fbf0117161a77c3e7bc321d",
-                     2: "7b51b602333b7149dac02b7515b706a8cf1edacb8fbf0117161a77c3e7bc321d"},
+# -- the kinds' versions: 2 is the default, and both keep their bytes -------------------------------------------
+#: sha256 of the tiny preset (seed 0) per kinds version and torch thread count (float rounding in the generator
+#: depends on it; the training set does not), on x86-64 with torch 2.13.0+cpu. Version 1's are those of the builds
+#: before ``kinds_version`` existed; version 2's those its held-out ladders (solutions/baselines/) were measured on.
+TINY_TORCH = "2.13.0+cpu"
+TINY_SHA256 = {
+    1: {"trainingset.npy": {1: "0f2b0a87e1d382c553e1cd689a5ebcca5e12092f03b44a4f150f70d9edf1647b",
+                            2: "0f2b0a87e1d382c553e1cd689a5ebcca5e12092f03b44a4f150f70d9edf1647b"},
+        "testingset.npy": {1: "ef116d04dda8921e0ce16f6575f4bff0800105636da8619c177ab568175d7140",
+                           2: "28934b9f0da95e5f76d6146c50fea106f319fecc4dc71ef28a00a21dffd22fd8"},
+        "solution.csv": {1: "7b51b602333b7149dac02b7515b706a8cf1edacb8fbf0117161a77c3e7bc321d",
+                         2: "7b51b602333b7149dac02b7515b706a8cf1edacb8fbf0117161a77c3e7bc321d"}},
+    2: {"trainingset.npy": {1: "0f2b0a87e1d382c553e1cd689a5ebcca5e12092f03b44a4f150f70d9edf1647b",
+                            2: "0f2b0a87e1d382c553e1cd689a5ebcca5e12092f03b44a4f150f70d9edf1647b"},
+        "testingset.npy": {1: "b8a5a69a0b762e43fac759ca4e83c77fd117630425f19cb295d66d7da81399ef",
+                           2: "b8a5a69a0b762e43fac759ca4e83c77fd117630425f19cb295d66d7da81399ef"},
+        "solution.csv": {1: "d24d061fbb7c9a2e42f9de735b93212e4e6cc43b6d2850dc8edd2c72d9623047",
+                         2: "d24d061fbb7c9a2e42f9de735b93212e4e6cc43b6d2850dc8edd2c72d9623047"}},
 }
 #: sha256 of version 1's drawn near kinds (mask, then paint, 8 times) on a fixed made-up face: numpy and Pillow only
 V1_DRAWN_SHA256 = "b3c726479f1131d5bfbf79017be7b91d9cb10b43b0ff59aa94f922743a6fceab"
 
 
-def test_version_1_is_the_default(tiny_dataset):
-    assert BuildConfig().kinds_version == 1 and tiny_dataset.manifest["kinds_version"] == 1
-    assert all(anomalies.get_kind(k) is anomalies.KINDS[k] for k in anomalies.KINDS)
+def test_version_2_is_the_default(tiny_dataset):
+    assert BuildConfig().kinds_version == anomalies.DEFAULT_KINDS_VERSION == 2
+    assert tiny_dataset.manifest["kinds_version"] == 2
+    assert all(anomalies.get_kind(k) is anomalies.KINDS_V2.get(k, anomalies.KINDS[k]) for k in anomalies.KINDS)
 
 
 def test_version_1_drawn_kinds_are_unchanged():
@@ -268,16 +275,17 @@ def test_version_1_drawn_kinds_are_unchanged():
     assert h.hexdigest() == V1_DRAWN_SHA256
 
 
+@pytest.mark.parametrize("kinds_version", [1, 2])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_version_1_tiny_build_bytes_are_unchanged(tmp_path, threads):
+def test_tiny_build_bytes_are_unchanged(tmp_path, kinds_version, threads):
     import platform
 
     import torch
-    if torch.__version__ != V1_TINY_TORCH or platform.machine() != "x86_64":
-        pytest.skip(f"fingerprints recorded with torch {V1_TINY_TORCH} on x86_64 (here {torch.__version__}, "
+    if torch.__version__ != TINY_TORCH or platform.machine() != "x86_64":
+        pytest.skip(f"fingerprints recorded with torch {TINY_TORCH} on x86_64 (here {torch.__version__}, "
                     f"{platform.machine()})")
-    r = build_dataset(BuildConfig.from_preset("tiny", seed=0, threads=threads), tmp_path / "d", tmp_path / "a",
-                      progress=False)
+    config = BuildConfig.from_preset("tiny", seed=0, threads=threads, kinds_version=kinds_version)
+    r = build_dataset(config, tmp_path / "d", tmp_path / "a", progress=False)
     got = {**{k: v["sha256"] for k, v in r.manifest["files"]["data"].items() if k.endswith(".npy")},
            "solution.csv": r.manifest["files"]["answers"]["solution.csv"]["sha256"]}
-    assert got == {k: v[threads] for k, v in V1_TINY_SHA256.items()}
+    assert got == {k: v[threads] for k, v in TINY_SHA256[kinds_version].items()}

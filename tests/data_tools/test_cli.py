@@ -32,7 +32,7 @@ def test_build_small_and_verify_and_preview(tmp_path, capsys):
             "--n-test-normal", "10", "--n-test-anomalous", "10", "--mixture", "inverted=0.5,face_mask=0.5",
             "--seed", "3", "--public-fraction", "0.4", "--no-progress"]
     assert main(argv) == 0
-    assert "built tiny (seed 3): 16 train, 20 test" in capsys.readouterr().out
+    assert "built tiny (seed 3, kinds version 2): 16 train, 20 test" in capsys.readouterr().out
     assert np.load(out / "trainingset.npy").shape == (16, 64, 64, 3)
     key = load_answer_key(ans / "solution.csv")
     assert sorted(set(key.kinds)) == ["face_mask", "inverted", "normal"] and key.public.sum() == 8

@@ -21,8 +21,9 @@ statistic of the extended battery, and still change the part of the face they ar
   leaves the training set and the far kinds byte-identical to version 1's, except ``corrupted``: version 2
   swaps a tile of the face where version 1 blurs it (``test_corrupted_v2.py``).
 
-Version 2 is opt-in (the default build is version 1); its samples of 160 images per kind draw 4 candidates per image:
-the tests that draw version 2 are in the slow tier; the version check and the contact sheets are fast.
+Version 2 is what builds make by default (``anomalies.DEFAULT_KINDS_VERSION``); its samples of 160 images per kind
+draw 4 candidates per image: the tests that draw them are in the slow tier; the version check and the contact sheets
+are fast.
 """
 from __future__ import annotations
 
@@ -93,10 +94,22 @@ def gaussian_aucs(gaussians, near_images, normal_sample, kinds_version: int) -> 
 @pytest.fixture(scope="module")
 def tiny_v2(tmp_path_factory):
     """A tiny version 2 build with version 1's mixture (version 2's own, ``DEFAULT_MIXTURE_V2``, has other row
-    counts per kind): what differs from the default tiny build is how the kinds are made, nothing else."""
+    counts per kind): what differs from ``tiny_v1`` is how the kinds are made, nothing else."""
     root = tmp_path_factory.mktemp("tiny_v2")
     config = BuildConfig.from_preset("tiny", seed=0, kinds_version=2, mixture=an.DEFAULT_MIXTURE)
     return build_dataset(config, root / "data", root / "answers", progress=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_v1(tmp_path_factory):
+    """The tiny build of version 1 (its own mixture), seed 0: its manifest, test images and answer key."""
+    from types import SimpleNamespace
+
+    from common.answer_key import load_answer_key
+    root = tmp_path_factory.mktemp("tiny_v1")
+    r = build_dataset(BuildConfig.from_preset("tiny", seed=0, kinds_version=1), root / "data", root / "answers",
+                      progress=False)
+    return SimpleNamespace(manifest=r.manifest, test=np.load(r.paths.test), key=load_answer_key(r.paths.solution))
 
 
 @pytest.mark.slow
@@ -134,13 +147,13 @@ def test_version_2_near_kinds_change_the_part_of_the_face_they_are_named_after(f
 
 
 @pytest.mark.slow
-def test_a_version_2_build_says_so_and_changes_only_its_own_kinds(tiny_v2, tiny_dataset):
+def test_a_version_2_build_says_so_and_changes_only_its_own_kinds(tiny_v2, tiny_v1):
     m = tiny_v2.manifest
     assert m["kinds_version"] == 2 and m["config"]["kinds_version"] == 2
-    assert tiny_dataset.manifest["kinds_version"] == 1
+    assert tiny_v1.manifest["kinds_version"] == 1
     assert BuildConfig.from_dict(m["config"]) == BuildConfig.from_preset("tiny", kinds_version=2,
                                                                          mixture=an.DEFAULT_MIXTURE)
-    v1, v2 = tiny_dataset, tiny_v2
+    v1, v2 = tiny_v1, tiny_v2
     assert m["files"]["data"]["trainingset.npy"] == v1.manifest["files"]["data"]["trainingset.npy"]
     from common.answer_key import load_answer_key
     key = load_answer_key(v2.paths.solution)
@@ -158,8 +171,9 @@ def test_a_version_2_build_says_so_and_changes_only_its_own_kinds(tiny_v2, tiny_
 
 
 def test_a_version_2_build_takes_version_2s_mixture_unless_given_one():
-    assert BuildConfig.from_preset("tiny").mixture == an.DEFAULT_MIXTURE == an.default_mixture(1)
+    assert BuildConfig.from_preset("tiny", kinds_version=1).mixture == an.DEFAULT_MIXTURE == an.default_mixture(1)
     assert BuildConfig.from_preset("tiny", kinds_version=2).mixture == an.DEFAULT_MIXTURE_V2 == an.default_mixture(2)
+    assert BuildConfig.from_preset("tiny").mixture == an.DEFAULT_MIXTURE_V2 == an.default_mixture()
     assert an.DEFAULT_MIXTURE_V2 != an.DEFAULT_MIXTURE
     given = {"corrupted": 0.5, "glasses": 0.5}
     assert BuildConfig.from_preset("tiny", kinds_version=2, mixture=given).mixture == given
