@@ -1,20 +1,19 @@
 """Which constructions of an anomaly does the strong stage see that a hand-made statistic does not?
 
-    python -m data_tools build --preset demo --seed 1 --out .cache/calib/demo-1/data \\
+    python -m data_tools build --preset demo --seed 1 --kinds-version 1 --out .cache/calib/demo-1/data \\
         --answers .cache/calib/demo-1/answers
     python benchmarks/kind_candidates.py --data .cache/calib/demo-1/data --answers .cache/calib/demo-1/answers \\
         --weights .cache/calib/strong-demo-1.pt
     python benchmarks/kind_candidates.py ... --candidates blur swap_tiles tear --n 200
 
-A candidate is an edit of normal faces (drawn afresh from the face generator, the same faces for every candidate)
-or one of the kit's own kinds as it is built. Each is scored against the build's normal test faces (AUC, anomalous
-= higher) by the strong stage's model (trained on the build's training faces as ``strong.run`` trains it, its
-weights kept in ``--weights``) under its 'residual' score and under 'pixel_var', by PCA reconstruction error and
-the region and grid Gaussians (``solutions.classical``, fitted on the training faces), and by the best single
-statistic of the extended battery (``data_tools.region_stats``; oriented and chosen on these labels, so
-optimistic). A construction the ladder wants has strong above every other column; choose on a calibration build
-(seed 1), never on the seed the ladder reports. Run with the other stages' cores free: the figures, not the
-seconds, are what it reports.
+A candidate is an edit of normal faces (drawn afresh from the face generator, the same faces for every candidate) or one
+of the kit's own kinds as version 1 builds it. Each is scored against the build's normal test faces (AUC, anomalous =
+higher) by the strong stage's model (trained on the build's training faces as ``strong.run`` trains it, its weights kept
+in ``--weights``) under its 'residual' score and under 'pixel_var', by PCA reconstruction error and the region and grid
+Gaussians (``solutions.classical``, fitted on the training faces), and by the best single statistic of the extended
+battery (``data_tools.region_stats``; oriented and chosen on these labels, so optimistic). A construction the ladder
+wants has strong above every other column; choose on a calibration build (seed 1), never on the seed the ladder reports.
+Run with the other stages' cores free: the figures, not the seconds, are what it reports.
 """
 from __future__ import annotations
 
@@ -108,7 +107,7 @@ def _jpeg(x, rng):
 
 #: name -> (what it is, an edit of one face (uint8 (64,64,3), rng) -> uint8 (64,64,3), or a kit kind's name).
 CANDIDATES = {
-    "corrupted": ("the kit's kind as built (half patches, half blur)", "corrupted"),
+    "corrupted": ("the kit's kind as built (version 1: half patches, half blur)", "corrupted"),
     "photo": ("the kit's kind as built (LFW grey faces and scikit-image crops)", "photo"),
     "face_mask": ("the kit's kind as built (version 1)", "face_mask"),
     "face_paint": ("the kit's kind as built (version 1)", "face_paint"),
@@ -139,7 +138,7 @@ def candidate_images(names, n: int, seed: int) -> dict[str, np.ndarray]:
     for name in names:
         _, how = CANDIDATES[name]
         rng = np.random.default_rng([seed, list(CANDIDATES).index(name)])  # the same images in any selection
-        out[name] = (anomalies.get_kind(how).generate(faces, n, rng) if isinstance(how, str)
+        out[name] = (anomalies.get_kind(how, 1).generate(faces, n, rng) if isinstance(how, str)
                      else np.stack([how(face, rng) for face in base]))
     return out
 

@@ -5,15 +5,15 @@
     python benchmarks/probe_kinds.py --epochs 64          # the references trained 8 times longer than smoke mode
     python benchmarks/probe_kinds.py --preset grading     # the autograder's default grading data (1,024 probes)
 
-02-04's secret-probe tests judge the student's own model by the ROC-AUC of its scores on the grading data's test
-rows, against a bar of the reference's AUC less a margin (``grader/autograde/probes.py``). On the tiny preset's 128
-rows that AUC is coarse; this measures what it estimates. For each data seed it builds the preset (tiny, or the
-``grading`` preset the autograder builds by default), trains each reference as the autograder measures it
-(``probes.REFERENCES``: the stage, its overrides, smoke mode, on the preset's training faces) and scores ``--n``
-fresh normal faces and ``--n`` fresh images of each kind of the preset's mixture, all drawn from the face generator
-as the build draws them. Beside the references it scores the no-work statistics of the autograder's no-work corpora
-(``tests/autograde/test_no_work_models.py``): the distance to the training faces' mean face, the mean brightness and
-its negative, the pixels' standard deviation.
+02-04's secret-probe tests judge the student's own model by the ROC-AUC of its scores on the grading data's test rows,
+against a bar of the reference's AUC less a margin (``grader/autograde/probes.py``). On the tiny preset's 128 rows that
+AUC is coarse; this measures what it estimates. For each data seed it builds the preset (tiny, or the ``grading`` preset
+the autograder builds by default; the grading data's kinds, ``GRADING_KINDS_VERSION``), trains each reference as the
+autograder measures it (``probes.REFERENCES``: the stage, its overrides, smoke mode, on the preset's training faces) and
+scores ``--n`` fresh normal faces and ``--n`` fresh images of each kind of the preset's mixture, all drawn from the face
+generator as the build draws them. Beside the references it scores the no-work statistics of the autograder's no-work
+corpora (``tests/autograde/test_no_work_models.py``): the distance to the training faces' mean face, the mean brightness
+and its negative, the pixels' standard deviation.
 
 Printed per seed: each column's AUC per kind, its expected AUC on the mixture (the share-weighted mean of its
 per-kind AUCs, which is what the probes' AUC estimates) and the standard error of that estimate on the preset's own
@@ -74,14 +74,16 @@ def measure(seed: int, n: int, epochs: int | None, preset: str = "tiny") -> \
     from data_tools import anomalies
     from data_tools.build import BuildConfig, build_dataset
     from data_tools.faces import FaceGenerator
-    cfg = BuildConfig.from_preset(preset, seed=seed)
+    from grader.autograde.probes import GRADING_KINDS_VERSION
+    cfg = BuildConfig.from_preset(preset, seed=seed, kinds_version=GRADING_KINDS_VERSION)
     with tempfile.TemporaryDirectory(prefix="probe_kinds_") as tmp:
         build_dataset(cfg, Path(tmp) / "data", Path(tmp) / "answers", progress=False)
         train = np.load(Path(tmp) / "data" / "trainingset.npy")
     faces = FaceGenerator()
     normal = faces.render(anomalies.sample_normal_latents(faces, n, np.random.default_rng([seed, 1])))
     kinds = [k for k, share in cfg.mixture.items() if share > 0]
-    sets = [anomalies.get_kind(k).generate(faces, n, np.random.default_rng([seed, 2, i])) for i, k in enumerate(kinds)]
+    sets = [anomalies.get_kind(k, cfg.kinds_version).generate(faces, n, np.random.default_rng([seed, 2, i]))
+            for i, k in enumerate(kinds)]
     images = np.concatenate([normal, *sets])
     pixels = images.reshape(len(images), -1) / 255.0
     mean = (train.reshape(len(train), -1) / 255.0).mean(axis=0)

@@ -303,8 +303,8 @@ DEFAULT_MIXTURE_V2: dict[str, float] = {
 
 #: The version of the kinds a build makes unless told otherwise (``BuildConfig.kinds_version``): version 2's near
 #: kinds are as hard for statistics of the face's parts as for a weak autoencoder, and on its builds the strong
-#: stage leads every classical shortcut (docs/results.md, "Kinds, version 2"); version 1 remains for a course that
-#: wants its earlier terms' data again.
+#: stage leads every classical shortcut (docs/results.md, "Kinds, version 2"). Version 1 builds what it always
+#: built (the autograder's grading data uses it: ``grader.autograde.probes.GRADING_KINDS_VERSION``).
 DEFAULT_KINDS_VERSION = 2
 
 

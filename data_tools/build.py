@@ -99,7 +99,7 @@ class BuildConfig(Config):
         "how the anomaly kinds are made: 2 (the default: masks and paint placed on the located face in "
         "face-matched colours and several appearances, every near kind selected to match normal faces' region "
         "statistics, corrupted's blur replaced by a swapped tile, and its own default mixture; "
-        "anomalies.KINDS_V2) or 1 (earlier terms' kinds, which statistics of the face's parts find; "
+        "anomalies.KINDS_V2) or 1 (the kit's first kinds, which statistics of the face's parts find; "
         "anomalies.KINDS). Normal faces and the other far kinds are the same in both"))
 
     def __post_init__(self):
