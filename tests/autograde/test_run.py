@@ -255,15 +255,17 @@ def test_default_grading_data_has_a_secret_seed_so_no_one_can_look_up_its_labels
     course = tmp_path / "course"
     data = ensure_grading_data(course)
     assert data == course / "probes" / "data-grading" / "data"
-    seed = json.loads((data.parent / "answers" / "manifest.json").read_text())["seed"]
+    manifest = json.loads((data.parent / "answers" / "manifest.json").read_text())
+    seed = manifest["seed"]
     assert seed == probes.grading_data_seed(course) >= SECRET_SEED_MIN and str(seed) not in str(data)
+    assert manifest["kinds_version"] == probes.GRADING_KINDS_VERSION
     assert seed != probes.grading_data_seed(tmp_path / "another-course")
     test = np.load(data / "testingset.npy")
     assert test.shape == (1024, 64, 64, 3) and np.load(data / "trainingset.npy").shape == (512, 64, 64, 3)
-    public = tmp_path / "public"                                # what any student can build: seed 0
-    subprocess.run([sys.executable, "-m", "data_tools", "build", "--preset", "grading", "--seed", "0", "--out",
-                    str(public / "data"), "--answers", str(public / "answers"), "--no-progress"], check=True,
-                   capture_output=True)
+    public = tmp_path / "public"                  # what any student can build: seed 0, the grading data's kinds
+    subprocess.run([sys.executable, "-m", "data_tools", "build", "--preset", "grading", "--seed", "0",
+                    "--kinds-version", str(probes.GRADING_KINDS_VERSION), "--out", str(public / "data"),
+                    "--answers", str(public / "answers"), "--no-progress"], check=True, capture_output=True)
     digests = {hashlib.sha256(image.tobytes()).digest() for image in np.load(public / "data" / "testingset.npy")}
     assert not any(hashlib.sha256(image.tobytes()).digest() in digests for image in test)
     mtime = (data / "testingset.npy").stat().st_mtime_ns
