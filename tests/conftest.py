@@ -64,6 +64,12 @@ def tiny_dataset(tmp_path_factory) -> TinyDataset:
 
 
 @pytest.fixture(scope="session")
+def tiny_v1(tmp_path_factory) -> TinyDataset:
+    """The tiny preset, seed 0, with version 1's anomaly kinds (and mixture)."""
+    return _tiny(tmp_path_factory, "tiny_v1", kinds_version=1)
+
+
+@pytest.fixture(scope="session")
 def grading_tiny(tmp_path_factory) -> TinyDataset:
     """The tiny preset, seed 0, with the anomaly kinds the autograder builds its grading data with
     (``grader.autograde.probes.GRADING_KINDS_VERSION``): the tests' grading data."""

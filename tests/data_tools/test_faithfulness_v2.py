@@ -100,18 +100,6 @@ def tiny_v2(tmp_path_factory):
     return build_dataset(config, root / "data", root / "answers", progress=False)
 
 
-@pytest.fixture(scope="module")
-def tiny_v1(tmp_path_factory):
-    """The tiny build of version 1 (its own mixture), seed 0: its manifest, test images and answer key."""
-    from types import SimpleNamespace
-
-    from common.answer_key import load_answer_key
-    root = tmp_path_factory.mktemp("tiny_v1")
-    r = build_dataset(BuildConfig.from_preset("tiny", seed=0, kinds_version=1), root / "data", root / "answers",
-                      progress=False)
-    return SimpleNamespace(manifest=r.manifest, test=np.load(r.paths.test), key=load_answer_key(r.paths.solution))
-
-
 @pytest.mark.slow
 def test_version_2_near_kinds_are_not_separable_by_any_extended_statistic(tiny_v2, near_images, normal_sample):
     kinds = sorted({k for k in tiny_v2.manifest["counts"]["kinds"] if an.get_kind(k, 2).distance == "near"})
