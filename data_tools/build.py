@@ -12,8 +12,9 @@
 
 File modes: the students' files are world-readable (0644), the answers owner-only (0600), whatever the umask.
 
-Same config and seed -> byte-identical data files and answer key (on the same torch build and thread count:
-float rounding in the generator may differ between thread counts, so the manifest records them).
+Same config and seed -> byte-identical data files and answer key (on the same torch build, CPU vector instructions
+and thread count: the generator's float rounding may differ between them, so the manifest records all three; the
+answer key does not depend on them).
 Normal faces: ``anomalies.sample_normal_latents`` (held-out regions excluded in z, nothing rendered in vain).
 """
 from __future__ import annotations
@@ -232,7 +233,8 @@ def code_digest() -> str:
 
 
 def versions() -> dict[str, str]:
-    out = {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__}
+    out = {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
+           "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}
     for dist in ("gan-face-generate", "pillow", "dicebear-core", "dicebear-styles", "resvg-py", "scikit-image"):
         try:
             out[dist] = importlib.metadata.version(dist)

@@ -134,7 +134,7 @@ def test_manifest_hashes_match_the_files(tiny_dataset):
     assert sha256_file(tiny_dataset.paths.solution) == m["files"]["answers"]["solution.csv"]["sha256"]
     assert verify_manifest(tiny_dataset.paths) == []
     assert m["seed"] == 0 and m["preset"] == "tiny" and m["mixture"] == anomalies.default_mixture()
-    for pkg in ("numpy", "torch", "gan-face-generate"):
+    for pkg in ("numpy", "torch", "torch_cpu_capability", "gan-face-generate"):
         assert m["versions"][pkg]
     assert m["build_time_s"] > 0
     assert BuildConfig.from_dict(m["config"]) == BuildConfig.from_preset("tiny")
@@ -238,23 +238,37 @@ def test_cached_dataset_reuses_a_matching_build(tmp_path, monkeypatch, tiny_data
 
 
 # -- the kinds' versions: 2 is the default, and both keep their bytes -------------------------------------------
-#: sha256 of the tiny preset (seed 0) per kinds version and torch thread count (float rounding in the generator
-#: depends on it; the training set does not), on x86-64 with torch 2.13.0+cpu. Version 1's are those of the builds
-#: before ``kinds_version`` existed; version 2's those its held-out ladders (solutions/baselines/) were measured on.
+#: sha256 of the tiny preset (seed 0) per torch CPU capability (``torch.backends.cpu.get_cpu_capability()``), kinds
+#: version and torch thread count, with torch 2.13.0+cpu on x86-64. The generator's float rounding depends on the
+#: vector instructions torch uses and, with AVX-512, on the thread count; the answer key depends on neither. Version 1's
+#: AVX512 fingerprints are those of the builds before ``kinds_version`` existed; version 2's those its held-out ladders
+#: (solutions/baselines/) were measured on.
 TINY_TORCH = "2.13.0+cpu"
+_V1_KEY, _V2_KEY = ("7b51b602333b7149dac02b7515b706a8cf1edacb8fbf0117161a77c3e7bc321d",
+                    "d24d061fbb7c9a2e42f9de735b93212e4e6cc43b6d2850dc8edd2c72d9623047")
 TINY_SHA256 = {
-    1: {"trainingset.npy": {1: "0f2b0a87e1d382c553e1cd689a5ebcca5e12092f03b44a4f150f70d9edf1647b",
-                            2: "0f2b0a87e1d382c553e1cd689a5ebcca5e12092f03b44a4f150f70d9edf1647b"},
-        "testingset.npy": {1: "ef116d04dda8921e0ce16f6575f4bff0800105636da8619c177ab568175d7140",
-                           2: "28934b9f0da95e5f76d6146c50fea106f319fecc4dc71ef28a00a21dffd22fd8"},
-        "solution.csv": {1: "7b51b602333b7149dac02b7515b706a8cf1edacb8fbf0117161a77c3e7bc321d",
-                         2: "7b51b602333b7149dac02b7515b706a8cf1edacb8fbf0117161a77c3e7bc321d"}},
-    2: {"trainingset.npy": {1: "0f2b0a87e1d382c553e1cd689a5ebcca5e12092f03b44a4f150f70d9edf1647b",
-                            2: "0f2b0a87e1d382c553e1cd689a5ebcca5e12092f03b44a4f150f70d9edf1647b"},
-        "testingset.npy": {1: "b8a5a69a0b762e43fac759ca4e83c77fd117630425f19cb295d66d7da81399ef",
-                           2: "b8a5a69a0b762e43fac759ca4e83c77fd117630425f19cb295d66d7da81399ef"},
-        "solution.csv": {1: "d24d061fbb7c9a2e42f9de735b93212e4e6cc43b6d2850dc8edd2c72d9623047",
-                         2: "d24d061fbb7c9a2e42f9de735b93212e4e6cc43b6d2850dc8edd2c72d9623047"}},
+    "AVX512": {
+        1: {"trainingset.npy": {1: "0f2b0a87e1d382c553e1cd689a5ebcca5e12092f03b44a4f150f70d9edf1647b",
+                                2: "0f2b0a87e1d382c553e1cd689a5ebcca5e12092f03b44a4f150f70d9edf1647b"},
+            "testingset.npy": {1: "ef116d04dda8921e0ce16f6575f4bff0800105636da8619c177ab568175d7140",
+                               2: "28934b9f0da95e5f76d6146c50fea106f319fecc4dc71ef28a00a21dffd22fd8"},
+            "solution.csv": {1: _V1_KEY, 2: _V1_KEY}},
+        2: {"trainingset.npy": {1: "0f2b0a87e1d382c553e1cd689a5ebcca5e12092f03b44a4f150f70d9edf1647b",
+                                2: "0f2b0a87e1d382c553e1cd689a5ebcca5e12092f03b44a4f150f70d9edf1647b"},
+            "testingset.npy": {1: "b8a5a69a0b762e43fac759ca4e83c77fd117630425f19cb295d66d7da81399ef",
+                               2: "b8a5a69a0b762e43fac759ca4e83c77fd117630425f19cb295d66d7da81399ef"},
+            "solution.csv": {1: _V2_KEY, 2: _V2_KEY}}},
+    "AVX2": {
+        1: {"trainingset.npy": {1: "130ee77512ecc1ea80f0dec388c2bfdea5bea04c9eec10368fb3b8567f761520",
+                                2: "130ee77512ecc1ea80f0dec388c2bfdea5bea04c9eec10368fb3b8567f761520"},
+            "testingset.npy": {1: "aa307c4160f813f2520562bfe1c0b30726b3c87a1b1242936a8c93a4b66f8ef2",
+                               2: "aa307c4160f813f2520562bfe1c0b30726b3c87a1b1242936a8c93a4b66f8ef2"},
+            "solution.csv": {1: _V1_KEY, 2: _V1_KEY}},
+        2: {"trainingset.npy": {1: "130ee77512ecc1ea80f0dec388c2bfdea5bea04c9eec10368fb3b8567f761520",
+                                2: "130ee77512ecc1ea80f0dec388c2bfdea5bea04c9eec10368fb3b8567f761520"},
+            "testingset.npy": {1: "89e5ac359bff23458c26bffdcebd4c316a11983fed3c798f969effe2019db244",
+                               2: "89e5ac359bff23458c26bffdcebd4c316a11983fed3c798f969effe2019db244"},
+            "solution.csv": {1: _V2_KEY, 2: _V2_KEY}}},
 }
 #: sha256 of version 1's drawn near kinds (mask, then paint, 8 times) on a fixed made-up face: numpy and Pillow only
 V1_DRAWN_SHA256 = "b3c726479f1131d5bfbf79017be7b91d9cb10b43b0ff59aa94f922743a6fceab"
@@ -281,11 +295,12 @@ def test_tiny_build_bytes_are_unchanged(tmp_path, kinds_version, threads):
     import platform
 
     import torch
-    if torch.__version__ != TINY_TORCH or platform.machine() != "x86_64":
-        pytest.skip(f"fingerprints recorded with torch {TINY_TORCH} on x86_64 (here {torch.__version__}, "
-                    f"{platform.machine()})")
+    cpu = torch.backends.cpu.get_cpu_capability()
+    if torch.__version__ != TINY_TORCH or platform.machine() != "x86_64" or cpu not in TINY_SHA256:
+        pytest.skip(f"fingerprints recorded with torch {TINY_TORCH} on x86_64 with {' or '.join(TINY_SHA256)} "
+                    f"(here {torch.__version__}, {platform.machine()}, {cpu})")
     config = BuildConfig.from_preset("tiny", seed=0, threads=threads, kinds_version=kinds_version)
     r = build_dataset(config, tmp_path / "d", tmp_path / "a", progress=False)
     got = {**{k: v["sha256"] for k, v in r.manifest["files"]["data"].items() if k.endswith(".npy")},
            "solution.csv": r.manifest["files"]["answers"]["solution.csv"]["sha256"]}
-    assert got == {k: v[threads] for k, v in TINY_SHA256[kinds_version].items()}
+    assert got == {k: v[threads] for k, v in TINY_SHA256[cpu][kinds_version].items()}
