@@ -109,18 +109,22 @@ class Unavailable:
 class SecretProbes:
     """The grader's probe set, in the test kernel only (``probes.py`` draws it from the grading data): ``images``
     uint8 ``(P, 64, 64, 3)``, ``labels`` int8 ``(P,)`` (1 = anomaly, never in the student's kernel), ``rows``
-    ``(P,)`` (the grading test row of each probe), and the bars set by the reference solution on these probes:
-    ``max_face_error`` (on :meth:`face_error`) and ``min_auc`` (on :meth:`auc`; None where the assignment's tests
-    judge no ranking)."""
+    ``(P,)`` (the grading test row of each probe), ``strata`` int8 ``(P,)`` where the assignment's ranking is also
+    judged among probes alike in their pixel statistics (``probes.match_strata``; None elsewhere), and the bars set
+    by the reference solution on these probes: ``max_face_error`` (on :meth:`face_error`), ``min_auc`` (on
+    :meth:`auc`; None where the assignment's tests judge no ranking) and ``min_matched_auc`` (on
+    :meth:`matched_auc`; None where there are no strata). :meth:`check_ranking` asserts both."""
 
     def __init__(self, folder: str):
         import numpy as np
         with np.load(os.path.join(folder, PROBES_FILE), allow_pickle=False) as z:
             self.images, self.labels, self.rows = z["images"], z["labels"], z["rows"]
+            self.strata = z["strata"] if "strata" in z.files else None
         with open(os.path.join(folder, PROBES_META), encoding="utf-8") as f:
             meta = json.load(f)
         self.min_auc = float(meta["min_auc"]) if "min_auc" in meta else None
         self.reference_auc = float(meta["reference_auc"])
+        self.min_matched_auc = float(meta["min_matched_auc"]) if "min_matched_auc" in meta else None
         self.max_face_error = float(meta["max_face_error"])
         self.reference_face_error = float(meta["reference_face_error"])
         #: What the probe step asked for (role -> arguments, see :func:`probe_step`), and how it ended.
@@ -208,14 +212,53 @@ class SecretProbes:
         return float(np.median(self._checked(scores)[self.labels == 0]))
 
     def auc(self, scores) -> float:
-        """ROC-AUC of ``scores`` ``(P,)`` (higher = more anomalous) against the labels: the leaderboard's metric in
-        its Mann-Whitney form, as ``grader.metrics`` computes it (the grader's package is not in a sandbox; SciPy's U
-        counts a tie as half a pair, as the metric does). Not scikit-learn's: its import warns on stderr in a
-        sandbox (no shared-memory semaphores), and nbgrader fails a test cell that writes to stderr."""
-        from scipy.stats import mannwhitneyu
-        scores = self._checked(scores)
-        pos, neg = scores[self.labels == 1], scores[self.labels == 0]
-        return float(mannwhitneyu(pos, neg).statistic) / (len(pos) * len(neg))
+        """ROC-AUC of ``scores`` ``(P,)`` (higher = more anomalous) against the labels, over all pairs."""
+        return matched_auc(self.labels, self._checked(scores))
+
+    def matched_auc(self, scores) -> float:
+        """ROC-AUC of ``scores`` ``(P,)`` within ``strata`` (:func:`matched_auc`): only the pairs of an anomaly and a
+        normal face whose pixel statistics make them look alike count."""
+        if self.strata is None:
+            raise ValueError("these probes have no strata")
+        return matched_auc(self.labels, self._checked(scores), self.strata)
+
+    def check_ranking(self, scores, name: str = "score_images") -> None:
+        """Assert that ``scores`` (what the notebook's ``name`` returned) clear the ranking bars: ``min_auc`` over all
+        pairs and, where there are strata, ``min_matched_auc`` within them. Returns None: a number that ends a test
+        cell's output is nbgrader's partial credit."""
+        auc = self.auc(scores)
+        if not auc >= self.min_auc:
+            raise AssertionError(f"on the grading images your {name}' ROC-AUC is {auc:.3f}, below the bar "
+                                 f"{self.min_auc:.3f} (the reference solution's {self.reference_auc:.3f} less a "
+                                 f"margin)")
+        if self.strata is not None:
+            matched = self.matched_auc(scores)
+            if not matched >= self.min_matched_auc:
+                raise AssertionError(f"on the grading images your {name}' ROC-AUC among images alike in their pixel "
+                                     f"statistics is {matched:.3f}, below the bar {self.min_matched_auc:.3f}")
+
+
+def matched_auc(labels, scores, strata=None) -> float:
+    """ROC-AUC of ``scores`` against ``labels`` (1 = anomaly) in its Mann-Whitney form: the share of (anomaly,
+    normal) pairs the anomaly scores higher, a tie counting half, as ``grader.metrics`` computes the leaderboard's
+    metric. With ``strata`` ``(P,)``, only the pairs within one stratum count: there a score that is a function of
+    the statistics the strata were cut on ranks near chance, whatever it does across strata.
+
+    SciPy's U, not scikit-learn's metric (the grader's package is not in a sandbox, and scikit-learn's import warns
+    on stderr there: no shared-memory semaphores, and nbgrader fails a test cell that writes to stderr)."""
+    import numpy as np
+    from scipy.stats import mannwhitneyu
+    labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
+    groups = [np.ones(len(labels), bool)] if strata is None else [strata == s for s in np.unique(strata)]
+    u = pairs = 0.0
+    for g in groups:
+        pos, neg = scores[g & (labels == 1)], scores[g & (labels == 0)]
+        if len(pos) and len(neg):
+            u += float(mannwhitneyu(pos, neg).statistic)
+            pairs += len(pos) * len(neg)
+    if not pairs:
+        raise ValueError("no stratum holds both an anomaly and a normal face")
+    return u / pairs
 
 
 def _sample_model_kwargs(kind: str, shapes: dict) -> dict:

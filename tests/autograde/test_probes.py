@@ -139,7 +139,8 @@ def test_the_test_kernel_reads_the_probes_and_a_planted_link_is_replaced_not_fol
 
 
 def test_the_students_own_models_are_judged_by_their_ranking_against_their_references_bar(grading_data):
-    """02-04 judge what score_images returns: by the ROC-AUC alone, the reference's less a margin."""
+    """02-04 judge what score_images returns: by the ROC-AUC alone (02 and 03 also within strata), the reference's
+    less a margin."""
     data, labels = grading_data
     drawn = probes.draw(data, 3)
     reference = np.where(labels == 1, 50.0, 10.0) - (np.arange(40) % 5 == 0) * 45.0     # some anomalies missed
@@ -148,6 +149,101 @@ def test_the_students_own_models_are_judged_by_their_ranking_against_their_refer
         bars = probes.bar(a, drawn, reference)
         assert "score" in ref.calls and bars["min_auc"] == round(max(bars["reference_auc"] - ref.margin, ref.floor), 4)
     assert probes.REFERENCES["01_simple"].calls == ()
+
+
+def test_the_matched_auc_counts_only_the_pairs_within_a_stratum():
+    from sklearn.metrics import roc_auc_score
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 2, 300)
+    scores = np.round(rng.normal(size=300) + labels, 1)            # ties included
+    strata = rng.integers(0, 4, 300)
+    assert exchange.matched_auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+    assert exchange.matched_auc(labels, scores) == pytest.approx(roc_auc(labels, scores), abs=1e-12)
+    pairs = [(labels[strata == s] == 1).sum() * (labels[strata == s] == 0).sum() for s in range(4)]
+    per_stratum = [roc_auc_score(labels[strata == s], scores[strata == s]) for s in range(4)]
+    assert exchange.matched_auc(labels, scores, strata) == pytest.approx(np.average(per_stratum, weights=pairs))
+    # A stratum of one class holds no pair; strata that hold no pair at all judge nothing.
+    strata[labels == 1] = 7
+    strata[(labels == 0) & (np.arange(300) < 150)] = 8
+    with pytest.raises(ValueError, match="no stratum"):
+        exchange.matched_auc(labels, scores, strata)
+
+
+def test_matched_strata_leave_a_pixel_statistic_near_chance_and_a_model_its_lead():
+    """On 1,024 probes whose anomalies are a little brighter, brightness ranks them as well over all pairs as the
+    pixel statistics rank the grading data (~0.6) and near chance within strata; a score that sees something the
+    pixel statistics do not keeps its lead."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 512)
+    level = rng.normal(120, 20, 1024) + 8 * labels
+    images = np.clip(level[:, None, None, None] + rng.normal(0, 30, (1024, 64, 64, 3)), 0, 255).astype(np.uint8)
+    strata = probes.match_strata(images, labels, np.full(64 * 64 * 3, 0.5))
+    assert strata.dtype == np.int8 and np.bincount(strata).tolist() == [205, 205, 204, 205, 205]
+    assert np.array_equal(strata, probes.match_strata(images, labels, np.full(64 * 64 * 3, 0.5)))
+    brightness = images.reshape(1024, -1).mean(axis=1)
+    assert exchange.matched_auc(labels, brightness) > 0.59
+    assert abs(exchange.matched_auc(labels, brightness, strata) - 0.5) < 0.03
+    model = labels + rng.normal(0, 1.2, 1024)                    # independent of the statistics
+    assert abs(exchange.matched_auc(labels, model, strata) - exchange.matched_auc(labels, model)) < 0.03
+
+
+def test_02_and_03_are_judged_within_strata_and_the_test_kernel_gets_them(tmp_path, grading_data):
+    data, labels = grading_data
+    assert {a for a, r in probes.REFERENCES.items() if r.matched} == {"02_medium", "03_strong"}
+    (tmp_path / "course" / probes.FOLDER).mkdir(parents=True)
+    reference = np.where(labels == 1, 50.0, 10.0) + np.arange(40) * 0.01
+    seed = probes.course_seed(tmp_path / "course")
+    key = probes.data_fingerprint(data)
+    for a in ("02_medium", "04_boss"):
+        np.save(tmp_path / "course" / probes.FOLDER / f"reference-{a}-{key}-smoke.npy", reference)
+    matched, bars = probes.prepare("02_medium", data, tmp_path / "course", smoke=True)
+    plain, _ = probes.prepare("04_boss", data, tmp_path / "course", smoke=True)
+    assert plain.strata is None and np.array_equal(matched.rows, probes.draw(data, seed).rows)
+    train = np.load(data / "trainingset.npy").reshape(8, -1) / 255.0
+    assert np.array_equal(matched.strata, probes.match_strata(matched.images, matched.labels, train.mean(axis=0)))
+    scores = reference[matched.rows]
+    assert bars["reference_matched_auc"] == round(exchange.matched_auc(matched.labels, scores, matched.strata), 4)
+    assert bars["reference_auc"] == round(exchange.matched_auc(matched.labels, scores), 4)
+    assert "min_matched_auc" in bars and "min_matched_auc" not in probes.bar("04_boss", plain, reference)
+    folder = tmp_path / "export" / exchange.GRADER_FOLDER
+    (tmp_path / "export").mkdir()
+    probes.write_for_tests(folder, matched, bars)
+    seen = exchange.SecretProbes(str(folder))
+    assert np.array_equal(seen.strata, matched.strata) and seen.min_matched_auc == bars["min_matched_auc"]
+    assert seen.matched_auc(scores) == exchange.matched_auc(matched.labels, scores, matched.strata)
+    assert seen.auc(scores) == exchange.matched_auc(matched.labels, scores)
+    probes.write_for_tests(folder, plain, probes.bar("04_boss", plain, reference))
+    unmatched = exchange.SecretProbes(str(folder))
+    assert unmatched.strata is None and unmatched.min_matched_auc is None
+    with pytest.raises(ValueError, match="no strata"):
+        unmatched.matched_auc(reference[plain.rows])
+
+
+def test_check_ranking_asks_both_bars_where_there_are_strata(tmp_path, grading_data):
+    """A score that ranks well over all pairs but not within strata (a pixel statistic) fails; one that ranks well
+    within them too passes; without strata only the bar over all pairs counts."""
+    data, _ = grading_data
+    drawn = probes.draw(data, 3)
+    # Stratum 1 holds 8 of the 10 anomalies and 10 of the 30 faces: a statistic that is the stratum ranks well over
+    # all pairs (0.733) and at chance within the strata.
+    strata = np.zeros(40, np.int8)
+    strata[np.flatnonzero(drawn.labels == 1)[:8]] = strata[np.flatnonzero(drawn.labels == 0)[:10]] = 1
+    drawn = probes.ProbeSet(drawn.images, drawn.labels, drawn.rows, strata)
+    meta = {"reference_auc": 0.9, "min_auc": 0.7, "reference_matched_auc": 0.8, "min_matched_auc": 0.6,
+            "reference_face_error": 10.0, "max_face_error": 20.0}
+    folder = tmp_path / exchange.GRADER_FOLDER
+    probes.write_for_tests(folder, drawn, meta)
+    seen = exchange.SecretProbes(str(folder))
+    good = drawn.labels + 0.01 * np.arange(40)
+    assert seen.check_ranking(good) is None and seen.auc(good) == seen.matched_auc(good) == 1.0
+    statistic = 10.0 * strata
+    assert seen.auc(statistic) == pytest.approx(0.7333, abs=1e-4) and seen.matched_auc(statistic) == 0.5
+    with pytest.raises(AssertionError, match="alike in their pixel statistics"):
+        seen.check_ranking(statistic, "score_images")
+    with pytest.raises(AssertionError, match=r"ROC-AUC is 0\.500, below the bar 0\.700"):
+        seen.check_ranking(np.ones(40))
+    probes.write_for_tests(folder, probes.ProbeSet(drawn.images, drawn.labels, drawn.rows), meta)
+    assert exchange.SecretProbes(str(folder)).check_ranking(statistic) is None
 
 
 def test_the_probe_steps_request_is_drawn_from_the_secret_seed():

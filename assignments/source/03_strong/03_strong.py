@@ -33,17 +33,18 @@
 # | your encoders and what each adds (written) | 2 |
 # | **total** | **8** |
 #
-# **How it is graded.** Define `score_images(images)`: uint8 images `(P, 64, 64, 3)` in, a numpy array of `P`
-# finite anomaly scores out (higher = more anomalous), your trained model's, for any number of images in any order;
-# and `encoder_codes(images)`: the same images in, a list with one numpy array per encoder of your model, each with
-# one row per image (its codes of them). After your last cell the autograder writes grading images of its own
-# (images your notebook never sees with their labels, in an order it does not know) where your notebook's kernel
-# can read them, calls your `score_images` and `encoder_codes` on them there, and judges only the numbers they
-# return: the scores' ROC-AUC must be at most 0.05 below that of the reference solution's model scored by its
-# reconstruction error (each pixel's error over its variance on held-out faces) on the same images, and at least
-# 0.55; the codes must come from at least two different encoders. Every test of this notebook needs the scores to
-# pass; whatever else your notebook prints, writes or sets earns no point on its own. That the encoders are your
-# model's, feeding one decoder, is read by hand with your answer to question 3.
+# **How it is graded.** Define `score_images(images)`: uint8 images `(P, 64, 64, 3)` in, a numpy array of `P` finite
+# anomaly scores out (higher = more anomalous), your trained model's, for any number of images in any order; and
+# `encoder_codes(images)`: the same images in, a list with one numpy array per encoder of your model, each with one row
+# per image (its codes of them). After your last cell the autograder writes grading images of its own (images your
+# notebook never sees with their labels, in an order it does not know) where your notebook's kernel can read them, calls
+# your `score_images` and `encoder_codes` on them there, and judges only the numbers they return: the scores' ROC-AUC
+# must be at most 0.05 below that of the reference solution's model scored by its reconstruction error (each pixel's
+# error over its variance on held-out faces) on the same images, and at least 0.55, both over all the images and counted
+# only between images alike in brightness, contrast, colour and distance to the average face (where those pixel
+# statistics alone rank at chance); the codes must come from at least two different encoders. Every test of this
+# notebook needs the scores to pass; whatever else your notebook prints, writes or sets earns no point on its own. That
+# the encoders are your model's, feeding one decoder, is read by hand with your answer to question 3.
 
 # %%
 # Config and seed (edit the config line). The environment decides the data folder and smoke mode.
@@ -116,9 +117,7 @@ assert scores.shape == (len(test),), f"expected {len(test)} scores (one per test
 assert np.isfinite(scores).all(), "every score must be a finite number"
 ### BEGIN HIDDEN TESTS
 _probe_scores = secret_probes.returned_scores("score_images")
-_auc = secret_probes.auc(_probe_scores)
-assert _auc >= secret_probes.min_auc, (
-    f"on the grading images your score_images' ROC-AUC is {_auc:.3f}, below the bar {secret_probes.min_auc:.3f}")
+secret_probes.check_ranking(_probe_scores)
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_scores_separate", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -127,10 +126,7 @@ assert _auc >= secret_probes.min_auc, (
 # images (the intro says how).
 assert np.ptp(scores) > 0, "every test image got the same score: such scores separate nothing"
 ### BEGIN HIDDEN TESTS
-_auc = secret_probes.auc(secret_probes.returned_scores("score_images"))
-assert _auc >= secret_probes.min_auc, (
-    f"on the grading images your score_images' ROC-AUC is {_auc:.3f}, below the bar {secret_probes.min_auc:.3f} "
-    f"(the reference solution's {secret_probes.reference_auc:.3f} less a margin)")
+secret_probes.check_ranking(secret_probes.returned_scores("score_images"))
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": false, "grade_id": "encoders_check", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -157,8 +153,7 @@ for _k, _code in enumerate(_codes):
 _flat = [_code.reshape(len(_code), -1) for _code in _codes]
 assert any(a.shape != b.shape or not np.allclose(a, b) for a in _flat for b in _flat), (
     "every encoder gives the same codes: a multi-encoder model's encoders see the image differently")
-assert secret_probes.auc(secret_probes.returned_scores("score_images")) >= secret_probes.min_auc, (
-    "your score_images does not separate the anomalies on the grading images")
+secret_probes.check_ranking(secret_probes.returned_scores("score_images"))
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "submit_md", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -180,7 +175,7 @@ assert np.allclose(submitted, scores, rtol=1e-6, atol=1e-9), "prediction.csv doe
 ### BEGIN HIDDEN TESTS
 assert env.path("prediction.csv").read_text(encoding="utf-8").splitlines()[0] == "ID,score"
 _probe_scores = secret_probes.returned_scores("score_images")
-assert secret_probes.auc(_probe_scores) >= secret_probes.min_auc, "score_images does not separate the anomalies"
+secret_probes.check_ranking(_probe_scores)
 _in_file = secret_probes.rows < len(submitted)
 _ranks = lambda a: np.argsort(np.argsort(a))
 # By rank, so that a model that samples (the VAE) agrees with itself.
