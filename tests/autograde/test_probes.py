@@ -246,6 +246,22 @@ def test_check_ranking_asks_both_bars_where_there_are_strata(tmp_path, grading_d
     assert exchange.SecretProbes(str(folder)).check_ranking(statistic) is None
 
 
+def test_each_notebook_tells_students_its_bars():
+    """What each notebook's text says of its ROC-AUC bar ("at most X below the reference ..., and at least F") is
+    its reference's margin and floor."""
+    import re
+
+    from grader.autograde.course import REPO_ROOT
+    for a, ref in probes.REFERENCES.items():
+        if ref.margin is None:
+            continue
+        text = (REPO_ROOT / "assignments" / "source" / a / f"{a}.py").read_text(encoding="utf-8")
+        prose = " ".join(line.removeprefix("#").strip() for line in text.splitlines() if line.startswith("#"))
+        margins = {float(m) for m in re.findall(r"at most (0\.\d+) below", prose)}
+        floors = {float(m) for m in re.findall(r"at least (0\.\d+)", prose)}
+        assert margins == {ref.margin} and ref.floor in floors, (a, margins, floors)
+
+
 def test_the_probe_steps_request_is_drawn_from_the_secret_seed():
     """The element and factor of 05's latent edit, 04's make_anomalies seed: the same for a regrade, other for
     another course; the element is one of the sample fcn's code."""
