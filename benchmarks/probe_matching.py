@@ -17,15 +17,13 @@ its ``ProbeError``).
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from probe_kinds import STATISTICS, reference_scores  # noqa: E402
+from probe_kinds import STATISTICS, reference_scores
 
 ASSIGNMENTS = ("02_medium", "03_strong")
 

@@ -280,9 +280,7 @@ assert scores.shape == (len(test),), f"expected {len(test)} scores (one per test
 assert np.isfinite(scores).all(), "every score must be a finite number"
 ### BEGIN HIDDEN TESTS
 _probe_scores = secret_probes.returned_scores("score_images")
-_auc = secret_probes.auc(_probe_scores)
-assert _auc >= secret_probes.min_auc, (
-    f"on the grading images your score_images' ROC-AUC is {_auc:.3f}, below the bar {secret_probes.min_auc:.3f}")
+secret_probes.check_ranking(_probe_scores)
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_scores_separate", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -291,10 +289,7 @@ assert _auc >= secret_probes.min_auc, (
 # images (the intro says how).
 assert np.ptp(scores) > 0, "every test image got the same score: such scores separate nothing"
 ### BEGIN HIDDEN TESTS
-_auc = secret_probes.auc(secret_probes.returned_scores("score_images"))
-assert _auc >= secret_probes.min_auc, (
-    f"on the grading images your score_images' ROC-AUC is {_auc:.3f}, below the bar {secret_probes.min_auc:.3f} "
-    f"(the reference solution's {secret_probes.reference_auc:.3f} less a margin)")
+secret_probes.check_ranking(secret_probes.returned_scores("score_images"))
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "submit_md", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -316,7 +311,7 @@ assert np.allclose(submitted, scores, rtol=1e-6, atol=1e-9), "prediction.csv doe
 ### BEGIN HIDDEN TESTS
 assert env.path("prediction.csv").read_text(encoding="utf-8").splitlines()[0] == "ID,score"
 _probe_scores = secret_probes.returned_scores("score_images")
-assert secret_probes.auc(_probe_scores) >= secret_probes.min_auc, "score_images does not separate the anomalies"
+secret_probes.check_ranking(_probe_scores)
 _in_file = secret_probes.rows < len(submitted)
 _ranks = lambda a: np.argsort(np.argsort(a))
 # By rank, so that a model that samples (the VAE) agrees with itself.
