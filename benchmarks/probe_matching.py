@@ -1,18 +1,18 @@
-"""Does judging 02 and 03 within strata of the pixel statistics separate their references from the no-work answers?
+"""Does judging within strata of the pixel statistics separate the 02 and 03 references from the no-work answers?
 
     python benchmarks/probe_matching.py                   # the grading preset, data seeds 0-3
     python benchmarks/probe_matching.py --seeds 8 --first-seed 4
 
 On the ``grading`` preset the smoke-trained medium reference ranks the probes about as well as the distance to the mean
 face (``docs/results.md``, "Secret probes"), so no bar on the plain ROC-AUC both passes a working model and fails that
-statistic. 02 and 03 are therefore judged within strata (``grader/autograde/probes.py``, ``match_strata``): the probes
-cut by how anomalous their pixel statistics alone make them look, only (anomaly, normal) pairs within a stratum counted,
-beside the bar over all pairs. For each data seed this builds the preset with the grading data's kinds, scores its test
-set (every row is a probe) by the 02 and 03 references as the autograder measures them (``probes.REFERENCES``, smoke
-mode), by an untrained sample fcn and by each no-work statistic (``probe_kinds.STATISTICS``: the distance to the mean
-face, the brightness either way, the pixels' standard deviation), and prints each one's ROC-AUC over all pairs and
-within the strata, then the bars 02 and 03 would get (over all pairs / within strata; a reference below the floor prints
-its ``ProbeError``).
+statistic. 02 is therefore also judged within strata (``grader/autograde/probes.py``, ``match_strata``): the probes cut
+by how anomalous their pixel statistics alone make them look, only (anomaly, normal) pairs within a stratum counted,
+beside the bar over all pairs; 03's reference is measured the same way for comparison (03 keeps its bar over all pairs
+only). For each data seed this builds the preset with the grading data's kinds, scores its test set (every row is a
+probe) by the 02 and 03 references as the autograder measures them (``probes.REFERENCES``, smoke mode), by an untrained
+sample fcn and by each no-work statistic (``probe_kinds.STATISTICS``: the distance to the mean face, the brightness
+either way, the pixels' standard deviation), and prints each one's ROC-AUC over all pairs and within the strata, then
+the bars the two would get (over all pairs / within strata; a reference below the floor prints its ``ProbeError``).
 """
 from __future__ import annotations
 

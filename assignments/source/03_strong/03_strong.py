@@ -33,18 +33,17 @@
 # | your encoders and what each adds (written) | 2 |
 # | **total** | **8** |
 #
-# **How it is graded.** Define `score_images(images)`: uint8 images `(P, 64, 64, 3)` in, a numpy array of `P` finite
-# anomaly scores out (higher = more anomalous), your trained model's, for any number of images in any order; and
-# `encoder_codes(images)`: the same images in, a list with one numpy array per encoder of your model, each with one row
-# per image (its codes of them). After your last cell the autograder writes grading images of its own (images your
-# notebook never sees with their labels, in an order it does not know) where your notebook's kernel can read them, calls
-# your `score_images` and `encoder_codes` on them there, and judges only the numbers they return: the scores' ROC-AUC
-# must be at most 0.05 below that of the reference solution's model scored by its reconstruction error (each pixel's
-# error over its variance on held-out faces) on the same images, and at least 0.55, both over all the images and counted
-# only between images alike in brightness, contrast, colour and distance to the average face (where those pixel
-# statistics alone rank at chance); the codes must come from at least two different encoders. Every test of this
-# notebook needs the scores to pass; whatever else your notebook prints, writes or sets earns no point on its own. That
-# the encoders are your model's, feeding one decoder, is read by hand with your answer to question 3.
+# **How it is graded.** Define `score_images(images)`: uint8 images `(P, 64, 64, 3)` in, a numpy array of `P`
+# finite anomaly scores out (higher = more anomalous), your trained model's, for any number of images in any order;
+# and `encoder_codes(images)`: the same images in, a list with one numpy array per encoder of your model, each with
+# one row per image (its codes of them). After your last cell the autograder writes grading images of its own
+# (images your notebook never sees with their labels, in an order it does not know) where your notebook's kernel
+# can read them, calls your `score_images` and `encoder_codes` on them there, and judges only the numbers they
+# return: the scores' ROC-AUC must be at most 0.05 below that of the reference solution's model scored by its
+# reconstruction error (each pixel's error over its variance on held-out faces) on the same images, and at least
+# 0.55; the codes must come from at least two different encoders. Every test of this notebook needs the scores to
+# pass; whatever else your notebook prints, writes or sets earns no point on its own. That the encoders are your
+# model's, feeding one decoder, is read by hand with your answer to question 3.
 
 # %%
 # Config and seed (edit the config line). The environment decides the data folder and smoke mode.
