@@ -246,29 +246,24 @@ def test_cached_dataset_reuses_a_matching_build(tmp_path, monkeypatch, tiny_data
 TINY_TORCH = "2.13.0+cpu"
 _V1_KEY, _V2_KEY = ("7b51b602333b7149dac02b7515b706a8cf1edacb8fbf0117161a77c3e7bc321d",
                     "d24d061fbb7c9a2e42f9de735b93212e4e6cc43b6d2850dc8edd2c72d9623047")
+_AVX512_TRAIN, _AVX2_TRAIN = ("0f2b0a87e1d382c553e1cd689a5ebcca5e12092f03b44a4f150f70d9edf1647b",
+                              "130ee77512ecc1ea80f0dec388c2bfdea5bea04c9eec10368fb3b8567f761520")
+
+
+def _fingerprints(train: str, test: str | dict[int, str], key: str) -> dict:
+    """One build's sha256 per file: a string, or a dict by thread count where the thread count changes it."""
+    return {"trainingset.npy": train, "testingset.npy": test, "solution.csv": key}
+
+
 TINY_SHA256 = {
-    "AVX512": {
-        1: {"trainingset.npy": {1: "0f2b0a87e1d382c553e1cd689a5ebcca5e12092f03b44a4f150f70d9edf1647b",
-                                2: "0f2b0a87e1d382c553e1cd689a5ebcca5e12092f03b44a4f150f70d9edf1647b"},
-            "testingset.npy": {1: "ef116d04dda8921e0ce16f6575f4bff0800105636da8619c177ab568175d7140",
-                               2: "28934b9f0da95e5f76d6146c50fea106f319fecc4dc71ef28a00a21dffd22fd8"},
-            "solution.csv": {1: _V1_KEY, 2: _V1_KEY}},
-        2: {"trainingset.npy": {1: "0f2b0a87e1d382c553e1cd689a5ebcca5e12092f03b44a4f150f70d9edf1647b",
-                                2: "0f2b0a87e1d382c553e1cd689a5ebcca5e12092f03b44a4f150f70d9edf1647b"},
-            "testingset.npy": {1: "b8a5a69a0b762e43fac759ca4e83c77fd117630425f19cb295d66d7da81399ef",
-                               2: "b8a5a69a0b762e43fac759ca4e83c77fd117630425f19cb295d66d7da81399ef"},
-            "solution.csv": {1: _V2_KEY, 2: _V2_KEY}}},
-    "AVX2": {
-        1: {"trainingset.npy": {1: "130ee77512ecc1ea80f0dec388c2bfdea5bea04c9eec10368fb3b8567f761520",
-                                2: "130ee77512ecc1ea80f0dec388c2bfdea5bea04c9eec10368fb3b8567f761520"},
-            "testingset.npy": {1: "aa307c4160f813f2520562bfe1c0b30726b3c87a1b1242936a8c93a4b66f8ef2",
-                               2: "aa307c4160f813f2520562bfe1c0b30726b3c87a1b1242936a8c93a4b66f8ef2"},
-            "solution.csv": {1: _V1_KEY, 2: _V1_KEY}},
-        2: {"trainingset.npy": {1: "130ee77512ecc1ea80f0dec388c2bfdea5bea04c9eec10368fb3b8567f761520",
-                                2: "130ee77512ecc1ea80f0dec388c2bfdea5bea04c9eec10368fb3b8567f761520"},
-            "testingset.npy": {1: "89e5ac359bff23458c26bffdcebd4c316a11983fed3c798f969effe2019db244",
-                               2: "89e5ac359bff23458c26bffdcebd4c316a11983fed3c798f969effe2019db244"},
-            "solution.csv": {1: _V2_KEY, 2: _V2_KEY}}},
+    "AVX512": {1: _fingerprints(_AVX512_TRAIN, {1: "ef116d04dda8921e0ce16f6575f4bff0800105636da8619c177ab568175d7140",
+                                                2: "28934b9f0da95e5f76d6146c50fea106f319fecc4dc71ef28a00a21dffd22fd8"},
+                                _V1_KEY),
+               2: _fingerprints(_AVX512_TRAIN, "b8a5a69a0b762e43fac759ca4e83c77fd117630425f19cb295d66d7da81399ef",
+                                _V2_KEY)},
+    "AVX2": {1: _fingerprints(_AVX2_TRAIN, "aa307c4160f813f2520562bfe1c0b30726b3c87a1b1242936a8c93a4b66f8ef2", _V1_KEY),
+             2: _fingerprints(_AVX2_TRAIN, "89e5ac359bff23458c26bffdcebd4c316a11983fed3c798f969effe2019db244",
+                              _V2_KEY)},
 }
 #: sha256 of version 1's drawn near kinds (mask, then paint, 8 times) on a fixed made-up face: numpy and Pillow only
 V1_DRAWN_SHA256 = "b3c726479f1131d5bfbf79017be7b91d9cb10b43b0ff59aa94f922743a6fceab"
@@ -303,4 +298,4 @@ def test_tiny_build_bytes_are_unchanged(tmp_path, kinds_version, threads):
     r = build_dataset(config, tmp_path / "d", tmp_path / "a", progress=False)
     got = {**{k: v["sha256"] for k, v in r.manifest["files"]["data"].items() if k.endswith(".npy")},
            "solution.csv": r.manifest["files"]["answers"]["solution.csv"]["sha256"]}
-    assert got == {k: v[threads] for k, v in TINY_SHA256[cpu][kinds_version].items()}
+    assert got == {k: v[threads] if isinstance(v, dict) else v for k, v in TINY_SHA256[cpu][kinds_version].items()}
