@@ -290,7 +290,7 @@ def test_machinery_failures_are_retried_once_then_infrastructure_error_until_a_r
     faults = tmp_path / "faults"
     faults.write_text("fail f_once/ps1\ncrash f_crash/ps1\nfail f_twice/ps1\nfail f_twice/ps1\n")
     monkeypatch.setenv("HW8_FAULT_FILE", str(faults))
-    args = ["autograde", "--source", str(course.source), "--course", str(course.course_dir), "--workers", "1",
+    args = ["autograde", "--source", str(course.source), "--course", str(course.course_dir), "--workers", "2",
             "--no-data", "--no-feedback", "--no-progress", "--cell-timeout", "30"]
     assert main(args) == 0
     out = capsys.readouterr().out

@@ -9,8 +9,13 @@ the reference solution on the same probes (``grader/autograde/probes.py``): each
 answer every one, on each grading data set tried. In the same batch the unchanged release gets 0 and the source
 notebook (which calls the kit's reference) a status of its own. 05_report's corpus: ``test_no_work_report.py``.
 
-Sandboxed (bubblewrap), smoke mode, the tiny preset with the grading data's kinds (``grading_tiny``): ~1.5 min on 2 busy
-cores; the solved answer on three more data seeds is slow (~1 min per seed).
+The tests judge only the model rebuilt from its weights (whatever ``scores`` the answer cell computed beside it), so
+the fast batch grades one answer of each kind of model: an untrained one, one that draws the mean face, none. The
+other score tricks beside an untrained model (``SCORE_TRICKS``) are graded by the same path and are slow, as is the
+solved answer on three more data seeds (~1 min per seed).
+
+Sandboxed (bubblewrap), smoke mode, the tiny preset with the grading data's kinds (``grading_tiny``): ~1 min on 2 busy
+cores.
 """
 from __future__ import annotations
 
@@ -25,6 +30,11 @@ def released(tmp_path_factory):
     return release_course(tmp_path_factory.mktemp("nowork"), A)
 
 
+#: Answers whose model is untrained, like ``NO_WORK["untrained"]``'s, with other scores beside it: slow.
+SCORE_TRICKS = ("row_index", "constant", "random", "mean_face", "pca")
+FAST = {k: v for k, v in NO_WORK.items() if k not in SCORE_TRICKS}
+
+
 @pytest.fixture(scope="module")
 def corpus(sandbox, released, grading_tiny, tmp_path_factory):
     """01's answers graded in one batch, beside the unchanged release (``blank``) and the source notebook, which
@@ -33,7 +43,7 @@ def corpus(sandbox, released, grading_tiny, tmp_path_factory):
     course = copy_course(released, tmp_path_factory.mktemp("corpus"))
     release_nb = nbformat.read(str(course.course_dir / "release" / A / f"{A}.ipynb"), as_version=4)
     source_nb = nbformat.read(str(course.source_dir / A / f"{A}.ipynb"), as_version=4)
-    return course, grade_answers(course, grading_tiny.data_dir, {"solved": SOLVED, **NO_WORK, "blank": release_nb,
+    return course, grade_answers(course, grading_tiny.data_dir, {"solved": SOLVED, **FAST, "blank": release_nb,
                                                                  "source": source_nb})
 
 
@@ -55,10 +65,18 @@ def test_the_unchanged_release_gets_nothing_and_the_source_notebook_a_status_of_
     assert res["source"].status == "source_notebook" and res["source"].score == 0.0
 
 
-@pytest.mark.parametrize("answer", sorted(NO_WORK))
+@pytest.mark.parametrize("answer", sorted(FAST))
 def test_an_answer_without_a_trained_model_gets_no_code_point(corpus, answer):
     _, res = corpus
     assert res[answer].status == "graded" and res[answer].code_score == 0, res[answer]
+
+
+@pytest.mark.slow
+def test_scores_beside_an_untrained_model_earn_no_code_point(sandbox, released, grading_tiny, tmp_path):
+    res = grade_answers(copy_course(released, tmp_path), grading_tiny.data_dir,
+                        {k: NO_WORK[k] for k in SCORE_TRICKS})
+    earned = {k: (r.status, r.code_score) for k, r in res.items() if (r.status, r.code_score) != ("graded", 0)}
+    assert sorted(res) == sorted(SCORE_TRICKS) and earned == {}, earned
 
 
 def test_the_probe_seed_and_reference_stay_on_the_ta_side(corpus):

@@ -218,13 +218,19 @@ def released(tmp_path_factory):
     return release_course(tmp_path_factory.mktemp("nowork_models"), M, S, B, R)
 
 
+@pytest.fixture(scope="module")
+def released_medium(tmp_path_factory):
+    """02 alone: what the fast batch grades (a release takes seconds per assignment)."""
+    return release_course(tmp_path_factory.mktemp("nowork_medium"), M)
+
+
 #: The fast batch: 02's answers that train nothing (each assignment graded costs its reference's run).
 FAST = {M: {k: MEDIUM_NO_WORK[k] for k in ("constant", "mean_face", "untrained", "no_function")}}
 
 
 @pytest.fixture(scope="module")
-def no_work(sandbox, released, grading_tiny, tmp_path_factory):
-    course = copy_course(released, tmp_path_factory.mktemp("fast"))
+def no_work(sandbox, released_medium, grading_tiny, tmp_path_factory):
+    course = copy_course(released_medium, tmp_path_factory.mktemp("fast"))
     batch = {a: {sid: (v if isinstance(v, dict) else {"train": v}) for sid, v in answers.items()}
              for a, answers in FAST.items()}
     return course, _grade_batch(course, grading_tiny.data_dir, batch)
