@@ -78,27 +78,27 @@ class Reference:
 
     02-04 judge the student's own model by the ROC-AUC of the scores its ``score_images`` returns in the probe step
     (no reconstruction error: the score is the student's). Measured the same way (``python -m kit run --stage STAGE
-    --smoke``, tiny preset, data seeds 0 / 1): medium 0.689 / 0.657, strong 0.686 / 0.663, boss 0.813 / 0.676;
-    beside them the distance to the mean face 0.587 / 0.676, the mean brightness 0.648 / 0.581, the row index
-    0.555 / 0.458. Hence a margin of 0.05 for medium and strong (bars on seed 0: 0.639, 0.636) and 0.15 for boss:
+    --smoke``, tiny preset, data seeds 0 / 1): medium 0.689 / 0.657, strong scored by 'pixel_var' 0.686 / 0.663,
+    boss 0.813 / 0.676; beside them the distance to the mean face 0.587 / 0.676, the mean brightness 0.648 / 0.581,
+    the row index 0.555 / 0.458. Hence a margin of 0.05 for medium and strong and 0.15 for boss:
     a boss answered from its instructions with starter_code alone (a cnn autoencoder plus a small classifier of
     pasted noise squares; the reference's kNN part is not asked for) measures 0.078 below the reference on seed 0
     (0.735) and 0.101 below on seed 7 (0.658 against 0.759), so with a margin of 0.1 it lost the bar on 5 of 20 data
     seeds of the tiny preset. 128 images make these bars coarse (an AUC's standard error ~0.05): on most data seeds
     a pixel statistic scores within the margin of the medium and strong references, and on some the solved
     answers fall below their bars; the ``grading`` preset's 1,024 probes cut that error to ~0.018 (the same
-    expectation: docs/results.md, "Secret probes"). Strong's bar comes from the strong stage scored by
-    'pixel_var' (an error score, what 03 asks for; the figures above): its own 'residual' score measures 0.04-0.15
-    higher on the tiny preset (docs/results.md, "The strong stage's score"), a bar that a working model scored by
-    its error would miss.
+    expectation: docs/results.md, "Secret probes"). Strong's bar comes from the strong stage scored by 'l2' (the
+    sample code's error, the score 03's text suggests): a working multi-encoder model scored that way measures at
+    or above it, while its own 'residual' score (0.04-0.15 higher on the tiny preset: docs/results.md, "The strong
+    stage's score") or 'pixel_var' (each pixel's error over its variance, 0.02-0.06 higher) set a bar that a
+    working model scored by its error would miss.
 
-    On the ``grading`` preset's 1,024 probes the medium reference still ranks about as well as the distance to the
-    mean face over all pairs (more probes only make the tie certain), so 02 is also judged within strata of the
-    pixel statistics (``matched``, :func:`match_strata`; a second bar, the same margin and floor), where the
-    statistics rank near chance and the reference keeps part of its lead. Not 03: its reference leads the statistics
-    over all pairs, and within strata its solved answer, scored by the sample code's error, fell below the bar on 2
-    of 11 grading data sets (docs/results.md, "Secret probes": ``benchmarks/probe_matching.py``,
-    ``benchmarks/probe_seeds.py --preset grading``).
+    On the ``grading`` preset's 1,024 probes the medium and strong references, scored by their error, still rank
+    about as well as the distance to the mean face over all pairs (more probes only make the tie certain), so 02
+    and 03 are also judged within strata of the pixel statistics (``matched``, :func:`match_strata`; a second bar,
+    the same margin and floor), where the statistics rank near chance and the reference keeps part of its lead
+    (docs/results.md, "Secret probes": ``benchmarks/probe_matching.py``, ``benchmarks/probe_seeds.py --preset
+    grading``).
     """
     stage: str
     overrides: tuple[str, ...] = ()
@@ -122,7 +122,8 @@ class Reference:
 #: fcn is the reference's model, so its bar is closer: an untrained fcn measures 1.8-2.3 times the reference's.
 REFERENCES = {"01_simple": Reference("simple", ('model_type="cnn"',)),
               "02_medium": Reference("medium", margin=0.05, calls=("score",), matched=True),
-              "03_strong": Reference("strong", ('score="pixel_var"',), margin=0.05, calls=("score", "encoders")),
+              "03_strong": Reference("strong", ('score="l2"',), margin=0.05, calls=("score", "encoders"),
+                                     matched=True),
               "04_boss": Reference("boss", margin=0.15, calls=("score", "ae_score", "clf_score", "anomalies")),
               "05_report": Reference("simple", ('model_type="fcn"',), face_factor=1.5, margin=None,
                                      calls=("latent",))}
@@ -258,11 +259,20 @@ def _fingerprint(files: tuple) -> str:
     return h.hexdigest()[:16]
 
 
+def reference_path(assignment: str, data_dir: str | Path, course_dir: str | Path, *, smoke: bool) -> Path:
+    """Where the reference's scores of ``data_dir`` are stored: named by the data's fingerprint, the mode, and the
+    reference itself (its stage and overrides), so that a kit whose reference changed measures it again."""
+    ref = REFERENCES[assignment]
+    spec = hashlib.sha256(json.dumps([ref.stage, *ref.overrides]).encode()).hexdigest()[:8]
+    mode = "smoke" if smoke else "full"
+    return Path(course_dir) / FOLDER / f"reference-{assignment}-{data_fingerprint(data_dir)}-{spec}-{mode}.npy"
+
+
 def reference_scores(assignment: str, data_dir: str | Path, course_dir: str | Path, *, smoke: bool) -> np.ndarray:
     """float64 ``(M,)``: the reference's scores of the grading test set, measured on first use and stored 0600."""
     ref = REFERENCES[assignment]
     folder = Path(course_dir) / FOLDER
-    path = folder / f"reference-{assignment}-{data_fingerprint(data_dir)}-{'smoke' if smoke else 'full'}.npy"
+    path = reference_path(assignment, data_dir, course_dir, smoke=smoke)
     with _locked(folder):
         if not path.is_file():
             scores = _run_reference(ref, Path(data_dir), smoke)

@@ -6,6 +6,7 @@ made in the test, models at their initial weights.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -75,16 +76,32 @@ def test_the_bars_come_from_the_references_scores_on_the_probes(grading_data):
     assert "min_auc" not in report and report["max_face_error"] == 7.0 * probes.REFERENCES["05_report"].face_factor
 
 
-def test_03s_bar_is_set_by_the_strong_stage_scored_by_its_reconstruction_error():
-    """03 asks for a score of the student's own model: its bar comes from the strong stage scored by 'pixel_var'
-    (each pixel's error over its variance), not by the stage's own 'residual' score, which a working model scored
-    by its error would not reach (docs/results.md, "The strong stage's score"); the override is one ``kit run
-    --set`` parses into a key the stage has."""
+def test_03s_bar_is_set_by_the_strong_stage_scored_by_the_sample_codes_error():
+    """03 asks for a score of the student's own model and suggests the sample code's error: its bar comes from the
+    strong stage scored by 'l2' (``anomaly_scores``' score), not by the stage's own 'residual' score or by
+    'pixel_var', which a working model scored by its error would not reach (docs/results.md, "Secret probes");
+    the override is one ``kit run --set`` parses into a key the stage has."""
     from kit.run import parse_overrides
     from solutions import strong
     ref = probes.REFERENCES["03_strong"]
     cfg = strong.CONFIG.resolve(smoke=True, **parse_overrides(list(ref.overrides)))
-    assert ref.stage == "strong" and cfg.score == "pixel_var" and strong.CONFIG.resolve(smoke=True).score == "residual"
+    assert ref.stage == "strong" and cfg.score == "l2" and strong.CONFIG.resolve(smoke=True).score == "residual"
+
+
+def test_a_changed_reference_is_measured_again(grading_data, tmp_path, monkeypatch):
+    """The stored scores are named by the reference's stage and overrides too: a kit whose reference changed does
+    not judge with the scores of the old one."""
+    data, _ = grading_data
+    runs = []
+    monkeypatch.setattr(probes, "_run_reference", lambda ref, d, smoke: runs.append(ref.overrides) or
+                        np.arange(40, dtype=float))
+    probes.reference_scores("03_strong", data, tmp_path / "course", smoke=True)
+    before = probes.reference_path("03_strong", data, tmp_path / "course", smoke=True)
+    changed = dataclasses.replace(probes.REFERENCES["03_strong"], overrides=('score="pixel_var"',))
+    monkeypatch.setitem(probes.REFERENCES, "03_strong", changed)
+    probes.reference_scores("03_strong", data, tmp_path / "course", smoke=True)
+    assert runs == [('score="l2"',), ('score="pixel_var"',)] and before.is_file()
+    assert probes.reference_path("03_strong", data, tmp_path / "course", smoke=True) != before
 
 
 def test_the_reference_is_measured_once_per_data_set_and_stored_private(grading_data, tmp_path, monkeypatch):
@@ -139,7 +156,7 @@ def test_the_test_kernel_reads_the_probes_and_a_planted_link_is_replaced_not_fol
 
 
 def test_the_students_own_models_are_judged_by_their_ranking_against_their_references_bar(grading_data):
-    """02-04 judge what score_images returns: by the ROC-AUC alone (02 also within strata), the reference's less a
+    """02-04 judge what score_images returns: by the ROC-AUC (02 and 03 also within strata), the reference's less a
     margin."""
     data, labels = grading_data
     drawn = probes.draw(data, 3)
@@ -187,15 +204,14 @@ def test_matched_strata_leave_a_pixel_statistic_near_chance_and_a_model_its_lead
     assert abs(exchange.matched_auc(labels, model, strata) - exchange.matched_auc(labels, model)) < 0.03
 
 
-def test_02_is_also_judged_within_strata_and_the_test_kernel_gets_them(tmp_path, grading_data):
+def test_02_and_03_are_also_judged_within_strata_and_the_test_kernel_gets_them(tmp_path, grading_data):
     data, labels = grading_data
-    assert {a for a, r in probes.REFERENCES.items() if r.matched} == {"02_medium"}
+    assert {a for a, r in probes.REFERENCES.items() if r.matched} == {"02_medium", "03_strong"}
     (tmp_path / "course" / probes.FOLDER).mkdir(parents=True)
     reference = np.where(labels == 1, 50.0, 10.0) + np.arange(40) * 0.01
     seed = probes.course_seed(tmp_path / "course")
-    key = probes.data_fingerprint(data)
     for a in ("02_medium", "04_boss"):
-        np.save(tmp_path / "course" / probes.FOLDER / f"reference-{a}-{key}-smoke.npy", reference)
+        np.save(probes.reference_path(a, data, tmp_path / "course", smoke=True), reference)
     matched, bars = probes.prepare("02_medium", data, tmp_path / "course", smoke=True)
     plain, _ = probes.prepare("04_boss", data, tmp_path / "course", smoke=True)
     assert plain.strata is None and np.array_equal(matched.rows, probes.draw(data, seed).rows)

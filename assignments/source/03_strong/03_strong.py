@@ -39,9 +39,10 @@
 # one row per image (its codes of them). After your last cell the autograder writes grading images of its own
 # (images your notebook never sees with their labels, in an order it does not know) where your notebook's kernel
 # can read them, calls your `score_images` and `encoder_codes` on them there, and judges only the numbers they
-# return: the scores' ROC-AUC must be at most 0.05 below that of the reference solution's model scored by its
-# reconstruction error (each pixel's error over its variance on held-out faces) on the same images, and at least
-# 0.55; the codes must come from at least two different encoders. Every test of this notebook needs the scores to
+# return: the scores' ROC-AUC must be at most 0.05 below that of the reference solution's model scored by the sample
+# code's reconstruction error (`anomaly_scores`) on the same images, and at least 0.55, both over all the images and
+# counted only between images alike in brightness, contrast, colour and distance to the average face (where those
+# pixel statistics alone rank at chance); the codes must come from at least two different encoders. Every test of this notebook needs the scores to
 # pass; whatever else your notebook prints, writes or sets earns no point on its own. That the encoders are your
 # model's, feeding one decoder, is read by hand with your answer to question 3.
 
@@ -88,7 +89,7 @@ model, history = result.model, result.history
 
 
 def score_images(images):
-    # The reference's score (the stage's docstring): a Gaussian on the cell-averaged reconstruction residual of
+    # The strong stage's own score (its docstring): a Gaussian on the cell-averaged reconstruction residual of
     # training faces, fitted once in strong.run.
     return result.score_images(images)
 
