@@ -62,8 +62,6 @@ ANSWERS = {"02 answer": ("MEDIUM_SOLVED", {"model_type": "fcn", "epochs": 50, "b
 def answered(name: str, data_dir: Path, test: np.ndarray) -> np.ndarray:
     """``test`` scored by the notebook answered from its instructions (``ANSWERS``), trained as its config cell
     sets it up in smoke mode."""
-    import os
-
     import torch
     from torch import nn
 
@@ -71,23 +69,14 @@ def answered(name: str, data_dir: Path, test: np.ndarray) -> np.ndarray:
     from starter_code.notebook import NotebookEnv
     from probe_step_cost import corpora
     answer, settings = ANSWERS[name]
-    saved = {k: os.environ.get(k) for k in ("HW8_SMOKE", "HW8_DATA_DIR")}
-    os.environ.update(HW8_SMOKE="1", HW8_DATA_DIR=str(data_dir))
-    try:
-        env = NotebookEnv.from_environ()
-        cfg = env.train_config(**settings)
-        seed_everything(cfg.seed)
-        ns = {"np": np, "torch": torch, "nn": nn, "fit": partial(fit, progress=False),
-              "build_and_fit": partial(build_and_fit, progress=False), "anomaly_scores": anomaly_scores, "cfg": cfg,
-              "train": env.load_train(), "test": env.load_test()}
-        exec(getattr(corpora()["models"], answer), ns)                       # the tests' own corpus
-        return ns["score_images"](test)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    env = NotebookEnv.from_environ({"HW8_SMOKE": "1", "HW8_DATA_DIR": str(data_dir)})
+    cfg = env.train_config(**settings)
+    seed_everything(cfg.seed)
+    ns = {"np": np, "torch": torch, "nn": nn, "fit": partial(fit, progress=False),
+          "build_and_fit": partial(build_and_fit, progress=False), "anomaly_scores": anomaly_scores, "cfg": cfg,
+          "train": env.load_train(), "test": env.load_test()}
+    exec(getattr(corpora()["models"], answer), ns)                           # the tests' own corpus
+    return ns["score_images"](test)
 
 
 def measure(seed: int, preset: str) -> tuple[dict[str, tuple[float, float]], dict[str, tuple[float, float]]]:
