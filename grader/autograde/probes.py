@@ -11,8 +11,8 @@ model on a probe set the student's kernel never sees with its labels:
   (:func:`grading_data_seed`) into ``COURSE/probes/``: a build with a known seed would hand its labels to anyone
   who runs the kit's builder with it, and a student could look each probe image up;
 - judged against bars the reference solution sets on the same probes and grading data (the median score of the
-  normal probes, a reconstruction error; the ROC-AUC, the leaderboard's metric, for 02 also counted only between
-  probes alike in their pixel statistics, :func:`match_strata`): the reference's scores of the
+  normal probes, a reconstruction error; the ROC-AUC, the leaderboard's metric, for 02 and 03 also counted only
+  between probes alike in their pixel statistics, :func:`match_strata`): the reference's scores of the
   grading test set are computed once per (assignment, grading data, smoke mode) by the kit's own command
   (``python -m kit run``, in a subprocess: the grader imports neither torch nor the solutions) and stored 0600
   beside the seed;

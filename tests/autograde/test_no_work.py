@@ -14,7 +14,7 @@ the fast batch grades one answer of each kind of model: an untrained one, one th
 other score tricks beside an untrained model (``SCORE_TRICKS``) are graded by the same path and are slow, as is the
 solved answer on three more data seeds (~1 min per seed).
 
-Sandboxed (bubblewrap), smoke mode, the tiny preset with the grading data's kinds (``grading_tiny``): ~1 min on 2 busy
+Sandboxed (bubblewrap), smoke mode, the tiny preset with the grading data's kinds (``grading_tiny``): ~2 min on 2
 cores.
 """
 from __future__ import annotations

@@ -11,7 +11,7 @@ Brightness edits beside an untrained fcn fail both what the untrained fcn's late
 the trained fcn's brightness edits fail (the edit), so that answer is slow, as is the solved answer on three more
 data seeds (~1 min per seed).
 
-Sandboxed (bubblewrap), smoke mode, the tiny preset with the grading data's kinds (``grading_tiny``): ~1.5 min on 2 busy
+Sandboxed (bubblewrap), smoke mode, the tiny preset with the grading data's kinds (``grading_tiny``): ~2 min on 2
 cores.
 """
 from __future__ import annotations

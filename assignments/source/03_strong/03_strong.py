@@ -42,9 +42,9 @@
 # return: the scores' ROC-AUC must be at most 0.05 below that of the reference solution's model scored by the sample
 # code's reconstruction error (`anomaly_scores`) on the same images, and at least 0.55, both over all the images and
 # counted only between images alike in brightness, contrast, colour and distance to the average face (where those
-# pixel statistics alone rank at chance); the codes must come from at least two different encoders. Every test of this notebook needs the scores to
-# pass; whatever else your notebook prints, writes or sets earns no point on its own. That the encoders are your
-# model's, feeding one decoder, is read by hand with your answer to question 3.
+# pixel statistics alone rank at chance); the codes must come from at least two different encoders. Every test of
+# this notebook needs the scores to pass; whatever else your notebook prints, writes or sets earns no point on its
+# own. That the encoders are your model's, feeding one decoder, is read by hand with your answer to question 3.
 
 # %%
 # Config and seed (edit the config line). The environment decides the data folder and smoke mode.
