@@ -54,7 +54,12 @@ use up for all, and memory to ``RLIMIT_AS`` alone; without root, no tmpfs quotas
 write). Neither is silent: each result row's ``sandbox`` label then says ``bwrap (rlimits only; no scratch
 quota)``, and the run ends with a warning. When the kernel exits (normally, killed on a timeout, or crashed), the
 pid namespace's init exits and the kernel of the OS kills every process left in it; ``--die-with-parent`` does the
-same when the worker dies, and :func:`launch_argv` covers the moments before bwrap has asked for it.
+same when the worker dies, and :func:`launch_argv` covers the moments before bwrap has asked for it. One moment is
+inside bwrap: its child in the new pid namespace asks to die with its parent only after the ``clone``, and a worker
+killed in between leaves that child running with no parent to die with. So the worker also holds an exclusive lock
+on a file in each IPC folder (:data:`WORKER_LOCK`, held by :class:`Scratch` until :meth:`Scratch.cleanup`), and the
+launcher waits for that lock in a thread: it gets it only once the worker is gone, and then kills the kernel's
+process group (in the sandbox, ending its pid namespace).
 """
 from __future__ import annotations
 
@@ -88,6 +93,8 @@ KIT_PACKAGES = ("grader", "solutions", "kit", "data_tools", "assignments", "benc
 #: The standalone modules copied into ``/hw8/boot`` (source file in this package -> name inside).
 BOOT_MODULES = {"sandbox_kernel.py": "hw8_sandbox_kernel.py", "exchange.py": "hw8_exchange.py"}
 BWRAP = "/usr/bin/bwrap"
+#: The file in each IPC folder the worker holds an exclusive ``flock`` on while its kernels may run.
+WORKER_LOCK = "worker.lock"
 SETPRIV = "/usr/bin/setpriv"
 
 
@@ -534,6 +541,15 @@ def take_full_scratch() -> list[str]:
     return out
 
 
+def _hold(path: Path) -> int:
+    """Create ``path`` and hold an exclusive lock on it until the returned descriptor is closed or this process dies
+    (the descriptor is not inherited by the processes this one starts)."""
+    import fcntl
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
 class Scratch:
     """The host folders of one notebook's run, removed by :meth:`cleanup` (``ipc`` path kept short for sockets).
 
@@ -563,6 +579,7 @@ class Scratch:
             self._mount(self.home_tests, cfg.scratch_mb)
             self._mount(self.ipc_student, IPC_MB)
             self._mount(self.ipc_tests, IPC_MB)
+        self.locks = [_hold(d / WORKER_LOCK) for d in (self.ipc_student, self.ipc_tests)]
         self.ids = sandbox_ids(cfg) if cfg.enabled else None
         os.chmod(self.root, 0o711)
         for d in (self.ipc_student, self.ipc_tests):
@@ -578,6 +595,10 @@ class Scratch:
 
     def ipc_for(self, tests: bool) -> Path:
         return self.ipc_tests if tests else self.ipc_student
+
+    def worker_lock(self, tests: bool) -> Path:
+        """The file whose lock this process holds while the kernel may run (the kernel ends once it can lock it)."""
+        return self.ipc_for(tests) / WORKER_LOCK
 
     def cgroup_for(self, tests: bool) -> cgroups.Group | None:
         """A new cgroup for one kernel of this notebook (removed by :meth:`cleanup`); None without cgroups."""
@@ -614,6 +635,9 @@ class Scratch:
         for g in self.groups:
             g.remove()
         self.groups = []
+        for fd in getattr(self, "locks", []):
+            os.close(fd)
+        self.locks = []
         if self.quota and self.root in self.mounts:
             full = self._full()
             if full:
@@ -627,11 +651,12 @@ class Scratch:
 
 
 def kernel_env(cfg: SandboxConfig, *, home: str, data: str | None, tests: bool, boot: str, lib: str,
-               bin_dir: str, pids_cgroup: bool = False) -> dict:
+               bin_dir: str, pids_cgroup: bool = False, worker_lock: str | None = None) -> dict:
     """The whole environment of a kernel (nothing of the grader's own environment is passed on).
 
     ``data``: the data folder as the kernel sees it (``HW8_DATA_DIR``), or None. ``pids_cgroup``: the kernel's
-    cgroup limits its processes (``launcher_settings``).
+    cgroup limits its processes (``launcher_settings``). ``worker_lock``: the file whose lock the worker holds
+    (:meth:`Scratch.worker_lock`); the kernel ends once it can lock it.
     """
     env = {"PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin", "HOME": home,
            "MPLCONFIGDIR": f"{home}/.config/matplotlib", "IPYTHONDIR": f"{home}/.ipython", "LANG": "C.UTF-8",
@@ -642,7 +667,8 @@ def kernel_env(cfg: SandboxConfig, *, home: str, data: str | None, tests: bool, 
            # Notebooks run on the CPU with one thread each: several kernels share the grading machine.
            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
            "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-           "GRADER_SANDBOX": json.dumps(launcher_settings(cfg, pids_cgroup=pids_cgroup))}
+           "GRADER_SANDBOX": json.dumps({**launcher_settings(cfg, pids_cgroup=pids_cgroup),
+                                         "worker_lock": worker_lock})}
     env.update({str(k): str(v) for k, v in cfg.env.items() if k != "HW8_DATA_DIR"})
     if data is not None:
         env["HW8_DATA_DIR"] = data
@@ -688,7 +714,8 @@ def wrap(cmd: list[str], cfg: SandboxConfig, scratch: Scratch, boot: Boot, *, te
     # modules, matplotlibrc are looked up there by some libraries).
     args += ["--remount-ro", "/", "--chdir", HOME if tests else WORK, "--clearenv"]
     env = kernel_env(cfg, home=HOME, data=DATA if data_dir is not None else None, tests=tests, boot=BOOT, lib=LIB,
-                     bin_dir=f"{VENV}/bin", pids_cgroup=group is not None)
+                     bin_dir=f"{VENV}/bin", pids_cgroup=group is not None,
+                     worker_lock=str(scratch.worker_lock(tests)))
     for k, v in env.items():
         args += ["--setenv", k, v]
     args.append("--")
@@ -710,7 +737,8 @@ def kernel_command(cfg: SandboxConfig, scratch: Scratch, boot: Boot, *, tests: b
     home = scratch.home_tests if tests else scratch.home_student
     env = kernel_env(cfg, home=str(home), data=str(Path(data_dir).resolve()) if data_dir is not None else None,
                      tests=tests, boot=str(boot.root), lib=str(boot.root / "lib"),
-                     bin_dir=str(Path(sys.executable).parent), pids_cgroup=group is not None)
+                     bin_dir=str(Path(sys.executable).parent), pids_cgroup=group is not None,
+                     worker_lock=str(scratch.worker_lock(tests)))
     cmd = [*launch_argv(group), sys.executable,
            str(boot.root / BOOT_MODULES["sandbox_kernel.py"]), "-f", "{connection_file}", *extra]
     return cmd, env, str(home if tests else scratch.work)

@@ -13,7 +13,10 @@ by ``grader.autograde.sandbox.launcher_settings``):
   socket connections and name lookups to anything but loopback and Unix sockets, and ``os.system``, ``os.exec*``,
   ``os.posix_spawn``, ``subprocess.Popen``; it only sees what goes through Python (``ctypes`` or
   ``_posixsubprocess.fork_exec`` pass), which is why the sandbox, not the hook, is the boundary;
-- ``PR_SET_PDEATHSIG``: the kernel dies with its parent.
+- ``PR_SET_PDEATHSIG``: the kernel dies with its parent;
+- ``worker_lock``: a file the worker holds an exclusive ``flock`` on while it lives (``sandbox.WORKER_LOCK``). A
+  thread waits for a shared lock on it and, once it has it (the worker is gone, even one killed before anything
+  could tie the sandbox to it), kills the kernel's process group; without the file, the kernel does not start.
 """
 from __future__ import annotations
 
@@ -64,6 +67,26 @@ def _die_with_parent() -> None:
         pass
 
 
+def _die_with_worker(path: str | None) -> None:
+    if not path:
+        return
+    import fcntl
+    import signal
+    import threading
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        os._exit(125)           # the worker removed its folders: it has finished with this kernel
+
+    def watch() -> None:
+        fcntl.flock(fd, fcntl.LOCK_SH)        # blocks while the worker holds its exclusive lock
+        if os.getpgrp() == os.getpid():       # the kernel leads its own session (bwrap --new-session, jupyter)
+            os.killpg(0, signal.SIGKILL)
+        os._exit(137)
+
+    threading.Thread(target=watch, name="hw8-worker-watch", daemon=True).start()
+
+
 def _limit(name: str, value: int) -> None:
     import resource
     resource.setrlimit(getattr(resource, name), (value, value))
@@ -84,6 +107,7 @@ def apply_sandbox(settings: dict) -> None:
         _limit("RLIMIT_NOFILE", int(settings["nofile"]))
     _limit("RLIMIT_CORE", 0)
     _die_with_parent()
+    _die_with_worker(settings.get("worker_lock"))
     if settings.get("block_network", True) or settings.get("block_subprocess", True):
         sys.addaudithook(make_audit_hook(bool(settings.get("block_network", True)),
                                          bool(settings.get("block_subprocess", True))))

@@ -11,8 +11,9 @@ The worker is the grader: it runs no student code itself. nbgrader's autograde r
 here, through nbgrader. nbgrader is imported and ``NbGraderAPI`` built once per worker (start-up ~2 s).
 
 The worker dies with its supervisor (``PR_SET_PDEATHSIG``, and a watchdog on its parent pid), and its kernels'
-sandboxes die with it (bwrap ``--die-with-parent``): a ``kill -9`` of ``python -m grader autograde`` leaves nothing
-running. At start it removes what dead grader processes left (their kernels' cgroups and scratch mounts).
+sandboxes die with it (bwrap ``--die-with-parent``, and the lock its ``Scratch`` holds: ``sandbox.WORKER_LOCK``): a
+``kill -9`` of ``python -m grader autograde`` leaves nothing running. At start it removes what dead grader processes
+left (their kernels' cgroups and scratch mounts).
 
 A failure of the grading machinery (nbgrader's autograde failing, an exception here) is answered with the status
 ``infrastructure_error``, which the pool retries once in a fresh worker (``pool.grade_with_retry``); a notebook that

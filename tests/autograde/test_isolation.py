@@ -212,6 +212,76 @@ def test_a_kernel_command_dies_with_its_starter_even_one_that_died_before_it_ask
     assert marker.exists()
 
 
+#: A worker that starts one sandboxed kernel with nothing tying it to the worker but the lock (no ``launch_argv``
+#: prefix, no ``--die-with-parent``: as when the worker is killed inside bwrap, before its child in the new pid
+#: namespace has asked to die with its parent), prints ``ready`` and the kernel's IPC folder, and waits.
+_UNTIED_WORKER = """
+import asyncio, sys, time
+from pathlib import Path
+import nbformat
+from grader.autograde import sandbox as sb
+from grader.autograde.execute import Kernel
+root, cfg = Path(sys.argv[1]), sb.SandboxConfig()
+boot = sb.Boot(root / "boot", cfg)
+scratch = sb.Scratch(cfg, root)
+boot.seed_home(scratch.home_student)
+scratch.hand_over()
+argv, env, cwd = sb.kernel_command(cfg, scratch, boot, tests=False, data_dir=None)
+argv = [a for a in argv[argv.index(sb.BWRAP):] if a != "--die-with-parent"]
+nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
+k = Kernel(nb, argv=argv, env={"PATH": "/usr/bin:/bin"}, cwd=cwd, ids=scratch.ids, ipc=scratch.ipc_for(False),
+           timeout=60, startup_timeout=120, max_output_bytes=1 << 20)
+async def start():
+    await k.start()
+    await k.run()
+asyncio.run(start())
+print("ready", scratch.ipc_for(False), flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_sandbox_whose_worker_died_before_bwrap_tied_it_still_ends(sandbox, tmp_path):
+    """The worker's lock: a kernel whose worker is killed with nothing else tying them ends within seconds."""
+    import psutil
+
+    from grader.autograde.sandbox import clean_stale
+
+    def left(ipc: str) -> list:
+        found = []
+        for p in psutil.process_iter(["cmdline"]):
+            try:
+                line = " ".join(p.info["cmdline"] or [])
+                if str(tmp_path) in line or ipc in line:
+                    found.append(p)
+            except psutil.Error:
+                pass
+        return found
+
+    worker = subprocess.Popen([sys.executable, "-c", _UNTIED_WORKER, str(tmp_path)], stdout=subprocess.PIPE,
+                              text=True)
+    ipc = "/nonexistent"
+    try:
+        lines = iter(worker.stdout.readline, "")               # the kernel's own notes come first
+        line = next((w for w in map(str.split, lines) if w[:1] == ["ready"]), None)
+        assert line, "the worker did not start its kernel"
+        ipc = line[1]
+        time.sleep(2)
+        running = left(ipc)
+        assert any("hw8_sandbox_kernel" in " ".join(p.cmdline()) for p in running), running   # it runs meanwhile
+        worker.kill()
+        worker.wait()
+        deadline = time.monotonic() + 30
+        while left(ipc) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not left(ipc), [" ".join(p.cmdline())[:200] for p in left(ipc)]
+    finally:
+        worker.kill()
+        worker.wait()
+        for p in left(ipc):
+            p.kill()
+        clean_stale()
+
+
 def _state(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]

@@ -4,6 +4,8 @@ and data that does not, as a visitor, a student and the TA: no input may get a 5
 ``make test`` runs a bounded set (``FAST`` examples per route and identity); ``make test-slow`` (and CI) adds the slow
 run with ``SLOW`` examples. Both go through the whole ASGI stack (the Guard's limits, CSRF and authentication included).
 """
+import atexit
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -26,6 +28,7 @@ FAST, SLOW = 6, 150
 def _site():
     """A small competition with uploads by two students (module scope: schemathesis reads the schema at import)."""
     tmp = Path(tempfile.mkdtemp(prefix="lb_fuzz_"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
     key = make_key()
     url = f"sqlite:///{tmp / 'lb.sqlite3'}"
     cfg = make_cfg(write_answer_key(key, tmp / "solution.csv"), url, daily_limit=100000, max_upload_bytes=64 << 10,
