@@ -541,12 +541,17 @@ def take_full_scratch() -> list[str]:
     return out
 
 
-def _hold(path: Path) -> int:
+def _hold(path: Path) -> int | None:
     """Create ``path`` and hold an exclusive lock on it until the returned descriptor is closed or this process dies
-    (the descriptor is not inherited by the processes this one starts)."""
+    (the descriptor is not inherited by the processes this one starts); None where the file system has no locks
+    (the kernel is then not told of the file, and ``--die-with-parent`` alone ties it to this process)."""
     import fcntl
     fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
     return fd
 
 
@@ -579,7 +584,7 @@ class Scratch:
             self._mount(self.home_tests, cfg.scratch_mb)
             self._mount(self.ipc_student, IPC_MB)
             self._mount(self.ipc_tests, IPC_MB)
-        self.locks = [_hold(d / WORKER_LOCK) for d in (self.ipc_student, self.ipc_tests)]
+        self.locks = {d: _hold(d / WORKER_LOCK) for d in (self.ipc_student, self.ipc_tests)}
         self.ids = sandbox_ids(cfg) if cfg.enabled else None
         os.chmod(self.root, 0o711)
         for d in (self.ipc_student, self.ipc_tests):
@@ -596,9 +601,11 @@ class Scratch:
     def ipc_for(self, tests: bool) -> Path:
         return self.ipc_tests if tests else self.ipc_student
 
-    def worker_lock(self, tests: bool) -> Path:
-        """The file whose lock this process holds while the kernel may run (the kernel ends once it can lock it)."""
-        return self.ipc_for(tests) / WORKER_LOCK
+    def worker_lock(self, tests: bool) -> Path | None:
+        """The file whose lock this process holds while the kernel may run (the kernel ends once it can lock it);
+        None if it could not be locked."""
+        ipc = self.ipc_for(tests)
+        return ipc / WORKER_LOCK if self.locks.get(ipc) is not None else None
 
     def cgroup_for(self, tests: bool) -> cgroups.Group | None:
         """A new cgroup for one kernel of this notebook (removed by :meth:`cleanup`); None without cgroups."""
@@ -635,9 +642,10 @@ class Scratch:
         for g in self.groups:
             g.remove()
         self.groups = []
-        for fd in getattr(self, "locks", []):
-            os.close(fd)
-        self.locks = []
+        for fd in getattr(self, "locks", {}).values():
+            if fd is not None:
+                os.close(fd)
+        self.locks = {}
         if self.quota and self.root in self.mounts:
             full = self._full()
             if full:
@@ -715,13 +723,17 @@ def wrap(cmd: list[str], cfg: SandboxConfig, scratch: Scratch, boot: Boot, *, te
     args += ["--remount-ro", "/", "--chdir", HOME if tests else WORK, "--clearenv"]
     env = kernel_env(cfg, home=HOME, data=DATA if data_dir is not None else None, tests=tests, boot=BOOT, lib=LIB,
                      bin_dir=f"{VENV}/bin", pids_cgroup=group is not None,
-                     worker_lock=str(scratch.worker_lock(tests)))
+                     worker_lock=_str_or_none(scratch.worker_lock(tests)))
     for k, v in env.items():
         args += ["--setenv", k, v]
     args.append("--")
     if scratch.ids is not None:
         args += _setpriv(scratch.ids)
     return args + cmd
+
+
+def _str_or_none(path: Path | None) -> str | None:
+    return None if path is None else str(path)
 
 
 def kernel_command(cfg: SandboxConfig, scratch: Scratch, boot: Boot, *, tests: bool,
@@ -738,7 +750,7 @@ def kernel_command(cfg: SandboxConfig, scratch: Scratch, boot: Boot, *, tests: b
     env = kernel_env(cfg, home=str(home), data=str(Path(data_dir).resolve()) if data_dir is not None else None,
                      tests=tests, boot=str(boot.root), lib=str(boot.root / "lib"),
                      bin_dir=str(Path(sys.executable).parent), pids_cgroup=group is not None,
-                     worker_lock=str(scratch.worker_lock(tests)))
+                     worker_lock=_str_or_none(scratch.worker_lock(tests)))
     cmd = [*launch_argv(group), sys.executable,
            str(boot.root / BOOT_MODULES["sandbox_kernel.py"]), "-f", "{connection_file}", *extra]
     return cmd, env, str(home if tests else scratch.work)

@@ -282,6 +282,39 @@ def test_a_sandbox_whose_worker_died_before_bwrap_tied_it_still_ends(sandbox, tm
         clean_stale()
 
 
+def test_the_worker_lock_is_held_while_the_scratch_lives_and_left_out_where_files_cannot_be_locked(monkeypatch):
+    import fcntl
+
+    from grader.autograde import sandbox as sb
+    cfg = sb.SandboxConfig(enabled=False)
+    scratch = sb.Scratch(cfg)
+    try:
+        paths = [scratch.worker_lock(tests) for tests in (False, True)]
+        for path in paths:                              # a kernel's shared lock waits while the worker lives
+            fd = os.open(path, os.O_RDONLY)
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            os.close(fd)
+        settings = json.loads(sb.kernel_env(cfg, home="/h", data=None, tests=False, boot="/b", lib="/l",
+                                            bin_dir="/v", worker_lock=str(paths[0]))["GRADER_SANDBOX"])
+        assert settings["worker_lock"] == str(paths[0])
+        held = {p: os.open(p, os.O_RDONLY) for p in paths}
+    finally:
+        scratch.cleanup()
+    for fd in held.values():                            # gone with the scratch: the kernel's lock is granted
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        os.close(fd)
+
+    def no_locks(fd, op):
+        raise OSError(37, "No locks available")
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    scratch = sb.Scratch(cfg)
+    try:
+        assert scratch.worker_lock(False) is None and scratch.worker_lock(True) is None
+    finally:
+        scratch.cleanup()
+
+
 def _state(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
