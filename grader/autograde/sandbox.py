@@ -601,11 +601,11 @@ class Scratch:
     def ipc_for(self, tests: bool) -> Path:
         return self.ipc_tests if tests else self.ipc_student
 
-    def worker_lock(self, tests: bool) -> Path | None:
+    def worker_lock(self, tests: bool) -> str | None:
         """The file whose lock this process holds while the kernel may run (the kernel ends once it can lock it);
         None if it could not be locked."""
         ipc = self.ipc_for(tests)
-        return ipc / WORKER_LOCK if self.locks.get(ipc) is not None else None
+        return str(ipc / WORKER_LOCK) if self.locks.get(ipc) is not None else None
 
     def cgroup_for(self, tests: bool) -> cgroups.Group | None:
         """A new cgroup for one kernel of this notebook (removed by :meth:`cleanup`); None without cgroups."""
@@ -723,17 +723,13 @@ def wrap(cmd: list[str], cfg: SandboxConfig, scratch: Scratch, boot: Boot, *, te
     args += ["--remount-ro", "/", "--chdir", HOME if tests else WORK, "--clearenv"]
     env = kernel_env(cfg, home=HOME, data=DATA if data_dir is not None else None, tests=tests, boot=BOOT, lib=LIB,
                      bin_dir=f"{VENV}/bin", pids_cgroup=group is not None,
-                     worker_lock=_str_or_none(scratch.worker_lock(tests)))
+                     worker_lock=scratch.worker_lock(tests))
     for k, v in env.items():
         args += ["--setenv", k, v]
     args.append("--")
     if scratch.ids is not None:
         args += _setpriv(scratch.ids)
     return args + cmd
-
-
-def _str_or_none(path: Path | None) -> str | None:
-    return None if path is None else str(path)
 
 
 def kernel_command(cfg: SandboxConfig, scratch: Scratch, boot: Boot, *, tests: bool,
@@ -750,7 +746,7 @@ def kernel_command(cfg: SandboxConfig, scratch: Scratch, boot: Boot, *, tests: b
     env = kernel_env(cfg, home=str(home), data=str(Path(data_dir).resolve()) if data_dir is not None else None,
                      tests=tests, boot=str(boot.root), lib=str(boot.root / "lib"),
                      bin_dir=str(Path(sys.executable).parent), pids_cgroup=group is not None,
-                     worker_lock=_str_or_none(scratch.worker_lock(tests)))
+                     worker_lock=scratch.worker_lock(tests))
     cmd = [*launch_argv(group), sys.executable,
            str(boot.root / BOOT_MODULES["sandbox_kernel.py"]), "-f", "{connection_file}", *extra]
     return cmd, env, str(home if tests else scratch.work)

@@ -296,8 +296,8 @@ def test_the_worker_lock_is_held_while_the_scratch_lives_and_left_out_where_file
                 fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             os.close(fd)
         settings = json.loads(sb.kernel_env(cfg, home="/h", data=None, tests=False, boot="/b", lib="/l",
-                                            bin_dir="/v", worker_lock=str(paths[0]))["GRADER_SANDBOX"])
-        assert settings["worker_lock"] == str(paths[0])
+                                            bin_dir="/v", worker_lock=paths[0])["GRADER_SANDBOX"])
+        assert settings["worker_lock"] == paths[0]
         held = {p: os.open(p, os.O_RDONLY) for p in paths}
     finally:
         scratch.cleanup()
