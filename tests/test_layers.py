@@ -206,6 +206,15 @@ def test_grader_leaderboard_and_torch_free_modules_import_without_torch():
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
 
 
+def test_the_gradebooks_libraries_build_no_parser_at_import():
+    """jsonschema from 4.24 imports rfc3987-syntax where it is installed, which builds a parser grammar at import:
+    ~3 s in every process that reads a notebook (requirements.txt pins jsonschema below it)."""
+    code = ("import sys, jsonschema, nbformat, nbgrader.api\n"
+            "print(sorted({'rfc3987_syntax', 'lark'} & set(sys.modules)))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", (r.stdout, r.stderr[-2000:])
+
+
 #: The one kind of sys.path edit allowed: the autograder's test kernel taking the student's folder *off* the path.
 PATH_FILTER = re.compile(r"^\s*sys\.path\[:\] = \[p for p in sys\.path if ")
 
