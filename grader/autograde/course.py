@@ -92,9 +92,9 @@ def nbgrader_config(course: CourseConfig, **extra):
 
 
 def make_api(course: CourseConfig, **extra):
-    """An ``NbGraderAPI`` on ``course`` (the venv's bin put on PATH first: nbgrader runs ``alembic``)."""
-    from grader.autograde.env import ensure_tool_path
-    ensure_tool_path()
+    """An ``NbGraderAPI`` on ``course`` (nbgrader prepared first: ``env.prepare_nbgrader``)."""
+    from grader.autograde.env import prepare_nbgrader
+    prepare_nbgrader()
     (course.course_dir / ".exchange").mkdir(parents=True, exist_ok=True)
     import logging
     from nbgrader.apps.api import NbGraderAPI
@@ -108,8 +108,8 @@ def make_api(course: CourseConfig, **extra):
 
 def open_gradebook(course: CourseConfig):
     """nbgrader's ``Gradebook`` on the course's database (a context manager); a SQLite file is made private first."""
-    from grader.autograde.env import ensure_tool_path
-    ensure_tool_path()
+    from grader.autograde.env import prepare_nbgrader
+    prepare_nbgrader()
     from nbgrader.api import Gradebook
     gb = Gradebook(course.url, course.course_id)       # creates the SQLite file if it is new
     protect_gradebook_db(course)

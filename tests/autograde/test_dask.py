@@ -70,7 +70,7 @@ def test_dask_with_postgresql_gradebook(released_course, tmp_path, dask_client, 
     """Workers on several machines share a gradebook server: release and grade into PostgreSQL by URL."""
     from grader.autograde.course import CourseConfig, open_gradebook
     from grader.autograde.release import release
-    monkeypatch.setenv("PATH", "/usr/bin:/bin")      # nbgrader's alembic must still be found for a new gradebook
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")      # a new gradebook must still be stamped
     course = CourseConfig(source=released_course.source, course_dir=tmp_path / "c", db_url=pg_url)
     release(course)
     kinds = {"d1": "good", "d2": "blank"}

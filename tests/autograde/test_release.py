@@ -234,7 +234,7 @@ def test_release_fails_when_a_solution_leaks(released_course, tmp_path, monkeypa
 
 
 def test_release_cli_without_venv_on_path_leaves_a_valid_gradebook(released_course, tmp_path, monkeypatch, capsys):
-    """nbgrader runs `alembic` from PATH when it creates the gradebook: the CLI must put the venv's bin there."""
+    """A CLI started without the venv on PATH still stamps the gradebook it creates (``env.prepare_nbgrader``)."""
     from grader.cli import main
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     course_dir = tmp_path / "c"
