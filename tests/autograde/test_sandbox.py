@@ -254,3 +254,36 @@ def test_unsafe_no_sandbox_grades_and_says_so_in_every_row(released_course, tmp_
     rows = {r["student"]: r for r in csv.DictReader(open(course.course_dir / "autograde_results.csv"))}
     assert {r["sandbox"] for r in rows.values()} == {UNSANDBOXED}
     assert rows["u1"]["status"] == "graded" and float(rows["u1"]["code_score"]) == 2.0
+
+
+def test_matplotlibs_font_list_is_built_once_for_the_graders_user_and_kernels_use_their_copy(tmp_path, monkeypatch):
+    """Every worker's ``Boot`` copies the same font list into each kernel's fresh HOME; it is built once per
+    matplotlib version in the grader's cache folder, or in the worker's own folder where none can be made."""
+    from grader.autograde import sandbox
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = sandbox.font_cache(fallback=tmp_path / "own")
+    assert folder.parent == tmp_path / "cache" / "hw8-kit" and folder.name.startswith("matplotlib-")
+    (made,) = folder.iterdir()                     # the list alone: nothing half-made left beside it
+    assert made.name.startswith("fontlist-") and json.loads(made.read_text())["ttflist"]
+
+    home = tmp_path / "home"                       # a kernel's HOME, seeded as Boot.seed_home seeds it
+    mpl = home / ".config" / "matplotlib"
+    mpl.mkdir(parents=True)
+    (mpl / made.name).write_bytes(made.read_bytes())
+    seeded = (mpl / made.name).stat().st_mtime_ns
+    kernel = subprocess.run([sys.executable, "-c", "import matplotlib.pyplot"], capture_output=True, text=True,
+                            env={**os.environ, "MPLCONFIGDIR": str(mpl), "MPLBACKEND": "Agg"}, timeout=120)
+    assert kernel.returncode == 0, kernel.stderr
+    # read, not rebuilt: matplotlib writes the list again only when it had to build one
+    assert [p.name for p in mpl.iterdir()] == [made.name] and (mpl / made.name).stat().st_mtime_ns == seeded
+
+    def no_build(*args, **kwargs):
+        raise AssertionError(f"built again: {args}")
+    with monkeypatch.context() as m:
+        m.setattr(sandbox.subprocess, "run", no_build)
+        assert sandbox.font_cache(fallback=tmp_path / "own") == folder
+
+    (tmp_path / "file").write_text("")             # no cache folder can be made under a file
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
+    own = sandbox.font_cache(fallback=tmp_path / "own")
+    assert own == tmp_path / "own" and [p.name for p in own.iterdir()] == [made.name]
