@@ -221,14 +221,15 @@ class RateCommand:
     @staticmethod
     def add_arguments(r: argparse.ArgumentParser) -> None:
         rsub = r.add_subparsers(dest="step", required=True, metavar="STEP", parser_class=commandline.Parser)
-        s = rsub.add_parser("sheets", help="a numbered grid, a sheet to fill and a hidden key per kind",
+        s = rsub.add_parser("sheets", help="numbered pages, a sheet to fill and a hidden key per kind",
                             description="Per near kind: a seeded sample of its test images mixed with normal test "
-                                        "faces, as <kind>.png (numbered grid), <kind>.csv (cell,answer: fill in "
-                                        "yes, no or unsure) and key/<kind>.csv (which cells are anomalies: do not "
-                                        "open while rating).")
+                                        "faces, as <kind>-1.png, <kind>-2.png, ... (numbered pages of 16 cells, "
+                                        "each image three times its size), <kind>.csv (cell,answer: fill in yes, "
+                                        "no or unsure) and key/<kind>.csv (which cells are anomalies: do not open "
+                                        "while rating).")
         s.add_argument("--data", type=Path, required=True, help="directory with testingset.npy")
         s.add_argument("--answers", type=Path, required=True, help="directory with solution.csv")
-        s.add_argument("--out", type=Path, required=True, help="directory for the grids, sheets and keys")
+        s.add_argument("--out", type=Path, required=True, help="directory for the pages, sheets and keys")
         s.add_argument("--kinds", nargs="+", help="kinds to rate (default: every near kind in the data)")
         s.add_argument("--per-kind", type=int, default=64, help="images of each kind (default: 64)")
         s.add_argument("--normal", type=int, default=16, help="normal faces mixed in (default: 16)")
@@ -241,9 +242,10 @@ class RateCommand:
         from data_tools import rating
 
         if args.step == "sheets":
-            for path in rating.write_sheets(args.data, args.answers, args.out, kinds=args.kinds,
-                                            per_kind=args.per_kind, normal=args.normal, seed=args.seed):
-                print(f"{path}  ->  fill {path.with_suffix('.csv')}")
+            pages = rating.write_sheets(args.data, args.answers, args.out, kinds=args.kinds, per_kind=args.per_kind,
+                                        normal=args.normal, seed=args.seed)
+            for kind, paths in pages.items():
+                print(f"{', '.join(p.name for p in paths)} in {args.out}  ->  fill {args.out / kind}.csv")
             return 0
         results = rating.read_results(args.sheets)
         print(rating.format_results(results))

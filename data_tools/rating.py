@@ -1,13 +1,14 @@
 """Labels a person agrees with: a blind rating protocol for the near anomaly kinds.
 
 For each kind, :func:`write_sheets` draws a seeded sample of that kind's test images (64 by default) and mixes in
-normal test faces (16), in a seeded order, as one numbered grid (``<kind>.png``, cell 1 at the top left, row by row)
-and a sheet to fill (``<kind>.csv``: ``cell,answer``, the answer empty) with the kind's question
-(:data:`QUESTIONS`). Which cells are anomalies is in ``key/<kind>.csv`` (0600), which the rater does not open. The
-rater looks at each grid and answers every cell ``yes``, ``no`` or ``unsure``; :func:`read_results` then joins the
-answers with the key: per kind, the share of its images a person sees the attribute in (``yes``), is unsure of, or
-does not see, and the share of normal faces answered ``yes``. The kind passes at :data:`AGREEMENT` or more ``yes``
-and at most :data:`NORMAL_YES` of the normal faces ``yes``.
+normal test faces (16), in a seeded order, as numbered pages (``<kind>-1.png``, ``<kind>-2.png``, ...: :data:`PAGE`
+cells each, every image :data:`SCALE` times its size, its number in its corner) and a sheet to fill (``<kind>.csv``:
+``cell,answer``, the answer empty) with the kind's question (:data:`QUESTIONS`). Which cells are anomalies is in
+``key/<kind>.csv`` (0600), which the rater does not open. The rater looks at each page and answers every cell
+``yes``, ``no`` or ``unsure``; :func:`read_results` then joins the answers with the key: per kind, the share of its
+images a person sees the attribute in (``yes``), is unsure of, or does not see, and the share of normal faces
+answered ``yes``. The kind passes at :data:`AGREEMENT` or more ``yes`` and at most :data:`NORMAL_YES` of the normal
+faces ``yes``.
 
     python -m data_tools rate sheets --data DIR --answers DIR --out DIR [--per-kind 64] [--normal 16] [--seed 0]
     python -m data_tools rate result --sheets DIR
@@ -37,8 +38,12 @@ ANSWERS = ("yes", "no", "unsure")
 AGREEMENT = 0.90
 #: ... and at most this share of the normal faces beside them.
 NORMAL_YES = 0.10
-#: Images per row of a grid.
-COLUMNS = 8
+#: A page of a kind's sheet: ``ROWS`` x ``COLUMNS`` cells, each image ``SCALE`` times its size (192 px): about 800 px
+#: square, which a viewer shows whole, so that a stroke a pixel or two wide in a 64-pixel image is seen as drawn. (One
+#: grid of 80 cells at twice the size, shrunk to fit a screen, hid thin paint: rated on it, blue stripes a page
+#: shows plainly were answered "no".)
+COLUMNS, ROWS, SCALE = 4, 4, 3
+PAGE = COLUMNS * ROWS
 
 
 @dataclass(frozen=True)
@@ -69,9 +74,9 @@ class KindResult:
 
 
 def write_sheets(data: str | Path, answers: str | Path, out_dir: str | Path, kinds=None, per_kind: int = 64,
-                 normal: int = 16, seed: int = 0) -> list[Path]:
-    """Write ``<kind>.png`` (numbered grid), ``<kind>.csv`` (to fill) and ``key/<kind>.csv`` for each kind in
-    ``kinds`` (default: every kind of :data:`QUESTIONS` in the data set). Returns the grids' paths."""
+                 normal: int = 16, seed: int = 0) -> dict[str, list[Path]]:
+    """Write ``<kind>-<page>.png`` (numbered pages), ``<kind>.csv`` (to fill) and ``key/<kind>.csv`` for each kind
+    in ``kinds`` (default: every kind of :data:`QUESTIONS` in the data set). Returns kind -> its pages' paths."""
     paths = DatasetPaths(Path(data), Path(answers))
     try:
         key = load_answer_key(paths.solution)
@@ -88,7 +93,7 @@ def write_sheets(data: str | Path, answers: str | Path, out_dir: str | Path, kin
     out = Path(out_dir)
     (out / "key").mkdir(parents=True, exist_ok=True)
     os.chmod(out / "key", 0o700)
-    written = []
+    written = {}
     for i, kind in enumerate(kinds):
         rng = np.random.default_rng([seed, i])
         ids = np.flatnonzero(key.kinds == kind)
@@ -97,7 +102,7 @@ def write_sheets(data: str | Path, answers: str | Path, out_dir: str | Path, kin
         rows = np.r_[rng.choice(ids, min(per_kind, len(ids)), replace=False),
                      rng.choice(normals, min(normal, len(normals)), replace=False)]
         rows = rows[rng.permutation(len(rows))]
-        written.append(_numbered_grid(np.asarray(test[rows]), out / f"{kind}.png", kind))
+        written[kind] = _numbered_pages(np.asarray(test[rows]), out, kind)
         with open(out / f"{kind}.csv", "w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
             w.writerow(["cell", "answer"])
@@ -110,22 +115,28 @@ def write_sheets(data: str | Path, answers: str | Path, out_dir: str | Path, kin
     return written
 
 
-def _numbered_grid(images: np.ndarray, out: Path, kind: str) -> Path:
-    """``preview.grid_array`` with the question above and each row's first cell number at its left, as a PNG."""
+def _numbered_pages(images: np.ndarray, out: Path, kind: str) -> list[Path]:
+    """``images`` as pages of :data:`PAGE` cells (``preview.grid_array``) under the question, each cell's number in
+    its top left corner, as ``out/<kind>-<page>.png``."""
     from PIL import Image, ImageDraw
 
     from data_tools.preview import grid_array
-    grid = Image.fromarray(grid_array(images, cols=COLUMNS, scale=2))
-    margin, top = 40, 24
-    canvas = Image.new("RGB", (grid.width + margin, grid.height + top), "white")
-    canvas.paste(grid, (margin, top))
-    draw = ImageDraw.Draw(canvas)
-    draw.text((margin, 6), f"{kind}: {QUESTIONS[kind]}  (cells numbered row by row)", fill="black")
-    cell = 64 * 2 + 2
-    for r in range(-(-len(images) // COLUMNS)):
-        draw.text((4, top + r * cell + cell // 2 - 5), f"{r * COLUMNS + 1:>3}", fill="black")
-    canvas.save(out)
-    return out
+    written, top, cell = [], 20, 64 * SCALE + 2
+    for first in range(0, len(images), PAGE):
+        grid = Image.fromarray(grid_array(images[first:first + PAGE], cols=COLUMNS, scale=SCALE))
+        canvas = Image.new("RGB", (grid.width, grid.height + top), "white")
+        canvas.paste(grid, (0, top))
+        draw = ImageDraw.Draw(canvas)
+        page = first // PAGE + 1
+        draw.text((4, 4), f"{kind} (page {page}): {QUESTIONS[kind]}", fill="black")
+        for i in range(min(PAGE, len(images) - first)):
+            r, c = divmod(i, COLUMNS)
+            x, y = 2 + c * cell, top + 2 + r * cell
+            draw.rectangle((x, y, x + 22, y + 12), fill="white")
+            draw.text((x + 2, y + 1), f"{first + i + 1}", fill="black")
+        written.append(out / f"{kind}-{page}.png")
+        canvas.save(written[-1])
+    return written
 
 
 def read_results(sheets: str | Path) -> list[KindResult]:

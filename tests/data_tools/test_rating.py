@@ -31,7 +31,7 @@ def sheets(tiny_dataset, tmp_path):
 def test_sheets_mix_the_kind_with_normal_faces_and_keep_the_key_apart(tiny_dataset, sheets):
     key = tiny_dataset.key
     near = [k for k in rating.QUESTIONS if (key.kinds == k).any()]
-    assert near and sorted(p.stem for p in sheets.glob("*.png")) == sorted(near)
+    assert near and sorted({p.stem.rsplit("-", 1)[0] for p in sheets.glob("*.png")}) == sorted(near)
     for kind in near:
         with open(sheets / "key" / f"{kind}.csv", newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
@@ -46,8 +46,11 @@ def test_sheets_mix_the_kind_with_normal_faces_and_keep_the_key_apart(tiny_datas
                                                                                 range(1, len(rows) + 1)]
         assert all(r[1] == "" for r in sheet[1:])                          # the sheet tells nothing about the key
         assert (sheets / "key" / f"{kind}.csv").stat().st_mode & 0o777 == 0o600
-        width, height = Image.open(sheets / f"{kind}.png").size
-        assert width > 8 * 128 and height > -(-len(rows) // 8) * 128
+        pages = sorted(sheets.glob(f"{kind}-*.png"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
+        assert [p.name for p in pages] == [f"{kind}-{i}.png" for i in range(1, -(-len(rows) // rating.PAGE) + 1)]
+        for page in pages:       # shown whole (at most ~800 px a side), each image three times its size
+            width, height = Image.open(page).size
+            assert 4 * 192 < width <= 800 and height <= 800
     # the same seed draws the same sample in the same order; another seed another order
     again = sheets.parent / "again"
     rating.write_sheets(tiny_dataset.paths.data, tiny_dataset.paths.answers, again, per_kind=64, normal=4, seed=3)
@@ -55,7 +58,7 @@ def test_sheets_mix_the_kind_with_normal_faces_and_keep_the_key_apart(tiny_datas
 
 
 def test_results_count_yes_unsure_no_and_the_normal_faces(tiny_dataset, sheets):
-    kinds = sorted(p.stem for p in sheets.glob("*.png"))
+    kinds = sorted({p.stem.rsplit("-", 1)[0] for p in sheets.glob("*.png")})
     for kind in kinds:
         _fill(sheets, kind, lambda true, cell: ("yes" if true == kind else "no") if cell != 1 else "unsure")
     res = {r.kind: r for r in rating.read_results(sheets)}
@@ -87,7 +90,7 @@ def test_a_kind_passes_at_90_percent_yes_and_few_normal_yes():
     (lambda rows: rows[0].__setitem__(1, "verdict"), "the header must name 'cell' and 'answer'"),
 ])
 def test_a_mistake_in_a_sheet_is_named_with_its_file_and_line(sheets, edit, message):
-    kind = sorted(p.stem for p in sheets.glob("*.png"))[0]
+    kind = sorted(p.stem.rsplit("-", 1)[0] for p in sheets.glob("*.png"))[0]
     _fill(sheets, kind, lambda true, cell: "yes")
     with open(sheets / f"{kind}.csv", newline="", encoding="utf-8") as f:
         rows = [r[:2] for r in csv.reader(f)]
