@@ -122,6 +122,8 @@ def _numbered_pages(images: np.ndarray, out: Path, kind: str) -> list[Path]:
 
     from data_tools.preview import grid_array
     written, top, cell = [], 20, 64 * SCALE + 2
+    for stale in out.glob(f"{kind}-*.png"):     # an earlier sheet's pages: a shorter one would leave some behind
+        stale.unlink()
     for first in range(0, len(images), PAGE):
         grid = Image.fromarray(grid_array(images[first:first + PAGE], cols=COLUMNS, scale=SCALE))
         canvas = Image.new("RGB", (grid.width, grid.height + top), "white")

@@ -55,6 +55,12 @@ def test_sheets_mix_the_kind_with_normal_faces_and_keep_the_key_apart(tiny_datas
     again = sheets.parent / "again"
     rating.write_sheets(tiny_dataset.paths.data, tiny_dataset.paths.answers, again, per_kind=64, normal=4, seed=3)
     assert (again / "key" / f"{near[0]}.csv").read_text() == (sheets / "key" / f"{near[0]}.csv").read_text()
+    # a shorter sheet written over a longer one leaves none of its pages
+    long = rating.write_sheets(tiny_dataset.paths.data, tiny_dataset.paths.answers, again, kinds=[near[0]], normal=40)
+    short = rating.write_sheets(tiny_dataset.paths.data, tiny_dataset.paths.answers, again, kinds=[near[0]],
+                                per_kind=4, normal=2)
+    assert len(long[near[0]]) >= 3 and short[near[0]] == [again / f"{near[0]}-1.png"]
+    assert sorted(again.glob(f"{near[0]}-*.png")) == short[near[0]]
 
 
 def test_results_count_yes_unsure_no_and_the_normal_faces(tiny_dataset, sheets):
