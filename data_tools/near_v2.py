@@ -14,7 +14,8 @@ byte-identical), four ways:
 2. Matched and varied: masks in three shapes (surgical with pleats, cloth with a seam, neck gaiter) and three
    colour schemes (the face's own skin tone, the mean colour of what they cover, a cloth colour at that part's
    brightness, up to half desaturated); paint in three patterns (stripes, dots, a round patch; on both cheeks or
-   one), recolouring the skin while keeping part of its brightness and all of its texture.
+   one), recolouring the skin while keeping part of its brightness and all of its texture, and drawn again where
+   it would barely show (``_V2_PAINT_FLOOR``).
 3. Latent directions: open_mouth's is made orthogonal to the directions in z that predict the mouth's brightness
    (``_V2_ORTHO``: open mouths show teeth rather than the darkest hole of the face); headwear's is moved half
    way back towards the labeller's (``_V2_LABEL_DIRECTION``: more hats, fewer heads of hair); glasses and
@@ -24,7 +25,8 @@ byte-identical), four ways:
    its statistics look (``_Discriminant``: a shrunk linear discriminant of ``region_stats``' region and grid
    statistics and the global battery, and the Mahalanobis distances of the region and of the grid statistics, all
    fitted once per kind on fixed reference and calibration samples and shipped, ``FIT_FILE``; Gumbel top-k by the
-   density ratio, within strata of the unedited face's brightness so that dark faces are not preferred). What a
+   density ratio, within strata of brightness so that dark faces are not preferred: the unedited face's for drawn
+   kinds, the edited face's for latent kinds, whose unedited faces are rendered only for the rows kept). What a
    student's statistic or Gaussian on them finds is thus matched as far as the candidates allow; every kept image
    still carries the edit (no candidate is unedited).
 """
@@ -65,6 +67,11 @@ _V2_RANGES = {"glasses": (2.5, 3.5), "headwear": (2.5, 3.5), "open_mouth": (2.0,
 #: sheets of the slab sorted by it, the lowest 32 of 400 showed glasses or headwear in about 3 of 4 (dark or turned
 #: faces, heads of hair), the highest 32 in all; 60-70% of the slab's latents pass
 _V2_MIN_PROBABILITY = 0.95
+#: paint must show: a drawing changing fewer than ``_V2_PAINT_FLOOR`` pixels by ``_V2_VISIBLE`` grey levels or more
+#: (in some channel) is drawn again, up to ``_V2_REDRAWS`` times. On the calibration build's rating pages, 10 of the
+#: 12 paint images answered no or unsure changed fewer than 40 such pixels (dots of a pixel or two, dark paint on a
+#: dark face), against 18 of the 52 answered yes
+_V2_VISIBLE, _V2_PAINT_FLOOR, _V2_REDRAWS = 32, 40, 8
 #: latent kinds whose version 2 direction is half way between version 1's and the label model's (``LABEL_MODELS``):
 #: headwear's orthogonalised direction keeps only cos 0.78 of it, and a third of its faces showed hair, not a hat
 _V2_LABEL_DIRECTION = ("headwear",)
@@ -104,7 +111,8 @@ def fit_key() -> str:
     from data_tools.faces import weights_sha256
     constants = (_V2_MAX_SHIFT, _V2_REFERENCE_SEED, _V2_N_REFERENCE, _V2_CALIBRATION_SEED, _V2_N_CALIBRATION,
                  _V2_STRATA, _V2_SHRINK, _V2_GAUSS_SHRINK, _V2_ORTHO, _V2_ORTHO_STATS, _V2_RANGES,
-                 _V2_MIN_PROBABILITY, _V2_LABEL_DIRECTION, _V2_ORDER, _INNER)
+                 _V2_MIN_PROBABILITY, _V2_LABEL_DIRECTION, _V2_ORDER, _INNER, _V2_VISIBLE, _V2_PAINT_FLOOR,
+                 _V2_REDRAWS)
     return hashlib.sha256(f"{constants!r} {weights_sha256()}".encode()).hexdigest()
 
 
@@ -227,12 +235,12 @@ class _Discriminant:
         return _log_gaussian(t, *self.normal) - _log_gaussian(t, *self.anomalous)
 
 
-def _discriminant(faces: FaceGenerator, name: str, edit: Edit) -> _Discriminant:
+def _discriminant(faces: FaceGenerator, name: str, candidates: Candidates) -> _Discriminant:
     def make():
         from data_tools import region_stats
         ref = _reference(faces)
         rng = np.random.default_rng(_V2_CALIBRATION_SEED + _V2_ORDER.index(name))
-        a = (_v2_features(edit(faces, 2 * _V2_N_CALIBRATION, rng)[1]) - ref["mean"]) / ref["std"]
+        a = (_v2_features(candidates(faces, 2 * _V2_N_CALIBRATION, rng)[1]) - ref["mean"]) / ref["std"]
         b = (_reference_sample(faces)["features"] - ref["mean"]) / ref["std"]
         (a_fit, a_eval), (b_fit, b_eval) = np.split(a, 2), np.split(b, 2)
         cov = 0.5 * (np.cov(a_fit, rowvar=False) + np.cov(b_fit, rowvar=False)) + _V2_SHRINK * np.eye(a.shape[1])
@@ -250,15 +258,22 @@ def _discriminant(faces: FaceGenerator, name: str, edit: Edit) -> _Discriminant:
     return _fitted(faces, f"discriminant/{name}", make)
 
 
-def _selected(name: str, edit: Edit) -> Edit:
-    """``edit`` drawn ``_V2_CANDIDATES`` times over, keeping n candidates by Gumbel top-k sampling with weights
+#: A kind's candidates: (faces, n, rng) -> (before, after, brightness): ``after`` (n,64,64,3) the edited images,
+#: ``brightness`` (n,) what the selection's strata are taken on, and ``before(rows)`` the unedited faces of those
+#: rows (rendered only for the rows kept, where rendering is what costs)
+Candidates = Callable[[FaceGenerator, int, np.random.Generator],
+                      tuple[Callable[[np.ndarray], np.ndarray], np.ndarray, np.ndarray]]
+
+
+def _selected(name: str, candidates: Candidates) -> Edit:
+    """``candidates`` drawn ``_V2_CANDIDATES`` times over, keeping n by Gumbel top-k sampling with weights
     proportional to the density ratio normal / candidate of ``_discriminant``'s triples, within ``_V2_STRATA``
-    strata of the unedited face's brightness that each keep the share normal faces have (so the selection cannot
-    prefer dark faces, where an edit shows least). Rows keep their order."""
+    strata of brightness that each keep the share normal faces have (so the selection cannot prefer dark faces,
+    where an edit shows least). Rows keep their order."""
     def selected(faces: FaceGenerator, n: int, rng: np.random.Generator):
-        before, after = edit(faces, n * _V2_CANDIDATES, rng)
-        keys = _discriminant(faces, name, edit).log_ratio(after) + rng.gumbel(size=len(after))
-        stratum = np.searchsorted(_reference(faces)["brightness_edges"], anomaly_stats.mean_brightness(before))
+        before, after, brightness = candidates(faces, n * _V2_CANDIDATES, rng)
+        keys = _discriminant(faces, name, candidates).log_ratio(after) + rng.gumbel(size=len(after))
+        stratum = np.searchsorted(_reference(faces)["brightness_edges"], brightness)
         quota = np.full(_V2_STRATA, n // _V2_STRATA)
         quota[rng.choice(_V2_STRATA, n % _V2_STRATA, replace=False)] += 1
         order = np.argsort(-keys, kind="stable")
@@ -266,7 +281,7 @@ def _selected(name: str, edit: Edit) -> Edit:
         if len(keep) < n:            # a stratum short of candidates: the best of the rest
             keep = np.r_[keep, order[~np.isin(order, keep)][:n - len(keep)]]
         keep = np.sort(keep)
-        return _check(before[keep], n), _check(after[keep], n)
+        return _check(before(keep), n), _check(after[keep], n)
     return selected
 
 
@@ -295,10 +310,11 @@ def _v2_direction(faces: FaceGenerator, name: str) -> LatentRegion:
     return _fitted(faces, f"direction/{name}", make)
 
 
-def _latent_edit_v2(name: str) -> Edit:
+def _latent_candidates(name: str) -> Candidates:
     """Normal latents moved into the kind's version 2 slab, keeping only those the label model gives the attribute
-    with P >= ``_V2_MIN_PROBABILITY`` (rejection in z: nothing is rendered twice)."""
-    def edit(faces: FaceGenerator, n: int, rng: np.random.Generator):
+    with P >= ``_V2_MIN_PROBABILITY`` (rejection in z: nothing is rendered twice). The strata are taken on the
+    edited faces' brightness, so the unedited faces are rendered only for the rows kept."""
+    def candidates(faces: FaceGenerator, n: int, rng: np.random.Generator):
         region = _v2_direction(faces, name)
         before = np.empty((0, NZ), np.float32)
         after = np.empty((0, NZ), np.float32)
@@ -307,8 +323,9 @@ def _latent_edit_v2(name: str) -> Edit:
             moved = region.move(z, rng)
             keep = attribute_probability(name, moved) >= _V2_MIN_PROBABILITY
             before, after = np.concatenate([before, z[keep]]), np.concatenate([after, moved[keep]])
-        return _check(faces.render(before[:n]), n), _check(faces.render(after[:n]), n)
-    return edit
+        images = _check(faces.render(after[:n]), n)
+        return (lambda rows: faces.render(before[rows])), images, anomaly_stats.mean_brightness(images)
+    return candidates
 
 
 def _skin(face: np.ndarray, dy: int, dx: int) -> np.ndarray:
@@ -413,16 +430,27 @@ def _draw_face_paint_v2(face: np.ndarray, rng: np.random.Generator, dy: int, dx:
     return np.clip(out, 0, 255).round().astype(np.uint8)
 
 
-def _located_edit(draw: Callable[[np.ndarray, np.random.Generator, int, int], np.ndarray]) -> Edit:
-    """A drawn edit of normal faces at each face's own position (``_locate``)."""
-    def edit(faces: FaceGenerator, n: int, rng: np.random.Generator):
+def _located_candidates(draw: Callable[[np.ndarray, np.random.Generator, int, int], np.ndarray],
+                        floor: int = 0) -> Candidates:
+    """A drawn edit of normal faces at each face's own position (``_locate``); the strata are taken on the unedited
+    faces' brightness. With a ``floor``, a drawing that changes fewer than ``floor`` pixels by ``_V2_VISIBLE``
+    grey levels or more in some channel is drawn again (up to ``_V2_REDRAWS`` times; the most visible is kept)."""
+    def candidates(faces: FaceGenerator, n: int, rng: np.random.Generator):
         before = _normal_faces(faces, n, rng)
         dy, dx = _locate(before, _reference(faces)["template"])
         after = before.copy()
         for i in range(n):
-            after[i] = draw(after[i], rng, int(dy[i]), int(dx[i]))
-        return before, after
-    return edit
+            best, shown = None, -1
+            for _ in range(_V2_REDRAWS if floor else 1):
+                drawn = draw(before[i].copy(), rng, int(dy[i]), int(dx[i]))
+                changed = int((np.abs(drawn.astype(np.int16) - before[i]).max(-1) >= _V2_VISIBLE).sum())
+                if changed > shown:
+                    best, shown = drawn, changed
+                if shown >= floor:
+                    break
+            after[i] = best
+        return (lambda rows: before[rows]), after, anomaly_stats.mean_brightness(before)
+    return candidates
 
 
 #: name -> (family, region): version 1's (``anomalies.KINDS``; a test holds them equal)
@@ -431,14 +459,15 @@ _FAMILY_REGION = {"glasses": ("semantic", "eyes"), "headwear": ("semantic", "top
                   "face_paint": ("imitable", "cheeks")}
 
 
-#: name -> the edit its candidates are drawn by (``_selected`` keeps some of them)
-_EDITS: dict[str, Edit] = {
-    **{name: _latent_edit_v2(name) for name in ("glasses", "headwear", "open_mouth")},
-    "face_mask": _located_edit(_draw_face_mask_v2), "face_paint": _located_edit(_draw_face_paint_v2)}
+#: name -> how its candidates are drawn (``_selected`` keeps some of them)
+_CANDIDATES: dict[str, Candidates] = {
+    **{name: _latent_candidates(name) for name in ("glasses", "headwear", "open_mouth")},
+    "face_mask": _located_candidates(_draw_face_mask_v2),
+    "face_paint": _located_candidates(_draw_face_paint_v2, floor=_V2_PAINT_FLOOR)}
 
 
 def _near_v2(name: str, description: str) -> AnomalyKind:
-    return _near(name, *_FAMILY_REGION[name], description, _selected(name, _EDITS[name]))
+    return _near(name, *_FAMILY_REGION[name], description, _selected(name, _CANDIDATES[name]))
 
 
 #: The near kinds as version 2 builds them (``anomalies.KINDS_V2``, with ``corrupted``).
@@ -464,7 +493,7 @@ def fit(faces: FaceGenerator) -> dict[str, object]:
     _FITTING.add(id(faces))
     try:
         out: dict[str, object] = {"reference": _reference(faces)}
-        out.update({f"discriminant/{n}": _discriminant(faces, n, _EDITS[n]) for n in _V2_ORDER})
+        out.update({f"discriminant/{n}": _discriminant(faces, n, _CANDIDATES[n]) for n in _V2_ORDER})
         out.update({f"direction/{n}": _v2_direction(faces, n) for n in _V2_RANGES})
         return out
     finally:

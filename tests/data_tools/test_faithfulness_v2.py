@@ -40,16 +40,16 @@ N_PER_KIND = 160
 
 MAX_SEPARABILITY = 0.75
 #: Bound on the AUC of the label-free region and grid Gaussians (the classical rows) for each near kind of
-#: version 2. Chosen on the calibration sample (``--sample-seed 1``'s seeds: version 2's worst, headwear, 0.825 /
-#: 0.825; version 1's face_mask 0.943); measured on this sample: version 2's worst 0.804 (headwear), version 1's
+#: version 2. Chosen on the calibration sample (``--sample-seed 1``'s seeds: version 2's worst, headwear, 0.828 /
+#: 0.829; version 1's face_mask 0.943); measured on this sample: version 2's worst 0.808 (headwear), version 1's
 #: 0.937 (face_mask) and 0.876 (face_paint). Hats a person sees change the top of the image.
 MAX_GAUSSIAN_AUC = 0.85
 NEAR = sorted(k for k in an.DEFAULT_MIXTURE if an.KINDS[k].distance == "near")
 #: kind -> floor of the median concentration in its region, measured in brackets (version 1: glasses 1.61,
 #: headwear 1.75, open_mouth 1.65; masks and paint at their maxima, all of the edit inside the region, in both)
 CONCENTRATION_FLOOR = {"glasses": 1.2, "headwear": 1.4, "open_mouth": 1.15, "face_mask": 1.8, "face_paint": 2.5}
-# (1.49, 1.92, 1.21, 2.67 = the maximum, 4.65 = the maximum)
-#: floor of the share of faces whose concentration is above 1 (measured: 0.83, 0.95, 0.64, 1.00, 1.00)
+# (1.49, 1.92, 1.20, 2.67 = the maximum, 4.65 = the maximum)
+#: floor of the share of faces whose concentration is above 1 (measured: 0.82, 0.95, 0.63, 1.00, 1.00)
 SHARE_FLOOR = 0.6
 
 
@@ -132,6 +132,20 @@ def test_version_2_near_kinds_change_the_part_of_the_face_they_are_named_after(f
     conc = an.faithfulness(name, faces, 64, np.random.default_rng(5), kinds_version=2)
     assert np.median(conc) >= CONCENTRATION_FLOOR[name], (name, np.median(conc))
     assert (conc > 1.0).mean() >= SHARE_FLOOR, (name, (conc > 1.0).mean())
+
+
+def test_version_2_paint_shows_and_its_floor_is_what_makes_it(faces):
+    """Paint a person can miss (a dot or two, dark paint on a dark face) is drawn again: the kept images change at
+    least ``_V2_PAINT_FLOOR`` pixels by ``_V2_VISIBLE`` grey levels; the same drawings without the floor often do
+    not (about 45% of single drawings)."""
+    def shown(before, after):
+        changed = (np.abs(after.astype(np.int16) - before).max(-1) >= near_v2._V2_VISIBLE).sum((1, 2))
+        return (changed >= near_v2._V2_PAINT_FLOOR).mean()
+    before, after = an.get_kind("face_paint", 2).edit(faces, 48, np.random.default_rng(3))
+    assert shown(before, after) >= 0.97
+    unfloored, drawn, _ = near_v2._located_candidates(near_v2._draw_face_paint_v2)(
+        faces, 48, np.random.default_rng(3))
+    assert shown(unfloored(np.arange(48)), drawn) <= 0.75
 
 
 @pytest.mark.slow
