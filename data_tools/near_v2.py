@@ -430,6 +430,11 @@ def _draw_face_paint_v2(face: np.ndarray, rng: np.random.Generator, dy: int, dx:
     return np.clip(out, 0, 255).round().astype(np.uint8)
 
 
+def _changed(before: np.ndarray, after: np.ndarray) -> int:
+    """How many pixels an edit changes by ``_V2_VISIBLE`` grey levels or more in some channel."""
+    return int((np.abs(after.astype(np.int16) - before).max(-1) >= _V2_VISIBLE).sum())
+
+
 def _located_candidates(draw: Callable[[np.ndarray, np.random.Generator, int, int], np.ndarray],
                         floor: int = 0) -> Candidates:
     """A drawn edit of normal faces at each face's own position (``_locate``); the strata are taken on the unedited
@@ -440,15 +445,17 @@ def _located_candidates(draw: Callable[[np.ndarray, np.random.Generator, int, in
         dy, dx = _locate(before, _reference(faces)["template"])
         after = before.copy()
         for i in range(n):
-            best, shown = None, -1
-            for _ in range(_V2_REDRAWS if floor else 1):
-                drawn = draw(before[i].copy(), rng, int(dy[i]), int(dx[i]))
-                changed = int((np.abs(drawn.astype(np.int16) - before[i]).max(-1) >= _V2_VISIBLE).sum())
-                if changed > shown:
-                    best, shown = drawn, changed
+            after[i] = draw(before[i].copy(), rng, int(dy[i]), int(dx[i]))
+            if not floor:
+                continue
+            shown = _changed(before[i], after[i])
+            for _ in range(_V2_REDRAWS - 1):
                 if shown >= floor:
                     break
-            after[i] = best
+                drawn = draw(before[i].copy(), rng, int(dy[i]), int(dx[i]))
+                changed = _changed(before[i], drawn)
+                if changed > shown:
+                    after[i], shown = drawn, changed
         return (lambda rows: before[rows]), after, anomaly_stats.mean_brightness(before)
     return candidates
 
