@@ -243,11 +243,16 @@ def versions() -> dict[str, str]:
     return out
 
 
+def effective_threads(n: int) -> int:
+    """The torch thread count a build with ``threads=n`` renders with (0: all cores): what its bytes may depend on."""
+    return n or (os.cpu_count() or 1)
+
+
 class _Threads:
     """Set torch's CPU thread count for the build and restore it afterwards."""
 
     def __init__(self, n: int):
-        self.n = n or (os.cpu_count() or 1)
+        self.n = effective_threads(n)
 
     def __enter__(self):
         self.prev = torch.get_num_threads()
@@ -395,14 +400,16 @@ def build_dataset(config: BuildConfig, out: str | Path, answers: str | Path, pro
 
 def cached_dataset(preset: str = "demo", seed: int = 0, progress: bool = True, **overrides) -> DatasetPaths:
     """The data set for ``preset``/``seed`` under ``.cache/data/<preset>-<seed>/``, built only if missing or if
-    its manifest records another config, other code (``code_digest``) or files of other sizes. Returns its paths."""
+    its manifest records another config, another thread count to render with (``threads=0`` and the machine's core
+    count are the same), other code (``code_digest``) or files of other sizes. Returns its paths."""
     config = BuildConfig.from_preset(preset, seed=seed, **overrides)
     paths = cache_paths(preset, seed, config.kinds_version)
     if paths.manifest.is_file():
         try:
             manifest = read_manifest(paths.manifest)
             # a manifest written before kinds_version existed is a version 1 build
-            same = ({"kinds_version": 1, **manifest.get("config")} == asdict(config)
+            same = ({"kinds_version": 1, **manifest.get("config"), "threads": 0} == {**asdict(config), "threads": 0}
+                    and manifest["generator"]["torch_threads"] == effective_threads(config.threads)
                     and manifest.get("generator", {}).get("code") == code_digest()
                     and all((base / name).is_file() and (base / name).stat().st_size == rec["bytes"]
                             for group, base in (("data", paths.data), ("answers", paths.answers))

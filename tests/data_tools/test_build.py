@@ -237,6 +237,26 @@ def test_cached_dataset_reuses_a_matching_build(tmp_path, monkeypatch, tiny_data
     assert [c.public_fraction for c in calls] == [0.5, 0.3, 0.3]
 
 
+def test_cached_dataset_compares_the_threads_a_build_rendered_with(tmp_path, monkeypatch, tiny_dataset):
+    """``--threads N`` and the default (all cores) are one build where the machine has N cores; another count is
+    another build (the bytes may depend on it)."""
+    import os
+    monkeypatch.setattr(build, "CACHE_ROOT", tmp_path)
+    root = tmp_path / "tiny-0"
+    shutil.copytree(tiny_dataset.paths.data, root / "data")
+    shutil.copytree(tiny_dataset.paths.answers, root / "answers")
+    rendered = json.loads((root / "answers" / "manifest.json").read_text())["generator"]["torch_threads"]
+    calls = []
+    monkeypatch.setattr(build, "build_dataset",
+                        lambda config, out, answers, progress: calls.append(config.threads) or
+                        build.BuildResult(DatasetPaths(out, answers), {}))
+    for cores in (rendered, rendered + 1):
+        monkeypatch.setattr(os, "cpu_count", lambda: cores)
+        for threads in (0, rendered, rendered + 1):
+            cached_dataset("tiny", 0, progress=False, threads=threads)
+    assert calls == [rendered + 1, 0, rendered + 1]
+
+
 # -- the kinds' versions: 2 is the default, and both keep their bytes -------------------------------------------
 #: sha256 of the tiny preset (seed 0) per torch CPU capability (``torch.backends.cpu.get_cpu_capability()``), kinds
 #: version and torch thread count, with torch 2.13.0+cpu on x86-64. The generator's float rounding depends on the
