@@ -251,7 +251,7 @@ def test_cached_dataset_compares_the_threads_a_build_rendered_with(tmp_path, mon
                         lambda config, out, answers, progress: calls.append(config.threads) or
                         build.BuildResult(DatasetPaths(out, answers), {}))
     for cores in (rendered, rendered + 1):
-        monkeypatch.setattr(os, "cpu_count", lambda: cores)
+        monkeypatch.setattr(os, "cpu_count", lambda cores=cores: cores)
         for threads in (0, rendered, rendered + 1):
             cached_dataset("tiny", 0, progress=False, threads=threads)
     assert calls == [rendered + 1, 0, rendered + 1]
