@@ -407,10 +407,11 @@ def cached_dataset(preset: str = "demo", seed: int = 0, progress: bool = True, *
     if paths.manifest.is_file():
         try:
             manifest = read_manifest(paths.manifest)
+            generator = manifest.get("generator", {})
             # a manifest written before kinds_version existed is a version 1 build
             same = ({"kinds_version": 1, **manifest.get("config"), "threads": 0} == {**asdict(config), "threads": 0}
-                    and manifest.get("generator", {}).get("torch_threads") == effective_threads(config.threads)
-                    and manifest.get("generator", {}).get("code") == code_digest()
+                    and generator.get("torch_threads") == effective_threads(config.threads)
+                    and generator.get("code") == code_digest()
                     and all((base / name).is_file() and (base / name).stat().st_size == rec["bytes"]
                             for group, base in (("data", paths.data), ("answers", paths.answers))
                             for name, rec in manifest["files"][group].items()))

@@ -5,6 +5,7 @@ import hashlib
 import json
 import shutil
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -214,7 +215,9 @@ def test_parse_mixture():
 
 
 # -- cache ----------------------------------------------------------------------------------------------------
-def test_cached_dataset_reuses_a_matching_build(tmp_path, monkeypatch, tiny_dataset):
+def _cached_tiny(tmp_path, monkeypatch, tiny_dataset) -> tuple[Path, list]:
+    """The session's tiny build copied into a cache under ``tmp_path`` -> (its folder, the configs of the builds
+    ``cached_dataset`` asks for from then on, none of them run)."""
     monkeypatch.setattr(build, "CACHE_ROOT", tmp_path)
     root = tmp_path / "tiny-0"
     shutil.copytree(tiny_dataset.paths.data, root / "data")
@@ -223,6 +226,11 @@ def test_cached_dataset_reuses_a_matching_build(tmp_path, monkeypatch, tiny_data
     monkeypatch.setattr(build, "build_dataset",
                         lambda config, out, answers, progress: calls.append(config) or
                         build.BuildResult(DatasetPaths(out, answers), {}))
+    return root, calls
+
+
+def test_cached_dataset_reuses_a_matching_build(tmp_path, monkeypatch, tiny_dataset):
+    root, calls = _cached_tiny(tmp_path, monkeypatch, tiny_dataset)
     assert cached_dataset("tiny", 0, progress=False) == DatasetPaths(root / "data", root / "answers")
     assert calls == []
     cached_dataset("tiny", 0, progress=False, public_fraction=0.5)   # other config: rebuilt
@@ -241,20 +249,13 @@ def test_cached_dataset_compares_the_threads_a_build_rendered_with(tmp_path, mon
     """``--threads N`` and the default (all cores) are one build where the machine has N cores; another count is
     another build (the bytes may depend on it)."""
     import os
-    monkeypatch.setattr(build, "CACHE_ROOT", tmp_path)
-    root = tmp_path / "tiny-0"
-    shutil.copytree(tiny_dataset.paths.data, root / "data")
-    shutil.copytree(tiny_dataset.paths.answers, root / "answers")
+    root, calls = _cached_tiny(tmp_path, monkeypatch, tiny_dataset)
     rendered = json.loads((root / "answers" / "manifest.json").read_text())["generator"]["torch_threads"]
-    calls = []
-    monkeypatch.setattr(build, "build_dataset",
-                        lambda config, out, answers, progress: calls.append(config.threads) or
-                        build.BuildResult(DatasetPaths(out, answers), {}))
     for cores in (rendered, rendered + 1):
         monkeypatch.setattr(os, "cpu_count", lambda cores=cores: cores)
         for threads in (0, rendered, rendered + 1):
             cached_dataset("tiny", 0, progress=False, threads=threads)
-    assert calls == [rendered + 1, 0, rendered + 1]
+    assert [c.threads for c in calls] == [rendered + 1, 0, rendered + 1]
 
 
 # -- the kinds' versions: 2 is the default, and both keep their bytes -------------------------------------------
